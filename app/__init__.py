@@ -1,0 +1,3 @@
+"""EDMS Workbench: semantic, layered image compression."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,298 @@
+"""Command-line interface: ``edms`` / ``python -m app``.
+
+Every user error ends with one line on stderr and a non-zero exit status; outputs are
+written atomically (temporary file, then rename), so a failed command leaves no partial
+file. Set ``EDMS_DEBUG=1`` to get tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_USER = 1
+EXIT_INTERNAL = 3
+
+
+def _print_err(msg: str) -> None:
+    print(f"edms: error: {msg}", file=sys.stderr)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    return values
+
+
+def _load(path: str, max_pixels: int):
+    from app.imageio import load_image
+
+    loaded = load_image(path, max_pixels=max_pixels)
+    for note in loaded.notes:
+        print(f"note: {path}: {note}", file=sys.stderr)
+    return loaded.array
+
+
+def _param_for(pipeline, q: int | None) -> dict[str, int]:
+    return {} if q is None else {pipeline.params[0].name: q}
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from app import metrics
+    from app.container import write_edms
+    from app.imageio import save_image_atomic
+    from app.pipelines import registry
+
+    image = _load(args.image, args.max_pixels)
+    pipeline = registry.get(args.pipeline)
+    t0 = time.perf_counter()
+    enc = pipeline.encode(image, _param_for(pipeline, args.q))
+    seconds = time.perf_counter() - t0
+    size = write_edms(args.output, enc)
+    h, w = image.shape[:2]
+    line = (
+        f"{args.output}: {args.pipeline} {enc.params}, {size} bytes, "
+        f"{metrics.bpp(size, w, h):.4f} bpp, encoded in {seconds:.2f} s"
+    )
+    if enc.reconstruction is not None:
+        line += f", PSNR {metrics.psnr_rgb(image, enc.reconstruction):.2f} dB"
+        if args.recon:
+            save_image_atomic(args.recon, enc.reconstruction)
+    print(line)
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from app import api
+    from app.imageio import save_image_atomic
+
+    t0 = time.perf_counter()
+    dec = api.decode(args.input)
+    seconds = time.perf_counter() - t0
+    save_image_atomic(args.output, dec.image)
+    print(
+        f"{args.output}: {dec.encoded.width}x{dec.encoded.height} from {dec.encoded.pipeline} "
+        f"{dec.encoded.params}, decoded in {seconds:.2f} s"
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from app.codecs import codec_name
+    from app.container import describe, read_edms
+
+    info = describe(read_edms(args.input))
+    w, h = info["width"], info["height"]
+    for layer in info["layers"]:
+        try:
+            layer["codec"] = codec_name(layer["codec_id"])
+        except Exception:  # noqa: BLE001 - an id this build does not know
+            layer["codec"] = f"unknown codec {layer['codec_id']}"
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{'file':<18}{args.input} ({info['total_bytes']} bytes, {info['bpp']:.4f} bpp)")
+    for key in ("format_version", "pipeline", "pipeline_version", "model_fingerprint",
+                "width", "height", "params", "header_bytes", "payload_bytes"):
+        if key in info:
+            print(f"{key:<18}{info[key] if info[key] != '' else 'none'}")
+    print("layers")
+    for i, layer in enumerate(info["layers"]):
+        bits = 8 * layer["bytes"] / (w * h)
+        print(f"  {i}: {layer['kind']:<14} {layer['codec']:<16} {layer['bytes']:>9} bytes "
+              f"{bits:.4f} bpp")
+    return 0
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    from app.pipelines import registry
+
+    for name in registry.available():
+        p = registry.get(name)
+        spec = p.params[0]
+        print(f"{name:<12} {spec.label} {spec.minimum}..{spec.maximum} "
+              f"(default {spec.default}, sweep {','.join(map(str, spec.sweep))})  "
+              f"{registry.describe(name)}")
+    return 0
+
+
+def _eval_task(task: tuple[str, str, list[int] | None, int]) -> list:
+    path, pipeline, values, max_pixels = task
+    from app.eval import evaluate_image
+    from app.imageio import load_image
+
+    image = load_image(path, max_pixels=max_pixels).array
+    return list(evaluate_image(image, Path(path).name, pipeline, values))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.eval import find_images, plot_rd, results_document, write_json_atomic
+    from app.imageio import load_image
+    from app.pipelines import registry
+
+    names = [n for n in args.pipelines.split(",") if n]
+    for n in names:
+        registry.get(n)  # unknown names fail before any work
+    images = find_images(args.images)
+    if not images:
+        raise FileNotFoundError("no images found in " + ", ".join(args.images))
+    for path in images:  # refuse bad inputs before spending minutes on the good ones
+        load_image(path, max_pixels=args.max_pixels)
+    tasks = [(str(p), n, args.q, args.max_pixels) for p in images for n in names]
+    points = []
+    if args.jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_eval_task, t) for t in tasks]
+            for fut in tqdm(as_completed(futures), total=len(futures), desc="eval",
+                            unit="img×pipeline", disable=args.quiet):
+                points.extend(fut.result())
+    else:
+        for task in tqdm(tasks, desc="eval", unit="img×pipeline", disable=args.quiet):
+            points.extend(_eval_task(task))
+    order = {(str(p.name), n): i for i, (p, n) in enumerate((p, n) for p in images for n in names)}
+    points.sort(key=lambda p: (order.get((p.image, p.pipeline), 0), p.value))
+    anchor = args.anchor if args.anchor in names else None
+    doc = results_document(points, anchor)
+    _print_summary(doc)
+    if args.json:
+        write_json_atomic(args.json, doc)
+        print(f"wrote {args.json}")
+    if args.plot:
+        from app.eval import aggregate
+
+        plot_rd(aggregate(points), args.plot, title=f"{len(images)} image(s)")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _print_summary(doc: dict) -> None:
+    for entry in doc["pipelines"]:
+        r = entry["results"]
+        print(f"\n{entry['name']}  ({entry['description']})")
+        print(f"  {entry['param']:>4} {'bpp':>8} {'payload':>8} {'PSNR':>7} {'MS-SSIM':>8} "
+              f"{'HaarPSI':>8} {'enc s':>7} {'dec s':>7}")
+        for i in range(len(r["bpp"])):
+            psnr = r["psnr-rgb"][i]
+            psnr_s = f"{psnr:7.2f}" if isinstance(psnr, float) else f"{psnr:>7}"
+            print(f"  {r[entry['param']][i]:>4} {r['bpp'][i]:8.4f} {r['bpp-payload'][i]:8.4f} "
+                  f"{psnr_s} {r['ms-ssim-rgb'][i]:8.5f} {r['haarpsi'][i]:8.5f} "
+                  f"{r['encoding_time'][i]:7.3f} {r['decoding_time'][i]:7.3f}")
+    if doc.get("bd"):
+        print(f"\nBD against {doc['anchor']} (PSNR-RGB, whole-file bpp)")
+        for name, row in doc["bd"].items():
+            rate, psnr = row["bd-rate-%"], row["bd-psnr-db"]
+            rate_s = f"{rate:+7.2f} %" if isinstance(rate, float) else "    n/a"
+            psnr_s = f"{psnr:+6.3f} dB" if isinstance(psnr, float) else "n/a"
+            print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}")
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    from app.train import train_main
+
+    return train_main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edms", description="EDMS Workbench: semantic, layered image compression."
+    )
+    parser.add_argument("--max-pixels", type=int, default=64_000_000,
+                        help="refuse larger images (default 64 MP)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("encode", help="encode an image to .edms")
+    p.add_argument("image")
+    p.add_argument("-p", "--pipeline", required=True)
+    p.add_argument("-q", type=int, default=None,
+                   help="QP for HEVC-based pipelines, native quality for baselines")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--recon", help="also save the encoder's reconstruction (PNG)")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="decode an .edms file to an image")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="show the header and layers of an .edms file")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("pipelines", help="list the registered pipelines")
+    p.set_defaults(func=cmd_pipelines)
+
+    p = sub.add_parser("eval", help="rate-distortion evaluation over images")
+    p.add_argument("images", nargs="+", help="image files or directories")
+    p.add_argument("-p", "--pipelines", required=True, help="comma-separated names")
+    p.add_argument("-q", type=_ints, default=None,
+                   help="comma-separated QPs/qualities (default: each pipeline's sweep)")
+    p.add_argument("--json", help="write CompressAI-style results here")
+    p.add_argument("--plot", help="write an RD plot here (png/pdf/svg)")
+    p.add_argument("--anchor", default="hevc", help="BD-rate anchor pipeline (default hevc)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train networks (see `edms train -h`)", add_help=False)
+    p.set_defaults(func=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return _guarded(lambda: cmd_train(argparse.Namespace(), argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return _guarded(lambda: args.func(args))
+
+
+def _guarded(fn) -> int:
+    from app.errors import EdmsError
+
+    debug = bool(os.environ.get("EDMS_DEBUG"))
+    try:
+        return int(fn() or 0)
+    except KeyboardInterrupt:
+        _print_err("interrupted")
+        return 130
+    except EdmsError as exc:
+        if debug:
+            raise
+        _print_err(str(exc))
+        return EXIT_USER
+    except FileNotFoundError as exc:
+        if debug:
+            raise
+        _print_err(f"no such file: {exc.filename or exc}")
+        return EXIT_USER
+    except OSError as exc:
+        if debug:
+            raise
+        _print_err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        return EXIT_USER
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        if debug:
+            raise
+        _print_err(f"internal error ({type(exc).__name__}): {exc}; rerun with EDMS_DEBUG=1")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Qt workbench. Never imports torch: a worker owns models and devices."""

@@ -1,0 +1,29 @@
+"""Small helpers shared by the networks: padding to a multiple and crop back, conv blocks."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def pad_to_multiple(
+    x: torch.Tensor, m: int, mode: str = "replicate"
+) -> tuple[torch.Tensor, int, int]:
+    """Pad ``x`` (N, C, H, W) at the bottom/right to multiples of ``m``; returns (x, H, W)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, h, w
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv -> BatchNorm -> ReLU."""
+
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, k, stride, dilation * (k // 2), dilation, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )

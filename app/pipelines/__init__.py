@@ -1,0 +1,1 @@
+"""Pipelines registry (see :mod:`app.pipelines.registry`)."""

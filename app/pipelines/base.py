@@ -1,0 +1,117 @@
+"""Pipeline interface: image -> typed layers -> image.
+
+Every pipeline (classical baselines and the learned ones of the papers) turns an 8-bit
+RGB image into a list of :class:`Layer` objects and back. Work that does not depend on
+the rate parameter is done once in :meth:`Pipeline.prepare`, so a QP sweep re-runs only
+:meth:`Pipeline.encode_prepared` (the learned pipelines compute their networks there).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class LayerKind(enum.IntEnum):
+    """What a layer of an ``.edms`` file carries (stored as one byte)."""
+
+    IMAGE = 1  # a whole image coded by a classical codec (baselines)
+    SEMANTIC_MAP = 2  # class-index map (DSSLIC s, SMIC layer 1)
+    COMPACT_IMAGE = 3  # down-sampled base layer (DSSLIC c, SMIC layer 2)
+    RESIDUAL = 4  # enhancement residual r
+    LATENT = 5  # entropy-coded latent of an end-to-end codec
+    SIDE_INFO = 6  # anything else a pipeline needs (hyper-priors, tables)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One coded layer: its kind, the codec id (see :mod:`app.codecs`) and the bytes."""
+
+    kind: LayerKind
+    codec_id: int
+    data: bytes
+
+
+@dataclass
+class Encoded:
+    """The result of encoding one image with one pipeline at one parameter setting.
+
+    ``reconstruction`` is what the decoder will rebuild (the encoder computes it); it is
+    not serialised. ``views`` holds intermediate images for the GUI's layer inspector
+    (segmentation, compact image, prediction, residual, ...); also not serialised.
+    """
+
+    pipeline: str
+    pipeline_version: int
+    model_fingerprint: bytes
+    width: int
+    height: int
+    params: dict[str, int]
+    layers: list[Layer]
+    reconstruction: np.ndarray | None = None
+    views: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class ParamSpec:
+    """A pipeline's integer rate parameter (QP or native quality)."""
+
+    name: str  # short key stored in the container, e.g. "qp" or "q"
+    label: str  # for people, e.g. "QP" or "JPEG quality"
+    minimum: int
+    maximum: int
+    default: int
+    sweep: tuple[int, ...]  # default sweep, roughly 0.05-2 bpp on Kodak
+    higher_is_better: bool  # True for quality knobs, False for QP
+
+
+class Pipeline:
+    """Base class: subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[ParamSpec, ...]]
+
+    @property
+    def model_fingerprint(self) -> bytes:
+        """Fingerprint of the weights used; empty for pipelines without networks."""
+        return b""
+
+    def default_params(self) -> dict[str, int]:
+        return {p.name: p.default for p in self.params}
+
+    def check_params(self, params: dict[str, int]) -> dict[str, int]:
+        """Fill defaults and validate ranges; raise PipelineError on a bad value."""
+        from app.errors import PipelineError
+
+        out = self.default_params()
+        known = {p.name: p for p in self.params}
+        for key, value in params.items():
+            if key not in known:
+                raise PipelineError(f"pipeline {self.name!r} has no parameter {key!r}")
+            spec = known[key]
+            if not spec.minimum <= int(value) <= spec.maximum:
+                raise PipelineError(
+                    f"{spec.label} for {self.name!r} must be in "
+                    f"{spec.minimum}..{spec.maximum}, got {value}"
+                )
+            out[key] = int(value)
+        return out
+
+    def prepare(self, image: np.ndarray) -> Any:
+        """Rate-independent analysis of an HxWx3 uint8 image (default: the image)."""
+        return image
+
+    def encode_prepared(self, prepared: Any, params: dict[str, int]) -> Encoded:
+        raise NotImplementedError
+
+    def encode(self, image: np.ndarray, params: dict[str, int]) -> Encoded:
+        return self.encode_prepared(self.prepare(image), self.check_params(params))
+
+    def decode(self, encoded: Encoded) -> np.ndarray:
+        """Rebuild the HxWx3 uint8 image from the layers (and header fields)."""
+        raise NotImplementedError

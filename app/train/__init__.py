@@ -1,0 +1,49 @@
+"""Training entry point: ``train_main(["segnet"|"dsslic"|"smapnet", "--data", DIR, ...])``.
+
+The lead's CLI ``edms train ...`` forwards here; ``python -m app.train ...`` works too.
+Heavy imports (torch, the trainers) happen only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edms train", description="Train the networks.")
+    sub = p.add_subparsers(dest="net", required=True)
+    for name, help_ in (("segnet", "segmentation network (DSSLIC SegNet)"),
+                        ("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4"),
+                        ("smapnet", "EDMS semantic-map enhancement network (not implemented)")):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--data", required=True, help="dataset folder (CamVid, Cityscapes, images)")
+        s.add_argument("--config", choices=("lite", "paper"), default="lite")
+        s.add_argument("--resume", action="store_true", help="continue from runs/<net>-<config>/")
+        s.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        s.add_argument("--minutes", type=float, default=None, help="wall-clock budget")
+        s.add_argument("--out", default="models", help="where the best weights are exported")
+        s.add_argument("--run-dir", default=None, help="checkpoint folder (runs/<net>-<config>)")
+        if name == "segnet":
+            from app.train import segnet as mod
+            mod.add_args(s)
+        elif name == "dsslic":
+            from app.train import dsslic as mod
+            mod.add_args(s)
+    return p
+
+
+def train_main(argv: list[str]) -> int:
+    """Parse ``argv`` and run one training; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    if args.net == "smapnet":
+        print("edms train smapnet: not implemented yet (EDMS SMapNet training comes later)")
+        return 2
+    if args.net == "segnet":
+        from app.train import segnet as mod
+    else:
+        from app.train import dsslic as mod
+    return mod.run(args)
+
+
+__all__ = ["build_parser", "train_main"]

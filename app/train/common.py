@@ -1,0 +1,127 @@
+"""Shared training plumbing: devices, threads, checkpoints, fp16 safetensors export, manifests.
+
+Checkpoints (``runs/<name>-<config>/last.pt`` and ``best.pt``) are written with
+``torch.save`` but hold only tensors, numbers, strings, lists and dicts, so they load with
+``torch.load(..., weights_only=True)``. Shipped weights are fp16 safetensors plus a JSON
+manifest (see :mod:`app.nets.zoo`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda requested but CUDA is not available")
+    return torch.device(name)
+
+
+def set_threads(n: int | None) -> None:
+    if n:
+        torch.set_num_threads(n)
+        with contextlib.suppress(RuntimeError):  # already set once in this process
+            torch.set_num_interop_threads(1)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file then rename, so a kill never leaves half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a training checkpoint safely (``weights_only=True``: no pickled code)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_safetensors(
+    state: dict[str, torch.Tensor],
+    out_dir: Path,
+    stem: str,
+    manifest: dict[str, Any],
+) -> Path:
+    """Write ``<stem>.safetensors`` (floating tensors as fp16) and ``<stem>.json``.
+
+    ``manifest`` gets ``file``, ``sha256``, ``dtype``, ``date``, ``torch`` added.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, v in state.items():
+        if k.endswith("num_batches_tracked"):
+            continue
+        v = v.detach().to("cpu")
+        tensors[k] = (v.half() if v.is_floating_point() else v).contiguous()
+    st = out_dir / f"{stem}.safetensors"
+    tmp = st.with_suffix(".safetensors.tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, st)
+    os.chmod(st, 0o644)
+    man = dict(manifest)
+    man.update(
+        file=st.name,
+        sha256=sha256_file(st),
+        dtype="float16",
+        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        torch=torch.__version__,
+        python=platform.python_version(),
+    )
+    jt = out_dir / f"{stem}.json.tmp"
+    jt.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
+    os.replace(jt, out_dir / f"{stem}.json")
+    return st
+
+
+class Budget:
+    """Stop condition: wall-clock minutes (None = unlimited) measured from construction."""
+
+    def __init__(self, minutes: float | None) -> None:
+        import time
+
+        self._time = time.monotonic
+        self.t0 = self._time()
+        self.minutes = minutes
+
+    def elapsed_min(self) -> float:
+        return (self._time() - self.t0) / 60.0
+
+    def over(self) -> bool:
+        return self.minutes is not None and self.elapsed_min() >= self.minutes
+
+
+def install_sigterm() -> threading.Event:
+    """Turn SIGTERM/SIGINT into a flag so the loop can write a last checkpoint and exit."""
+    ev = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+        ev.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+    return ev

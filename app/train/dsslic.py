@@ -1,0 +1,268 @@
+"""Joint training of DSSLIC's CompNet + FineNet (+ two-scale discriminators), §3.3-3.4.
+
+Loss profiles (``--loss``):
+
+* ``paper`` (§3.3, eq. 4-10, minus the VGG term): ``L_G = GAN + 2*lambda*L1 + L_SSIM +
+  L_DIS`` with lambda = 10, the GAN being the log loss of eq. 8 (``--gan bce``, default) or
+  LSGAN (``--gan lsgan``); L_DIS = lambda * sum_d sum_i mean|D_d^i(real) - D_d^i(fake)|.
+  As in §3.4, the feature-matching term is dropped for the last third of the steps.
+  **No VGG loss**: VGG weights cannot be fetched offline (no torchvision, no hub).
+* ``rd`` (default here): ``2*lambda*L1 + L_SSIM`` only, no discriminator. x' is only the
+  predictor of an HEVC-coded residual, so the final rate-distortion depends on the residual
+  energy ||x - x'||^2; GAN texture that does not match x adds residual energy, and without
+  a discriminator each step costs about half as much CPU. See docs/training.md.
+
+L_SSIM = 1 - SSIM(x, x') with pytorch_msssim's constants (K1 = 0.01, K2 = 0.03 on [0, 1]
+data): the paper's C1 = C2 = C3 = 1 would make SSIM almost constant on [0, 1] or [-1, 1]
+data. The compact image is quantised to 8 bit with a straight-through estimator and
+upsampled bicubically (:mod:`app.nets.dsslic`). The segmentation input is the ground-truth
+label map (void -> all-zero one-hot). Adam, lr fixed for the first 2/3 of ``--iters`` and
+then linearly to 0 (§3.4: 100 + 50 epochs). Validation: PSNR of x' and of c' (bicubic-
+upsampled quantised c) against x on the whole val frames, both rounded to uint8 as the
+pipeline does; the best-by-PSNR(x') generator is exported to ``<out>/dsslic-<config>.*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ssim
+from tqdm import tqdm
+
+from app.nets.dsslic import (
+    ALPHA,
+    CONFIGS,
+    build_discriminator,
+    build_dsslic,
+    compact_to_uint8,
+    one_hot,
+    uint8_to_compact,
+)
+from app.train.common import (
+    Budget,
+    atomic_save,
+    export_safetensors,
+    install_sigterm,
+    load_checkpoint,
+    pick_device,
+    set_threads,
+)
+from app.train.data import SegDataset, infinite_batches, load_split
+
+LAMBDA = 10.0
+DEFAULTS = {"lite": {"iters": 6000, "batch": 2, "crop": 256},
+            "paper": {"iters": 200000, "batch": 2, "crop": 512}}
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--loss", choices=("rd", "paper"), default="rd",
+                   help="rd: L1+SSIM (PSNR-oriented); paper: + GAN + feature matching")
+    p.add_argument("--gan", choices=("bce", "lsgan"), default="bce", help="GAN loss (paper)")
+    p.add_argument("--iters", type=int, default=None, help="total steps (schedule length)")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--val-every", type=int, default=500, help="steps between validations")
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+
+
+def to_u8(t: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> uint8-valued float (what the pipeline stores/shows)."""
+    return torch.round((t.clamp(-1, 1) + 1) * 127.5)
+
+
+def psnr_u8(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, samples: list, device: torch.device) -> dict[str, Any]:
+    """Mean PSNR over frames of x', of c' (CompNet c, bicubic) and of bicubic(box-down x)."""
+    model.eval()
+    px, pc, pb = [], [], []
+    for s in samples:
+        x = torch.from_numpy(s.image).permute(2, 0, 1).float()[None].to(device) / 127.5 - 1
+        seg = torch.from_numpy(s.label).long()[None].to(device)
+        c = uint8_to_compact(compact_to_uint8(model.compact(x, seg)))
+        xr, c_up = model.reconstruct(c, seg)
+        ref = to_u8(x)
+        px.append(psnr_u8(to_u8(xr), ref))
+        pc.append(psnr_u8(to_u8(c_up), ref))
+        h, w = x.shape[-2:]
+        if h % ALPHA == 0 and w % ALPHA == 0:
+            box = uint8_to_compact(compact_to_uint8(F.avg_pool2d(x, ALPHA)))
+            bic = F.interpolate(box, size=(h, w), mode="bicubic", align_corners=False)
+            pb.append(psnr_u8(to_u8(bic), ref))
+    model.train()
+    return {"psnr_xprime": round(float(np.mean(px)), 3),
+            "psnr_cprime_bicubic": round(float(np.mean(pc)), 3),
+            "psnr_boxdown_bicubic": round(float(np.mean(pb)), 3) if pb else None}
+
+
+def _lr_at(step: int, total: int, base: float) -> float:
+    fixed = (2 * total) // 3
+    return base if step < fixed else base * max(0.0, 1 - (step - fixed) / max(1, total - fixed))
+
+
+def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
+    if kind == "lsgan":
+        return ((logits - (1.0 if real else 0.0)) ** 2).mean()
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg_name = args.config
+    d = DEFAULTS[cfg_name]
+    iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
+    use_gan = args.loss == "paper"
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    run_dir = Path(args.run_dir or f"runs/dsslic-{cfg_name}")
+    out_dir = Path(args.out)
+    budget = Budget(args.minutes)
+
+    print(f"loading {args.data} ...", flush=True)
+    train = load_split(args.data, "train", args.limit)
+    val = load_split(args.data, "val", args.limit)
+    if not train:
+        raise SystemExit(f"no training frames in {args.data}")
+    gen = build_dsslic(cfg_name).to(device)
+    disc = build_discriminator(cfg_name).to(device) if use_gan else None
+    betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas) if disc else None
+    step, best, best_metrics = 0, -1.0, None
+    last = run_dir / "last.pt"
+    if args.resume and last.exists():
+        ck = load_checkpoint(last)
+        if ck.get("loss") != args.loss:
+            raise SystemExit(f"checkpoint {last} was trained with --loss {ck.get('loss')}")
+        gen.load_state_dict(ck["gen"])
+        opt_g.load_state_dict(ck["opt_g"])
+        if disc is not None:
+            disc.load_state_dict(ck["disc"])
+            opt_d.load_state_dict(ck["opt_d"])
+        step, best, best_metrics = ck["step"], ck["best_psnr"], ck.get("best_metrics")
+        print(f"resumed from {last} at step {step} (best PSNR {best:.3f})", flush=True)
+    elif args.resume:
+        print(f"--resume: no checkpoint at {last}, starting fresh", flush=True)
+    ng = sum(p.numel() for p in gen.parameters())
+    nd = sum(p.numel() for p in disc.parameters()) if disc else 0
+    print(f"DSSLIC-{cfg_name}: G {ng / 1e6:.2f} M params, D {nd / 1e6:.2f} M; loss {args.loss}"
+          f"{'/' + args.gan if use_gan else ''}; {iters} iters, batch {batch}, crop {crop}, "
+          f"lr {args.lr}, device {device}, threads {torch.get_num_threads()}", flush=True)
+
+    seed = 4321 + step
+    random.seed(seed)
+    torch.manual_seed(seed)
+    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
+
+    def save(path: Path) -> None:
+        atomic_save({"gen": gen.state_dict(), "opt_g": opt_g.state_dict(),
+                     "disc": disc.state_dict() if disc else {},
+                     "opt_d": opt_d.state_dict() if opt_d else {},
+                     "step": step, "best_psnr": best, "best_metrics": best_metrics,
+                     "loss": args.loss, "config_name": cfg_name}, path)
+
+    def export(metrics: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+        export_safetensors(state, out_dir, f"dsslic-{cfg_name}", {
+            "name": "dsslic", "config_name": cfg_name, "config": CONFIGS[cfg_name],
+            "params": ng,
+            "training_data": "CamVid train, 367 frames" if len(train) == 367
+            else f"{args.data} train, {len(train)} frames",
+            "segmentation_input": "ground-truth label maps (void -> zero one-hot)",
+            "loss": args.loss + (f"/{args.gan}" if use_gan else ""),
+            "steps": step,
+            "validation": {"data": f"val, {len(val)} frames, GT segmentation", **metrics},
+            "compact": "c8 = round(c*127.5+127.5); c' = bicubic x8 (align_corners=False)",
+        })
+
+    gen.train()
+    last_ckpt = time.monotonic()
+    avg: dict[str, float] = {}
+    pbar = tqdm(total=iters, initial=step, desc=f"dsslic-{cfg_name}", mininterval=30, ncols=110)
+    stopped_by_budget = False
+    stop = install_sigterm()
+    while step < iters:
+        if budget.over() or stop.is_set():
+            stopped_by_budget = True
+            break
+        lr = _lr_at(step, iters, args.lr)
+        for o in (opt_g, opt_d):
+            if o is not None:
+                for g in o.param_groups:
+                    g["lr"] = lr
+        img, seg = next(loader)
+        x = img.to(device) * 2 - 1
+        seg = seg.to(device)
+        xr, c_up, _ = gen(x, seg, ste=True)
+        l1 = 2 * LAMBDA * (x - xr).abs().mean()
+        l_ssim = 1 - ssim((x + 1) / 2, ((xr + 1) / 2).clamp(0, 1), data_range=1.0,
+                          size_average=True)
+        loss_g = l1 + l_ssim
+        logs = {"l1": l1.item(), "ssim": l_ssim.item()}
+        if disc is not None:
+            oh = one_hot(seg)
+            cond = c_up.detach()
+            fake_out = disc(oh, cond, xr)
+            l_adv = sum(_gan_loss(o[-1], True, args.gan) for o in fake_out)
+            loss_g = loss_g + l_adv
+            logs["g_adv"] = l_adv.item()
+            if step < (2 * iters) // 3:  # §3.4: no feature matching in the last third
+                with torch.no_grad():
+                    real_out = disc(oh, cond, x)
+                l_fm = LAMBDA * sum(F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out,
+                                                                    strict=True)
+                                    for f, r in zip(fo[:-1], ro[:-1], strict=True))
+                loss_g = loss_g + l_fm
+                logs["fm"] = l_fm.item()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if disc is not None:
+            real_out = disc(oh, cond, x)
+            fake_out = disc(oh, cond, xr.detach())
+            l_d = sum(_gan_loss(r[-1], True, args.gan) + _gan_loss(f[-1], False, args.gan)
+                      for r, f in zip(real_out, fake_out, strict=True))
+            opt_d.zero_grad(set_to_none=True)
+            l_d.backward()
+            opt_d.step()
+            logs["d"] = l_d.item()
+        step += 1
+        for k, v in logs.items():
+            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
+        pbar.update(1)
+        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()} | {"best": f"{best:.2f}"},
+                         refresh=False)
+        if val and (step % args.val_every == 0 or step == iters):
+            m = evaluate(gen, val, device)
+            print(f"\nstep {step}: val {m}", flush=True)
+            if m["psnr_xprime"] > best:
+                best, best_metrics = m["psnr_xprime"], m
+                state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
+                atomic_save({"gen": state, "step": step, "metrics": m, "loss": args.loss,
+                             "config_name": cfg_name}, run_dir / "best.pt")
+                export(m, state)
+                print(f"new best {best:.3f} dB -> exported {out_dir}/dsslic-{cfg_name}.*",
+                      flush=True)
+        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
+            save(last)
+            last_ckpt = time.monotonic()
+    pbar.close()
+    save(last)
+    if not val:
+        export({"psnr_xprime": None}, gen.state_dict())
+    why = "time budget" if stopped_by_budget else "done"
+    print(f"stopped ({why}) at step {step}; best val PSNR(x') {best:.3f}; checkpoint {last}",
+          flush=True)
+    return 0

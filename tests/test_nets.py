@@ -1,0 +1,263 @@
+"""Tests of app.nets (SegNet, DSSLIC networks, zoo) and the training entry points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.errors import PipelineError
+from app.nets import zoo
+from app.nets.dsslic import (
+    CONFIGS as DS_CONFIGS,
+)
+from app.nets.dsslic import (
+    build_discriminator,
+    build_dsslic,
+    compact_to_uint8,
+    one_hot,
+    quantize_compact,
+    uint8_to_compact,
+)
+from app.nets.segnet import build_segnet
+from app.train import train_main
+from app.train.common import export_safetensors
+from app.train.data import (
+    LABELID_LUT,
+    TRAINID_LUT,
+    VOID,
+    SegDataset,
+    detect_layout,
+    load_split,
+)
+
+
+def _nparams(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+# ---------------------------------------------------------------- SegNet
+def test_segnet_lite_any_size():
+    m = build_segnet("lite").eval()
+    with torch.no_grad():
+        for h, w in [(37, 53), (64, 64), (45, 17)]:
+            y = m(torch.rand(1, 3, h, w))
+            assert y.shape == (1, 11, h, w)
+
+
+def test_segnet_crop_back_matches_padded_input():
+    """Padding happens inside: a multiple-of-8 input gives the same logits on its region."""
+    m = build_segnet("lite").eval()
+    x = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        full = m(x)
+        part = m(x[..., :37, :45])
+    assert part.shape == (1, 11, 37, 45)
+    assert not torch.equal(full[..., :37, :45], part)  # different content -> different context
+    assert torch.isfinite(part).all()
+
+
+def test_segnet_paper_shape_and_size():
+    m = build_segnet("paper").eval()
+    assert 10e6 < _nparams(m) < 20e6
+    with torch.no_grad():
+        assert m(torch.rand(1, 3, 64, 64)).shape == (1, 11, 64, 64)
+
+
+# ---------------------------------------------------------------- DSSLIC
+def test_dsslic_lite_shapes_any_size():
+    g = build_dsslic("lite").eval()
+    x = torch.rand(1, 3, 50, 70) * 2 - 1
+    s = torch.randint(0, 12, (1, 50, 70))
+    with torch.no_grad():
+        c = g.compact(x, s)
+        assert c.shape == (1, 3, 7, 9)
+        assert c.abs().max() <= 1
+        xr, cu = g.reconstruct(uint8_to_compact(compact_to_uint8(c)), s)
+    assert xr.shape == cu.shape == (1, 3, 50, 70)
+
+
+def test_dsslic_paper_sizes():
+    cfg = DS_CONFIGS["paper"]
+    g = build_dsslic(cfg)
+    # FineNet is dominated by its 9 residual blocks of 2 x (3x3, 512 -> 512) convs
+    assert _nparams(g.finenet) > 9 * 2 * 512 * 512 * 9
+    d = build_discriminator(cfg)
+    outs = d(one_hot(torch.randint(0, 11, (1, 64, 64))), torch.rand(1, 3, 64, 64),
+             torch.rand(1, 3, 64, 64))
+    assert len(outs) == 2 and all(len(o) == 5 for o in outs)
+    assert [f.shape[1] for f in outs[0]] == [64, 128, 256, 512, 1]
+
+
+def test_one_hot_void_is_zero():
+    s = torch.tensor([[[0, 10, 11]]])
+    oh = one_hot(s)
+    assert oh.shape == (1, 11, 1, 3)
+    assert oh[0, :, 0, 0].tolist()[0] == 1 and oh[0, :, 0, 2].sum() == 0
+
+
+def test_quantize_ste_forward_and_grad():
+    c = torch.tensor([-1.2, -0.3, 0.0, 0.5, 0.9999], requires_grad=True)
+    q = quantize_compact(c, ste=True)
+    codes = (q.detach() + 1) * 127.5
+    assert torch.allclose(codes, codes.round(), atol=1e-4)
+    assert torch.equal(compact_to_uint8(c.detach()).float(), codes.round())
+    q.sum().backward()
+    assert c.grad[1:].eq(1).all()  # identity backward inside the clamp range
+
+
+def _uint8(t: torch.Tensor) -> np.ndarray:
+    return torch.round((t.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("kind", ["segnet", "dsslic"])
+def test_deterministic_across_runs_and_threads(kind):
+    x = torch.rand(1, 3, 96, 128)
+    s = torch.randint(0, 11, (1, 96, 128))
+    if kind == "segnet":
+        m = build_segnet("lite").eval()
+
+        def f():
+            return m(x).argmax(1).numpy()
+    else:
+        m = build_dsslic("lite").eval()
+
+        def f():
+            c = uint8_to_compact(compact_to_uint8(m.compact(x * 2 - 1, s)))
+            return _uint8(m.reconstruct(c, s)[0])
+    old = torch.get_num_threads()
+    try:
+        with torch.no_grad():
+            torch.set_num_threads(1)
+            a, b = f(), f()
+            torch.set_num_threads(2)
+            c2 = f()
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(a, b)
+    assert np.array_equal(a, c2)
+
+
+# ---------------------------------------------------------------- zoo
+def _export(tmp: Path, name: str = "segnet") -> torch.nn.Module:
+    m = build_segnet("lite") if name == "segnet" else build_dsslic("lite")
+    cfg = m.config
+    export_safetensors(m.state_dict(), tmp, f"{name}-lite", {"name": name, "config": cfg})
+    return m
+
+
+def test_zoo_roundtrip_and_fingerprint(tmp_path):
+    m = _export(tmp_path).eval()
+    loaded, man = zoo.load_model("segnet", "lite", root=tmp_path)
+    assert man["dtype"] == "float16" and len(man["sha256"]) == 64
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        # fp16 export: close to the float32 original, identical between two loads
+        assert torch.allclose(loaded(x), m(x), atol=0.1)
+        again, _ = zoo.load_model("segnet", "lite", root=tmp_path)
+        assert torch.equal(loaded(x), again(x))
+    fp = zoo.fingerprint("segnet", root=tmp_path)
+    assert fp == bytes.fromhex(man["sha256"])[:8]
+    _export(tmp_path, "dsslic")
+    both = zoo.fingerprint(["segnet", "dsslic"], root=tmp_path)
+    assert len(both) == 8 and both not in (fp, zoo.fingerprint("dsslic", root=tmp_path))
+
+
+def test_zoo_refuses_sha_mismatch(tmp_path):
+    _export(tmp_path)
+    st = tmp_path / "segnet-lite.safetensors"
+    data = bytearray(st.read_bytes())
+    data[-1] ^= 0xFF
+    st.write_bytes(bytes(data))
+    with pytest.raises(PipelineError, match="sha256"):
+        zoo.load_model("segnet", "lite", root=tmp_path)
+
+
+def test_zoo_missing_weights(tmp_path):
+    with pytest.raises(PipelineError, match="not found"):
+        zoo.load_model("dsslic", "lite", root=tmp_path)
+    _export(tmp_path)
+    with pytest.raises(PipelineError, match="unknown network"):
+        zoo.load_model("nope", "lite", root=tmp_path)
+
+
+def test_zoo_refuses_wrong_architecture(tmp_path):
+    _export(tmp_path)
+    man_path = tmp_path / "segnet-lite.json"
+    man = json.loads(man_path.read_text())
+    man["config"]["widths"] = [8, 16, 32, 64]
+    man_path.write_text(json.dumps(man))
+    with pytest.raises((PipelineError, RuntimeError)):
+        zoo.load_model("segnet", "lite", root=tmp_path)
+
+
+# ---------------------------------------------------------------- data
+def _fake_camvid(root: Path, n: int = 3, size: tuple[int, int] = (48, 40)) -> None:
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        for i in range(n):
+            img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            lab = rng.integers(0, 12, (size[1], size[0]), dtype=np.uint8)
+            Image.fromarray(img).save(root / split / f"f{i}.png")
+            Image.fromarray(lab).save(root / f"{split}annot" / f"f{i}.png")
+
+
+def test_camvid_loader_and_crops(tmp_path):
+    _fake_camvid(tmp_path)
+    assert detect_layout(tmp_path) == "camvid"
+    train = load_split(tmp_path, "train")
+    assert len(train) == 3 and train[0].image.shape == (40, 48, 3)
+    ds = SegDataset(train, crop=32)
+    x, y = ds[0]
+    assert x.shape == (3, 32, 32) and y.shape == (32, 32)
+    assert float(x.min()) >= 0 and float(x.max()) <= 1 and int(y.max()) <= VOID
+
+
+def test_cityscapes_mapping(tmp_path):
+    city = tmp_path / "leftImg8bit" / "train" / "aachen"
+    gt = tmp_path / "gtFine" / "train" / "aachen"
+    city.mkdir(parents=True)
+    gt.mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(city / "a_0_leftImg8bit.png")
+    ids = np.array([[7, 8, 11, 26, 23, 0, 33, 24] * 2] * 8, np.uint8)  # labelIds
+    Image.fromarray(ids).save(gt / "a_0_gtFine_labelIds.png")
+    s = load_split(tmp_path, "train")
+    assert detect_layout(tmp_path) == "cityscapes"
+    assert s[0].label[0, :8].tolist() == [3, 4, 1, 8, 0, VOID, 10, 9]
+    assert TRAINID_LUT[255] == VOID and LABELID_LUT[7] == 3
+
+
+# ---------------------------------------------------------------- training smoke
+@pytest.mark.parametrize("net", ["segnet", "dsslic"])
+def test_train_smoke_checkpoint_resume(tmp_path, net):
+    data = tmp_path / "data"
+    _fake_camvid(data)
+    run, out = tmp_path / "run", tmp_path / "models"
+    common = [net, "--data", str(data), "--config", "lite", "--threads", "1", "--device", "cpu",
+              "--crop", "32", "--batch", "2", "--val-every", "1", "--run-dir", str(run),
+              "--out", str(out)]
+    assert train_main([*common, "--iters", "2"]) == 0
+    ck = torch.load(run / "last.pt", weights_only=True)
+    assert ck["step"] == 2
+    assert train_main([*common, "--iters", "3", "--resume"]) == 0
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
+    man = json.loads((out / f"{net}-lite.json").read_text())
+    assert man["steps"] >= 1 and "validation" in man
+    model, _ = zoo.load_model(net, "lite", root=out)
+    assert isinstance(model, torch.nn.Module)
+
+
+def test_smapnet_not_implemented(capsys):
+    assert train_main(["smapnet", "--data", "x"]) == 2
+    assert "not implemented" in capsys.readouterr().out
