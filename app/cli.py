@@ -25,7 +25,9 @@ def _ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one value")
     return values
@@ -117,11 +119,14 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     from app.pipelines import registry
 
     for name in registry.available():
-        p = registry.get(name)
-        spec = p.params[0]
-        print(f"{name:<12} {spec.label} {spec.minimum}..{spec.maximum} "
-              f"(default {spec.default}, sweep {','.join(map(str, spec.sweep))})  "
-              f"{registry.describe(name)}")
+        specs = "; ".join(
+            f"{s.label} {s.minimum}..{s.maximum} (default {s.default}"
+            + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
+            for s in registry.params(name)
+        )
+        problem = registry.status(name) if args.check else None
+        print(f"{name:<12} {registry.describe(name)}\n{'':<12} {specs}"
+              + (f"\n{'':<12} UNAVAILABLE: {problem}" if problem else ""))
     return 0
 
 
@@ -235,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("pipelines", help="list the registered pipelines")
+    p.add_argument("--check", action="store_true", help="load each one and report problems")
     p.set_defaults(func=cmd_pipelines)
 
     p = sub.add_parser("eval", help="rate-distortion evaluation over images")

@@ -11,7 +11,10 @@ from app.pipelines.registry import register
 
 # pipeline name -> (baseline codec name, description)
 _CLASSICAL = {
-    "hevc": ("hevc444", "HEVC intra (x265), RGB 4:4:4, fixed QP — BPG's successor"),
+    "hevc": (
+        "hevc444",
+        "HEVC intra (x265), 4:4:4 (RGB to YCbCr BT.601 full range), fixed QP — BPG's successor",
+    ),
     "hevc-420": ("hevc420", "HEVC intra (x265), YCbCr 4:2:0, fixed QP"),
     "jpeg": ("jpeg", "JPEG (libjpeg), 4:2:0, quality 1-100"),
     "jpeg2000": ("jpeg2000", "JPEG 2000 (OpenJPEG), target PSNR in dB"),
@@ -32,3 +35,35 @@ def _classical(name: str) -> ClassicalPipeline:
 
 for _name, (_codec, _desc) in _CLASSICAL.items():
     register(_name, partial(_classical, _name), _desc)
+
+
+def _learned(cls_path: str):  # noqa: ANN202 - returns a factory
+    """A factory that imports the pipeline class (and torch) only when first used."""
+
+    def pipeline_class():  # noqa: ANN202
+        import importlib
+
+        module, cls = cls_path.rsplit(".", 1)
+        return getattr(importlib.import_module(module), cls)
+
+    def factory():  # noqa: ANN202
+        return pipeline_class()()
+
+    factory.pipeline_class = pipeline_class  # type: ignore[attr-defined]
+    return factory
+
+
+_LEARNED = {
+    "dsslic": ("app.pipelines.dsslic.DsslicPipeline",
+               "DSSLIC: segmentation + lossless compact image + HEVC residual"),
+    "dsslic-lb": ("app.pipelines.dsslic.DsslicLossyBasePipeline",
+                  "DSSLIC with a lossy HEVC base layer (extension)"),
+    "edms": ("app.pipelines.edms.EdmsPipeline",
+             "EDMS: compact image + HEVC residual, segmentation recomputed + SMapNet"),
+    "edms-noenh": ("app.pipelines.edms.EdmsNoEnhancePipeline",
+                   "EDMS without semantic enhancement (no SMapNet)"),
+    "edms-lb": ("app.pipelines.edms.EdmsLossyBasePipeline",
+                "EDMS with a lossy HEVC base layer (extension)"),
+}
+for _name, (_path, _desc) in _LEARNED.items():
+    register(_name, _learned(_path), _desc)

@@ -45,6 +45,27 @@ def get(name: str) -> Pipeline:
     return _INSTANCES[name]
 
 
+def params(name: str) -> tuple:
+    """The rate parameters of ``name`` without loading its networks."""
+    _ensure_builtin()
+    if name in _INSTANCES:
+        return _INSTANCES[name].params
+    factory = _FACTORIES[name][0] if name in _FACTORIES else None
+    cls_getter = getattr(factory, "pipeline_class", None)
+    if cls_getter is not None:
+        return cls_getter().params
+    return get(name).params
+
+
+def status(name: str) -> str | None:
+    """None when ``name`` can be instantiated, else the one-line reason it cannot."""
+    try:
+        get(name)
+    except PipelineError as exc:
+        return str(exc)
+    return None
+
+
 _BUILTIN_DONE = False
 
 

@@ -1,0 +1,542 @@
+"""The compute worker: a QObject living in its own QThread that owns the pipelines.
+
+Everything heavy happens here, never on the UI thread: loading pipelines (and, for the
+learned ones, torch and their networks), the rate-independent analysis
+(:meth:`Pipeline.prepare`, cached per image, pipeline and device so a parameter change
+only re-runs :meth:`Pipeline.encode_prepared`), encoding, serialising to ``.edms`` bytes,
+parsing those bytes back, decoding, checking the decoder rebuilt the encoder's
+reconstruction bit for bit, and the metrics. This module imports torch and the pipelines
+lazily, inside the worker thread only.
+
+Jobs are queued with :meth:`Worker.submit` (thread-safe). Interactive encodes are
+coalesced per side: a newer request for pane A replaces an older one still waiting, so
+dragging a slider never builds a backlog. The image of an interactive result is sent as
+soon as it is decoded (with PSNR); MS-SSIM and HaarPSI follow in :attr:`metrics_ready`,
+and are deferred until the queue is empty when another request is already waiting.
+
+Progress protocol for pipelines (stage names for the status bar): before calling a
+pipeline the worker sets the attribute ``pipeline.progress`` to a callable
+``progress(stage: str) -> None`` and resets it to ``None`` afterwards. A pipeline may
+call it at each stage boundary (``"segmentation"``, ``"compact image"``,
+``"synthesis"``, ``"residual coding"``, ...). The call raises :class:`Cancelled` when the
+user pressed Cancel; pipelines must let it propagate. Cancel therefore takes effect at
+the next stage boundary: a codec call that is running (x265, a network forward pass)
+cannot be interrupted. Classical pipelines do not call it; the worker itself reports
+``"preparing"``, ``"coding"``, ``"decoding"`` and ``"metrics"``.
+
+Devices: the GUI chooses ``"auto"``, ``"cuda"`` or ``"cpu"``; the worker resolves it with
+``torch.cuda.is_available()`` and reports what it uses through :attr:`device_changed`.
+A pipeline that has a ``to(device)`` method is moved to that device before use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.session import LayerInfo, Result
+
+__all__ = ["Cancelled", "Job", "PipelineInfo", "Worker", "WorkerThread"]
+
+_PREPARED_CACHE_SIZE = 6
+
+
+class Cancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised at a stage boundary after the user pressed Cancel."""
+
+
+@dataclass
+class PipelineInfo:
+    """What the GUI needs to build controls for one pipeline (no pipeline object)."""
+
+    name: str
+    description: str
+    params: list[dict[str, Any]]  # ParamSpec fields as plain dicts
+    error: str = ""
+
+
+@dataclass
+class Job:
+    """A request for the worker. ``kind`` is ``encode``, ``sweep``, ``match`` or ``decode``.
+
+    - ``encode``: ``image``/``image_id``, ``pipeline``, ``params``; ``side`` ("A", "B")
+      identifies the pane asking (requests of one side replace each other).
+    - ``sweep``: ``plan`` = ``[(pipeline, [params, ...]), ...]``.
+    - ``match``: encode ``pipeline`` with the first parameter chosen so the file's bpp is
+      closest to ``target_bpp`` (other parameters from ``params``).
+    - ``decode``: ``data`` = an ``.edms`` file's bytes, ``name`` its name.
+    """
+
+    kind: str
+    image_id: int = 0
+    image: np.ndarray | None = None
+    pipeline: str = ""
+    params: dict[str, int] = field(default_factory=dict)
+    side: str = ""
+    plan: list[tuple[str, list[dict[str, int]]]] = field(default_factory=list)
+    target_bpp: float = 0.0
+    data: bytes = b""
+    name: str = ""
+    id: int = 0
+    t_request: float = 0.0  # perf_counter of the user action, for latency reports
+
+
+class Worker(QObject):
+    """Owns the pipelines; runs :class:`Job` objects one after another (see module doc)."""
+
+    catalog_ready = Signal(object)  # list[PipelineInfo]
+    device_changed = Signal(str)  # e.g. "CPU", "CUDA (NVIDIA ...)", "CPU (CUDA unavailable)"
+    ready = Signal()  # catalog sent and torch/metrics warmed up
+    job_started = Signal(object)  # Job
+    progress = Signal(int, str, int, int)  # job id, stage, done, total (0: unknown)
+    result_ready = Signal(object, object)  # Job, Result (ms_ssim/haarpsi may be NaN)
+    metrics_ready = Signal(object, object)  # Result.key, {"ms_ssim", "haarpsi"}
+    job_finished = Signal(object, str)  # Job, "done" | "cancelled" | "error"
+    failed = Signal(object, str)  # Job, message for people
+    idle = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cond = threading.Condition()
+        self._queue: list[Job] = []
+        self._deferred: list[tuple[Result, np.ndarray]] = []
+        self._cancel = threading.Event()
+        self._stop = False
+        self._ids = itertools.count(1)
+        self._device_choice = "auto"
+        self._device = ""
+        self._prepared: OrderedDict[tuple, tuple[Any, float]] = OrderedDict()
+        self._busy = False
+
+    # ------------------------------------------------------------------ GUI-thread API
+    def submit(self, job: Job) -> Job:
+        """Queue ``job`` (thread-safe); returns it with its id set."""
+        job.id = next(self._ids)
+        with self._cond:
+            if job.kind == "encode" and job.side:
+                self._queue = [
+                    j for j in self._queue if not (j.kind in ("encode", "match")
+                                                   and j.side == job.side)
+                ]
+            self._queue.append(job)
+            self._cond.notify()
+        return job
+
+    def cancel(self) -> None:
+        """Drop waiting jobs and stop the running one at its next stage boundary."""
+        with self._cond:
+            self._queue.clear()
+            self._cancel.set()
+            self._cond.notify()
+
+    def set_device(self, choice: str) -> None:
+        """``"auto"``, ``"cuda"`` or ``"cpu"``; applied from the next job on."""
+        with self._cond:
+            self._device_choice = choice.lower()
+            self._device = ""  # resolve again
+            self._queue.append(Job(kind="device", id=next(self._ids)))
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._queue.clear()
+            self._cancel.set()
+            self._cond.notify()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    # ------------------------------------------------------------------ worker thread
+    @Slot()
+    def run(self) -> None:
+        """The worker's loop (runs in the worker thread until :meth:`stop`)."""
+        try:
+            self._send_catalog()
+            self._resolve_device()
+            self._warm_up()
+        except Exception as exc:  # noqa: BLE001 - report, keep the loop alive
+            self.failed.emit(Job(kind="startup"), f"worker start-up failed: {exc}")
+        self.ready.emit()
+        while True:
+            with self._cond:
+                while not self._queue and not self._deferred and not self._stop:
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                job = self._queue.pop(0) if self._queue else None
+                if job is not None:
+                    self._cancel.clear()
+            if job is None:
+                result, original = self._deferred.pop(0)
+                try:
+                    self._metrics(result, original, Job(kind="metrics"))
+                except Exception:  # noqa: BLE001 - a late metric is not worth a dialog
+                    traceback.print_exc()
+                if not self._deferred and not self._queue:
+                    self.idle.emit()
+                continue
+            self._run_job(job)
+            with self._cond:
+                empty = not self._queue and not self._deferred
+            if empty:
+                self.idle.emit()
+
+    def _run_job(self, job: Job) -> None:
+        if job.kind == "device":
+            self._resolve_device()
+            return
+        self._busy = True
+        self.job_started.emit(job)
+        status = "done"
+        try:
+            if job.kind == "encode":
+                self._do_encode(job)
+            elif job.kind == "sweep":
+                self._do_sweep(job)
+            elif job.kind == "match":
+                self._do_match(job)
+            elif job.kind == "decode":
+                self._do_decode(job)
+            else:
+                raise ValueError(f"unknown job kind {job.kind!r}")
+        except Cancelled:
+            status = "cancelled"
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a dialog
+            status = "error"
+            self.failed.emit(job, _message(exc))
+        finally:
+            self._busy = False
+        self.job_finished.emit(job, status)
+
+    # ------------------------------------------------------------------ helpers
+    def _send_catalog(self) -> None:
+        from app.pipelines import registry
+
+        infos = []
+        for name in registry.available():
+            try:
+                p = registry.get(name)
+                params = [
+                    {
+                        "name": s.name,
+                        "label": s.label,
+                        "minimum": int(s.minimum),
+                        "maximum": int(s.maximum),
+                        "default": int(s.default),
+                        "sweep": [int(v) for v in s.sweep],
+                        "higher_is_better": bool(s.higher_is_better),
+                    }
+                    for s in p.params
+                ]
+                infos.append(PipelineInfo(name, registry.describe(name), params))
+            except Exception as exc:  # noqa: BLE001 - a broken pipeline is listed, disabled
+                infos.append(PipelineInfo(name, registry.describe(name), [], _message(exc)))
+        self.catalog_ready.emit(infos)
+
+    def _resolve_device(self) -> None:
+        choice = self._device_choice
+        try:
+            import torch
+
+            cuda = bool(torch.cuda.is_available())
+            gpu = torch.cuda.get_device_name(0) if cuda else ""
+        except Exception:  # noqa: BLE001 - no torch at all: CPU
+            cuda, gpu = False, ""
+        if choice == "cpu":
+            self._device, label = "cpu", "CPU"
+        elif cuda:
+            self._device, label = "cuda", f"CUDA ({gpu})"
+        else:
+            self._device = "cpu"
+            label = "CPU (CUDA unavailable)" if choice == "cuda" else "CPU"
+        self._prepared.clear()
+        self.device_changed.emit(label)
+
+    def _warm_up(self) -> None:
+        """Import torch and run the metrics once, so the first real job is not slow
+        (the import holds the interpreter lock for a while; better at start-up)."""
+        from app import metrics
+
+        a = np.zeros((32, 32, 3), np.uint8)
+        metrics.ms_ssim_rgb(a, a + 1)
+        metrics.haarpsi(a, a + 1)
+
+    def _check(self) -> None:
+        if self._cancel.is_set() or self._stop:
+            raise Cancelled
+
+    def _pipeline(self, name: str):  # noqa: ANN202 - a Pipeline
+        from app.pipelines import registry
+
+        p = registry.get(name)
+        to = getattr(p, "to", None)
+        if callable(to) and getattr(p, "_workbench_device", None) != self._device:
+            to(self._device)
+            try:
+                p._workbench_device = self._device  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+        return p
+
+    def _with_progress(self, pipeline: Any, job: Job, fn, *args):  # noqa: ANN001, ANN202
+        def progress(stage: str) -> None:
+            self._check()
+            self.progress.emit(job.id, str(stage), 0, 0)
+
+        try:
+            pipeline.progress = progress
+        except AttributeError:
+            pass
+        try:
+            return fn(*args)
+        finally:
+            try:
+                pipeline.progress = None
+            except AttributeError:
+                pass
+
+    def _prepare(self, pipeline: Any, job: Job, image_id: int, image: np.ndarray):
+        key = (image_id, pipeline.name, self._device)
+        hit = self._prepared.get(key)
+        if hit is not None:
+            self._prepared.move_to_end(key)
+            return hit[0], hit[1], True
+        self.progress.emit(job.id, "preparing", 0, 0)
+        t0 = time.perf_counter()
+        prepared = self._with_progress(pipeline, job, pipeline.prepare, image)
+        dt = time.perf_counter() - t0
+        self._prepared[key] = (prepared, dt)
+        while len(self._prepared) > _PREPARED_CACHE_SIZE:
+            self._prepared.popitem(last=False)
+        return prepared, dt, False
+
+    def _encode_decode(
+        self, job: Job, image_id: int, image: np.ndarray, name: str, params: dict[str, int]
+    ) -> Result:
+        """prepare (cached) -> encode -> bytes -> parse -> decode -> verify -> PSNR."""
+        from app import metrics
+        from app.codecs import codec_name
+        from app.container import from_bytes, to_bytes
+        from app.errors import PipelineError
+
+        self._check()
+        pipeline = self._pipeline(name)
+        params = pipeline.check_params(params)
+        prepared, prep_s, cached = self._prepare(pipeline, job, image_id, image)
+        self._check()
+        self.progress.emit(job.id, "coding", 0, 0)
+        t0 = time.perf_counter()
+        enc = self._with_progress(pipeline, job, pipeline.encode_prepared, prepared, params)
+        data = to_bytes(enc)
+        enc_s = time.perf_counter() - t0
+        self._check()
+        self.progress.emit(job.id, "decoding", 0, 0)
+        t0 = time.perf_counter()
+        parsed = from_bytes(data)
+        decoded = self._with_progress(pipeline, job, pipeline.decode, parsed)
+        dec_s = time.perf_counter() - t0
+        if enc.reconstruction is not None and not np.array_equal(decoded, enc.reconstruction):
+            raise PipelineError(
+                f"{name} {params}: the decoder did not rebuild the encoder's reconstruction"
+            )
+        layers = []
+        for layer in enc.layers:
+            try:
+                codec = codec_name(layer.codec_id)
+            except Exception:  # noqa: BLE001 - unknown ids are shown as numbers
+                codec = f"#{layer.codec_id}"
+            layers.append(LayerInfo(_kind_name(layer.kind), codec, len(layer.data)))
+        return Result(
+            image_id=image_id,
+            pipeline=name,
+            params=dict(params),
+            decoded=np.ascontiguousarray(decoded),
+            edms=data,
+            width=int(enc.width),
+            height=int(enc.height),
+            layers=layers,
+            psnr=metrics.psnr_rgb(image, decoded),
+            encode_s=enc_s + (0.0 if cached else prep_s),
+            decode_s=dec_s,
+            prepare_s=prep_s,
+            prepare_cached=cached,
+            views={k: np.asarray(v) for k, v in (enc.views or {}).items()},
+            device=self._device,
+        )
+
+    def _metrics(self, result: Result, original: np.ndarray, job: Job) -> None:
+        from app import metrics
+
+        self.progress.emit(job.id, "metrics", 0, 0)
+        values = {
+            "ms_ssim": _safe(metrics.ms_ssim_rgb, original, result.decoded),
+            "haarpsi": _safe(metrics.haarpsi, original, result.decoded),
+        }
+        result.ms_ssim, result.haarpsi = values["ms_ssim"], values["haarpsi"]
+        result.metrics_done = True
+        self.metrics_ready.emit(result.key, values)
+
+    # ------------------------------------------------------------------ jobs
+    def _do_encode(self, job: Job) -> None:
+        assert job.image is not None
+        result = self._encode_decode(job, job.image_id, job.image, job.pipeline, job.params)
+        self.result_ready.emit(job, result)
+        with self._cond:
+            waiting = bool(self._queue)
+            if waiting:
+                self._deferred.append((result, job.image))
+        if not waiting:
+            self._check()
+            self._metrics(result, job.image, job)
+
+    def _do_sweep(self, job: Job) -> None:
+        assert job.image is not None
+        total = sum(len(values) for _, values in job.plan)
+        done = 0
+        for name, param_list in job.plan:
+            for params in param_list:
+                self._check()
+                self.progress.emit(job.id, f"sweep {name} {_plabel(params)}", done, total)
+                result = self._encode_decode(job, job.image_id, job.image, name, params)
+                self._check()
+                self._metrics(result, job.image, job)
+                done += 1
+                self.result_ready.emit(job, result)
+                self.progress.emit(job.id, "sweep", done, total)
+
+    def _do_match(self, job: Job) -> None:
+        """Binary search of the first parameter for the bpp closest to the target.
+
+        bpp is monotone in the rate parameter (increasing for quality knobs, decreasing
+        for QP); each probe runs only ``encode_prepared`` + ``to_bytes``.
+        """
+        from app.container import to_bytes
+
+        assert job.image is not None
+        pipeline = self._pipeline(job.pipeline)
+        spec = pipeline.params[0]
+        base = pipeline.check_params(job.params)
+        prepared, _, _ = self._prepare(pipeline, job, job.image_id, job.image)
+        h, w = job.image.shape[:2]
+        sizes: dict[int, float] = {}
+
+        def bpp_at(v: int) -> float:
+            if v not in sizes:
+                self._check()
+                self.progress.emit(job.id, f"matching {spec.label} {v}", len(sizes), 0)
+                enc = self._with_progress(
+                    pipeline, job, pipeline.encode_prepared, prepared, {**base, spec.name: v}
+                )
+                sizes[v] = 8.0 * len(to_bytes(enc)) / (w * h)
+            return sizes[v]
+
+        lo, hi = spec.minimum, spec.maximum
+        increasing = spec.higher_is_better  # bpp grows with a quality knob, falls with QP
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            below = bpp_at(mid) < job.target_bpp
+            if below == increasing:
+                lo = mid
+            else:
+                hi = mid
+        best = min((lo, hi), key=lambda v: abs(bpp_at(v) - job.target_bpp))
+        job.params = {**base, spec.name: best}
+        self._do_encode(job)
+
+    def _do_decode(self, job: Job) -> None:
+        from app import api
+        from app.codecs import codec_name
+        from app.container import from_bytes
+
+        self.progress.emit(job.id, "decoding", 0, 0)
+        enc = from_bytes(job.data)
+        pipeline = self._pipeline(enc.pipeline)
+        api.check_compatible(pipeline, enc)
+        t0 = time.perf_counter()
+        decoded = self._with_progress(pipeline, job, pipeline.decode, enc)
+        dec_s = time.perf_counter() - t0
+        layers = []
+        for layer in enc.layers:
+            try:
+                codec = codec_name(layer.codec_id)
+            except Exception:  # noqa: BLE001
+                codec = f"#{layer.codec_id}"
+            layers.append(LayerInfo(_kind_name(layer.kind), codec, len(layer.data)))
+        result = Result(
+            image_id=job.image_id,
+            pipeline=enc.pipeline,
+            params=dict(enc.params),
+            decoded=np.ascontiguousarray(decoded),
+            edms=bytes(job.data),
+            width=int(enc.width),
+            height=int(enc.height),
+            layers=layers,
+            psnr=math.nan,
+            decode_s=dec_s,
+            device=self._device,
+            from_file=True,
+        )
+        self.result_ready.emit(job, result)
+
+
+class WorkerThread:
+    """A :class:`Worker` moved to a started QThread; :meth:`shutdown` joins it."""
+
+    def __init__(self) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("edmsWorkerThread")
+        self.worker = Worker()
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.thread.start()
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        self.worker.stop()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
+
+
+# ---------------------------------------------------------------------------- utils
+
+
+def _kind_name(kind: int) -> str:
+    from app.pipelines.base import LayerKind
+
+    try:
+        return LayerKind(kind).name.lower().replace("_", " ")
+    except ValueError:
+        return f"kind {kind}"
+
+
+def _plabel(params: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _safe(fn, a: np.ndarray, b: np.ndarray) -> float:  # noqa: ANN001
+    try:
+        return float(fn(a, b))
+    except Exception:  # noqa: BLE001 - e.g. images too small for a metric
+        return math.nan
+
+
+def _message(exc: BaseException) -> str:
+    from app.errors import EdmsError
+
+    if isinstance(exc, EdmsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,152 @@
+"""DSSLIC (Akbari, Liang, Han, ICASSP 2019) as a pipeline: ``dsslic`` and ``dsslic-lb``.
+
+Layers (Algorithm 1): the segmentation map s = SegNet(x) (first enhancement layer,
+lossless, the smallest of JPEG XL / WebP / PNG), the compact image c = CompNet(x, s)
+(base layer, lossless — FLIF in the paper, JPEG XL here), and the residual
+r = (x - x' + 255) / 2 with x' = c' + FineNet(s, c') (second enhancement layer, HEVC
+4:4:4 at the chosen QP — BPG in the paper).
+
+``dsslic-lb`` is our lossy-base extension: c is coded by HEVC at ``qp - base_dqp`` and
+x' is computed from the decoded c on both sides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.codecs import decode_layer, encode_smallest_lossless
+from app.errors import PipelineError
+from app.pipelines.base import Layer, LayerKind
+from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
+
+
+class DsslicNets:
+    """SegNet + CompNet/FineNet loaded from ``models/`` with their fingerprint."""
+
+    def __init__(self, config: str = "lite", device: str = "cpu",
+                 extra: tuple[str, ...] = ()) -> None:
+        from app.nets import zoo
+
+        self.config = config
+        self.device = torch.device(device)
+        self.segnet, self.segnet_manifest = zoo.load_model("segnet", config, self.device)
+        self.dsslic, self.dsslic_manifest = zoo.load_model("dsslic", config, self.device)
+        self.fingerprint = zoo.fingerprint(["segnet", "dsslic", *extra], config)
+
+    def _run(self, fn, inputs, out_scale: int, h: int, w: int) -> torch.Tensor:  # noqa: ANN001
+        with fixed_threads():
+            moved = [(t.to(self.device), s) for t, s in inputs]
+            return tiled(fn, moved, out_scale, h, w).cpu()
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """SegNet(x): HxW uint8 class map (CamVid order)."""
+        h, w = image.shape[:2]
+        x = image_to_tensor(image) / 255.0
+        labels = self._run(lambda t: self.segnet.predict(t).to(torch.uint8), [(x, UNIT)],
+                           UNIT, h, w)
+        return labels[0].numpy()
+
+    def compact(self, image: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """c = CompNet(x, s), rounded to the 8-bit base layer (h/8 x w/8 x 3)."""
+        from app.nets.dsslic import compact_to_uint8
+
+        h, w = image.shape[:2]
+        x = image_to_tensor(image) / 127.5 - 1
+        s = torch.from_numpy(seg.astype(np.int64))[None]
+        c8 = self._run(lambda a, b: compact_to_uint8(self.dsslic.compact(a, b)),
+                       [(x, UNIT), (s, UNIT)], 1, h, w)
+        return np.ascontiguousarray(c8[0].permute(1, 2, 0).numpy())
+
+    def reconstruct(self, c8: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RecNet(s, c): (x', c') as HxWx3 uint8."""
+        from app.nets.dsslic import uint8_to_compact
+
+        h, w = seg.shape
+        c = uint8_to_compact(torch.from_numpy(c8).permute(2, 0, 1)[None])
+        s = torch.from_numpy(seg.astype(np.int64))[None]
+
+        def rec(ct: torch.Tensor, st: torch.Tensor) -> torch.Tensor:
+            xr, cu = self.dsslic.reconstruct(ct, st)
+            return torch.cat([xr, cu], 1)
+
+        both = self._run(rec, [(c, 1), (s, UNIT)], UNIT, h, w)
+        return to_uint8_image(both[:, :3]), to_uint8_image(both[:, 3:])
+
+    def segment_upsampled(self, c8: np.ndarray, h: int, w: int) -> np.ndarray:
+        """SegNet(c'): the segmentation EDMS computes from the upsampled compact image."""
+        from app.nets.dsslic import uint8_to_compact, upsample_compact
+
+        c = uint8_to_compact(torch.from_numpy(c8).permute(2, 0, 1)[None])
+
+        def seg_up(ct: torch.Tensor) -> torch.Tensor:
+            up = (upsample_compact(ct).clamp(-1, 1) + 1) / 2
+            return self.segnet.predict(up).to(torch.uint8)
+
+        labels = self._run(seg_up, [(c, 1)], UNIT, h, w)
+        return np.ascontiguousarray(labels[0, :h, :w].numpy())
+
+
+_NETS: dict[tuple[str, str, tuple[str, ...]], DsslicNets] = {}
+
+
+def shared_nets(config: str = "lite", device: str = "cpu",
+                extra: tuple[str, ...] = ()) -> DsslicNets:
+    """One loaded network set per configuration, shared by the pipelines."""
+    key = (config, device, extra)
+    if key not in _NETS:
+        _NETS[key] = DsslicNets(config, device, extra)
+    return _NETS[key]
+
+
+class DsslicPipeline(LayeredPipeline):
+    """DSSLIC, paper layout: segmentation map + lossless compact image + HEVC residual."""
+
+    name = "dsslic"
+    version = 1
+    description = "DSSLIC: segmentation + lossless compact image + HEVC residual (paper)"
+
+    def __init__(self, config: str = "lite", device: str = "cpu") -> None:
+        self.nets = shared_nets(config, device)
+
+    @property
+    def model_fingerprint(self) -> bytes:
+        return self.nets.fingerprint
+
+    def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        seg = self.nets.segment(image)
+        c8 = self.nets.compact(image, seg)
+        codec_id, data = encode_smallest_lossless(seg)
+        return {"seg": seg, "c8": c8, "seg_layer": Layer(LayerKind.SEMANTIC_MAP, codec_id, data),
+                "views": {"segmentation": seg}}
+
+    def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
+        return [analysis["seg_layer"]]
+
+    def side_from_layers(self, layers: dict[LayerKind, Layer]) -> dict[str, Any]:
+        layer = layers.get(LayerKind.SEMANTIC_MAP)
+        if layer is None:
+            raise PipelineError(f"{self.name}: the file has no semantic_map layer")
+        seg = decode_layer(layer.codec_id, layer.data)
+        if seg.ndim != 2 or seg.dtype != np.uint8 or int(seg.max(initial=0)) > 11:
+            raise PipelineError(f"{self.name}: the semantic map layer is not a class map")
+        return {"seg": seg}
+
+    def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        seg = side["seg"]
+        if seg.shape != (height, width):
+            raise PipelineError(f"{self.name}: semantic map is {seg.shape}, image is "
+                                f"{(height, width)}")
+        xp, cu = self.nets.reconstruct(c8, seg)
+        return xp, {"upsampled": cu}
+
+
+class DsslicLossyBasePipeline(DsslicPipeline):
+    name = "dsslic-lb"
+    description = "DSSLIC with a lossy HEVC base layer at qp - base_dqp (our extension)"
+    lossy_base = True
+    params = (QP_SPEC, BASE_DQP_SPEC)

@@ -1,0 +1,74 @@
+"""EDMS (Hoang, Zhou, Fan, CVPR-W 2020) as pipelines ``edms`` and ``edms-noenh``.
+
+Encoder-decoder matched segmentation (§2.1–2.2): only the compact image and the residual
+are sent. Both sides compute the segmentation from the upsampled compact image,
+s~ = SegNet(c'), enhance it with SMapNet (a DRRN-style recursive residual network, §2.1)
+and feed it to FineNet: x' = c' + FineNet(SMapNet(s~), c'). The encoder still uses the
+segmentation of the original, SegNet(x), as CompNet's side input (it has x).
+``edms-noenh`` is the paper's "w/o Semantic Enhancement": SMapNet is skipped on both
+sides. ``edms-lb`` is our lossy-base extension (base layer coded by HEVC).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app.pipelines.base import Layer, LayerKind
+from app.pipelines.dsslic import shared_nets
+from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+
+
+class EdmsPipeline(LayeredPipeline):
+    name = "edms"
+    version = 1
+    description = "EDMS: compact image + HEVC residual; segmentation recomputed and enhanced"
+    enhance = True
+
+    def __init__(self, config: str = "lite", device: str = "cpu") -> None:
+        extra = ("smapnet",) if self.enhance else ()
+        self.nets = shared_nets(config, device, extra)
+        self.smapnet = None
+        if self.enhance:
+            from app.nets import zoo
+
+            self.smapnet, _ = zoo.load_model("smapnet", config, device)
+
+    @property
+    def model_fingerprint(self) -> bytes:
+        return self.nets.fingerprint
+
+    def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        seg = self.nets.segment(image)
+        c8 = self.nets.compact(image, seg)
+        return {"c8": c8, "views": {"segmentation_original": seg}}
+
+    def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
+        return []
+
+    def side_from_layers(self, layers: dict[LayerKind, Layer]) -> dict[str, Any]:
+        return {}
+
+    def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        s_up = self.nets.segment_upsampled(c8, height, width)
+        seg = self.nets.enhance(self.smapnet, s_up, c8) if self.smapnet is not None else s_up
+        xp, cu = self.nets.reconstruct(c8, seg)
+        views = {"segmentation": seg, "upsampled": cu}
+        if self.smapnet is not None:
+            views["segmentation_before_smapnet"] = s_up
+        return xp, views
+
+
+class EdmsNoEnhancePipeline(EdmsPipeline):
+    name = "edms-noenh"
+    description = "EDMS without semantic enhancement (no SMapNet)"
+    enhance = False
+
+
+class EdmsLossyBasePipeline(EdmsPipeline):
+    name = "edms-lb"
+    description = "EDMS with a lossy HEVC base layer at qp - base_dqp (our extension)"
+    lossy_base = True
+    params = (QP_SPEC, BASE_DQP_SPEC)

@@ -1,0 +1,177 @@
+"""The layered scheme shared by DSSLIC and EDMS (DSSLIC Algorithm 1).
+
+Encoder: segmentation s, compact image c = CompNet(x, s) (the base layer, alpha = 8),
+prediction x' = RecNet(s, c) = c' + FineNet(s, c'), residual r = (x - x' + 255) / 2 coded
+by HEVC 4:4:4 at the chosen QP. Decoder: x_hat = x' + 2 r_hat - 255.
+
+Everything up to x' does not depend on the QP of the residual, so :meth:`prepare` runs the
+networks once per image and :meth:`encode_prepared` only codes the residual. In the
+*lossy-base* mode (our extension, see docs/pipelines.md) the base layer is coded by HEVC
+at ``qp - base_dqp`` and the encoder computes x' from the *decoded* base, exactly as the
+decoder will; predictions are cached per base QP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
+from app.errors import PipelineError
+from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline
+
+MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
+
+QP_SPEC = ParamSpec("qp", "QP", 0, 51, 32, (22, 27, 32, 37, 42, 47), False)
+BASE_DQP_SPEC = ParamSpec("base_dqp", "base QP offset", 0, 30, 8, (8,), False)
+
+
+def residual_encode(image: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """r = round((x - x' + 255) / 2) in 0..255 (DSSLIC §3.1, Algorithm 1)."""
+    d = image.astype(np.int16) - prediction.astype(np.int16) + 256
+    return (d >> 1).astype(np.uint8)  # (x - x' + 256) // 2 == round half up of (.. + 255)/2
+
+
+def residual_apply(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """x_hat = clip(x' + 2 r - 255) (Algorithm 1, DECODE)."""
+    v = prediction.astype(np.int16) + 2 * residual.astype(np.int16) - 255
+    return np.clip(v, 0, 255).astype(np.uint8)
+
+
+def amplify_residual(residual: np.ndarray, gain: int = 4) -> np.ndarray:
+    """A viewable residual: 128 + gain * (r - 128), clipped (for the layer inspector)."""
+    v = 128 + gain * (residual.astype(np.int16) - 128)
+    return np.clip(v, 0, 255).astype(np.uint8)
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """Size the networks work at: small images are edge-padded up to MIN_SIDE."""
+    return max(height, MIN_SIDE), max(width, MIN_SIDE)
+
+
+def pad_image(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    ph, pw = padded_size(h, w)
+    if (ph, pw) == (h, w):
+        return image
+    return np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+
+
+@dataclass
+class BaseState:
+    """Everything up to x' for one base-layer setting."""
+
+    layers: list[Layer]
+    prediction: np.ndarray
+    views: dict[str, np.ndarray]
+
+
+@dataclass
+class LayeredPrepared:
+    image: np.ndarray
+    analysis: dict[str, Any]  # networks' QP-independent outputs (s, c8, ...)
+    bases: dict[int, BaseState] = field(default_factory=dict)  # key: base QP, -1 lossless
+
+
+class LayeredPipeline(Pipeline):
+    """Common encode/decode of the layered pipelines; subclasses supply the networks."""
+
+    lossy_base: bool = False
+    params = (QP_SPEC,)
+
+    # --- subclass hooks -----------------------------------------------------------
+    def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        """Run the encoder-side networks once (must set ``c8``, the compact image)."""
+        raise NotImplementedError
+
+    def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
+        """Layers other than the base and residual (DSSLIC: the segmentation map)."""
+        return []
+
+    def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """x' (HxWx3 uint8) from the decoded base ``c8`` and side info, plus views."""
+        raise NotImplementedError
+
+    def side_from_layers(self, layers: dict[LayerKind, Layer]) -> dict[str, Any]:
+        return {}
+
+    # --- Pipeline API --------------------------------------------------------------
+    def prepare(self, image: np.ndarray) -> LayeredPrepared:
+        return LayeredPrepared(image=image, analysis=self.analyse(pad_image(image)))
+
+    def _base(self, prep: LayeredPrepared, base_qp: int) -> BaseState:
+        if base_qp in prep.bases:
+            return prep.bases[base_qp]
+        h, w = prep.image.shape[:2]
+        ph, pw = padded_size(h, w)
+        c8 = prep.analysis["c8"]
+        if base_qp < 0:
+            codec_id, data = encode_smallest_lossless(c8)
+            c8_dec = c8
+        else:
+            data = hevc(base_qp, chroma=444).encode(c8)
+            codec_id = CODEC_ID_HEVC
+            c8_dec = decode_layer(codec_id, data)
+        base_layer = Layer(LayerKind.COMPACT_IMAGE, codec_id, data)
+        side = self.side_layers(prep.analysis)
+        # the decoder's view of the side information, rebuilt from the layers themselves
+        side_info = self.side_from_layers({lay.kind: lay for lay in side})
+        prediction, views = self.predict(c8_dec, side_info, ph, pw)
+        prediction = np.ascontiguousarray(prediction[:h, :w])
+        views = {k: np.ascontiguousarray(v[:h, :w]) if v.shape[:2] == (ph, pw) else v
+                 for k, v in {**prep.analysis.get("views", {}), **views}.items()}
+        views["compact"] = c8_dec
+        state = BaseState(layers=[*side, base_layer], prediction=prediction, views=views)
+        prep.bases[base_qp] = state
+        return state
+
+    def encode_prepared(self, prepared: Any, params: dict[str, int]) -> Encoded:
+        prep: LayeredPrepared = prepared
+        qp = params["qp"]
+        base_qp = max(0, qp - params["base_dqp"]) if self.lossy_base else -1
+        base = self._base(prep, base_qp)
+        r = residual_encode(prep.image, base.prediction)
+        r_data = hevc(qp, chroma=444).encode(r)
+        r_dec = decode_layer(CODEC_ID_HEVC, r_data)
+        recon = residual_apply(base.prediction, r_dec)
+        h, w = prep.image.shape[:2]
+        views = {**base.views, "prediction": base.prediction,
+                 "residual": amplify_residual(r_dec)}
+        return Encoded(
+            pipeline=self.name,
+            pipeline_version=self.version,
+            model_fingerprint=self.model_fingerprint,
+            width=w,
+            height=h,
+            params=dict(params),
+            layers=[*base.layers, Layer(LayerKind.RESIDUAL, CODEC_ID_HEVC, r_data)],
+            reconstruction=recon,
+            views=views,
+        )
+
+    def decode(self, encoded: Encoded) -> np.ndarray:
+        by_kind: dict[LayerKind, Layer] = {}
+        for layer in encoded.layers:
+            if layer.kind in by_kind:
+                raise PipelineError(f"{self.name}: two {layer.kind.name.lower()} layers")
+            by_kind[LayerKind(layer.kind)] = layer
+        for kind in (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL):
+            if kind not in by_kind:
+                raise PipelineError(f"{self.name}: the file has no {kind.name.lower()} layer")
+        h, w = encoded.height, encoded.width
+        ph, pw = padded_size(h, w)
+        c8 = decode_layer(by_kind[LayerKind.COMPACT_IMAGE].codec_id,
+                          by_kind[LayerKind.COMPACT_IMAGE].data)
+        expected_c = (-(-ph // 8), -(-pw // 8), 3)
+        if c8.shape != expected_c or c8.dtype != np.uint8:
+            raise PipelineError(f"{self.name}: compact image is {c8.shape}, expected {expected_c}")
+        side = self.side_from_layers(by_kind)
+        prediction, _ = self.predict(c8, side, ph, pw)
+        prediction = prediction[:h, :w]
+        r = decode_layer(by_kind[LayerKind.RESIDUAL].codec_id, by_kind[LayerKind.RESIDUAL].data)
+        if r.shape != (h, w, 3) or r.dtype != np.uint8:
+            raise PipelineError(f"{self.name}: residual is {r.shape}, expected {(h, w, 3)}")
+        return residual_apply(prediction, r)

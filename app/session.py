@@ -1,0 +1,408 @@
+"""The workbench's data model, free of Qt (napari-style model/view separation).
+
+A :class:`Session` holds the loaded images, the results computed for them (one per
+image, pipeline and parameter setting) and the rate-distortion points those results give.
+The GUI (:mod:`app.gui`) only displays and edits a session; the worker
+(:mod:`app.gui.worker`) fills :class:`Result` objects. Everything here is plain Python and
+NumPy, so it is tested without a display and usable from scripts.
+
+RD points are :class:`app.eval.RDPoint`, the type ``edms eval`` writes, so the exports
+(CSV, CompressAI-style JSON, matplotlib plot) and the BD-rate table are computed by the
+same code as the command line's (:func:`app.eval.aggregate`, :func:`app.eval.bd_table`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from app.eval import RDPoint, aggregate, bd_table, results_document
+
+__all__ = [
+    "CAMVID_CLASSES",
+    "CAMVID_PALETTE",
+    "ImageEntry",
+    "LayerInfo",
+    "Result",
+    "Session",
+    "colorize_segmentation",
+    "error_map",
+    "params_key",
+    "params_label",
+    "view_to_rgb",
+    "write_text_atomic",
+]
+
+# CamVid's 11 classes (Brostow et al. 2009, as used by SegNet and the papers' SMIC/EDMS
+# segmentation) with the standard CamVid colour palette.
+CAMVID_CLASSES: tuple[str, ...] = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
+CAMVID_PALETTE: np.ndarray = np.array(
+    [
+        (128, 128, 128),  # Sky
+        (128, 0, 0),  # Building
+        (192, 192, 128),  # Pole
+        (128, 64, 128),  # Road
+        (0, 0, 192),  # Pavement (SegNet's "sidewalk" colour)
+        (128, 128, 0),  # Tree
+        (192, 128, 128),  # SignSymbol
+        (64, 64, 128),  # Fence
+        (64, 0, 128),  # Car
+        (64, 64, 0),  # Pedestrian
+        (0, 128, 192),  # Bicyclist
+    ],
+    dtype=np.uint8,
+)
+_VOID_COLOUR = np.array((0, 0, 0), dtype=np.uint8)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def params_key(params: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """Hashable, order-independent form of a parameter dict."""
+    return tuple(sorted((str(k), int(v)) for k, v in params.items()))
+
+
+def params_label(params: dict[str, int]) -> str:
+    """``"qp=32"`` or ``"q=75, s=2"``."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+@dataclass
+class ImageEntry:
+    """A loaded image. For an opened ``.edms`` file, ``array`` is its decoded image and
+    ``header`` the container's description (:func:`app.container.describe`)."""
+
+    id: int
+    name: str
+    array: np.ndarray
+    path: str | None = None
+    notes: list[str] = field(default_factory=list)
+    header: dict | None = None
+
+    @property
+    def is_edms(self) -> bool:
+        return self.header is not None
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+
+@dataclass
+class LayerInfo:
+    """One layer of a result, for the byte breakdown (kind name, codec name, size)."""
+
+    kind: str
+    codec: str
+    bytes: int
+
+
+@dataclass
+class Result:
+    """One image coded by one pipeline at one parameter setting, decoded and measured.
+
+    ``decoded`` is the image rebuilt from the ``.edms`` bytes (checked equal to the
+    encoder's reconstruction); ``edms`` the file's bytes; ``views`` the pipeline's
+    intermediate images (:attr:`app.pipelines.base.Encoded.views`). ``ms_ssim`` and
+    ``haarpsi`` are NaN until the worker has computed them (they arrive after the
+    image, so the view updates first).
+    """
+
+    image_id: int
+    pipeline: str
+    params: dict[str, int]
+    decoded: np.ndarray
+    edms: bytes
+    width: int
+    height: int
+    layers: list[LayerInfo]
+    psnr: float
+    ms_ssim: float = math.nan
+    haarpsi: float = math.nan
+    encode_s: float = math.nan
+    decode_s: float = math.nan
+    prepare_s: float = 0.0
+    prepare_cached: bool = False
+    views: dict[str, np.ndarray] = field(default_factory=dict)
+    device: str = ""
+    from_file: bool = False
+    metrics_done: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.image_id, self.pipeline, params_key(self.params))
+
+    @property
+    def file_bytes(self) -> int:
+        return len(self.edms)
+
+    @property
+    def payload_bytes(self) -> int:
+        return sum(layer.bytes for layer in self.layers)
+
+    @property
+    def bpp(self) -> float:
+        return 8.0 * self.file_bytes / (self.width * self.height)
+
+    @property
+    def complete(self) -> bool:
+        """True once every metric is known (the result then gives an RD point)."""
+        return self.metrics_done
+
+    def layer_bytes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for layer in self.layers:
+            out[layer.kind] = out.get(layer.kind, 0) + layer.bytes
+        return out
+
+    def rd_point(self, image_name: str) -> RDPoint:
+        param, value = next(iter(sorted(self.params.items()))) if self.params else ("", 0)
+        return RDPoint(
+            image=image_name,
+            pipeline=self.pipeline,
+            param=param,
+            value=int(value),
+            width=self.width,
+            height=self.height,
+            file_bytes=self.file_bytes,
+            payload_bytes=self.payload_bytes,
+            bpp=self.bpp,
+            bpp_payload=8.0 * self.payload_bytes / (self.width * self.height),
+            psnr_rgb=self.psnr,
+            ms_ssim_rgb=self.ms_ssim,
+            haarpsi=self.haarpsi,
+            encode_s=self.encode_s,
+            decode_s=self.decode_s,
+            layers=self.layer_bytes(),
+        )
+
+
+class Session:
+    """Images, results and RD points of one workbench session."""
+
+    def __init__(self) -> None:
+        self.images: dict[int, ImageEntry] = {}
+        self.results: dict[tuple, Result] = {}
+        self._ids = itertools.count(1)
+
+    # images
+    def add_image(
+        self,
+        name: str,
+        array: np.ndarray,
+        path: str | None = None,
+        notes: Iterable[str] = (),
+        header: dict | None = None,
+    ) -> ImageEntry:
+        arr = np.ascontiguousarray(array)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 uint8 image, got {arr.dtype} {arr.shape}")
+        entry = ImageEntry(next(self._ids), name, arr, path, list(notes), header)
+        self.images[entry.id] = entry
+        return entry
+
+    def remove_image(self, image_id: int) -> None:
+        self.images.pop(image_id, None)
+        for key in [k for k in self.results if k[0] == image_id]:
+            del self.results[key]
+
+    # results
+    def add_result(self, result: Result) -> Result:
+        self.results[result.key] = result
+        return result
+
+    def get_result(self, image_id: int, pipeline: str, params: dict[str, int]) -> Result | None:
+        return self.results.get((image_id, pipeline, params_key(params)))
+
+    def results_for(self, image_id: int, pipeline: str | None = None) -> list[Result]:
+        """Results of one image (optionally one pipeline), by pipeline then bpp."""
+        out = [
+            r
+            for r in self.results.values()
+            if r.image_id == image_id and (pipeline is None or r.pipeline == pipeline)
+        ]
+        return sorted(out, key=lambda r: (r.pipeline, r.bpp))
+
+    def closest_bpp(self, image_id: int, pipeline: str, bpp: float) -> Result | None:
+        """The stored result of ``pipeline`` whose bpp is closest to ``bpp``."""
+        cands = [r for r in self.results_for(image_id, pipeline) if not r.from_file]
+        return min(cands, key=lambda r: abs(r.bpp - bpp), default=None)
+
+    # RD data
+    def rd_points(self, image_id: int) -> list[RDPoint]:
+        """Complete (all metrics known) results of an image as RD points."""
+        entry = self.images.get(image_id)
+        if entry is None:
+            return []
+        return [
+            r.rd_point(entry.name)
+            for r in self.results_for(image_id)
+            if r.complete and not r.from_file
+        ]
+
+    def rd_series(self, image_id: int, metric: str = "psnr") -> dict[str, list[tuple]]:
+        """``{pipeline: [(bpp, y, result), ...]}`` sorted by bpp, finite y only.
+
+        ``metric`` is ``"psnr"`` (dB), ``"ms_ssim"`` (in dB, ``-10 log10(1 - MS-SSIM)``,
+        as in :func:`app.eval.plot_rd`) or ``"haarpsi"``.
+        """
+        out: dict[str, list[tuple]] = {}
+        for r in self.results_for(image_id):
+            if r.from_file:
+                continue
+            if metric == "psnr":
+                y = r.psnr
+            elif metric == "ms_ssim":
+                y = -10 * math.log10(max(1 - r.ms_ssim, 1e-10)) if not math.isnan(r.ms_ssim) \
+                    else math.nan
+            else:
+                y = r.haarpsi
+            if math.isfinite(y):
+                out.setdefault(r.pipeline, []).append((r.bpp, y, r))
+        for series in out.values():
+            series.sort(key=lambda t: t[0])
+        return out
+
+    def bd_table(self, image_id: int, anchor: str) -> dict[str, dict[str, float | None]]:
+        """BD-rate (%) and BD-PSNR (dB) against ``anchor`` for this image's points."""
+        points = self.rd_points(image_id)
+        if not points:
+            return {}
+        return bd_table(aggregate(points), anchor)
+
+    def summary(self, image_id: int) -> dict[str, dict]:
+        return aggregate(self.rd_points(image_id))
+
+    def csv_text(self, image_id: int | None = None) -> str:
+        """All RD points (of one image, or of every image) as CSV, one row per point."""
+        ids = [image_id] if image_id is not None else list(self.images)
+        points = [p for i in ids for p in self.rd_points(i)]
+        names = [f.name for f in fields(RDPoint) if f.name != "layers"]
+        kinds = sorted({k for p in points for k in p.layers})
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(names + [f"bytes_{k}" for k in kinds])
+        for p in points:
+            row = asdict(p)
+            writer.writerow([row[n] for n in names] + [p.layers.get(k, 0) for k in kinds])
+        return buf.getvalue()
+
+    def json_document(self, image_id: int | None = None, anchor: str | None = None) -> dict:
+        """CompressAI-style results document (:func:`app.eval.results_document`)."""
+        ids = [image_id] if image_id is not None else list(self.images)
+        points = [p for i in ids for p in self.rd_points(i)]
+        return results_document(points, anchor)
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def colorize_segmentation(classes: np.ndarray) -> np.ndarray:
+    """HxW class indices -> HxWx3 uint8 in the CamVid palette (others black)."""
+    idx = np.asarray(classes).astype(np.int64)
+    lut = np.vstack([CAMVID_PALETTE, _VOID_COLOUR[None]])
+    idx = np.where((idx >= 0) & (idx < len(CAMVID_PALETTE)), idx, len(CAMVID_PALETTE))
+    return lut[idx]
+
+
+def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> np.ndarray:
+    """Heat map of ``|original - decoded|`` (max over RGB, times ``gain``), HxWx3 uint8.
+
+    Colours run black -> red -> yellow -> white ("hot"), so small errors are visible.
+    """
+    if original.shape != decoded.shape:
+        raise ValueError(f"shapes differ: {original.shape} vs {decoded.shape}")
+    diff = np.abs(original.astype(np.int16) - decoded.astype(np.int16)).max(axis=2)
+    t = np.clip(diff.astype(np.float32) * (gain / 255.0), 0.0, 1.0)
+    r = np.clip(t * 3.0, 0, 1)
+    g = np.clip(t * 3.0 - 1.0, 0, 1)
+    b = np.clip(t * 3.0 - 2.0, 0, 1)
+    return (np.stack([r, g, b], axis=2) * 255.0 + 0.5).astype(np.uint8)
+
+
+def view_to_rgb(name: str, array: np.ndarray) -> np.ndarray:
+    """Any pipeline view (``Encoded.views[name]``) as an HxWx3 uint8 image for display.
+
+    - integer HxW maps whose name mentions "seg" (or with < 32 distinct small values)
+      are class maps: CamVid colours;
+    - signed or float arrays (a residual) are shown around mid-grey, amplified so the
+      largest magnitude reaches full scale;
+    - other HxW arrays are stretched to 0..255 grey; 1- or 4-channel arrays are
+      reduced to RGB.
+    """
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3, 4):
+        a = np.moveaxis(a, 0, -1)  # CHW -> HWC
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[..., :3]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3) or a.size == 0:
+        raise ValueError(f"cannot display view {name!r} of shape {a.shape}")
+    is_int = np.issubdtype(a.dtype, np.integer) or a.dtype == bool
+    if a.ndim == 2 and is_int and a.size and int(a.max()) < 32 and int(a.min()) >= 0 and (
+        "seg" in name.lower() or "label" in name.lower() or "class" in name.lower()
+    ):
+        return colorize_segmentation(a)
+    if a.dtype == np.uint8:
+        out = a
+    elif is_int and a.size and int(a.min()) >= 0 and int(a.max()) <= 255:
+        out = a.astype(np.uint8)
+    else:
+        f = a.astype(np.float32)
+        f = np.nan_to_num(f)
+        signed = float(f.min()) < 0 or "resid" in name.lower()
+        if signed:
+            peak = float(np.abs(f).max()) or 1.0
+            out = np.clip(127.5 + f * (127.5 / peak), 0, 255).astype(np.uint8)
+        else:
+            lo, hi = float(f.min()), float(f.max())
+            if hi <= 1.0 and lo >= 0.0:
+                lo, hi = 0.0, 1.0
+            out = np.clip((f - lo) * (255.0 / ((hi - lo) or 1.0)), 0, 255).astype(np.uint8)
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=2)
+    return np.ascontiguousarray(out)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
+    target = Path(path)
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+

@@ -1,0 +1,152 @@
+"""DSSLIC / EDMS pipelines: round trips, bit-exact decoder, refused mismatched weights.
+
+The logic tests run with freshly initialised networks written to a temporary models
+folder (they need no training); ``test_shipped_*`` use the weights in ``models/``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from app import api
+from app.container import from_bytes, to_bytes
+from app.errors import PipelineError
+from app.pipelines import dsslic as dsslic_mod
+from app.pipelines.layered import residual_apply, residual_encode
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx * 3 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.float64)
+    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def random_models(tmp_path, monkeypatch):
+    """Write randomly initialised lite networks (seeded) and point the zoo at them."""
+    from app.nets.dsslic import build_dsslic
+    from app.nets.segnet import CONFIGS as SEG_CONFIGS
+    from app.nets.segnet import build_segnet
+    from app.nets.dsslic import CONFIGS as DSS_CONFIGS
+    from app.train.common import export_safetensors
+
+    torch.manual_seed(0)
+    export_safetensors(build_segnet("lite").state_dict(), tmp_path, "segnet-lite",
+                       {"config": SEG_CONFIGS["lite"]})
+    export_safetensors(build_dsslic("lite").state_dict(), tmp_path, "dsslic-lite",
+                       {"config": DSS_CONFIGS["lite"]})
+    monkeypatch.setenv("EDMS_MODELS_DIR", str(tmp_path))
+    monkeypatch.setattr(dsslic_mod, "_NETS", {})
+    from app.pipelines import registry
+
+    monkeypatch.setattr(registry, "_INSTANCES", {})
+    return tmp_path
+
+
+def test_residual_mapping_is_algorithm_1():
+    x = np.arange(256, dtype=np.uint8).repeat(256).reshape(256, 256)
+    xp = x.T.copy()
+    r = residual_encode(x, xp)
+    assert r.dtype == np.uint8
+    # lossless residual: at most the 1-level rounding loss of the halving
+    assert np.abs(residual_apply(xp, r).astype(int) - x.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["dsslic", "dsslic-lb", "edms-noenh"])
+@pytest.mark.parametrize("size", [(1, 1), (13, 7), (40, 72)])
+def test_round_trip_bit_exact(random_models, name, size):
+    image = _image(*size)
+    enc, data = api.encode(image, name, {"qp": 30})
+    assert enc.model_fingerprint and len(enc.model_fingerprint) == 8
+    dec = api.decode(data)
+    assert dec.image.shape == image.shape
+    assert np.array_equal(dec.image, enc.reconstruction)
+    kinds = [layer.kind.name for layer in from_bytes(data).layers]
+    if name.startswith("dsslic"):
+        assert kinds == ["SEMANTIC_MAP", "COMPACT_IMAGE", "RESIDUAL"]
+    else:
+        assert kinds == ["COMPACT_IMAGE", "RESIDUAL"]
+
+
+def test_lower_qp_is_better_and_sweep_reuses_networks(random_models, monkeypatch):
+    from app.metrics import psnr_rgb
+    from app.pipelines import registry
+
+    image = _image(48, 64)
+    pipe = registry.get("dsslic")
+    calls = {"n": 0}
+    real = pipe.nets.reconstruct
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(pipe.nets, "reconstruct", counting)
+    prep = pipe.prepare(image)
+    psnrs = [psnr_rgb(image, pipe.encode_prepared(prep, {"qp": qp}).reconstruction)
+             for qp in (42, 32, 22)]
+    assert calls["n"] == 1  # networks once, residual coding per QP
+    assert psnrs[0] < psnrs[1] < psnrs[2]
+
+
+def test_mismatched_weights_are_refused(random_models, monkeypatch):
+    from app.pipelines import registry
+
+    _, data = api.encode(_image(16, 24), "dsslic", {"qp": 32})
+    enc = from_bytes(data)
+    enc.model_fingerprint = bytes(8)
+    with pytest.raises(PipelineError, match="model weights"):
+        api.decode(to_bytes(enc))
+
+
+def test_tiled_inference_matches_decoder(random_models, monkeypatch):
+    """Large images are tiled; the decoder tiles identically (small tile to test fast)."""
+    from app.pipelines import netrun
+
+    monkeypatch.setattr(netrun, "TILE", 32)
+    monkeypatch.setattr(netrun, "HALO", 8)
+    image = _image(70, 90)
+    enc, data = api.encode(image, "dsslic", {"qp": 27})
+    assert np.array_equal(api.decode(data).image, enc.reconstruction)
+
+
+def test_decoder_is_bit_exact_with_other_thread_count(random_models, tmp_path):
+    """Decoding in a process with a different torch thread count rebuilds the same image."""
+    from app.imageio import save_image_atomic
+
+    image = _image(64, 96)
+    enc, data = api.encode(image, "edms-noenh", {"qp": 32})
+    (tmp_path / "a.edms").write_bytes(data)
+    save_image_atomic(tmp_path / "recon.png", enc.reconstruction)
+    code = (
+        "import sys, torch, numpy as np; torch.set_num_threads(int(sys.argv[3]));"
+        "from app import api; from app.imageio import load_image;"
+        "d = api.decode(sys.argv[1]).image; r = load_image(sys.argv[2]).array;"
+        "sys.exit(0 if np.array_equal(d, r) else 1)"
+    )
+    for threads in ("1", "2"):
+        res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.edms"),
+                              str(tmp_path / "recon.png"), threads],
+                             env={**__import__("os").environ}, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
+SHIPPED = (MODELS / "segnet-lite.safetensors").exists() and (
+    MODELS / "dsslic-lite.safetensors").exists()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped weights in models/ yet")
+@pytest.mark.parametrize("name", ["dsslic", "edms-noenh"])
+def test_shipped_weights_round_trip(name):
+    image = _image(96, 128, seed=3)
+    enc, data = api.encode(image, name, {"qp": 32})
+    assert np.array_equal(api.decode(data).image, enc.reconstruction)
