@@ -206,6 +206,30 @@ def _print_summary(doc: dict) -> None:
             print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}")
 
 
+def cmd_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from app.classes import CAMVID_CLASSES, colorize
+    from app.imageio import save_image_atomic
+    from app.pipelines.dsslic import shared_nets
+    from app.pipelines.layered import pad_image
+
+    image = _load(args.image, args.max_pixels)
+    h, w = image.shape[:2]
+    t0 = time.perf_counter()
+    labels = shared_nets(args.config)
+    labels = labels.segment(pad_image(image))[:h, :w]
+    seconds = time.perf_counter() - t0
+    save_image_atomic(args.output, labels)
+    if args.color:
+        save_image_atomic(args.color, colorize(labels))
+    counts = np.bincount(labels.ravel(), minlength=len(CAMVID_CLASSES))
+    share = ", ".join(f"{CAMVID_CLASSES[i]} {100 * c / labels.size:.1f} %"
+                      for i, c in enumerate(counts[: len(CAMVID_CLASSES)]) if c)
+    print(f"{args.output}: {w}x{h} class map in {seconds:.2f} s ({share})")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
     from app.train import train_main
 
@@ -254,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("segment", help="semantic segmentation (CamVid classes) of an image")
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True, help="class-index PNG (CamVid order)")
+    p.add_argument("--color", help="also write a coloured view")
+    p.add_argument("--config", default="lite", choices=["lite", "paper"])
+    p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("train", help="train networks (see `edms train -h`)", add_help=False)
     p.set_defaults(func=None)

@@ -33,10 +33,10 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def random_models(tmp_path, monkeypatch):
     """Write randomly initialised lite networks (seeded) and point the zoo at them."""
+    from app.nets.dsslic import CONFIGS as DSS_CONFIGS
     from app.nets.dsslic import build_dsslic
     from app.nets.segnet import CONFIGS as SEG_CONFIGS
     from app.nets.segnet import build_segnet
-    from app.nets.dsslic import CONFIGS as DSS_CONFIGS
     from app.train.common import export_safetensors
 
     torch.manual_seed(0)
@@ -44,6 +44,12 @@ def random_models(tmp_path, monkeypatch):
                        {"config": SEG_CONFIGS["lite"]})
     export_safetensors(build_dsslic("lite").state_dict(), tmp_path, "dsslic-lite",
                        {"config": DSS_CONFIGS["lite"]})
+    from app.nets.smapnet import CONFIGS as SM_CONFIGS
+    from app.nets.smapnet import build_smapnet
+
+    sm = build_smapnet("lite")
+    torch.nn.init.normal_(sm.out.weight, std=0.5)  # not the identity map it starts as
+    export_safetensors(sm.state_dict(), tmp_path, "smapnet-lite", {"config": SM_CONFIGS["lite"]})
     monkeypatch.setenv("EDMS_MODELS_DIR", str(tmp_path))
     monkeypatch.setattr(dsslic_mod, "_NETS", {})
     from app.pipelines import registry
@@ -61,7 +67,7 @@ def test_residual_mapping_is_algorithm_1():
     assert np.abs(residual_apply(xp, r).astype(int) - x.astype(int)).max() <= 1
 
 
-@pytest.mark.parametrize("name", ["dsslic", "dsslic-lb", "edms-noenh"])
+@pytest.mark.parametrize("name", ["dsslic", "dsslic-lb", "edms", "edms-noenh", "edms-lb"])
 @pytest.mark.parametrize("size", [(1, 1), (13, 7), (40, 72)])
 def test_round_trip_bit_exact(random_models, name, size):
     image = _image(*size)
@@ -99,7 +105,6 @@ def test_lower_qp_is_better_and_sweep_reuses_networks(random_models, monkeypatch
 
 
 def test_mismatched_weights_are_refused(random_models, monkeypatch):
-    from app.pipelines import registry
 
     _, data = api.encode(_image(16, 24), "dsslic", {"qp": 32})
     enc = from_bytes(data)
@@ -133,6 +138,9 @@ def test_decoder_is_bit_exact_with_other_thread_count(random_models, tmp_path):
         "d = api.decode(sys.argv[1]).image; r = load_image(sys.argv[2]).array;"
         "sys.exit(0 if np.array_equal(d, r) else 1)"
     )
+    enc2, data2 = api.encode(image, "edms", {"qp": 32})
+    assert enc2.model_fingerprint != enc.model_fingerprint  # SMapNet is part of it
+    assert "segmentation_before_smapnet" in enc2.views
     for threads in ("1", "2"):
         res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.edms"),
                               str(tmp_path / "recon.png"), threads],

@@ -27,8 +27,9 @@ from app.errors import PipelineError
 def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     from app.nets.dsslic import DSSLIC
     from app.nets.segnet import SegNet
+    from app.nets.smapnet import SMapNet
 
-    return {"segnet": SegNet, "dsslic": DSSLIC}
+    return {"segnet": SegNet, "dsslic": DSSLIC, "smapnet": SMapNet}
 
 
 def models_dir() -> Path:

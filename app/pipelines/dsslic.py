@@ -90,6 +90,23 @@ class DsslicNets:
         return np.ascontiguousarray(labels[0, :h, :w].numpy())
 
 
+    def enhance(self, smapnet: torch.nn.Module, s_up: np.ndarray, c8: np.ndarray) -> np.ndarray:
+        """SMapNet(s~, c'): EDMS's enhanced segmentation (HxW uint8)."""
+        from app.nets.dsslic import one_hot, uint8_to_compact, upsample_compact
+
+        h, w = s_up.shape
+        c = uint8_to_compact(torch.from_numpy(c8).permute(2, 0, 1)[None])
+        s = torch.from_numpy(s_up.astype(np.int64))[None]
+
+        def run(ct: torch.Tensor, st: torch.Tensor) -> torch.Tensor:
+            up = (upsample_compact(ct)[..., : st.shape[-2], : st.shape[-1]].clamp(-1, 1) + 1) / 2
+            return smapnet.predict(one_hot(st), up).to(torch.uint8)
+
+        smapnet.to(self.device)
+        labels = self._run(run, [(c, 1), (s, UNIT)], UNIT, h, w)
+        return np.ascontiguousarray(labels[0].numpy())
+
+
 _NETS: dict[tuple[str, str, tuple[str, ...]], DsslicNets] = {}
 
 

@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="net", required=True)
     for name, help_ in (("segnet", "segmentation network (DSSLIC SegNet)"),
                         ("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4"),
-                        ("smapnet", "EDMS semantic-map enhancement network (not implemented)")):
+                        ("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--data", required=True, help="dataset folder (CamVid, Cityscapes, images)")
         s.add_argument("--config", choices=("lite", "paper"), default="lite")
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "dsslic":
             from app.train import dsslic as mod
             mod.add_args(s)
+        else:
+            from app.train import smapnet as mod
+            mod.add_args(s)
     return p
 
 
@@ -37,9 +40,8 @@ def train_main(argv: list[str]) -> int:
     """Parse ``argv`` and run one training; returns the process exit code."""
     args = build_parser().parse_args(argv)
     if args.net == "smapnet":
-        print("edms train smapnet: not implemented yet (EDMS SMapNet training comes later)")
-        return 2
-    if args.net == "segnet":
+        from app.train import smapnet as mod
+    elif args.net == "segnet":
         from app.train import segnet as mod
     else:
         from app.train import dsslic as mod

@@ -1,0 +1,356 @@
+"""Image panes: zoomable QGraphicsViews, side-by-side or swipe compare, kept in sync.
+
+:class:`ImageCanvas` shows one image (plus an optional semi-transparent overlay, e.g. the
+segmentation) with wheel zoom around the cursor, 1:1, fit and drag-to-pan.
+:class:`SwipeCanvas` shows image A left of a draggable divider and image B right of it
+(Squoosh's compare view). :class:`CompareView` holds panes A and B side by side and the
+swipe canvas, and keeps zoom and pan identical in all of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+MIN_SCALE, MAX_SCALE = 1 / 32, 64.0
+
+
+def to_pixmap(array: np.ndarray) -> QPixmap:
+    """HxWx3 (or HxW) uint8 array -> QPixmap (copies the pixels)."""
+    a = np.ascontiguousarray(array)
+    if a.ndim == 2:
+        a = np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2))
+    h, w = a.shape[:2]
+    image = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
+class ImageCanvas(QGraphicsView):
+    """One zoomable, pannable image with an optional overlay and a caption."""
+
+    view_changed = Signal()  # zoom or pan changed by the user (for synchronisation)
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setBackgroundBrush(QColor(40, 40, 44))
+        self.setMinimumSize(120, 120)
+        self.image_item = QGraphicsPixmapItem()
+        self.image_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._scene.addItem(self.image_item)
+        self.overlay_item = QGraphicsPixmapItem()
+        self.overlay_item.setZValue(10)
+        self.overlay_item.setOpacity(0.5)
+        self._scene.addItem(self.overlay_item)
+        self.caption = QLabel(self)
+        self.caption.setObjectName(f"{name}Caption")
+        self.caption.setStyleSheet(
+            "QLabel { background: rgba(20,20,24,190); color: #f0f0f0; padding: 3px 7px;"
+            " border-radius: 4px; }"
+        )
+        self.caption.move(8, 8)
+        self.caption.hide()
+        self.placeholder = ""
+        self._fit_pending = True
+        self._syncing = False
+        self.horizontalScrollBar().valueChanged.connect(self._user_changed)
+        self.verticalScrollBar().valueChanged.connect(self._user_changed)
+
+    # content
+    def has_image(self) -> bool:
+        return not self.image_item.pixmap().isNull()
+
+    def set_image(self, array: np.ndarray | None) -> None:
+        """Show ``array``; the zoom and pan stay unless the image size changes."""
+        if array is None:
+            old = self.image_item.pixmap().size()
+            self.image_item.setPixmap(QPixmap())
+            self.overlay_item.setPixmap(QPixmap())
+            self._fit_pending = not old.isEmpty() or self._fit_pending
+            self.viewport().update()
+            return
+        pix = to_pixmap(array)
+        resized = pix.size() != self.image_item.pixmap().size()
+        self.image_item.setPixmap(pix)
+        if resized:
+            self._scene.setSceneRect(QRectF(pix.rect()))
+            self._fit_pending = True
+            self.fit()
+
+    def set_overlay(self, array: np.ndarray | None) -> None:
+        self.overlay_item.setPixmap(QPixmap() if array is None else to_pixmap(array))
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.overlay_item.setOpacity(float(opacity))
+
+    def set_caption(self, text: str) -> None:
+        self.caption.setText(text)
+        self.caption.adjustSize()
+        self.caption.setVisible(bool(text))
+
+    # zoom
+    def scale_factor(self) -> float:
+        return float(self.transform().m11())
+
+    def set_scale(self, s: float) -> None:
+        s = min(max(s, MIN_SCALE), MAX_SCALE)
+        self.setTransform(QTransform.fromScale(s, s))
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
+        self._emit()
+
+    def zoom_by(self, factor: float) -> None:
+        self.set_scale(self.scale_factor() * factor)
+
+    def fit(self) -> None:
+        rect = self._scene.sceneRect()
+        if rect.isEmpty():
+            return
+        view = self.viewport().rect().adjusted(4, 4, -4, -4)
+        s = min(view.width() / rect.width(), view.height() / rect.height())
+        self.setTransform(QTransform.fromScale(s, s))
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
+        self.centerOn(rect.center())
+        self._fit_pending = False
+        self._emit()
+
+    def one_to_one(self) -> None:
+        # 1:1 means one image pixel per device pixel (high-DPI screens included).
+        center = self.mapToScene(self.viewport().rect().center())
+        self.set_scale(1.0 / self.devicePixelRatioF())
+        self.centerOn(center)
+        self._emit()
+
+    def center_scene(self) -> QPointF:
+        return self.mapToScene(self.viewport().rect().center())
+
+    def apply_view(self, scale: float, center: QPointF) -> None:
+        """Set zoom and centre without echoing :attr:`view_changed`."""
+        self._syncing = True
+        try:
+            self.setTransform(QTransform.fromScale(scale, scale))
+            self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+            self.centerOn(center)
+            self._fit_pending = False
+        finally:
+            self._syncing = False
+
+    # events
+    def wheelEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        delta = event.angleDelta().y()
+        if delta:
+            self.zoom_by(1.0015**delta)
+        event.accept()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().resizeEvent(event)
+        if self._fit_pending:
+            self.fit()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        if self.has_image() or not self.placeholder:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(170, 170, 176))
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+        painter.restore()
+
+    def _user_changed(self) -> None:
+        self._emit()
+
+    def _emit(self) -> None:
+        if not self._syncing:
+            self.view_changed.emit()
+
+
+class SwipeCanvas(ImageCanvas):
+    """A left of a vertical divider, B right of it; drag the divider (or press near it)."""
+
+    divider_moved = Signal(float)
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(name, parent)
+        self._clip = QGraphicsRectItem()
+        self._clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+        self._clip.setPen(QPen(Qt.PenStyle.NoPen))
+        self._clip.setZValue(5)
+        self._scene.addItem(self._clip)
+        self.b_item = QGraphicsPixmapItem(self._clip)
+        self.b_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        pen = QPen(QColor(255, 255, 255, 230), 2)
+        pen.setCosmetic(True)
+        self._line = QGraphicsLineItem()
+        self._line.setPen(pen)
+        self._line.setZValue(20)
+        self._scene.addItem(self._line)
+        self._fraction = 0.5
+        self._dragging = False
+        self.caption_b = QLabel(self)
+        self.caption_b.setObjectName(f"{name}CaptionB")
+        self.caption_b.setStyleSheet(self.caption.styleSheet())
+        self.caption_b.hide()
+
+    def set_images(self, a: np.ndarray | None, b: np.ndarray | None) -> None:
+        self.set_image(a)
+        self.b_item.setPixmap(QPixmap() if b is None else to_pixmap(b))
+        self._update_divider()
+
+    def set_captions(self, a: str, b: str) -> None:
+        self.set_caption(a)
+        self.caption_b.setText(b)
+        self.caption_b.adjustSize()
+        self.caption_b.setVisible(bool(b))
+        self._place_caption_b()
+
+    def fraction(self) -> float:
+        return self._fraction
+
+    def set_fraction(self, f: float) -> None:
+        self._fraction = min(max(float(f), 0.0), 1.0)
+        self._update_divider()
+        self.divider_moved.emit(self._fraction)
+
+    def _update_divider(self) -> None:
+        rect = self.image_item.pixmap().rect()
+        w, h = rect.width(), rect.height()
+        x = self._fraction * w
+        self._clip.setRect(QRectF(x, 0, max(w - x, 0), h))
+        self._line.setLine(x, 0, x, h)
+        self._line.setVisible(w > 0)
+
+    def _divider_view_x(self) -> float:
+        w = self.image_item.pixmap().width()
+        return self.mapFromScene(QPointF(self._fraction * w, 0)).x()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        if (
+            event.button() == Qt.MouseButton.LeftButton
+            and self.has_image()
+            and abs(event.position().x() - self._divider_view_x()) < 10
+        ):
+            self._dragging = True
+            self.setDragMode(QGraphicsView.DragMode.NoDrag)
+            self.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        if self._dragging:
+            w = self.image_item.pixmap().width() or 1
+            x = self.mapToScene(event.position().toPoint()).x()
+            self.set_fraction(x / w)
+            event.accept()
+            return
+        near = self.has_image() and abs(event.position().x() - self._divider_view_x()) < 10
+        self.viewport().setCursor(
+            Qt.CursorShape.SplitHCursor if near else Qt.CursorShape.OpenHandCursor
+        )
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        if self._dragging:
+            self._dragging = False
+            self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().resizeEvent(event)
+        self._place_caption_b()
+
+    def _place_caption_b(self) -> None:
+        self.caption_b.move(max(self.viewport().width() - self.caption_b.width() - 8, 8), 8)
+
+
+class CompareView(QWidget):
+    """Panes A and B side by side, or one swipe canvas; zoom and pan synchronised."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("compareView")
+        self.pane_a = ImageCanvas("paneA")
+        self.pane_b = ImageCanvas("paneB")
+        self.swipe = SwipeCanvas("swipeCanvas")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("compareSplitter")
+        self.splitter.addWidget(self.pane_a)
+        self.splitter.addWidget(self.pane_b)
+        self.splitter.setHandleWidth(3)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.splitter)
+        self.stack.addWidget(self.swipe)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.stack)
+        for canvas in self.canvases():
+            canvas.view_changed.connect(lambda c=canvas: self._sync_from(c))
+
+    def canvases(self) -> list[ImageCanvas]:
+        return [self.pane_a, self.pane_b, self.swipe]
+
+    def mode(self) -> str:
+        return "swipe" if self.stack.currentWidget() is self.swipe else "side"
+
+    def set_mode(self, mode: str) -> None:
+        src = self.active_canvas()
+        self.stack.setCurrentWidget(self.swipe if mode == "swipe" else self.splitter)
+        dst = self.active_canvas()
+        if src is not dst and src.has_image():
+            dst.apply_view(src.scale_factor(), src.center_scene())
+
+    def active_canvas(self) -> ImageCanvas:
+        return self.swipe if self.mode() == "swipe" else self.pane_a
+
+    def visible_canvases(self) -> list[ImageCanvas]:
+        return [self.swipe] if self.mode() == "swipe" else [self.pane_a, self.pane_b]
+
+    def fit(self) -> None:
+        for c in self.visible_canvases():
+            c.fit()
+        self._sync_from(self.active_canvas())
+
+    def one_to_one(self) -> None:
+        self.active_canvas().one_to_one()
+
+    def zoom_by(self, f: float) -> None:
+        self.active_canvas().zoom_by(f)
+
+    def set_overlay(self, array: np.ndarray | None) -> None:
+        for c in self.canvases():
+            c.set_overlay(array)
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        for c in self.canvases():
+            c.set_overlay_opacity(opacity)
+
+    def _sync_from(self, source: ImageCanvas) -> None:
+        if source._syncing:
+            return
+        scale, center = source.scale_factor(), source.center_scene()
+        for c in self.canvases():
+            if c is not source:
+                c.apply_view(scale, center)

@@ -1,0 +1,139 @@
+"""Layer inspector: every intermediate image a pipeline produced, plus the coded layers.
+
+The views come from :attr:`app.pipelines.base.Encoded.views` (whatever keys the pipeline
+fills: segmentation, compact image, upsampled image, FineNet output / prediction,
+residual, the decoder's recomputed segmentation, ...), shown through
+:func:`app.session.view_to_rgb`. The inspector adds the original, the decoded image and
+an error heat map (|original - decoded|, computed here) for every pipeline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.canvas import ImageCanvas, to_pixmap
+from app.gui.panels import fmt_bytes
+from app.session import Result, error_map, view_to_rgb
+
+
+def _thumb(array: np.ndarray, size: int = 96) -> QIcon:
+    h, w = array.shape[:2]
+    step = max(1, int(max(h, w) / size))
+    return QIcon(to_pixmap(np.ascontiguousarray(array[::step, ::step])))
+
+
+class LayerInspector(QWidget):
+    """Thumbnails of the layers/views (left), the selected one large, the byte table."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("layerInspector")
+        self.side = QComboBox()
+        self.side.setObjectName("inspectorSide")
+        self.side.addItem("Pane A result", "A")
+        self.side.addItem("Pane B result", "B")
+        self.side.setCurrentIndex(1)
+        self.title = QLabel()
+        self.title.setObjectName("inspectorTitle")
+        self.list = QListWidget()
+        self.list.setObjectName("inspectorList")
+        self.list.setViewMode(QListWidget.ViewMode.ListMode)
+        self.list.setIconSize(QSize(72, 54))
+        self.list.setMinimumWidth(190)
+        self.canvas = ImageCanvas("inspectorCanvas")
+        self.canvas.placeholder = "Run a pipeline to inspect its layers"
+        self.layers = QTableWidget(0, 4)
+        self.layers.setObjectName("layersTable")
+        self.layers.setHorizontalHeaderLabels(["Layer", "Codec", "Bytes", "Share"])
+        self.layers.verticalHeader().setVisible(False)
+        self.layers.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.layers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.layers.setMinimumWidth(240)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Inspect:"))
+        top.addWidget(self.side)
+        top.addWidget(self.title, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.list)
+        split.addWidget(self.canvas)
+        split.addWidget(self.layers)
+        split.setStretchFactor(1, 1)
+        split.setSizes([200, 600, 260])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        self._images: dict[str, np.ndarray] = {}
+        self.list.currentItemChanged.connect(self._show_current)
+
+    def names(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def set_result(self, original: np.ndarray | None, result: Result | None) -> None:
+        current = self.list.currentItem().text() if self.list.currentItem() else ""
+        self.list.blockSignals(True)
+        self.list.clear()
+        self._images = {}
+        if result is None:
+            self.title.setText("")
+            self.layers.setRowCount(0)
+            self.canvas.set_image(None)
+            self.list.blockSignals(False)
+            return
+        self.title.setText(f"  {result.pipeline}  {', '.join(f'{k}={v}' for k, v in sorted(result.params.items()))}")
+        items: list[tuple[str, np.ndarray]] = []
+        if original is not None:
+            items.append(("original", original))
+        for name, arr in result.views.items():
+            try:
+                items.append((name, view_to_rgb(name, arr)))
+            except ValueError:
+                continue
+        items.append(("decoded", result.decoded))
+        if original is not None and original.shape == result.decoded.shape:
+            items.append(("error map (|orig − decoded| × 4)", error_map(original,
+                                                                         result.decoded)))
+        for name, rgb in items:
+            self._images[name] = rgb
+            item = QListWidgetItem(_thumb(rgb), name)
+            item.setToolTip(f"{name}: {rgb.shape[1]}×{rgb.shape[0]}")
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        names = self.names()
+        pick = current if current in names else ("decoded" if "decoded" in names else names[0])
+        self.list.setCurrentRow(names.index(pick))
+        self._show_current()
+        total = result.file_bytes
+        rows = [(lay.kind, lay.codec, lay.bytes) for lay in result.layers]
+        rows.append(("container header", "—", result.file_bytes - result.payload_bytes))
+        self.layers.setRowCount(len(rows) + 1)
+        for i, (kind, codec, n) in enumerate([*rows, ("total (.edms file)", "", total)]):
+            share = f"{100.0 * n / total:.1f} %" if total else ""
+            for j, text in enumerate((kind, codec, fmt_bytes(n), share)):
+                item = QTableWidgetItem(text)
+                if j >= 2:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.layers.setItem(i, j, item)
+
+    def _show_current(self) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            return
+        self.canvas.set_image(self._images.get(item.text()))

@@ -1,0 +1,323 @@
+"""Side panels A and B (source, parameters, numbers), the results table, the legend."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.worker import PipelineInfo
+from app.session import CAMVID_CLASSES, CAMVID_PALETTE, Result, params_label
+
+ORIGINAL = ""  # source value of "Original"
+
+
+def fmt_bytes(n: int) -> str:
+    if n < 10_000:
+        return f"{n:,} B"
+    if n < 10_000_000:
+        return f"{n / 1000:.1f} kB"
+    return f"{n / 1e6:.2f} MB"
+
+
+def fmt_num(x: float, digits: int = 2, unit: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "…"
+    if math.isinf(x):
+        return "∞" + (f" {unit}" if unit else "")
+    return f"{x:.{digits}f}" + (f" {unit}" if unit else "")
+
+
+def fmt_time(s: float) -> str:
+    if s is None or math.isnan(s):
+        return "—"
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+
+class ParamRow(QWidget):
+    """Slider + spin box for one integer ParamSpec (kept in step)."""
+
+    changed = Signal()
+
+    def __init__(self, side: str, spec: dict, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName(f"param{side}_{spec['name']}_slider")
+        self.slider.setRange(spec["minimum"], spec["maximum"])
+        self.slider.setValue(spec["default"])
+        self.slider.setPageStep(max(1, (spec["maximum"] - spec["minimum"]) // 10))
+        self.spin = QSpinBox()
+        self.spin.setObjectName(f"param{side}_{spec['name']}")
+        self.spin.setRange(spec["minimum"], spec["maximum"])
+        self.spin.setValue(spec["default"])
+        self.spin.setKeyboardTracking(False)
+        self.spin.setMinimumWidth(64)
+        tip = (
+            f"{spec['label']}: {spec['minimum']}..{spec['maximum']}, default {spec['default']}"
+            + (" (higher = better quality)" if spec["higher_is_better"] else
+               " (lower = better quality)")
+        )
+        self.slider.setToolTip(tip)
+        self.spin.setToolTip(tip)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.spin)
+        self.slider.valueChanged.connect(self._from_slider)
+        self.spin.valueChanged.connect(self._from_spin)
+
+    def value(self) -> int:
+        return int(self.spin.value())
+
+    def set_value(self, v: int) -> None:
+        for w in (self.slider, self.spin):
+            w.blockSignals(True)
+            w.setValue(int(v))
+            w.blockSignals(False)
+
+    def _from_slider(self, v: int) -> None:
+        self.spin.blockSignals(True)
+        self.spin.setValue(v)
+        self.spin.blockSignals(False)
+        self.changed.emit()
+
+    def _from_spin(self, v: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(v)
+        self.slider.blockSignals(False)
+        self.changed.emit()
+
+
+class SidePanel(QGroupBox):
+    """Settings and numbers of one pane: source (Original or a pipeline) and parameters."""
+
+    changed = Signal(str)  # side
+
+    def __init__(self, side: str, parent: QWidget | None = None) -> None:
+        super().__init__(f"Pane {side}", parent)
+        self.side = side
+        self.setObjectName(f"panel{side}")
+        self.catalog: dict[str, PipelineInfo] = {}
+        self.rows: dict[str, ParamRow] = {}
+        lay = QVBoxLayout(self)
+        self.source = QComboBox()
+        self.source.setObjectName(f"source{side}")
+        self.source.addItem("Original", ORIGINAL)
+        self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLength)
+        self.source.setMinimumContentsLength(14)
+        lay.addWidget(self.source)
+        self.description = QLabel()
+        self.description.setObjectName(f"description{side}")
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: palette(placeholder-text);")
+        lay.addWidget(self.description)
+        self.params_box = QWidget()
+        self.params_form = QFormLayout(self.params_box)
+        self.params_form.setContentsMargins(0, 0, 0, 0)
+        self.params_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        lay.addWidget(self.params_box)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        lay.addWidget(line)
+        self.numbers = QLabel()
+        self.numbers.setObjectName(f"numbers{side}")
+        self.numbers.setTextFormat(Qt.TextFormat.RichText)
+        self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        lay.addWidget(self.numbers)
+        lay.addStretch(1)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self.setMinimumWidth(230)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.show_numbers(None)
+
+    # catalog
+    def set_catalog(self, infos: list[PipelineInfo]) -> None:
+        self.catalog = {i.name: i for i in infos}
+        current = self.pipeline()
+        self.source.blockSignals(True)
+        self.source.clear()
+        self.source.addItem("Original", ORIGINAL)
+        for info in infos:
+            self.source.addItem(info.name, info.name)
+            idx = self.source.count() - 1
+            self.source.setItemData(idx, info.description or info.error,
+                                    Qt.ItemDataRole.ToolTipRole)
+            if info.error:
+                item = self.source.model().item(idx)
+                item.setEnabled(False)
+        i = self.source.findData(current)
+        self.source.setCurrentIndex(max(i, 0))
+        self.source.blockSignals(False)
+        self._rebuild_params()
+
+    def pipeline(self) -> str:
+        return self.source.currentData() or ORIGINAL
+
+    def params(self) -> dict[str, int]:
+        return {name: row.value() for name, row in self.rows.items()}
+
+    def set_source(self, pipeline: str, params: dict[str, int] | None = None,
+                   emit: bool = True) -> None:
+        i = self.source.findData(pipeline or ORIGINAL)
+        if i < 0:
+            return
+        self.source.blockSignals(True)
+        self.source.setCurrentIndex(i)
+        self.source.blockSignals(False)
+        self._rebuild_params()
+        if params:
+            self.set_params(params)
+        if emit:
+            self.changed.emit(self.side)
+
+    def set_params(self, params: dict[str, int]) -> None:
+        for k, v in params.items():
+            if k in self.rows:
+                self.rows[k].set_value(v)
+
+    def _source_changed(self) -> None:
+        self._rebuild_params()
+        self.changed.emit(self.side)
+
+    def _rebuild_params(self) -> None:
+        while self.params_form.rowCount():
+            self.params_form.removeRow(0)
+        self.rows = {}
+        info = self.catalog.get(self.pipeline())
+        self.description.setText(info.description if info else "The image as loaded.")
+        if info is None:
+            return
+        for spec in info.params:
+            row = ParamRow(self.side, spec)
+            row.changed.connect(lambda: self.changed.emit(self.side))
+            self.rows[spec["name"]] = row
+            self.params_form.addRow(f"{spec['label']}", row)
+
+    # numbers
+    def show_numbers(self, result: Result | None, note: str = "") -> None:
+        if result is None:
+            self.numbers.setText(f"<span style='color:gray'>{note or 'No result'}</span>")
+            return
+        rows = [
+            ("File", fmt_bytes(result.file_bytes)),
+            ("bpp", fmt_num(result.bpp, 4)),
+            ("PSNR", fmt_num(result.psnr, 2, "dB")),
+            ("MS-SSIM", fmt_num(result.ms_ssim, 4)),
+            ("HaarPSI", fmt_num(result.haarpsi, 4)),
+            ("Encode", fmt_time(result.encode_s) + (" (cached analysis)"
+                                                      if result.prepare_cached else "")),
+            ("Decode", fmt_time(result.decode_s)),
+        ]
+        header = result.file_bytes - result.payload_bytes
+        layer_rows = [
+            (f"&nbsp;&nbsp;{lay.kind} <small>({lay.codec})</small>", fmt_bytes(lay.bytes))
+            for lay in result.layers
+        ] + [("&nbsp;&nbsp;container header", fmt_bytes(header))]
+        html = "<table cellspacing='0' cellpadding='1'>"
+        for k, v in rows:
+            html += f"<tr><td>{k}&nbsp;&nbsp;</td><td align='right'><b>{v}</b></td></tr>"
+        html += "<tr><td colspan='2'><br/>Layers</td></tr>"
+        for k, v in layer_rows:
+            html += f"<tr><td>{k}&nbsp;&nbsp;</td><td align='right'>{v}</td></tr>"
+        html += "</table>"
+        if note:
+            html += f"<p style='color:gray'>{note}</p>"
+        self.numbers.setText(html)
+
+
+RESULT_COLUMNS = ("Pipeline", "Parameters", "Size", "bpp", "PSNR (dB)", "MS-SSIM", "HaarPSI",
+                  "Encode", "Decode", "Layers (bytes)")
+
+
+class ResultsTable(QTableWidget):
+    """Every result of the current image, one row each; double-click shows it in B."""
+
+    activated_result = Signal(object)  # Result
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(RESULT_COLUMNS), parent)
+        self.setObjectName("resultsTable")
+        self.setHorizontalHeaderLabels(RESULT_COLUMNS)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().setVisible(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setSortingEnabled(False)
+        self._results: list[Result] = []
+        self.cellDoubleClicked.connect(self._activated)
+
+    def set_results(self, results: list[Result]) -> None:
+        self._results = list(results)
+        self.setRowCount(len(results))
+        for i, r in enumerate(results):
+            cells = [
+                r.pipeline + (" (file)" if r.from_file else ""),
+                params_label(r.params),
+                fmt_bytes(r.file_bytes),
+                fmt_num(r.bpp, 4),
+                fmt_num(r.psnr, 2),
+                fmt_num(r.ms_ssim, 4),
+                fmt_num(r.haarpsi, 4),
+                fmt_time(r.encode_s),
+                fmt_time(r.decode_s),
+                ", ".join(f"{lay.kind} {lay.bytes}" for lay in r.layers),
+            ]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if 2 <= j <= 8:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.setItem(i, j, item)
+
+    def _activated(self, row: int, _col: int) -> None:
+        if 0 <= row < len(self._results):
+            self.activated_result.emit(self._results[row])
+
+
+class Legend(QWidget):
+    """CamVid class colours and names (for the segmentation overlay)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("segLegend")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(6, 2, 6, 2)
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(2)
+        cols = 6
+        for i, (name, rgb) in enumerate(zip(CAMVID_CLASSES, CAMVID_PALETTE, strict=True)):
+            swatch = QLabel()
+            pix = QPixmap(14, 14)
+            pix.fill(QColor(int(rgb[0]), int(rgb[1]), int(rgb[2])))
+            swatch.setPixmap(pix)
+            label = QLabel(f"{i} {name}")
+            cell = QHBoxLayout()
+            cell.setSpacing(4)
+            cell.addWidget(swatch)
+            cell.addWidget(label)
+            cell.addStretch(1)
+            grid.addLayout(cell, i // cols, i % cols)

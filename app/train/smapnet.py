@@ -1,0 +1,186 @@
+"""Training SMapNet (EDMS §2.1–2.2, Fig. 2): s~ = SegNet(c') -> SegNet(x).
+
+The shipped SegNet and CompNet (``models/``) produce, for every training frame, the
+segmentation of the original s = SegNet(x) (the target), the 8-bit compact image c and
+the decoder-side segmentation s~ = SegNet(c'), through the very code the pipelines use
+(:class:`app.pipelines.dsslic.DsslicNets`). SMapNet then learns s~ (+ c') -> s with a
+cross-entropy loss on random crops. Validation reports the agreement (mIoU over the 11
+classes, and pixel accuracy) of s~ and of SMapNet(s~) with s on the val split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from app.metrics import miou
+from app.nets.dsslic import one_hot
+from app.nets.smapnet import CONFIGS, build_smapnet
+from app.train.common import (
+    Budget,
+    atomic_save,
+    export_safetensors,
+    install_sigterm,
+    load_checkpoint,
+    pick_device,
+    set_threads,
+)
+from app.train.data import load_split
+
+DEFAULTS = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
+            "paper": {"iters": 20000, "batch": 8, "crop": 256, "lr": 1e-3}}
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None, help="multiple of 8")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+
+
+def _prepare(samples: list, nets: Any, desc: str) -> list[tuple[np.ndarray, ...]]:
+    """(c' uint8 HxWx3, s~ HxW, s HxW) per frame, computed as the pipelines do."""
+    from app.pipelines.layered import pad_image
+
+    out = []
+    for s in tqdm(samples, desc=desc, mininterval=30, ncols=100):
+        img = pad_image(s.image)
+        h, w = img.shape[:2]
+        seg = nets.segment(img)
+        c8 = nets.compact(img, seg)
+        s_up = nets.segment_upsampled(c8, h, w)
+        _, c_up = nets.reconstruct(c8, s_up)
+        out.append((c_up, s_up, seg))
+    return out
+
+
+def _batch(data: list, batch: int, crop: int, rng: random.Random):
+    xs, cs, ys = [], [], []
+    for _ in range(batch):
+        c_up, s_up, seg = data[rng.randrange(len(data))]
+        h, w = seg.shape
+        ch, cw = min(crop, h - h % 8), min(crop, w - w % 8)
+        y = rng.randrange(0, h - ch + 1, 8)
+        x = rng.randrange(0, w - cw + 1, 8)
+        sl = (slice(y, y + ch), slice(x, x + cw))
+        a, b, t = s_up[sl], c_up[sl], seg[sl]
+        if rng.random() < 0.5:
+            a, b, t = a[:, ::-1], b[:, ::-1], t[:, ::-1]
+        xs.append(torch.from_numpy(a.astype(np.int64)))
+        cs.append(torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1))).float() / 255)
+        ys.append(torch.from_numpy(t.astype(np.int64)))
+    return torch.stack(xs), torch.stack(cs), torch.stack(ys)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module | None, data: list, device: torch.device) -> dict[str, Any]:
+    preds, targets = [], []
+    for c_up, s_up, seg in data:
+        if model is None:
+            pred = s_up
+        else:
+            s = torch.from_numpy(s_up.astype(np.int64))[None].to(device)
+            c = torch.from_numpy(np.ascontiguousarray(c_up.transpose(2, 0, 1)))[None]
+            pred = model.predict(one_hot(s), c.float().to(device) / 255)[0].cpu().numpy()
+        preds.append(pred.ravel())
+        targets.append(seg.ravel())
+    p, t = np.concatenate(preds), np.concatenate(targets)
+    m, per_class = miou(p, t, 11)
+    return {"miou_vs_segnet_x": float(m), "pixel_acc": float((p == t).mean()),
+            "per_class_iou": [None if np.isnan(v) else float(v) for v in per_class]}
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.nets import zoo
+    from app.pipelines.dsslic import DsslicNets
+
+    cfg = args.config
+    d = DEFAULTS[cfg]
+    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
+    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    run_dir = Path(args.run_dir or f"runs/smapnet-{cfg}")
+    out_dir = Path(args.out)
+    budget = Budget(args.minutes)
+    stop = install_sigterm()
+
+    nets = DsslicNets(cfg, "cpu")
+    train = _prepare(load_split(args.data, "train", args.limit), nets, "s~ train")
+    val = _prepare(load_split(args.data, "val", args.limit), nets, "s~ val")
+    baseline = evaluate(None, val, device)
+    print(f"val agreement of s~ = SegNet(c') with SegNet(x): mIoU "
+          f"{baseline['miou_vs_segnet_x']:.4f}, pixel acc {baseline['pixel_acc']:.4f}", flush=True)
+
+    model = build_smapnet(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=1e-4)
+    step, best, best_metrics = 0, -1.0, None
+    last = run_dir / "last.pt"
+    if args.resume and last.exists():
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, best, best_metrics = ck["step"], ck["best"], ck.get("best_metrics")
+        print(f"resumed from {last} at step {step} (best mIoU {best:.4f})", flush=True)
+    rng = random.Random(1234 + step)
+    torch.manual_seed(1234 + step)
+
+    def save(path: Path) -> None:
+        atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                     "best": best, "best_metrics": best_metrics}, path)
+
+    def export(metrics: dict[str, Any]) -> None:
+        export_safetensors(model.state_dict(), out_dir, f"smapnet-{cfg}", {
+            "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": step,
+            "training_data": f"CamVid train, {len(train)} frames: s~ = SegNet(c') -> SegNet(x)",
+            "trained_against": {n: zoo.read_manifest(n, cfg)["sha256"]
+                                for n in ("segnet", "dsslic")},
+            "validation": {"data": f"val, {len(val)} frames", "baseline_s_tilde": baseline,
+                           **metrics},
+        })
+
+    model.train()
+    pbar = tqdm(total=iters, initial=step, desc=f"smapnet-{cfg}", mininterval=30, ncols=100)
+    last_ckpt = time.monotonic()
+    while step < iters and not budget.over() and not stop.is_set():
+        lr = float(lr0 * 0.5 * (1 + np.cos(np.pi * step / iters)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        s, c, t = _batch(train, batch, crop, rng)
+        loss = F.cross_entropy(model(one_hot(s.to(device)), c.to(device)), t.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        pbar.update(1)
+        pbar.set_postfix(loss=f"{loss.item():.4f}", best=f"{best:.4f}")
+        if step % args.val_every == 0 or step == iters:
+            model.eval()
+            m = evaluate(model, val, device)
+            model.train()
+            print(f"\nstep {step}: val mIoU vs SegNet(x) {m['miou_vs_segnet_x']:.4f} "
+                  f"(s~ alone {baseline['miou_vs_segnet_x']:.4f}), acc {m['pixel_acc']:.4f}",
+                  flush=True)
+            if m["miou_vs_segnet_x"] > best:
+                best, best_metrics = m["miou_vs_segnet_x"], m
+                export(m)
+            save(last)
+            last_ckpt = time.monotonic()
+        elif time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
+            save(last)
+            last_ckpt = time.monotonic()
+    save(last)
+    pbar.close()
+    print(f"stopped at step {step}; best val mIoU vs SegNet(x) {best:.4f}", flush=True)
+    return 0
