@@ -158,3 +158,25 @@ def test_shipped_weights_round_trip(name):
     image = _image(96, 128, seed=3)
     enc, data = api.encode(image, name, {"qp": 32})
     assert np.array_equal(api.decode(data).image, enc.reconstruction)
+
+
+def test_segment_command_matches_dsslic_layer(random_models, tmp_path, capsys):
+    """`edms segment` writes the class map a DSSLIC file carries."""
+    from app.cli import main
+    from app.codecs import decode_layer
+    from app.imageio import load_image, save_image_atomic
+    from app.pipelines.base import LayerKind
+
+    image = _image(50, 70, seed=5)
+    save_image_atomic(tmp_path / "in.png", image)
+    assert main(["segment", str(tmp_path / "in.png"), "-o", str(tmp_path / "s.png"),
+                 "--color", str(tmp_path / "c.png")]) == 0
+    from PIL import Image
+
+    labels = np.asarray(Image.open(tmp_path / "s.png"))
+    assert labels.shape == (50, 70) and labels.max() <= 10
+    assert load_image(tmp_path / "c.png").array.shape == (50, 70, 3)
+    enc, _ = api.encode(image, "dsslic", {"qp": 32})
+    layer = next(la for la in enc.layers if la.kind == LayerKind.SEMANTIC_MAP)
+    carried = decode_layer(layer.codec_id, layer.data)[:50, :70]
+    assert np.array_equal(carried, labels)
