@@ -153,6 +153,7 @@ class Result:
     device: str = ""
     from_file: bool = False
     metrics_done: bool = False
+    verified: bool = False  # decoded from the .edms bytes and equal to ``decoded``
 
     @property
     def key(self) -> tuple:
@@ -289,6 +290,34 @@ class Session:
             series.sort(key=lambda t: t[0])
         return out
 
+    def all_points(self) -> list[RDPoint]:
+        return [p for i in self.images for p in self.rd_points(i)]
+
+    def rd_series_mean(self, metric: str = "psnr") -> dict[str, list[tuple]]:
+        """Like :meth:`rd_series` for the mean over all images (:func:`app.eval.aggregate`):
+        ``{pipeline: [(bpp, y, row), ...]}`` with ``row`` a dict (value, n, psnr, ...)."""
+        out: dict[str, list[tuple]] = {}
+        for name, entry in aggregate(self.all_points()).items():
+            res = entry["results"]
+            for i, bpp_value in enumerate(res["bpp"]):
+                row = {"param": entry["param"], "value": res[entry["param"]][i],
+                       "n": res["images"][i], "psnr": res["psnr-rgb"][i],
+                       "ms_ssim": res["ms-ssim-rgb"][i], "haarpsi": res["haarpsi"][i]}
+                if metric == "psnr":
+                    y = row["psnr"]
+                elif metric == "ms_ssim":
+                    y = -10 * math.log10(max(1 - row["ms_ssim"], 1e-10)) \
+                        if math.isfinite(row["ms_ssim"]) else math.nan
+                else:
+                    y = row["haarpsi"]
+                if math.isfinite(y):
+                    out.setdefault(name, []).append((bpp_value, y, row))
+        return out
+
+    def bd_table_all(self, anchor: str) -> dict[str, dict[str, float | None]]:
+        points = self.all_points()
+        return bd_table(aggregate(points), anchor) if points else {}
+
     def bd_table(self, image_id: int, anchor: str) -> dict[str, dict[str, float | None]]:
         """BD-rate (%) and BD-PSNR (dB) against ``anchor`` for this image's points."""
         points = self.rd_points(image_id)
@@ -331,6 +360,15 @@ def colorize_segmentation(classes: np.ndarray) -> np.ndarray:
     return lut[idx]
 
 
+def _hot_lut() -> np.ndarray:
+    t = np.arange(256, dtype=np.float32) / 255.0
+    rgb = np.stack([np.clip(t * 3, 0, 1), np.clip(t * 3 - 1, 0, 1), np.clip(t * 3 - 2, 0, 1)], 1)
+    return (rgb * 255.0 + 0.5).astype(np.uint8)
+
+
+_HOT = _hot_lut()
+
+
 def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> np.ndarray:
     """Heat map of ``|original - decoded|`` (max over RGB, times ``gain``), HxWx3 uint8.
 
@@ -338,12 +376,11 @@ def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> n
     """
     if original.shape != decoded.shape:
         raise ValueError(f"shapes differ: {original.shape} vs {decoded.shape}")
-    diff = np.abs(original.astype(np.int16) - decoded.astype(np.int16)).max(axis=2)
-    t = np.clip(diff.astype(np.float32) * (gain / 255.0), 0.0, 1.0)
-    r = np.clip(t * 3.0, 0, 1)
-    g = np.clip(t * 3.0 - 1.0, 0, 1)
-    b = np.clip(t * 3.0 - 2.0, 0, 1)
-    return (np.stack([r, g, b], axis=2) * 255.0 + 0.5).astype(np.uint8)
+    d = np.abs(original.astype(np.int16) - decoded.astype(np.int16))
+    m = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2])
+    if gain != 1.0:
+        m = np.minimum(m * gain, 255)
+    return _HOT[m.astype(np.uint8)]
 
 
 def view_to_rgb(name: str, array: np.ndarray) -> np.ndarray:

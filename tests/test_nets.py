@@ -86,6 +86,17 @@ def test_dsslic_lite_shapes_any_size():
     assert xr.shape == cu.shape == (1, 3, 50, 70)
 
 
+def test_dsslic_lite_starts_from_box_downsampling():
+    g = build_dsslic("lite").eval()
+    x = torch.rand(1, 3, 32, 48) * 2 - 1
+    s = torch.randint(0, 11, (1, 32, 48))
+    with torch.no_grad():
+        c = g.compact(x, s)
+        assert torch.allclose(c, torch.nn.functional.avg_pool2d(x, 8), atol=1e-6)
+        xr, cu = g.reconstruct(c, s)
+    assert torch.allclose(xr, cu, atol=1e-6)  # f = 0 before training
+
+
 def test_dsslic_paper_sizes():
     cfg = DS_CONFIGS["paper"]
     g = build_dsslic(cfg)
@@ -130,6 +141,8 @@ def test_deterministic_across_runs_and_threads(kind):
             return m(x).argmax(1).numpy()
     else:
         m = build_dsslic("lite").eval()
+        for last in (m.compnet.net[-2], m.finenet.net[-2]):  # zero-initialised: perturb
+            torch.nn.init.normal_(last.weight, std=0.05)
 
         def f():
             c = uint8_to_compact(compact_to_uint8(m.compact(x * 2 - 1, s)))

@@ -44,6 +44,7 @@ class ImageCanvas(QGraphicsView):
     """One zoomable, pannable image with an optional overlay and a caption."""
 
     view_changed = Signal()  # zoom or pan changed by the user (for synchronisation)
+    hovered = Signal(int, int)  # image pixel under the mouse (-1, -1 when outside)
 
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +76,7 @@ class ImageCanvas(QGraphicsView):
         self.placeholder = ""
         self._fit_pending = True
         self._syncing = False
+        self.setMouseTracking(True)
         self.horizontalScrollBar().valueChanged.connect(self._user_changed)
         self.verticalScrollBar().valueChanged.connect(self._user_changed)
 
@@ -167,6 +169,20 @@ class ImageCanvas(QGraphicsView):
         super().resizeEvent(event)
         if self._fit_pending:
             self.fit()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().mouseMoveEvent(event)
+        p = self.mapToScene(event.position().toPoint())
+        size = self.image_item.pixmap().size()
+        x, y = int(p.x() // 1), int(p.y() // 1)
+        if 0 <= x < size.width() and 0 <= y < size.height():
+            self.hovered.emit(x, y)
+        else:
+            self.hovered.emit(-1, -1)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().leaveEvent(event)
+        self.hovered.emit(-1, -1)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         if self.has_image() or not self.placeholder:
@@ -316,11 +332,16 @@ class CompareView(QWidget):
         return "swipe" if self.stack.currentWidget() is self.swipe else "side"
 
     def set_mode(self, mode: str) -> None:
-        src = self.active_canvas()
         self.stack.setCurrentWidget(self.swipe if mode == "swipe" else self.splitter)
-        dst = self.active_canvas()
-        if src is not dst and src.has_image():
-            dst.apply_view(src.scale_factor(), src.center_scene())
+
+    def view_state(self) -> tuple[float, QPointF] | None:
+        c = self.active_canvas()
+        return (c.scale_factor(), c.center_scene()) if c.has_image() else None
+
+    def restore_view(self, state: tuple[float, QPointF] | None) -> None:
+        if state is not None:
+            for c in self.canvases():
+                c.apply_view(*state)
 
     def active_canvas(self) -> ImageCanvas:
         return self.swipe if self.mode() == "swipe" else self.pane_a

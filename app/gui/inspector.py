@@ -63,8 +63,10 @@ class LayerInspector(QWidget):
         self.layers.setHorizontalHeaderLabels(["Layer", "Codec", "Bytes", "Share"])
         self.layers.verticalHeader().setVisible(False)
         self.layers.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.layers.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.layers.setMinimumWidth(240)
+        self.layers.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.layers.horizontalHeader().setStretchLastSection(True)
+        self.layers.setMinimumWidth(330)
         top = QHBoxLayout()
         top.addWidget(QLabel("Inspect:"))
         top.addWidget(self.side)
@@ -74,7 +76,7 @@ class LayerInspector(QWidget):
         split.addWidget(self.canvas)
         split.addWidget(self.layers)
         split.setStretchFactor(1, 1)
-        split.setSizes([200, 600, 260])
+        split.setSizes([200, 700, 340])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
@@ -96,7 +98,8 @@ class LayerInspector(QWidget):
             self.canvas.set_image(None)
             self.list.blockSignals(False)
             return
-        self.title.setText(f"  {result.pipeline}  {', '.join(f'{k}={v}' for k, v in sorted(result.params.items()))}")
+        label = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()))
+        self.title.setText(f"  {result.pipeline}  {label}")
         items: list[tuple[str, np.ndarray]] = []
         if original is not None:
             items.append(("original", original))
@@ -107,8 +110,7 @@ class LayerInspector(QWidget):
                 continue
         items.append(("decoded", result.decoded))
         if original is not None and original.shape == result.decoded.shape:
-            items.append(("error map (|orig − decoded| × 4)", error_map(original,
-                                                                         result.decoded)))
+            items.append(("error map ×4", error_map(original, result.decoded)))
         for name, rgb in items:
             self._images[name] = rgb
             item = QListWidgetItem(_thumb(rgb), name)
@@ -121,9 +123,9 @@ class LayerInspector(QWidget):
         self._show_current()
         total = result.file_bytes
         rows = [(lay.kind, lay.codec, lay.bytes) for lay in result.layers]
-        rows.append(("container header", "—", result.file_bytes - result.payload_bytes))
+        rows.append(("header", "", result.file_bytes - result.payload_bytes))
         self.layers.setRowCount(len(rows) + 1)
-        for i, (kind, codec, n) in enumerate([*rows, ("total (.edms file)", "", total)]):
+        for i, (kind, codec, n) in enumerate([*rows, ("total", "", total)]):
             share = f"{100.0 * n / total:.1f} %" if total else ""
             for j, text in enumerate((kind, codec, fmt_bytes(n), share)):
                 item = QTableWidgetItem(text)

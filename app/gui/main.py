@@ -1,7 +1,7 @@
-"""Entry point of the workbench window.
+"""Entry point of the workbench window: ``edms-workbench [IMAGE_OR_EDMS ...]``.
 
-This is the foundation's minimal window: it lists the registered pipelines and opens
-nothing yet. The full workbench (issue "The workbench window") replaces it.
+``python main.py`` and ``python -m app.gui.main`` do the same. Files given on the
+command line are opened as if dropped on the window.
 """
 
 from __future__ import annotations
@@ -10,25 +10,14 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    from app.gui.main_window import run_app
 
-    from app import __version__
-    from app.pipelines import registry
-
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
-    window = QMainWindow()
-    window.setObjectName("mainWindow")
-    window.setWindowTitle(f"EDMS Workbench {__version__}")
-    label = QLabel(
-        "<h2>EDMS Workbench</h2><p>Pipelines: " + ", ".join(registry.available()) + "</p>"
-        "<p>Use the <tt>edms</tt> command line meanwhile: <tt>edms encode</tt>, "
-        "<tt>edms decode</tt>, <tt>edms info</tt>, <tt>edms eval</tt>.</p>"
-    )
-    label.setMargin(24)
-    window.setCentralWidget(label)
-    window.resize(720, 420)
-    window.show()
-    return app.exec()
+    args = list(sys.argv if argv is None else [sys.argv[0], *argv])
+    if any(a in ("-h", "--help") for a in args[1:]):
+        print("usage: edms-workbench [IMAGE_OR_EDMS ...]\n\n"
+              "Opens the EDMS Workbench window; the files given are opened in it.")
+        return 0
+    return run_app(args)
 
 
 if __name__ == "__main__":

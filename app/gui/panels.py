@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -108,13 +107,13 @@ class ParamRow(QWidget):
         self.changed.emit()
 
 
-class SidePanel(QGroupBox):
+class SidePanel(QWidget):
     """Settings and numbers of one pane: source (Original or a pipeline) and parameters."""
 
     changed = Signal(str)  # side
 
     def __init__(self, side: str, parent: QWidget | None = None) -> None:
-        super().__init__(f"Pane {side}", parent)
+        super().__init__(parent)
         self.side = side
         self.setObjectName(f"panel{side}")
         self.catalog: dict[str, PipelineInfo] = {}
@@ -123,7 +122,8 @@ class SidePanel(QGroupBox):
         self.source = QComboBox()
         self.source.setObjectName(f"source{side}")
         self.source.addItem("Original", ORIGINAL)
-        self.source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLength)
+        self.source.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.source.setMinimumContentsLength(14)
         lay.addWidget(self.source)
         self.description = QLabel()
@@ -140,12 +140,7 @@ class SidePanel(QGroupBox):
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
         lay.addWidget(line)
-        self.numbers = QLabel()
-        self.numbers.setObjectName(f"numbers{side}")
-        self.numbers.setTextFormat(Qt.TextFormat.RichText)
-        self.numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        lay.addWidget(self.numbers)
+        self._build_numbers(lay)
         lay.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMinimumWidth(230)
@@ -171,6 +166,16 @@ class SidePanel(QGroupBox):
         self.source.setCurrentIndex(max(i, 0))
         self.source.blockSignals(False)
         self._rebuild_params()
+
+    def mark_unavailable(self, name: str, why: str) -> None:
+        """Grey out a pipeline that cannot be loaded here (it stays selectable to read why)."""
+        i = self.source.findData(name)
+        if i < 0:
+            return
+        self.source.setItemText(i, f"{name} (unavailable)")
+        self.source.setItemData(i, why, Qt.ItemDataRole.ToolTipRole)
+        if name in self.catalog:
+            self.catalog[name].error = why
 
     def pipeline(self) -> str:
         return self.source.currentData() or ORIGINAL
@@ -216,35 +221,79 @@ class SidePanel(QGroupBox):
             self.params_form.addRow(f"{spec['label']}", row)
 
     # numbers
+    NUMBER_KEYS = (("file", "File size"), ("bpp", "bpp"), ("psnr", "PSNR"),
+                   ("ms_ssim", "MS-SSIM"), ("haarpsi", "HaarPSI"), ("encode", "Encode"),
+                   ("decode", "Decode"))
+
+    def _build_numbers(self, lay: QVBoxLayout) -> None:
+        box = QWidget()
+        box.setObjectName(f"numbers{self.side}")
+        grid = QGridLayout(box)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(3)
+        self.value_labels: dict[str, QLabel] = {}
+        mono = self.font()
+        mono.setStyleHint(mono.StyleHint.Monospace)
+        for i, (key, text) in enumerate(self.NUMBER_KEYS):
+            grid.addWidget(QLabel(text), i, 0)
+            value = QLabel("—")
+            value.setObjectName(f"value{self.side}_{key}")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            f = value.font()
+            f.setBold(True)
+            value.setFont(f)
+            grid.addWidget(value, i, 1)
+            self.value_labels[key] = value
+        grid.setColumnStretch(1, 1)
+        lay.addWidget(box)
+        self.numbers_box = box
+        self.layers_title = QLabel("<b>Bytes per layer</b>")
+        lay.addWidget(self.layers_title)
+        self.layers_label = QLabel()
+        self.layers_label.setObjectName(f"layers{self.side}")
+        self.layers_label.setTextFormat(Qt.TextFormat.RichText)
+        lay.addWidget(self.layers_label)
+        self.note = QLabel()
+        self.note.setObjectName(f"note{self.side}")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: palette(placeholder-text);")
+        lay.addWidget(self.note)
+
     def show_numbers(self, result: Result | None, note: str = "") -> None:
-        if result is None:
-            self.numbers.setText(f"<span style='color:gray'>{note or 'No result'}</span>")
-            return
-        rows = [
-            ("File", fmt_bytes(result.file_bytes)),
-            ("bpp", fmt_num(result.bpp, 4)),
-            ("PSNR", fmt_num(result.psnr, 2, "dB")),
-            ("MS-SSIM", fmt_num(result.ms_ssim, 4)),
-            ("HaarPSI", fmt_num(result.haarpsi, 4)),
-            ("Encode", fmt_time(result.encode_s) + (" (cached analysis)"
-                                                      if result.prepare_cached else "")),
-            ("Decode", fmt_time(result.decode_s)),
-        ]
-        header = result.file_bytes - result.payload_bytes
-        layer_rows = [
-            (f"&nbsp;&nbsp;{lay.kind} <small>({lay.codec})</small>", fmt_bytes(lay.bytes))
-            for lay in result.layers
-        ] + [("&nbsp;&nbsp;container header", fmt_bytes(header))]
-        html = "<table cellspacing='0' cellpadding='1'>"
-        for k, v in rows:
-            html += f"<tr><td>{k}&nbsp;&nbsp;</td><td align='right'><b>{v}</b></td></tr>"
-        html += "<tr><td colspan='2'><br/>Layers</td></tr>"
-        for k, v in layer_rows:
-            html += f"<tr><td>{k}&nbsp;&nbsp;</td><td align='right'>{v}</td></tr>"
-        html += "</table>"
-        if note:
-            html += f"<p style='color:gray'>{note}</p>"
-        self.numbers.setText(html)
+        values = dict.fromkeys(self.value_labels, "—")
+        self.numbers_box.setVisible(result is not None)
+        self.layers_title.setVisible(result is not None)
+        self.layers_label.setVisible(result is not None)
+        if result is not None:
+            values.update(
+                file=fmt_bytes(result.file_bytes),
+                bpp=fmt_num(result.bpp, 4),
+                psnr=fmt_num(result.psnr, 2, "dB") if not math.isnan(result.psnr) else "—",
+                ms_ssim=fmt_num(result.ms_ssim, 4) if not result.from_file else "—",
+                haarpsi=fmt_num(result.haarpsi, 4) if not result.from_file else "—",
+                encode=fmt_time(result.encode_s),
+                decode=fmt_time(result.decode_s),
+            )
+            header = result.file_bytes - result.payload_bytes
+            rows = [(lay.kind, lay.codec, lay.bytes) for lay in result.layers]
+            rows.append(("header", "", header))
+            html = "<table cellspacing='0' cellpadding='1' width='100%'>"
+            for kind, codec, n in rows:
+                share = 100.0 * n / max(result.file_bytes, 1)
+                codec_txt = f" <small>({codec})</small>" if codec else ""
+                html += (f"<tr><td>{kind}{codec_txt}</td><td align='right'>{fmt_bytes(n)}</td>"
+                         f"<td align='right'>&nbsp;{share:.0f}%</td></tr>")
+            html += "</table>"
+            self.layers_label.setText(html)
+            if result.prepare_cached and result.prepare_s > 0.05 and not note:
+                note = (f"Rate-independent analysis reused (took "
+                        f"{fmt_time(result.prepare_s)} once).")
+        for key, text in values.items():
+            self.value_labels[key].setText(text)
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
 
 
 RESULT_COLUMNS = ("Pipeline", "Parameters", "Size", "bpp", "PSNR (dB)", "MS-SSIM", "HaarPSI",

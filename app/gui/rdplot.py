@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -29,9 +30,26 @@ METRICS = (("psnr", "PSNR-RGB (dB)"), ("ms_ssim", "MS-SSIM (dB, −10·log10(1�
 
 def pipeline_colour(index: int) -> tuple[int, int, int]:
     # Tableau-10 colours: distinct, readable on light and dark backgrounds.
-    tab10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-    return tab10[index % len(tab10)]
+    # Tableau-10 without its grey, then lighter Tableau-20 tones: distinct on light and
+    # dark backgrounds.
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+               (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207),
+               (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150),
+               (197, 176, 213)]
+    return colours[index % len(colours)]
+
+
+def _tip(name: str, p: tuple) -> str:
+    """Hover text of one RD point: a Result, or a mean row (dict) over images."""
+    bpp, _, item = p
+    if isinstance(item, Result):
+        return (f"{name}  {params_label(item.params)}\n{bpp:.4f} bpp, {item.file_bytes} bytes\n"
+                f"PSNR {item.psnr:.2f} dB, MS-SSIM {item.ms_ssim:.4f}, "
+                f"HaarPSI {item.haarpsi:.4f}")
+    return (f"{name}  {item['param']}={item['value']}  (mean of {item['n']} image"
+            f"{'s' if item['n'] != 1 else ''})\n{bpp:.4f} bpp\n"
+            f"PSNR {item['psnr']:.2f} dB, MS-SSIM {item['ms_ssim']:.4f}, "
+            f"HaarPSI {item['haarpsi']:.4f}")
 
 
 class RDPanel(QWidget):
@@ -52,19 +70,31 @@ class RDPanel(QWidget):
         self.plot.setObjectName("rdPlot")
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "bpp (whole .edms file)")
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
+        # top left: RD curves rise to the right and no codec reaches high quality at the
+        # lowest rates, so that corner stays empty
+        self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         self.metric = QComboBox()
         self.metric.setObjectName("rdMetric")
         for key, label in METRICS:
             self.metric.addItem(label.split(" (")[0], key)
+        self.scope_combo = QComboBox()
+        self.scope_combo.setObjectName("rdScope")
+        self.scope_combo.addItem("This image", "image")
+        self.scope_combo.addItem("All open images (mean)", "all")
+        self.scope_combo.setToolTip("Curves of the current image, or the mean over every open "
+                                    "image per pipeline and parameter value (as edms eval)")
         self.points_label = QLabel()
         self.points_label.setObjectName("rdPointsLabel")
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Quality metric:"))
+        top.addWidget(QLabel("Quality"))
         top.addWidget(self.metric)
+        top.addWidget(QLabel("  Scope"))
+        top.addWidget(self.scope_combo)
         top.addStretch(1)
         top.addWidget(self.points_label)
         lv.addLayout(top)
@@ -99,28 +129,40 @@ class RDPanel(QWidget):
         self.export_json = QPushButton("JSON…")
         self.export_json.setObjectName("exportJsonButton")
         self.export_json.setToolTip("CompressAI-style results JSON (as edms eval writes)")
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(QLabel("<b>Sweep</b>"))
-        rv.addWidget(self.sweep_table, 3)
-        rv.addWidget(self.sweep_button)
+        sweep_box = QWidget()
+        sv = QVBoxLayout(sweep_box)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(QLabel("<b>Sweep</b> (checked pipelines, in the background)"))
+        sv.addWidget(self.sweep_table, 1)
+        self.sweep_all = QCheckBox("all open images")
+        self.sweep_all.setObjectName("sweepAllImages")
+        self.sweep_all.setToolTip("Sweep every open image, not only the current one")
+        srow = QHBoxLayout()
+        srow.addWidget(self.sweep_button, 1)
+        srow.addWidget(self.sweep_all)
+        sv.addLayout(srow)
+        bd_box = QWidget()
+        bv = QVBoxLayout(bd_box)
+        bv.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
-        row.addWidget(QLabel("<b>BD</b> vs anchor:"))
+        row.addWidget(QLabel("<b>BD</b> vs anchor"))
         row.addWidget(self.anchor, 1)
-        rv.addLayout(row)
-        rv.addWidget(self.bd_table, 2)
+        bv.addLayout(row)
+        bv.addWidget(self.bd_table, 1)
         ex = QHBoxLayout()
-        ex.addWidget(QLabel("Export:"))
+        ex.addWidget(QLabel("Export"))
         ex.addWidget(self.export_plot)
         ex.addWidget(self.export_csv)
         ex.addWidget(self.export_json)
-        rv.addLayout(ex)
+        bv.addLayout(ex)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(0, 3)
+        split.addWidget(sweep_box)
+        split.addWidget(bd_box)
+        split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 2)
+        split.setStretchFactor(2, 2)
+        split.setSizes([700, 330, 330])
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -131,6 +173,25 @@ class RDPanel(QWidget):
         self.anchor.currentIndexChanged.connect(
             lambda: self.anchor_changed.emit(self.anchor.currentData() or ""))
         self.scatter_items: dict[str, pg.ScatterPlotItem] = {}
+        self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        """Plot colours from the widget palette (light and dark themes)."""
+        pal = self.palette()
+        self.plot.setBackground(pal.base().color())
+        fg = pal.text().color()
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(fg))
+            axis.setTextPen(pg.mkPen(fg))
+        self.legend.setLabelTextColor(fg)
+
+    def changeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
 
     def set_catalog(self, infos: list[PipelineInfo], checked: set[str] | None = None) -> None:
         self.catalog = [i for i in infos if not i.error]
@@ -207,19 +268,12 @@ class RDPanel(QWidget):
             n += len(pts)
             pen = pg.mkPen(color=rgb, width=2)
             self.plot.plot(xs, ys, pen=pen, name=name)
-            tips = [
-                f"{name}  {params_label(p[2].params)}\n{p[0]:.4f} bpp, {p[2].file_bytes} bytes\n"
-                f"PSNR {p[2].psnr:.2f} dB, MS-SSIM {p[2].ms_ssim:.4f}, "
-                f"HaarPSI {p[2].haarpsi:.4f}"
-                for p in pts
-            ]
+            tips = [_tip(name, p) for p in pts]
             scatter = pg.ScatterPlotItem(
                 xs, ys, data=tips, size=8, pen=pg.mkPen("w", width=0.5),
                 brush=pg.mkBrush(*rgb), hoverable=True, hoverSize=12,
                 tip=lambda x, y, data: data,
             )
-            scatter.setObjectName(f"rdScatter_{name}") if hasattr(scatter, "setObjectName") \
-                else None
             self.plot.addItem(scatter)
             self.scatter_items[name] = scatter
         for r in highlight:
@@ -232,6 +286,9 @@ class RDPanel(QWidget):
                                                   brush=None)
                         self.plot.addItem(ring)
         self.points_label.setText(f"{n} point{'s' if n != 1 else ''}")
+
+    def scope(self) -> str:
+        return self.scope_combo.currentData()
 
     def set_bd(self, table: dict[str, dict[str, float | None]], anchor: str) -> None:
         rows = [(k, v) for k, v in table.items() if k != anchor]

@@ -10,9 +10,12 @@ lazily, inside the worker thread only.
 
 Jobs are queued with :meth:`Worker.submit` (thread-safe). Interactive encodes are
 coalesced per side: a newer request for pane A replaces an older one still waiting, so
-dragging a slider never builds a backlog. The image of an interactive result is sent as
-soon as it is decoded (with PSNR); MS-SSIM and HaarPSI follow in :attr:`metrics_ready`,
-and are deferred until the queue is empty when another request is already waiting.
+dragging a slider never builds a backlog. An interactive result is sent as soon as it is
+encoded, showing the encoder's reconstruction (with PSNR); the worker then decodes the
+``.edms`` bytes, checks the decoder rebuilt exactly that image (a mismatch is an error
+dialog and the result is withdrawn), and computes MS-SSIM and HaarPSI, each sent with
+:attr:`Worker.result_updated`. While another request is waiting, that second half is
+deferred until the queue is empty.
 
 Progress protocol for pipelines (stage names for the status bar): before calling a
 pipeline the worker sets the attribute ``pipeline.progress`` to a callable
@@ -31,11 +34,12 @@ A pipeline that has a ``to(device)`` method is moved to that device before use.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import sys
 import threading
 import time
-import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,16 +103,17 @@ class Worker(QObject):
     job_started = Signal(object)  # Job
     progress = Signal(int, str, int, int)  # job id, stage, done, total (0: unknown)
     result_ready = Signal(object, object)  # Job, Result (ms_ssim/haarpsi may be NaN)
-    metrics_ready = Signal(object, object)  # Result.key, {"ms_ssim", "haarpsi"}
+    result_updated = Signal(object, object)  # Result.key, {field: value} (see _finish)
     job_finished = Signal(object, str)  # Job, "done" | "cancelled" | "error"
     failed = Signal(object, str)  # Job, message for people
+    pipeline_unavailable = Signal(str, str)  # name, why (e.g. trained weights missing)
     idle = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self._cond = threading.Condition()
         self._queue: list[Job] = []
-        self._deferred: list[tuple[Result, np.ndarray]] = []
+        self._deferred: list[tuple[Job, Result, np.ndarray]] = []
         self._cancel = threading.Event()
         self._stop = False
         self._ids = itertools.count(1)
@@ -165,6 +170,7 @@ class Worker(QObject):
     @Slot()
     def run(self) -> None:
         """The worker's loop (runs in the worker thread until :meth:`stop`)."""
+        _lower_priority()
         try:
             self._send_catalog()
             self._resolve_device()
@@ -182,11 +188,15 @@ class Worker(QObject):
                 if job is not None:
                     self._cancel.clear()
             if job is None:
-                result, original = self._deferred.pop(0)
+                djob, result, original = self._deferred.pop(0)
+                self._cancel.clear()
                 try:
-                    self._metrics(result, original, Job(kind="metrics"))
-                except Exception:  # noqa: BLE001 - a late metric is not worth a dialog
-                    traceback.print_exc()
+                    self._complete(djob, result, original)
+                except Cancelled:
+                    pass
+                except Exception as exc:  # noqa: BLE001 - becomes a dialog
+                    self.result_updated.emit(result.key, {"invalid": True})
+                    self.failed.emit(djob, _message(exc))
                 if not self._deferred and not self._queue:
                     self.idle.emit()
                 continue
@@ -219,9 +229,8 @@ class Worker(QObject):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dialog
             status = "error"
             self.failed.emit(job, _message(exc))
-        finally:
-            self._busy = False
         self.job_finished.emit(job, status)
+        self._busy = False  # after the signals: "not busy" means they are all posted
 
     # ------------------------------------------------------------------ helpers
     def _send_catalog(self) -> None:
@@ -230,7 +239,7 @@ class Worker(QObject):
         infos = []
         for name in registry.available():
             try:
-                p = registry.get(name)
+                # registry.params reads the class attributes: no network is loaded here.
                 params = [
                     {
                         "name": s.name,
@@ -241,7 +250,7 @@ class Worker(QObject):
                         "sweep": [int(v) for v in s.sweep],
                         "higher_is_better": bool(s.higher_is_better),
                     }
-                    for s in p.params
+                    for s in registry.params(name)
                 ]
                 infos.append(PipelineInfo(name, registry.describe(name), params))
             except Exception as exc:  # noqa: BLE001 - a broken pipeline is listed, disabled
@@ -283,14 +292,16 @@ class Worker(QObject):
     def _pipeline(self, name: str):  # noqa: ANN202 - a Pipeline
         from app.pipelines import registry
 
-        p = registry.get(name)
+        try:
+            p = registry.get(name)
+        except Exception as exc:
+            self.pipeline_unavailable.emit(name, _message(exc))
+            raise
         to = getattr(p, "to", None)
         if callable(to) and getattr(p, "_workbench_device", None) != self._device:
             to(self._device)
-            try:
+            with contextlib.suppress(AttributeError):
                 p._workbench_device = self._device  # type: ignore[attr-defined]
-            except AttributeError:
-                pass
         return p
 
     def _with_progress(self, pipeline: Any, job: Job, fn, *args):  # noqa: ANN001, ANN202
@@ -298,17 +309,13 @@ class Worker(QObject):
             self._check()
             self.progress.emit(job.id, str(stage), 0, 0)
 
-        try:
+        with contextlib.suppress(AttributeError):
             pipeline.progress = progress
-        except AttributeError:
-            pass
         try:
             return fn(*args)
         finally:
-            try:
+            with contextlib.suppress(AttributeError):
                 pipeline.progress = None
-            except AttributeError:
-                pass
 
     def _prepare(self, pipeline: Any, job: Job, image_id: int, image: np.ndarray):
         key = (image_id, pipeline.name, self._device)
@@ -325,14 +332,17 @@ class Worker(QObject):
             self._prepared.popitem(last=False)
         return prepared, dt, False
 
-    def _encode_decode(
+    def _encode(
         self, job: Job, image_id: int, image: np.ndarray, name: str, params: dict[str, int]
     ) -> Result:
-        """prepare (cached) -> encode -> bytes -> parse -> decode -> verify -> PSNR."""
+        """prepare (cached) -> encode_prepared -> ``.edms`` bytes -> PSNR.
+
+        The result shows the encoder's reconstruction; :meth:`_finish` then decodes the
+        bytes and checks the decoder rebuilds exactly that image. A pipeline that gives
+        no reconstruction is decoded here, before the result is shown.
+        """
         from app import metrics
-        from app.codecs import codec_name
-        from app.container import from_bytes, to_bytes
-        from app.errors import PipelineError
+        from app.container import to_bytes
 
         self._check()
         pipeline = self._pipeline(name)
@@ -344,65 +354,92 @@ class Worker(QObject):
         enc = self._with_progress(pipeline, job, pipeline.encode_prepared, prepared, params)
         data = to_bytes(enc)
         enc_s = time.perf_counter() - t0
-        self._check()
-        self.progress.emit(job.id, "decoding", 0, 0)
-        t0 = time.perf_counter()
-        parsed = from_bytes(data)
-        decoded = self._with_progress(pipeline, job, pipeline.decode, parsed)
-        dec_s = time.perf_counter() - t0
-        if enc.reconstruction is not None and not np.array_equal(decoded, enc.reconstruction):
-            raise PipelineError(
-                f"{name} {params}: the decoder did not rebuild the encoder's reconstruction"
-            )
-        layers = []
-        for layer in enc.layers:
-            try:
-                codec = codec_name(layer.codec_id)
-            except Exception:  # noqa: BLE001 - unknown ids are shown as numbers
-                codec = f"#{layer.codec_id}"
-            layers.append(LayerInfo(_kind_name(layer.kind), codec, len(layer.data)))
-        return Result(
+        layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
+                  for la in enc.layers]
+        recon = enc.reconstruction
+        result = Result(
             image_id=image_id,
             pipeline=name,
             params=dict(params),
-            decoded=np.ascontiguousarray(decoded),
+            decoded=np.ascontiguousarray(recon) if recon is not None else image,
             edms=data,
             width=int(enc.width),
             height=int(enc.height),
             layers=layers,
-            psnr=metrics.psnr_rgb(image, decoded),
+            psnr=math.nan,
             encode_s=enc_s + (0.0 if cached else prep_s),
-            decode_s=dec_s,
             prepare_s=prep_s,
             prepare_cached=cached,
             views={k: np.asarray(v) for k, v in (enc.views or {}).items()},
             device=self._device,
         )
+        if recon is None:
+            self._finish(job, result, quiet=True)
+        result.psnr = metrics.psnr_rgb(image, result.decoded)
+        return result
+
+    def _finish(self, job: Job, result: Result, quiet: bool = False) -> None:
+        """Parse the bytes, decode them, verify against the encoder's reconstruction."""
+        from app.container import from_bytes
+        from app.errors import PipelineError
+
+        if result.verified:
+            return
+        self._check()
+        self.progress.emit(job.id, "decoding", 0, 0)
+        pipeline = self._pipeline(result.pipeline)
+        t0 = time.perf_counter()
+        decoded = self._with_progress(pipeline, job, pipeline.decode, from_bytes(result.edms))
+        dec_s = time.perf_counter() - t0
+        if not quiet and not np.array_equal(decoded, result.decoded):
+            raise PipelineError(
+                f"{result.pipeline} {_plabel(result.params)}: the decoder did not rebuild the "
+                "encoder's reconstruction"
+            )
+        if quiet:
+            result.decoded = np.ascontiguousarray(decoded)
+        result.decode_s = dec_s
+        result.verified = True
+        if not quiet:
+            self.result_updated.emit(result.key, {"decode_s": dec_s, "verified": True})
 
     def _metrics(self, result: Result, original: np.ndarray, job: Job) -> None:
         from app import metrics
 
+        self._check()
         self.progress.emit(job.id, "metrics", 0, 0)
         values = {
             "ms_ssim": _safe(metrics.ms_ssim_rgb, original, result.decoded),
             "haarpsi": _safe(metrics.haarpsi, original, result.decoded),
+            "metrics_done": True,
         }
         result.ms_ssim, result.haarpsi = values["ms_ssim"], values["haarpsi"]
         result.metrics_done = True
-        self.metrics_ready.emit(result.key, values)
+        self.result_updated.emit(result.key, values)
+
+    def _complete(self, job: Job, result: Result, original: np.ndarray) -> None:
+        self._finish(job, result)
+        self._metrics(result, original, job)
 
     # ------------------------------------------------------------------ jobs
     def _do_encode(self, job: Job) -> None:
         assert job.image is not None
-        result = self._encode_decode(job, job.image_id, job.image, job.pipeline, job.params)
+        result = self._encode(job, job.image_id, job.image, job.pipeline, job.params)
         self.result_ready.emit(job, result)
         with self._cond:
+            # Another request is waiting (the user is still dragging): show it first,
+            # verify and measure this one when the queue is empty.
             waiting = bool(self._queue)
             if waiting:
-                self._deferred.append((result, job.image))
+                self._deferred.append((job, result, job.image))
         if not waiting:
-            self._check()
-            self._metrics(result, job.image, job)
+            try:
+                self._complete(job, result, job.image)
+            except Cancelled:
+                raise
+            except Exception:
+                self.result_updated.emit(result.key, {"invalid": True})
+                raise
 
     def _do_sweep(self, job: Job) -> None:
         assert job.image is not None
@@ -412,9 +449,11 @@ class Worker(QObject):
             for params in param_list:
                 self._check()
                 self.progress.emit(job.id, f"sweep {name} {_plabel(params)}", done, total)
-                result = self._encode_decode(job, job.image_id, job.image, name, params)
-                self._check()
-                self._metrics(result, job.image, job)
+                result = self._encode(job, job.image_id, job.image, name, params)
+                self._complete(job, result, job.image)
+                # Sweep points keep numbers and the decoded image, not the intermediate
+                # views (several full-size arrays each): memory stays bounded over a day.
+                result.views = {}
                 done += 1
                 self.result_ready.emit(job, result)
                 self.progress.emit(job.id, "sweep", done, total)
@@ -460,7 +499,6 @@ class Worker(QObject):
 
     def _do_decode(self, job: Job) -> None:
         from app import api
-        from app.codecs import codec_name
         from app.container import from_bytes
 
         self.progress.emit(job.id, "decoding", 0, 0)
@@ -470,13 +508,8 @@ class Worker(QObject):
         t0 = time.perf_counter()
         decoded = self._with_progress(pipeline, job, pipeline.decode, enc)
         dec_s = time.perf_counter() - t0
-        layers = []
-        for layer in enc.layers:
-            try:
-                codec = codec_name(layer.codec_id)
-            except Exception:  # noqa: BLE001
-                codec = f"#{layer.codec_id}"
-            layers.append(LayerInfo(_kind_name(layer.kind), codec, len(layer.data)))
+        layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
+                  for la in enc.layers]
         result = Result(
             image_id=job.image_id,
             pipeline=enc.pipeline,
@@ -490,6 +523,7 @@ class Worker(QObject):
             decode_s=dec_s,
             device=self._device,
             from_file=True,
+            verified=True,
         )
         self.result_ready.emit(job, result)
 
@@ -505,13 +539,36 @@ class WorkerThread:
         self.thread.started.connect(self.worker.run)
         self.thread.start()
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop the worker and join its thread. A codec call or network pass that is
+        running cannot be interrupted, so this waits for it (up to ``timeout_ms``)."""
         self.worker.stop()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        if not self.thread.wait(timeout_ms):  # pragma: no cover - a hung codec call
+            print("edms-workbench: the worker did not stop in time", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- utils
+
+
+WORKER_NICE = 5
+
+
+def _lower_priority() -> None:
+    """Give the worker thread a lower CPU priority than the UI thread.
+
+    On Linux the nice value is per thread and is inherited by threads created later, so
+    torch's and x265's thread pools, started from here, run at the same lower priority
+    and cannot starve the UI thread on a busy machine. Elsewhere (or if refused) nothing
+    changes.
+    """
+    import os
+
+    if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)
+                           + WORKER_NICE)
 
 
 def _kind_name(kind: int) -> str:
@@ -521,6 +578,15 @@ def _kind_name(kind: int) -> str:
         return LayerKind(kind).name.lower().replace("_", " ")
     except ValueError:
         return f"kind {kind}"
+
+
+def _codec(codec_id: int) -> str:
+    from app.codecs import codec_name
+
+    try:
+        return codec_name(codec_id)
+    except Exception:  # noqa: BLE001 - unknown ids are shown as numbers
+        return f"#{codec_id}"
 
 
 def _plabel(params: dict[str, int]) -> str:

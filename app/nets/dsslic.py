@@ -17,6 +17,10 @@ LeakyReLU 0.2; no IN on the first layer, as in pix2pixHD) then a 1-filter 4x4 co
 ``[onehot(s), c', x or x']``. They return every intermediate feature map for the
 feature-matching loss (eq. 6).
 
+Deviations (see docs/training.md): FineNet's last conv is zero-initialised (x' = c' at the
+start of training); the ``lite`` CompNet adds its output to the 8x8 box average of x
+(``comp_skip``), because instance norm hides the image's global colour from it.
+
 Conventions shared with the pipeline (the decoder must reproduce the encoder bit-exactly):
 
 * images are float32 in [-1, 1] (``v / 127.5 - 1``); the compact image is stored as 8 bit:
@@ -49,6 +53,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "n_res": 4,
         "disc": [32, 64, 128, 256],
         "num_classes": NUM_CLASSES,
+        "comp_skip": True,
     },
     "paper": {
         "comp": [64, 128, 256, 512],
@@ -56,6 +61,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "n_res": 9,
         "disc": [64, 128, 256, 512],
         "num_classes": NUM_CLASSES,
+        "comp_skip": False,
     },
 }
 
@@ -92,16 +98,32 @@ class ResBlock(nn.Module):
 
 
 class CompNet(nn.Module):
-    """``c_w0, d_w1, d_w2, d_w3, c3, tanh``: [x, onehot(s)] -> c at 1/8 size, in [-1, 1]."""
+    """``c_w0, d_w1, d_w2, d_w3, c3, tanh``: [x, onehot(s)] -> c at 1/8 size, in [-1, 1].
 
-    def __init__(self, widths: list[int], num_classes: int = NUM_CLASSES) -> None:
+    With ``skip=True`` (our ``lite`` config, not in the paper) the output is a correction
+    added to the 8x8 box average of x: ``c = clamp(box8(x) + tanh(...), -1, 1)``, with the
+    last conv zero-initialised so that training starts from plain box down-sampling.
+    Reason: every instance norm discards the per-image mean and scale of its features, so
+    the paper's CompNet can recover the image's global colour only indirectly; the skip
+    hands it over and lets the network spend its capacity on what the box filter misses.
+    """
+
+    def __init__(self, widths: list[int], num_classes: int = NUM_CLASSES,
+                 skip: bool = False) -> None:
         super().__init__()
         w = widths
+        self.skip = skip
         self.net = nn.Sequential(*_c7(3 + num_classes, w[0]), *_d(w[0], w[1]), *_d(w[1], w[2]),
                                  *_d(w[2], w[3]), *_out(w[3]))
+        if skip:
+            nn.init.zeros_(self.net[-2].weight)
+            nn.init.zeros_(self.net[-2].bias)
 
     def forward(self, x: torch.Tensor, seg1h: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, seg1h], 1))
+        y = self.net(torch.cat([x, seg1h], 1))
+        if self.skip:
+            y = (F.avg_pool2d(x, ALPHA) + y).clamp(-1, 1)
+        return y
 
 
 class FineNet(nn.Module):
@@ -114,6 +136,10 @@ class FineNet(nn.Module):
             *_c7(num_classes + 3, w[0]), *_d(w[0], w[1]), *_d(w[1], w[2]), *_d(w[2], w[3]),
             *[ResBlock(w[3]) for _ in range(n_res)],
             *_u(w[3], w[2]), *_u(w[2], w[1]), *_u(w[1], w[0]), *_out(w[0]))
+        # Zero-initialised last conv: f = 0 and x' = c' at the start of training, so
+        # FineNet begins as the identity refinement (an initialisation choice only).
+        nn.init.zeros_(self.net[-2].weight)
+        nn.init.zeros_(self.net[-2].bias)
 
     def forward(self, seg1h: torch.Tensor, c_up: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([seg1h, c_up], 1))
@@ -221,7 +247,7 @@ class DSSLIC(nn.Module):
         super().__init__()
         self.config = dict(config)
         nc = config["num_classes"]
-        self.compnet = CompNet(config["comp"], nc)
+        self.compnet = CompNet(config["comp"], nc, bool(config.get("comp_skip", False)))
         self.finenet = FineNet(config["fine"], config["n_res"], nc)
 
     def compact(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:

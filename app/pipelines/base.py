@@ -9,6 +9,7 @@ the rate parameter is done once in :meth:`Pipeline.prepare`, so a QP sweep re-ru
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -75,6 +76,14 @@ class Pipeline:
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
     params: ClassVar[tuple[ParamSpec, ...]]
+    #: Set by a caller (the GUI worker) to hear about stages ("segmentation", "compact
+    #: image", "synthesis", "residual coding", ...); it may raise to cancel.
+    progress: Callable[[str], None] | None = None
+
+    def report(self, stage: str) -> None:
+        """Tell the caller which stage starts (no-op unless ``progress`` is set)."""
+        if self.progress is not None:
+            self.progress(stage)
 
     @property
     def model_fingerprint(self) -> bytes:

@@ -134,8 +134,11 @@ class DsslicPipeline(LayeredPipeline):
         return self.nets.fingerprint
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        self.report("segmentation")
         seg = self.nets.segment(image)
+        self.report("compact image")
         c8 = self.nets.compact(image, seg)
+        self.report("semantic map coding")
         codec_id, data = encode_smallest_lossless(seg)
         return {"seg": seg, "c8": c8, "seg_layer": Layer(LayerKind.SEMANTIC_MAP, codec_id, data),
                 "views": {"segmentation": seg}}
@@ -158,6 +161,7 @@ class DsslicPipeline(LayeredPipeline):
         if seg.shape != (height, width):
             raise PipelineError(f"{self.name}: semantic map is {seg.shape}, image is "
                                 f"{(height, width)}")
+        self.report("synthesis")
         xp, cu = self.nets.reconstruct(c8, seg)
         return xp, {"upsampled": cu}
 

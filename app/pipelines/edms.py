@@ -40,7 +40,9 @@ class EdmsPipeline(LayeredPipeline):
         return self.nets.fingerprint
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        self.report("segmentation")
         seg = self.nets.segment(image)
+        self.report("compact image")
         c8 = self.nets.compact(image, seg)
         return {"c8": c8, "views": {"segmentation_original": seg}}
 
@@ -52,8 +54,14 @@ class EdmsPipeline(LayeredPipeline):
 
     def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        self.report("decoder-side segmentation")
         s_up = self.nets.segment_upsampled(c8, height, width)
-        seg = self.nets.enhance(self.smapnet, s_up, c8) if self.smapnet is not None else s_up
+        if self.smapnet is not None:
+            self.report("semantic enhancement (SMapNet)")
+            seg = self.nets.enhance(self.smapnet, s_up, c8)
+        else:
+            seg = s_up
+        self.report("synthesis")
         xp, cu = self.nets.reconstruct(c8, seg)
         views = {"segmentation": seg, "upsampled": cu}
         if self.smapnet is not None:

@@ -108,6 +108,7 @@ class LayeredPipeline(Pipeline):
         h, w = prep.image.shape[:2]
         ph, pw = padded_size(h, w)
         c8 = prep.analysis["c8"]
+        self.report("base layer coding")
         if base_qp < 0:
             codec_id, data = encode_smallest_lossless(c8)
             c8_dec = c8
@@ -133,6 +134,7 @@ class LayeredPipeline(Pipeline):
         qp = params["qp"]
         base_qp = max(0, qp - params["base_dqp"]) if self.lossy_base else -1
         base = self._base(prep, base_qp)
+        self.report("residual coding")
         r = residual_encode(prep.image, base.prediction)
         r_data = hevc(qp, chroma=444).encode(r)
         r_dec = decode_layer(CODEC_ID_HEVC, r_data)

@@ -125,3 +125,27 @@ def install_sigterm() -> threading.Event:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
     return ev
+
+
+class Progress:
+    """Schedule position p in [0, 1]: ``max(step / iters, time share of --minutes)``.
+
+    With ``--minutes M`` the remaining part of the schedule (from the checkpoint's
+    ``p0``) is stretched or squeezed to end after M minutes, so the learning rate has
+    decayed when the budget runs out however busy the machine is; without it the schedule
+    follows the step count alone. Training stops at p = 1.
+    """
+
+    def __init__(self, iters: int, minutes: float | None, p0: float = 0.0) -> None:
+        import time
+
+        self._time = time.monotonic
+        self.t0 = self._time()
+        self.iters, self.minutes, self.p0 = iters, minutes, p0
+
+    def __call__(self, step: int) -> float:
+        p = step / max(1, self.iters)
+        if self.minutes:
+            share = (self._time() - self.t0) / (60.0 * self.minutes)
+            p = max(p, self.p0 + (1.0 - self.p0) * share)
+        return min(1.0, p)

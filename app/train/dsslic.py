@@ -16,10 +16,14 @@ L_SSIM = 1 - SSIM(x, x') with pytorch_msssim's constants (K1 = 0.01, K2 = 0.03 o
 data): the paper's C1 = C2 = C3 = 1 would make SSIM almost constant on [0, 1] or [-1, 1]
 data. The compact image is quantised to 8 bit with a straight-through estimator and
 upsampled bicubically (:mod:`app.nets.dsslic`). The segmentation input is the ground-truth
-label map (void -> all-zero one-hot). Adam, lr fixed for the first 2/3 of ``--iters`` and
-then linearly to 0 (§3.4: 100 + 50 epochs). Validation: PSNR of x' and of c' (bicubic-
-upsampled quantised c) against x on the whole val frames, both rounded to uint8 as the
-pipeline does; the best-by-PSNR(x') generator is exported to ``<out>/dsslic-<config>.*``.
+label map (void -> all-zero one-hot). Adam, lr fixed for the first 2/3 of the schedule and
+then linearly to 0 (§3.4: 100 + 50 epochs); the schedule progress is max(step/``--iters``,
+share of ``--minutes`` used) (:class:`app.train.common.Progress`). Not in the paper:
+``--cprime-weight`` w adds ``2*lambda*w*L1(x, c')`` so that c' stays image-like (EDMS runs
+SegNet on c'; an image-like base layer also codes cheaper losslessly). Validation: PSNR of
+x' and of c' (bicubic-upsampled quantised c) against x on the whole val frames, both
+rounded to uint8 as the pipeline does; the best-by-PSNR(x') generator is exported to
+``<out>/dsslic-<config>.*``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from app.nets.dsslic import (
     uint8_to_compact,
 )
 from app.train.common import (
-    Budget,
+    Progress,
     atomic_save,
     export_safetensors,
     install_sigterm,
@@ -65,6 +69,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=("rd", "paper"), default="rd",
                    help="rd: L1+SSIM (PSNR-oriented); paper: + GAN + feature matching")
     p.add_argument("--gan", choices=("bce", "lsgan"), default="bce", help="GAN loss (paper)")
+    p.add_argument("--cprime-weight", type=float, default=None,
+                   help="weight w of an extra 2*lambda*w*L1(x, c') term (default 0.25 for "
+                   "--loss rd, 0 for paper): keeps c' image-like (EDMS segments c')")
     p.add_argument("--iters", type=int, default=None, help="total steps (schedule length)")
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--crop", type=int, default=None)
@@ -108,9 +115,9 @@ def evaluate(model: torch.nn.Module, samples: list, device: torch.device) -> dic
             "psnr_boxdown_bicubic": round(float(np.mean(pb)), 3) if pb else None}
 
 
-def _lr_at(step: int, total: int, base: float) -> float:
-    fixed = (2 * total) // 3
-    return base if step < fixed else base * max(0.0, 1 - (step - fixed) / max(1, total - fixed))
+def _lr_at(p: float, base: float) -> float:
+    """§3.4: constant for the first 2/3 of the schedule, then linearly to zero."""
+    return base if p < 2 / 3 else base * max(0.0, 3 * (1 - p))
 
 
 def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
@@ -125,11 +132,11 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg_name]
     iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
     use_gan = args.loss == "paper"
+    w_c = args.cprime_weight if args.cprime_weight is not None else (0.0 if use_gan else 0.25)
     set_threads(args.threads)
     device = pick_device(args.device)
     run_dir = Path(args.run_dir or f"runs/dsslic-{cfg_name}")
     out_dir = Path(args.out)
-    budget = Budget(args.minutes)
 
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
@@ -141,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas) if disc else None
-    step, best, best_metrics = 0, -1.0, None
+    step, best, best_metrics, p0 = 0, -1.0, None, 0.0
     last = run_dir / "last.pt"
     if args.resume and last.exists():
         ck = load_checkpoint(last)
@@ -153,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             disc.load_state_dict(ck["disc"])
             opt_d.load_state_dict(ck["opt_d"])
         step, best, best_metrics = ck["step"], ck["best_psnr"], ck.get("best_metrics")
+        p0 = float(ck.get("progress", step / iters))
         print(f"resumed from {last} at step {step} (best PSNR {best:.3f})", flush=True)
     elif args.resume:
         print(f"--resume: no checkpoint at {last}, starting fresh", flush=True)
@@ -167,11 +175,13 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
 
+    p = p0
+
     def save(path: Path) -> None:
         atomic_save({"gen": gen.state_dict(), "opt_g": opt_g.state_dict(),
                      "disc": disc.state_dict() if disc else {},
                      "opt_d": opt_d.state_dict() if opt_d else {},
-                     "step": step, "best_psnr": best, "best_metrics": best_metrics,
+                     "step": step, "progress": p, "best_psnr": best, "best_metrics": best_metrics,
                      "loss": args.loss, "config_name": cfg_name}, path)
 
     def export(metrics: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
@@ -181,23 +191,40 @@ def run(args: argparse.Namespace) -> int:
             "training_data": "CamVid train, 367 frames" if len(train) == 367
             else f"{args.data} train, {len(train)} frames",
             "segmentation_input": "ground-truth label maps (void -> zero one-hot)",
-            "loss": args.loss + (f"/{args.gan}" if use_gan else ""),
+            "loss": args.loss + (f"/{args.gan}" if use_gan else "") + f", cprime_weight {w_c}",
             "steps": step,
             "validation": {"data": f"val, {len(val)} frames, GT segmentation", **metrics},
             "compact": "c8 = round(c*127.5+127.5); c' = bicubic x8 (align_corners=False)",
         })
 
+    def validate() -> None:
+        nonlocal best, best_metrics, last_val
+        last_val = step
+        m = evaluate(gen, val, device)
+        print(f"\nstep {step}: val {m}", flush=True)
+        if m["psnr_xprime"] > best:
+            best, best_metrics = m["psnr_xprime"], m
+            state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
+            atomic_save({"gen": state, "step": step, "metrics": m, "loss": args.loss,
+                         "config_name": cfg_name}, run_dir / "best.pt")
+            export(m, state)
+            print(f"new best {best:.3f} dB -> exported {out_dir}/dsslic-{cfg_name}.*",
+                  flush=True)
+
     gen.train()
     last_ckpt = time.monotonic()
+    last_val = -1
     avg: dict[str, float] = {}
-    pbar = tqdm(total=iters, initial=step, desc=f"dsslic-{cfg_name}", mininterval=30, ncols=110)
+    pbar = tqdm(total=None, initial=step, desc=f"dsslic-{cfg_name}", mininterval=30, ncols=110)
     stopped_by_budget = False
     stop = install_sigterm()
-    while step < iters:
-        if budget.over() or stop.is_set():
-            stopped_by_budget = True
+    sched = Progress(iters, args.minutes, p0)
+    while True:
+        p = sched(step)
+        if p >= 1.0 or stop.is_set():
+            stopped_by_budget = stop.is_set()
             break
-        lr = _lr_at(step, iters, args.lr)
+        lr = _lr_at(p, args.lr)
         for o in (opt_g, opt_d):
             if o is not None:
                 for g in o.param_groups:
@@ -211,6 +238,10 @@ def run(args: argparse.Namespace) -> int:
                           size_average=True)
         loss_g = l1 + l_ssim
         logs = {"l1": l1.item(), "ssim": l_ssim.item()}
+        if w_c > 0:
+            l_c = 2 * LAMBDA * w_c * (x - c_up).abs().mean()
+            loss_g = loss_g + l_c
+            logs["l1_c"] = l_c.item()
         if disc is not None:
             oh = one_hot(seg)
             cond = c_up.detach()
@@ -218,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
             l_adv = sum(_gan_loss(o[-1], True, args.gan) for o in fake_out)
             loss_g = loss_g + l_adv
             logs["g_adv"] = l_adv.item()
-            if step < (2 * iters) // 3:  # §3.4: no feature matching in the last third
+            if p < 2 / 3:  # §3.4: no feature matching in the last third
                 with torch.no_grad():
                     real_out = disc(oh, cond, x)
                 l_fm = LAMBDA * sum(F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out,
@@ -242,27 +273,20 @@ def run(args: argparse.Namespace) -> int:
         for k, v in logs.items():
             avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
         pbar.update(1)
-        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()} | {"best": f"{best:.2f}"},
-                         refresh=False)
-        if val and (step % args.val_every == 0 or step == iters):
-            m = evaluate(gen, val, device)
-            print(f"\nstep {step}: val {m}", flush=True)
-            if m["psnr_xprime"] > best:
-                best, best_metrics = m["psnr_xprime"], m
-                state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
-                atomic_save({"gen": state, "step": step, "metrics": m, "loss": args.loss,
-                             "config_name": cfg_name}, run_dir / "best.pt")
-                export(m, state)
-                print(f"new best {best:.3f} dB -> exported {out_dir}/dsslic-{cfg_name}.*",
-                      flush=True)
+        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
+                         | {"p": f"{p:.2f}", "best": f"{best:.2f}"}, refresh=False)
+        if val and step % args.val_every == 0:
+            validate()
         if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
             save(last)
             last_ckpt = time.monotonic()
     pbar.close()
     save(last)
+    if val and last_val != step and not stop.is_set():
+        validate()
     if not val:
         export({"psnr_xprime": None}, gen.state_dict())
-    why = "time budget" if stopped_by_budget else "done"
+    why = "signal" if stopped_by_budget else "schedule done"
     print(f"stopped ({why}) at step {step}; best val PSNR(x') {best:.3f}; checkpoint {last}",
           flush=True)
     return 0

@@ -1,7 +1,8 @@
 """Train SegNet (DSSLIC §3.1 / EDMS §2.1 segmentation network) on CamVid-style data.
 
 Loss: class-weighted cross-entropy (ENet weights ``1/ln(1.02 + p)``, void = 11 ignored).
-Optimiser: AdamW with linear warm-up then poly decay (power 0.9) over ``--iters``.
+Optimiser: AdamW, 100-step linear warm-up, then poly decay (power 0.9) in the schedule
+progress p = max(step / ``--iters``, share of ``--minutes`` used) (:class:`Progress`).
 Validation: mIoU over the 11 classes on the whole val frames, every ``--val-every`` steps;
 the best-by-mIoU weights are exported at once to ``<out>/segnet-<config>.safetensors``.
 """
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from app.nets.segnet import CONFIGS, build_segnet
 from app.train.common import (
-    Budget,
+    Progress,
     atomic_save,
     export_safetensors,
     install_sigterm,
@@ -80,10 +81,11 @@ def evaluate(model: torch.nn.Module, samples: list, device: torch.device) -> dic
     }
 
 
-def _lr_at(step: int, total: int, base: float, warmup: int = 100) -> float:
+def _lr_at(step: int, p: float, base: float, warmup: int = 100) -> float:
+    """Linear warm-up over ``warmup`` steps, then poly decay (0.9) in the progress ``p``."""
     if step < warmup:
         return base * (step + 1) / warmup
-    return base * max(0.0, 1 - (step - warmup) / max(1, total - warmup)) ** 0.9
+    return base * max(0.0, 1 - p) ** 0.9
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     run_dir = Path(args.run_dir or f"runs/segnet-{cfg_name}")
     out_dir = Path(args.out)
-    budget = Budget(args.minutes)
 
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
@@ -108,13 +109,14 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_segnet(cfg_name).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=1e-4)
-    step, best, best_metrics = 0, -1.0, None
+    step, best, best_metrics, p0 = 0, -1.0, None, 0.0
     last = run_dir / "last.pt"
     if args.resume and last.exists():
         ck = load_checkpoint(last)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, best, best_metrics = ck["step"], ck["best_miou"], ck.get("best_metrics")
+        p0 = float(ck.get("progress", step / iters))
         print(f"resumed from {last} at step {step} (best mIoU {best:.4f})", flush=True)
     elif args.resume:
         print(f"--resume: no checkpoint at {last}, starting fresh", flush=True)
@@ -130,10 +132,27 @@ def run(args: argparse.Namespace) -> int:
     np.random.seed(seed % 2 ** 32)
     loader = infinite_batches(ds, batch, seed)
 
+    p = p0
+
     def save(path: Path) -> None:
         atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                     "progress": p,
                      "best_miou": best, "best_metrics": best_metrics,
                      "config": CONFIGS[cfg_name], "config_name": cfg_name}, path)
+
+    def validate() -> None:
+        nonlocal best, best_metrics, last_val
+        last_val = step
+        m = evaluate(model, val, device)
+        print(f"\nstep {step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
+              f"{m['per_class_iou']}", flush=True)
+        if m["miou"] > best:
+            best, best_metrics = m["miou"], m
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            atomic_save({"model": state, "step": step, "metrics": m,
+                         "config_name": cfg_name}, run_dir / "best.pt")
+            export(m, state)
+            print(f"new best {best:.4f} -> exported {out_dir}/segnet-{cfg_name}.*", flush=True)
 
     def export(metrics: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
         export_safetensors(state, out_dir, f"segnet-{cfg_name}", {
@@ -147,15 +166,18 @@ def run(args: argparse.Namespace) -> int:
     model.train()
     last_ckpt = time.monotonic()
     running: float | None = None
-    pbar = tqdm(total=iters, initial=step, desc=f"segnet-{cfg_name}", mininterval=30,
+    last_val = -1
+    pbar = tqdm(total=None, initial=step, desc=f"segnet-{cfg_name}", mininterval=30,
                 dynamic_ncols=False, ncols=100)
     stopped_by_budget = False
     stop = install_sigterm()
-    while step < iters:
-        if budget.over() or stop.is_set():
-            stopped_by_budget = True
+    sched = Progress(iters, args.minutes, p0)
+    while True:
+        p = sched(step)
+        if p >= 1.0 or stop.is_set():
+            stopped_by_budget = stop.is_set()
             break
-        lr = _lr_at(step, iters, base_lr)
+        lr = _lr_at(step, p, base_lr)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = next(loader)
@@ -167,26 +189,20 @@ def run(args: argparse.Namespace) -> int:
         step += 1
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         pbar.update(1)
-        pbar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.1e}", best=f"{best:.3f}", refresh=False)
-        if val and (step % args.val_every == 0 or step == iters):
-            m = evaluate(model, val, device)
-            print(f"\nstep {step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
-                  f"{m['per_class_iou']}", flush=True)
-            if m["miou"] > best:
-                best, best_metrics = m["miou"], m
-                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                atomic_save({"model": state, "step": step, "metrics": m,
-                             "config_name": cfg_name}, run_dir / "best.pt")
-                export(m, state)
-                print(f"new best {best:.4f} -> exported {out_dir}/segnet-{cfg_name}.*", flush=True)
+        pbar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.1e}", p=f"{p:.2f}",
+                         best=f"{best:.3f}", refresh=False)
+        if val and step % args.val_every == 0:
+            validate()
         if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
             save(last)
             last_ckpt = time.monotonic()
     pbar.close()
     save(last)
+    if val and last_val != step and not stop.is_set():
+        validate()
     if not val:  # nothing to select on: export the last weights
         export({"miou": None}, model.state_dict())
-    why = "time budget" if stopped_by_budget else "done"
+    why = "signal" if stopped_by_budget else "schedule done"
     print(f"stopped ({why}) at step {step}; best val mIoU {best:.4f}; checkpoint {last}",
           flush=True)
     return 0

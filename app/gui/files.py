@@ -1,0 +1,280 @@
+"""File handling of the main window: open (dialog, drop, samples, recent), export.
+
+A mixin of :class:`app.gui.main_window.MainWindow`, kept apart so each module stays
+small. Every write is atomic (temporary file + rename); every failure is a dialog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from app.errors import EdmsError
+from app.gui.worker import Job
+from app.session import ImageEntry, Result, write_text_atomic
+
+IMAGE_FILTER = "Images and .edms files (*.png *.jpg *.jpeg *.ppm *.pgm *.bmp *.tif *.tiff " \
+    "*.webp *.edms);;All files (*)"
+SAMPLES = {
+    "astronaut": "Astronaut (NASA, 512×512)",
+    "chelsea": "Chelsea the cat (451×300)",
+    "coffee": "Coffee cup (600×400)",
+    "rocket": "Rocket launch (NASA, 640×427)",
+}
+MAX_RECENT = 10
+
+
+class FileActions:
+    """Open / drop / recent files / export; mixed into the main window."""
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recentFiles", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        files = [p for p in self.recent_files() if p != path]
+        files.insert(0, path)
+        self.settings.setValue("recentFiles", files[:MAX_RECENT])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        if not hasattr(self, "menu_recent"):  # settings restored before the menus exist
+            return
+        self.menu_recent.clear()
+        files = self.recent_files()
+        for i, p in enumerate(files):
+            act = QAction(f"&{i + 1} {Path(p).name}", self)
+            act.setToolTip(p)
+            act.setObjectName(f"actionRecent{i}")
+            act.triggered.connect(lambda _=False, q=p: self.open_paths([q]))
+            self.menu_recent.addAction(act)
+        if not files:
+            act = self.menu_recent.addAction("(none)")
+            act.setEnabled(False)
+        else:
+            self.menu_recent.addSeparator()
+            clear = self.menu_recent.addAction("Clear List")
+            clear.triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recentFiles", [])
+        self._rebuild_recent()
+
+    def ask_open_paths(self) -> list[str]:
+        folder = str(self.settings.value("lastFolder", str(Path.home())))
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images or .edms files", folder,
+                                                IMAGE_FILTER)
+        return paths
+
+    def ask_save_path(self, title: str, suggested: str, filters: str) -> str:
+        folder = Path(str(self.settings.value("lastFolder", str(Path.home()))))
+        path, _ = QFileDialog.getSaveFileName(self, title, str(folder / suggested), filters)
+        return path
+
+    def open_dialog(self) -> None:
+        paths = self.ask_open_paths()
+        if paths:
+            self.open_paths(paths)
+
+    def open_paths(self, paths: list[str]) -> None:
+        """Open images and ``.edms`` files; every failure becomes one dialog line."""
+        from app.eval import find_images
+
+        failures = []
+        expanded: list[str] = []
+        for p in paths:
+            if Path(p).is_dir():
+                found = [str(q) for q in find_images([p])]
+                found += [str(q) for q in sorted(Path(p).glob("*.edms"))]
+                if not found:
+                    failures.append(f"{Path(p).name}: no images in this folder")
+                expanded += found
+            else:
+                expanded.append(p)
+        for p in expanded:
+            path = Path(p)
+            try:
+                if _is_edms(path):
+                    self._open_edms(path)
+                else:
+                    self._open_image(path)
+                self.settings.setValue("lastFolder", str(path.parent))
+                self._add_recent(str(path))
+            except (EdmsError, OSError, ValueError) as exc:
+                failures.append(f"{path.name}: {exc}" if path.name not in str(exc) else str(exc))
+        if failures:
+            self.show_error("Could not open:\n" + "\n".join(failures), "Open failed")
+
+    def _open_image(self, path: Path) -> None:
+        from app.imageio import load_image
+
+        loaded = load_image(path)
+        entry = self.session.add_image(path.name, loaded.array, str(path), loaded.notes)
+        self._add_entry(entry)
+        if loaded.notes:
+            self.statusBar().showMessage(f"{path.name}: " + "; ".join(loaded.notes), 8000)
+
+    def _open_edms(self, path: Path) -> None:
+        from app.container import describe
+
+        data = path.read_bytes()
+        header = describe(data)  # strict parse: a bad file raises EdmsFormatError here
+        job = self.worker.submit(Job(kind="decode", data=data, name=path.name))
+        self._pending_edms[job.id] = (str(path), header)
+        self.statusBar().showMessage(f"Decoding {path.name} ({header['pipeline']})…")
+
+    def open_sample(self, key: str) -> None:
+        import skimage.data
+
+        try:
+            arr = np.ascontiguousarray(getattr(skimage.data, key)()[..., :3]).astype(np.uint8)
+        except Exception as exc:  # noqa: BLE001 - a missing sample is a dialog
+            self.show_error(f"sample {key!r} is not available: {exc}")
+            return
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        self._add_entry(self.session.add_image(f"{key} (scikit-image)", arr))
+
+    def add_array(self, name: str, array: np.ndarray) -> ImageEntry:
+        """Add an in-memory image (scripts, tests)."""
+        entry = self.session.add_image(name, array)
+        self._add_entry(entry)
+        return entry
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_paths(paths))
+
+    def _save_pane(self, side: str) -> None:
+        from app.imageio import save_image_atomic
+
+        img = self._image_for(side)
+        if img is None:
+            return
+        name = self.shown[side].pipeline if self.shown[side] else "original"
+        path = self.ask_save_path(f"Save pane {side}", f"pane{side}-{name}.png",
+                                  "PNG (*.png);;TIFF (*.tif *.tiff);;WebP lossless (*.webp)")
+        if path:
+            try:
+                save_image_atomic(path, img)
+            except EdmsError as exc:
+                self.show_error(str(exc))
+
+    def _copy_pane(self, side: str) -> None:
+        from app.gui.canvas import to_pixmap
+
+        img = self._image_for(side)
+        if img is not None:
+            QApplication.clipboard().setPixmap(to_pixmap(img))
+            self.statusBar().showMessage(f"Pane {side} copied", 3000)
+
+    def _export_result(self) -> Result | None:
+        for side in ("B", "A"):
+            if self.shown[side] is not None:
+                return self.shown[side]
+        return None
+
+    def export_edms(self) -> None:
+        r = self._export_result()
+        entry = self.current()
+        if r is None or entry is None:
+            self.show_error("Nothing to export: compress the image first (pane B or A).")
+            return
+        stem = Path(entry.name).stem.split(" ")[0]
+        suggested = f"{stem}-{r.pipeline}-{'-'.join(f'{k}{v}' for k, v in r.params.items())}.edms"
+        path = self.ask_save_path("Export .edms", suggested, "EDMS files (*.edms)")
+        if not path:
+            return
+        try:
+            write_text_atomic(path, r.edms)
+        except OSError as exc:
+            self.show_error(f"Cannot write {path}: {exc}")
+            return
+        self.settings.setValue("lastFolder", str(Path(path).parent))
+        self.statusBar().showMessage(f"Wrote {path} ({len(r.edms)} bytes)", 6000)
+
+    def save_decoded(self) -> None:
+        from app.imageio import save_image_atomic
+
+        r = self._export_result()
+        entry = self.current()
+        if r is None or entry is None:
+            self.show_error("Nothing to save: compress the image first.")
+            return
+        stem = Path(entry.name).stem.split(" ")[0]
+        path = self.ask_save_path("Save decoded image", f"{stem}-{r.pipeline}-decoded.png",
+                                  "PNG (*.png);;TIFF (*.tif *.tiff);;WebP lossless (*.webp);;"
+                                  "PPM (*.ppm);;BMP (*.bmp)")
+        if not path:
+            return
+        try:
+            save_image_atomic(path, r.decoded)
+        except EdmsError as exc:
+            self.show_error(str(exc))
+            return
+        self.statusBar().showMessage(f"Saved {path}", 6000)
+
+    def export_rd(self, what: str) -> None:
+        from app.eval import plot_rd, write_json_atomic
+
+        entry = self.current()
+        every = self.rd_panel.scope() == "all"
+        points = self.session.all_points() if every else (
+            self.session.rd_points(entry.id) if entry else [])
+        if entry is None or not points:
+            self.show_error("No RD points yet: compress or sweep first.")
+            return
+        stem = "all-images" if every else Path(entry.name).stem.split(" ")[0]
+        image_id = None if every else entry.id
+        anchor = self.rd_panel.anchor.currentData() or None
+        try:
+            if what == "plot":
+                path = self.ask_save_path("Export RD plot", f"{stem}-rd.png",
+                                          "PNG (*.png);;PDF (*.pdf);;SVG (*.svg)")
+                if path:
+                    if Path(path).suffix.lower() not in (".png", ".pdf", ".svg"):
+                        path += ".png"
+                    from app.eval import aggregate
+
+                    title = f"mean of {len(self.session.images)} images" if every else entry.name
+                    plot_rd(aggregate(points), path, title=title)
+            elif what == "csv":
+                path = self.ask_save_path("Export RD data", f"{stem}-rd.csv", "CSV (*.csv)")
+                if path:
+                    write_text_atomic(path, self.session.csv_text(image_id))
+            else:
+                path = self.ask_save_path("Export RD data", f"{stem}-rd.json", "JSON (*.json)")
+                if path:
+                    write_json_atomic(path, self.session.json_document(image_id, anchor))
+        except (OSError, EdmsError, ValueError) as exc:
+            self.show_error(f"Export failed: {exc}")
+            return
+        if path:
+            self.statusBar().showMessage(f"Wrote {path}", 6000)
+
+    dragMoveEvent = dragEnterEvent
+
+
+def _is_edms(path: Path) -> bool:
+    if path.suffix.lower() == ".edms":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"EDMS"
+    except OSError:
+        return False
+
