@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from app import metrics
+from app.atomic import atomic_path, write_bytes_atomic
 from app.container import from_bytes, to_bytes
 from app.errors import PipelineError
 from app.pipelines import registry
@@ -189,15 +188,7 @@ def _finite(x: float) -> float | str:
 
 
 def write_json_atomic(path: str | Path, obj: object) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_finite)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, json.dumps(obj, indent=2, default=_finite))
 
 
 def results_document(points: Sequence[RDPoint], anchor: str | None) -> dict:
@@ -255,15 +246,8 @@ def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "") -> None
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    suffix = path.suffix or ".png"
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=130)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=130, format=Path(path).suffix.lstrip(".") or "png")
     finally:
         plt.close(fig)

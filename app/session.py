@@ -18,13 +18,12 @@ import io
 import itertools
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 
+from app.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from app.eval import RDPoint, aggregate, bd_table, results_document
 
 __all__ = [
@@ -42,37 +41,6 @@ __all__ = [
     "write_text_atomic",
 ]
 
-# CamVid's 11 classes (Brostow et al. 2009, as used by SegNet and the papers' SMIC/EDMS
-# segmentation) with the standard CamVid colour palette.
-CAMVID_CLASSES: tuple[str, ...] = (
-    "Sky",
-    "Building",
-    "Pole",
-    "Road",
-    "Pavement",
-    "Tree",
-    "SignSymbol",
-    "Fence",
-    "Car",
-    "Pedestrian",
-    "Bicyclist",
-)
-CAMVID_PALETTE: np.ndarray = np.array(
-    [
-        (128, 128, 128),  # Sky
-        (128, 0, 0),  # Building
-        (192, 192, 128),  # Pole
-        (128, 64, 128),  # Road
-        (0, 0, 192),  # Pavement (SegNet's "sidewalk" colour)
-        (128, 128, 0),  # Tree
-        (192, 128, 128),  # SignSymbol
-        (64, 64, 128),  # Fence
-        (64, 0, 128),  # Car
-        (64, 64, 0),  # Pedestrian
-        (0, 128, 192),  # Bicyclist
-    ],
-    dtype=np.uint8,
-)
 _VOID_COLOUR = np.array((0, 0, 0), dtype=np.uint8)
 
 
@@ -430,16 +398,7 @@ def view_to_rgb(name: str, array: np.ndarray) -> np.ndarray:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
-    target = Path(path)
-    data = text.encode() if isinstance(text, str) else bytes(text)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from app.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, text)
 

@@ -43,7 +43,8 @@ def _paths(name: str, config: str, root: Path | None) -> tuple[Path, Path]:
     return root / f"{stem}.safetensors", root / f"{stem}.json"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -73,7 +74,7 @@ def verified_path(name: str, config: str = "lite", root: Path | None = None
     """Path of the weights file after checking its sha256 against the manifest."""
     st, _ = _paths(name, config, root)
     man = read_manifest(name, config, root)
-    digest = _sha256(st)
+    digest = sha256_file(st)
     if digest != man["sha256"]:
         raise PipelineError(
             f"{st.name}: sha256 {digest[:16]}... does not match its manifest "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
@@ -21,6 +20,8 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
+
+from app.nets.zoo import sha256_file
 
 
 def pick_device(name: str) -> torch.device:
@@ -50,14 +51,6 @@ def atomic_save(obj: Any, path: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a training checkpoint safely (``weights_only=True``: no pickled code)."""
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_safetensors(
