@@ -231,3 +231,20 @@ def test_console_entry_point(tmp_path, photo):
     )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_eval_outputs_have_normal_permissions(capsys, tmp_path, photo):
+    import os
+    import stat
+
+    js, plot = tmp_path / "r.json", tmp_path / "rd.svg"
+    old = os.umask(0o022)
+    try:
+        assert main(["eval", str(photo), "-p", "jpeg", "-q", "50", "--json", str(js),
+                     "--plot", str(plot), "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    for path in (js, plot):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert plot.read_text().lstrip().startswith("<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "r.json", "rd.svg"]
