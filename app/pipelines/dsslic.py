@@ -133,11 +133,15 @@ class DsslicPipeline(LayeredPipeline):
     def model_fingerprint(self) -> bytes:
         return self.nets.fingerprint
 
-    def analyse(self, image: np.ndarray) -> dict[str, Any]:
+    def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Encoder side of both papers: s = SegNet(x), c = CompNet(x, s) (8-bit)."""
         self.report("segmentation")
         seg = self.nets.segment(image)
         self.report("compact image")
-        c8 = self.nets.compact(image, seg)
+        return seg, self.nets.compact(image, seg)
+
+    def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        seg, c8 = self.segment_and_compact(image)
         self.report("semantic map coding")
         codec_id, data = encode_smallest_lossless(seg)
         return {"seg": seg, "c8": c8, "seg_layer": Layer(LayerKind.SEMANTIC_MAP, codec_id, data),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.pipelines.base import Layer, LayerKind
-from app.pipelines.dsslic import shared_nets
+from app.pipelines.dsslic import DsslicPipeline, shared_nets
 from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
 
 
@@ -35,15 +35,11 @@ class EdmsPipeline(LayeredPipeline):
 
             self.smapnet, _ = zoo.load_model("smapnet", config, device)
 
-    @property
-    def model_fingerprint(self) -> bytes:
-        return self.nets.fingerprint
+    model_fingerprint = DsslicPipeline.model_fingerprint
+    segment_and_compact = DsslicPipeline.segment_and_compact
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
-        self.report("segmentation")
-        seg = self.nets.segment(image)
-        self.report("compact image")
-        c8 = self.nets.compact(image, seg)
+        seg, c8 = self.segment_and_compact(image)
         return {"c8": c8, "views": {"segmentation_original": seg}}
 
     def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
