@@ -8,6 +8,7 @@ manifest (see :mod:`app.nets.zoo`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as _dt
 import json
@@ -51,6 +52,18 @@ def atomic_save(obj: Any, path: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a training checkpoint safely (``weights_only=True``: no pickled code)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def add_schedule_args(p: argparse.ArgumentParser, lr: float | None = None,
+                      val_every: int = 250) -> None:
+    """The step/batch/crop/LR/validation/checkpoint options every trainer shares."""
+    p.add_argument("--iters", type=int, default=None, help="total steps (schedule length)")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None, help="crop side in pixels")
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--val-every", type=int, default=val_every, help="steps between validations")
+    p.add_argument("--ckpt-minutes", type=float, default=5.0, help="minutes between checkpoints")
+    p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
 
 
 def export_safetensors(

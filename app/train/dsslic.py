@@ -51,6 +51,7 @@ from app.nets.dsslic import (
 )
 from app.train.common import (
     Progress,
+    add_schedule_args,
     atomic_save,
     export_safetensors,
     install_sigterm,
@@ -72,13 +73,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cprime-weight", type=float, default=None,
                    help="weight w of an extra 2*lambda*w*L1(x, c') term (default 0.25 for "
                    "--loss rd, 0 for paper): keeps c' image-like (EDMS segments c')")
-    p.add_argument("--iters", type=int, default=None, help="total steps (schedule length)")
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--crop", type=int, default=None)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--val-every", type=int, default=500, help="steps between validations")
-    p.add_argument("--ckpt-minutes", type=float, default=5.0)
-    p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+    add_schedule_args(p, lr=2e-4, val_every=500)
 
 
 def to_u8(t: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from app.nets.segnet import CONFIGS, build_segnet
 from app.train.common import (
     Progress,
+    add_schedule_args,
     atomic_save,
     export_safetensors,
     install_sigterm,
@@ -46,14 +47,7 @@ DEFAULTS = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--iters", type=int, default=None,
-                   help="total optimiser steps (schedule length)")
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--crop", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--val-every", type=int, default=250, help="steps between validations")
-    p.add_argument("--ckpt-minutes", type=float, default=5.0, help="minutes between checkpoints")
-    p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+    add_schedule_args(p)
 
 
 @torch.no_grad()

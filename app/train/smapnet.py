@@ -26,6 +26,7 @@ from app.nets.dsslic import one_hot
 from app.nets.smapnet import CONFIGS, build_smapnet
 from app.train.common import (
     Budget,
+    add_schedule_args,
     atomic_save,
     export_safetensors,
     install_sigterm,
@@ -40,13 +41,7 @@ DEFAULTS = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--iters", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--crop", type=int, default=None, help="multiple of 8")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--ckpt-minutes", type=float, default=5.0)
-    p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+    add_schedule_args(p)
 
 
 def _prepare(samples: list, nets: Any, desc: str) -> list[tuple[np.ndarray, ...]]:
