@@ -18,7 +18,7 @@ from app import api
 from app.container import from_bytes, to_bytes
 from app.errors import PipelineError
 from app.pipelines import dsslic as dsslic_mod
-from app.pipelines.layered import residual_apply, residual_encode
+from app.pipelines.layered import residual_apply, residual_encode, residual_encode10
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -44,6 +44,10 @@ def random_models(tmp_path, monkeypatch):
                        {"config": SEG_CONFIGS["lite"]})
     export_safetensors(build_dsslic("lite").state_dict(), tmp_path, "dsslic-lite",
                        {"config": DSS_CONFIGS["lite"]})
+    edms = build_dsslic("lite")  # edms's own FineNet: make it differ from dsslic's
+    torch.nn.init.normal_(edms.finenet.net[-2].weight, std=0.02)
+    export_safetensors(edms.state_dict(), tmp_path, "dsslic-edms-lite",
+                       {"config": DSS_CONFIGS["lite"]})
     from app.nets.smapnet import CONFIGS as SM_CONFIGS
     from app.nets.smapnet import build_smapnet
 
@@ -67,20 +71,56 @@ def test_residual_mapping_is_algorithm_1():
     assert np.abs(residual_apply(xp, r).astype(int) - x.astype(int)).max() <= 1
 
 
-@pytest.mark.parametrize("name", ["dsslic", "dsslic-lb", "edms", "edms-noenh", "edms-lb"])
+def test_10bit_residual_is_lossless_without_halving():
+    x = np.arange(256, dtype=np.uint8).repeat(256).reshape(256, 256)
+    xp = x.T.copy()
+    r = residual_encode10(x, xp)
+    assert r.dtype == np.uint16 and r.min() == 2 and r.max() == 1022
+    assert np.array_equal(residual_apply(xp, r), x)  # every level kept
+
+
+@pytest.mark.parametrize("name,depth", [("dsslic", 8), ("edms", 8), ("dsslic-lb", 10),
+                                        ("edms-lb", 10), ("layered-ref", 8),
+                                        ("layered-ref-lb", 10)])
+def test_residual_sample_depth(random_models, name, depth):
+    """Paper layouts code the halved 8-bit residual; the -lb extensions a 10-bit one."""
+    from app.codecs import decode_layer
+
+    _, data = api.encode(_image(24, 40), name, {"qp": 30})
+    res = [lay for lay in from_bytes(data).layers if lay.kind.name == "RESIDUAL"][0]
+    assert decode_layer(res.codec_id, res.data).dtype == (np.uint8 if depth == 8 else np.uint16)
+
+
+@pytest.mark.parametrize("name", ["dsslic", "dsslic-lb", "edms", "edms-noenh", "edms-lb",
+                                  "layered-ref", "layered-ref-lb"])
 @pytest.mark.parametrize("size", [(1, 1), (13, 7), (40, 72)])
 def test_round_trip_bit_exact(random_models, name, size):
     image = _image(*size)
     enc, data = api.encode(image, name, {"qp": 30})
-    assert enc.model_fingerprint and len(enc.model_fingerprint) == 8
+    if not name.startswith("layered-ref"):
+        assert enc.model_fingerprint and len(enc.model_fingerprint) == 8
     dec = api.decode(data)
     assert dec.image.shape == image.shape
     assert np.array_equal(dec.image, enc.reconstruction)
     kinds = [layer.kind.name for layer in from_bytes(data).layers]
     if name.startswith("dsslic"):
         assert kinds == ["SEMANTIC_MAP", "COMPACT_IMAGE", "RESIDUAL"]
+    elif name.startswith("layered-ref"):
+        assert kinds == ["COMPACT_IMAGE", "RESIDUAL"] and enc.model_fingerprint == b""
     else:
         assert kinds == ["COMPACT_IMAGE", "RESIDUAL"]
+
+
+def test_layered_reference_is_box_down_bicubic_up():
+    from app.pipelines import registry
+    from app.pipelines.reference import bicubic_upsample, box_downsample
+
+    image = _image(64, 80)
+    c8 = box_downsample(image)
+    assert c8.shape == (8, 10, 3)
+    assert int(c8[0, 0, 0]) == int(np.rint(image[:8, :8, 0].mean()))
+    enc = registry.get("layered-ref").encode(image, {"qp": 30})
+    assert np.array_equal(enc.views["prediction"], bicubic_upsample(c8))
 
 
 def test_lower_qp_is_better_and_sweep_reuses_networks(random_models, monkeypatch):
@@ -150,13 +190,11 @@ def test_decoder_is_bit_exact_with_other_thread_count(random_models, tmp_path):
         assert res.returncode == 0, res.stderr
 
 
-SHIPPED = (MODELS / "segnet-lite.safetensors").exists() and (
-    MODELS / "dsslic-lite.safetensors").exists()
-
-
-@pytest.mark.skipif(not SHIPPED, reason="no shipped weights in models/ yet")
-@pytest.mark.parametrize("name", ["dsslic", "edms-noenh"])
+@pytest.mark.parametrize("name", ["dsslic", "edms-noenh", "edms", "dsslic-lb", "edms-lb"])
 def test_shipped_weights_round_trip(name):
+    """The weights in models/ (a fresh clone has them: no skip) round-trip bit-exactly."""
+    for net in ("segnet", "dsslic", "dsslic-edms", "smapnet"):
+        assert (MODELS / f"{net}-lite.safetensors").exists(), f"{net}-lite is not shipped"
     image = _image(96, 128, seed=3)
     enc, data = api.encode(image, name, {"qp": 32})
     assert np.array_equal(api.decode(data).image, enc.reconstruction)

@@ -97,6 +97,18 @@ def test_dsslic_lite_starts_from_box_downsampling():
     assert torch.allclose(xr, cu, atol=1e-6)  # f = 0 before training
 
 
+def test_dsslic_lite_compact_is_the_box_average_without_compnet():
+    g = build_dsslic("lite")
+    assert g.compnet is None
+    assert not any(k.startswith("compnet.") for k in g.state_dict())
+    x = torch.rand(1, 3, 16, 24) * 2 - 1
+    assert torch.equal(g.compact(x, torch.zeros(1, 16, 24, dtype=torch.long)),
+                       torch.nn.functional.avg_pool2d(x, 8))
+    # manifests written before the switch (no "comp_learned" key) still get their CompNet
+    legacy = {k: v for k, v in DS_CONFIGS["lite"].items() if k != "comp_learned"}
+    assert build_dsslic(legacy).compnet is not None
+
+
 def test_dsslic_paper_sizes():
     cfg = DS_CONFIGS["paper"]
     g = build_dsslic(cfg)
@@ -140,7 +152,7 @@ def test_deterministic_across_runs_and_threads(kind):
         def f():
             return m(x).argmax(1).numpy()
     else:
-        m = build_dsslic("lite").eval()
+        m = build_dsslic({**DS_CONFIGS["lite"], "comp_learned": True}).eval()
         for last in (m.compnet.net[-2], m.finenet.net[-2]):  # zero-initialised: perturb
             torch.nn.init.normal_(last.weight, std=0.05)
 
@@ -287,8 +299,18 @@ def test_smapnet_train_smoke(tmp_path, monkeypatch):
     assert train_main([*common, "--iters", "2"]) == 0
     assert train_main([*common, "--iters", "3", "--resume"]) == 0
     assert torch.load(tmp_path / "sm" / "last.pt", weights_only=True)["step"] == 3
+    # EDMS's procedure: FineNet fine-tuned on SMapNet's output, exported as dsslic-edms
+    assert train_main(["dsslic", "--name", "dsslic-edms", "--seg", "smapnet", "--init",
+                       str(out / "dsslic-lite.safetensors"), "--data", str(data), "--threads",
+                       "1", "--crop", "32", "--batch", "2", "--val-every", "1", "--iters", "1",
+                       "--run-dir", str(tmp_path / "de"), "--out", str(out)]) == 0
+    de = json.loads((out / "dsslic-edms-lite.json").read_text())
+    assert de["name"] == "dsslic-edms" and "SMapNet" in de["segmentation_input"]
+    assert de["init"] == "dsslic-lite.safetensors"
     man = json.loads((out / "smapnet-lite.json").read_text())
-    assert set(man["trained_against"]) == {"segnet", "dsslic"}
+    assert set(man["trained_against"]) == {"segnet", "compact"}
+    assert man["trained_against"]["compact"] == "8x8 box average"  # lite: no CompNet
+    assert "[-1, 26]" in man["training_data"]  # lossless and HEVC-coded bases
     model, _ = zoo.load_model("smapnet", "lite", root=out)
     # the global residual starts as the identity map: SMapNet(s~) == s~ before training
     fresh = __import__("app.nets.smapnet", fromlist=["x"]).build_smapnet("lite").eval()

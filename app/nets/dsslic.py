@@ -18,8 +18,10 @@ LeakyReLU 0.2; no IN on the first layer, as in pix2pixHD) then a 1-filter 4x4 co
 feature-matching loss (eq. 6).
 
 Deviations (see docs/training.md): FineNet's last conv is zero-initialised (x' = c' at the
-start of training); the ``lite`` CompNet adds its output to the 8x8 box average of x
-(``comp_skip``), because instance norm hides the image's global colour from it.
+start of training); ``lite`` has no CompNet (``comp_learned: False``): its compact image is
+the 8x8 box average of x, which measured better after residual coding than the learned
+one. A learned CompNet may add its output to the box average (``comp_skip``), because
+instance norm hides the image's global colour from it.
 
 Conventions shared with the pipeline (the decoder must reproduce the encoder bit-exactly):
 
@@ -54,6 +56,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "disc": [32, 64, 128, 256],
         "num_classes": NUM_CLASSES,
         "comp_skip": True,
+        "comp_learned": False,
     },
     "paper": {
         "comp": [64, 128, 256, 512],
@@ -247,7 +250,12 @@ class DSSLIC(nn.Module):
         super().__init__()
         self.config = dict(config)
         nc = config["num_classes"]
-        self.compnet = CompNet(config["comp"], nc, bool(config.get("comp_skip", False)))
+        # ``comp_learned: False`` (lite): the compact image is the plain 8x8 box average and
+        # there is no CompNet. Measured on held-out frames (docs/training.md): the learned
+        # lite CompNet made the lossless base layer ~20 % larger and the final image after
+        # residual coding ~1 dB worse than the box average, so the lite config ships without.
+        self.compnet = (CompNet(config["comp"], nc, bool(config.get("comp_skip", False)))
+                        if config.get("comp_learned", True) else None)
         self.finenet = FineNet(config["fine"], config["n_res"], nc)
 
     def compact(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
@@ -255,6 +263,8 @@ class DSSLIC(nn.Module):
 
         Not yet quantised: pass it through :func:`compact_to_uint8` for the base layer.
         """
+        if self.compnet is None:
+            return F.avg_pool2d(_pad(x, ALPHA), ALPHA)
         return self.compnet(_pad(x, ALPHA), one_hot(_pad(seg, ALPHA), self.config["num_classes"]))
 
     def reconstruct(self, c: torch.Tensor, seg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,8 @@ def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     from app.nets.segnet import SegNet
     from app.nets.smapnet import SMapNet
 
-    return {"segnet": SegNet, "dsslic": DSSLIC, "smapnet": SMapNet}
+    # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
+    return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet}
 
 
 def models_dir() -> Path:

@@ -64,6 +64,10 @@ _LEARNED = {
                    "EDMS without semantic enhancement (no SMapNet)"),
     "edms-lb": ("app.pipelines.edms.EdmsLossyBasePipeline",
                 "EDMS with a lossy HEVC base layer (extension)"),
+    "layered-ref": ("app.pipelines.reference.LayeredReferencePipeline",
+                    "Layered scheme without networks (box down, bicubic up): the reference"),
+    "layered-ref-lb": ("app.pipelines.reference.LayeredReferenceLossyBasePipeline",
+                       "Layered reference with a lossy HEVC base layer (extension)"),
 }
 for _name, (_path, _desc) in _LEARNED.items():
     register(_name, _learned(_path), _desc)

@@ -25,17 +25,20 @@ from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to
 
 
 class DsslicNets:
-    """SegNet + CompNet/FineNet loaded from ``models/`` with their fingerprint."""
+    """SegNet + CompNet/FineNet loaded from ``models/`` with their fingerprint.
+
+    ``recon`` names the CompNet/FineNet weights: ``dsslic``, or ``dsslic-edms`` (FineNet
+    fine-tuned on SMapNet's output, EDMS's training procedure)."""
 
     def __init__(self, config: str = "lite", device: str = "cpu",
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), recon: str = "dsslic") -> None:
         from app.nets import zoo
 
         self.config = config
         self.device = torch.device(device)
         self.segnet, self.segnet_manifest = zoo.load_model("segnet", config, self.device)
-        self.dsslic, self.dsslic_manifest = zoo.load_model("dsslic", config, self.device)
-        self.fingerprint = zoo.fingerprint(["segnet", "dsslic", *extra], config)
+        self.dsslic, self.dsslic_manifest = zoo.load_model(recon, config, self.device)
+        self.fingerprint = zoo.fingerprint(["segnet", recon, *extra], config)
 
     def _run(self, fn, inputs, out_scale: int, h: int, w: int) -> torch.Tensor:  # noqa: ANN001
         with fixed_threads():
@@ -107,15 +110,15 @@ class DsslicNets:
         return np.ascontiguousarray(labels[0].numpy())
 
 
-_NETS: dict[tuple[str, str, tuple[str, ...]], DsslicNets] = {}
+_NETS: dict[tuple[str, str, tuple[str, ...], str], DsslicNets] = {}
 
 
 def shared_nets(config: str = "lite", device: str = "cpu",
-                extra: tuple[str, ...] = ()) -> DsslicNets:
+                extra: tuple[str, ...] = (), recon: str = "dsslic") -> DsslicNets:
     """One loaded network set per configuration, shared by the pipelines."""
-    key = (config, device, extra)
+    key = (config, device, extra, recon)
     if key not in _NETS:
-        _NETS[key] = DsslicNets(config, device, extra)
+        _NETS[key] = DsslicNets(config, device, extra, recon)
     return _NETS[key]
 
 
@@ -173,5 +176,7 @@ class DsslicPipeline(LayeredPipeline):
 class DsslicLossyBasePipeline(DsslicPipeline):
     name = "dsslic-lb"
     description = "DSSLIC with a lossy HEVC base layer at qp - base_dqp (our extension)"
+    version = 2  # v2: 10-bit residual without halving, box-average compact image (lite)
     lossy_base = True
+    residual_10bit = True
     params = (QP_SPEC, BASE_DQP_SPEC)

@@ -27,8 +27,10 @@ class EdmsPipeline(LayeredPipeline):
     enhance = True
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
+        # with SMapNet, FineNet is the copy fine-tuned on SMapNet's output (EDMS §2.2)
         extra = ("smapnet",) if self.enhance else ()
-        self.nets = shared_nets(config, device, extra)
+        recon = "dsslic-edms" if self.enhance else "dsslic"
+        self.nets = shared_nets(config, device, extra, recon)
         self.smapnet = None
         if self.enhance:
             from app.nets import zoo
@@ -74,5 +76,7 @@ class EdmsNoEnhancePipeline(EdmsPipeline):
 class EdmsLossyBasePipeline(EdmsPipeline):
     name = "edms-lb"
     description = "EDMS with a lossy HEVC base layer at qp - base_dqp (our extension)"
+    version = 2  # v2: 10-bit residual without halving, box-average compact image (lite)
     lossy_base = True
+    residual_10bit = True
     params = (QP_SPEC, BASE_DQP_SPEC)

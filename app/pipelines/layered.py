@@ -8,7 +8,9 @@ Everything up to x' does not depend on the QP of the residual, so :meth:`prepare
 networks once per image and :meth:`encode_prepared` only codes the residual. In the
 *lossy-base* mode (our extension, see docs/pipelines.md) the base layer is coded by HEVC
 at ``qp - base_dqp`` and the encoder computes x' from the *decoded* base, exactly as the
-decoder will; predictions are cached per base QP.
+decoder will; predictions are cached per base QP. The lossy-base pipelines also code the
+residual without the halving, r = 2 (x - x') + 512, as a 10-bit HEVC layer (the decoder tells
+the two residual forms apart by the decoded sample depth).
 """
 
 from __future__ import annotations
@@ -34,15 +36,34 @@ def residual_encode(image: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     return (d >> 1).astype(np.uint8)  # (x - x' + 256) // 2 == round half up of (.. + 255)/2
 
 
+def residual_encode10(image: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """r = 2 (x - x') + 512 in 2..1022, uint16 for a 10-bit HEVC layer (our extension).
+
+    Relative to the 10-bit range this has the amplitude of Algorithm 1's halved 8-bit
+    residual, so a QP means about the same in both forms, but no bit is thrown away (the
+    halving caps the quality at high rates)."""
+    d = image.astype(np.int16) - prediction.astype(np.int16)
+    return (2 * d + 512).astype(np.uint16)
+
+
 def residual_apply(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    """x_hat = clip(x' + 2 r - 255) (Algorithm 1, DECODE)."""
-    v = prediction.astype(np.int16) + 2 * residual.astype(np.int16) - 255
+    """x_hat = clip(x' + 2 r - 255) (Algorithm 1, DECODE) for the 8-bit halved residual;
+    x_hat = clip(x' + round((r - 512) / 2)) for the 10-bit one (halves rounded up; the two
+    forms are told apart by the decoded dtype)."""
+    if residual.dtype == np.uint16:
+        v = prediction.astype(np.int32) + ((residual.astype(np.int32) - 511) >> 1)
+    else:
+        v = prediction.astype(np.int16) + 2 * residual.astype(np.int16) - 255
     return np.clip(v, 0, 255).astype(np.uint8)
 
 
 def amplify_residual(residual: np.ndarray, gain: int = 4) -> np.ndarray:
-    """A viewable residual: 128 + gain * (r - 128), clipped (for the layer inspector)."""
-    v = 128 + gain * (residual.astype(np.int16) - 128)
+    """A viewable residual: 128 + gain * (r - 128), clipped (for the layer inspector);
+    the 10-bit residual is shown on the same scale of x - x'."""
+    if residual.dtype == np.uint16:
+        v = 128 + gain * (residual.astype(np.int32) - 512) // 4
+    else:
+        v = 128 + gain * (residual.astype(np.int16) - 128)
     return np.clip(v, 0, 255).astype(np.uint8)
 
 
@@ -79,6 +100,7 @@ class LayeredPipeline(Pipeline):
     """Common encode/decode of the layered pipelines; subclasses supply the networks."""
 
     lossy_base: bool = False
+    residual_10bit: bool = False  # our extension: r = x - x' + 512, 10-bit HEVC, no halving
     params = (QP_SPEC,)
 
     # --- subclass hooks -----------------------------------------------------------
@@ -135,8 +157,12 @@ class LayeredPipeline(Pipeline):
         base_qp = max(0, qp - params["base_dqp"]) if self.lossy_base else -1
         base = self._base(prep, base_qp)
         self.report("residual coding")
-        r = residual_encode(prep.image, base.prediction)
-        r_data = hevc(qp, chroma=444).encode(r)
+        if self.residual_10bit:
+            r = residual_encode10(prep.image, base.prediction)
+            r_data = hevc(qp, chroma=444, bit_depth=10).encode(r)
+        else:
+            r = residual_encode(prep.image, base.prediction)
+            r_data = hevc(qp, chroma=444).encode(r)
         r_dec = decode_layer(CODEC_ID_HEVC, r_data)
         recon = residual_apply(base.prediction, r_dec)
         h, w = prep.image.shape[:2]
@@ -174,6 +200,6 @@ class LayeredPipeline(Pipeline):
         prediction, _ = self.predict(c8, side, ph, pw)
         prediction = prediction[:h, :w]
         r = decode_layer(by_kind[LayerKind.RESIDUAL].codec_id, by_kind[LayerKind.RESIDUAL].data)
-        if r.shape != (h, w, 3) or r.dtype != np.uint8:
+        if r.shape != (h, w, 3) or r.dtype not in (np.uint8, np.uint16):
             raise PipelineError(f"{self.name}: residual is {r.shape}, expected {(h, w, 3)}")
         return residual_apply(prediction, r)

@@ -1,13 +1,22 @@
 """Joint training of DSSLIC's CompNet + FineNet (+ two-scale discriminators), §3.3-3.4.
 
+In the ``lite`` configuration there is no CompNet (the compact image is the box average)
+and only FineNet trains. Its inputs are those the pipelines will give it: ``--seg mix``
+feeds SegNet(x) (``dsslic``) or SegNet(c') (``edms-noenh``), half the batches each, and
+``--seg smapnet`` feeds SMapNet(SegNet(c')) (``edms``: EDMS's fine-tuning on SMapNet's
+output, exported as ``dsslic-edms``). ``--base-lossy p`` replaces the compact image by its
+HEVC-coded version (QP uniform in ``--base-qp``) with probability p, as the ``-lb``
+pipelines send it. ``--init`` starts from shipped weights.
+
 Loss profiles (``--loss``):
 
+* ``mse`` (default): L2 on x'. The residual coder pays for the squared error of x'.
 * ``paper`` (§3.3, eq. 4-10, minus the VGG term): ``L_G = GAN + 2*lambda*L1 + L_SSIM +
   L_DIS`` with lambda = 10, the GAN being the log loss of eq. 8 (``--gan bce``, default) or
   LSGAN (``--gan lsgan``); L_DIS = lambda * sum_d sum_i mean|D_d^i(real) - D_d^i(fake)|.
   As in §3.4, the feature-matching term is dropped for the last third of the steps.
   **No VGG loss**: VGG weights cannot be fetched offline (no torchvision, no hub).
-* ``rd`` (default here): ``2*lambda*L1 + L_SSIM`` only, no discriminator. x' is only the
+* ``rd``: ``2*lambda*L1 + L_SSIM`` only, no discriminator. x' is only the
   predictor of an HEVC-coded residual, so the final rate-distortion depends on the residual
   energy ||x - x'||^2; GAN texture that does not match x adds residual energy, and without
   a discriminator each step costs about half as much CPU. See docs/training.md.
@@ -15,15 +24,17 @@ Loss profiles (``--loss``):
 L_SSIM = 1 - SSIM(x, x') with pytorch_msssim's constants (K1 = 0.01, K2 = 0.03 on [0, 1]
 data): the paper's C1 = C2 = C3 = 1 would make SSIM almost constant on [0, 1] or [-1, 1]
 data. The compact image is quantised to 8 bit with a straight-through estimator and
-upsampled bicubically (:mod:`app.nets.dsslic`). The segmentation input is the ground-truth
-label map (void -> all-zero one-hot). Adam, lr fixed for the first 2/3 of the schedule and
-then linearly to 0 (§3.4: 100 + 50 epochs); the schedule progress is max(step/``--iters``,
-share of ``--minutes`` used) (:class:`app.train.common.Progress`). Not in the paper:
+upsampled bicubically (:mod:`app.nets.dsslic`). With ``--seg gt`` the segmentation input
+is the ground-truth label map (void -> all-zero one-hot). Adam, lr fixed for the first
+2/3 of the schedule and then linearly to 0 (§3.4: 100 + 50 epochs); the schedule
+progress is max(step/``--iters``, share of ``--minutes`` used)
+(:class:`app.train.common.Progress`). Not in the paper:
 ``--cprime-weight`` w adds ``2*lambda*w*L1(x, c')`` so that c' stays image-like (EDMS runs
 SegNet on c'; an image-like base layer also codes cheaper losslessly). Validation: PSNR of
 x' and of c' (bicubic-upsampled quantised c) against x on the whole val frames, both
-rounded to uint8 as the pipeline does; the best-by-PSNR(x') generator is exported to
-``<out>/dsslic-<config>.*``.
+rounded to uint8 as the pipeline does, with the lossless base and with the base coded by
+HEVC at QP 24; the generator with the best mean of the two x' PSNRs is exported to
+``<out>/<name>-<config>.*``.
 """
 
 from __future__ import annotations
@@ -41,13 +52,14 @@ from pytorch_msssim import ssim
 from tqdm import tqdm
 
 from app.nets.dsslic import (
-    ALPHA,
     CONFIGS,
     build_discriminator,
     build_dsslic,
     compact_to_uint8,
     one_hot,
+    quantize_compact,
     uint8_to_compact,
+    upsample_compact,
 )
 from app.train.common import (
     Progress,
@@ -67,8 +79,23 @@ DEFAULTS = {"lite": {"iters": 6000, "batch": 2, "crop": 256},
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--loss", choices=("rd", "paper"), default="rd",
-                   help="rd: L1+SSIM (PSNR-oriented); paper: + GAN + feature matching")
+    p.add_argument("--loss", choices=("mse", "rd", "paper"), default="mse",
+                   help="mse: L2 on x' (what the residual coder pays for); rd: L1+SSIM; "
+                   "paper: L1+SSIM + GAN + feature matching")
+    p.add_argument("--seg", choices=("gt", "mix", "smapnet"), default="mix",
+                   help="FineNet's segmentation input: gt = ground-truth labels; mix = half "
+                   "the batches SegNet(x) (what dsslic sends), half SegNet(c') (what "
+                   "edms-noenh recomputes); smapnet = SMapNet(SegNet(c')) (what edms "
+                   "recomputes), from the shipped SegNet/SMapNet")
+    p.add_argument("--name", choices=("dsslic", "dsslic-edms"), default="dsslic",
+                   help="weights to export: dsslic (used by dsslic*, edms-noenh) or "
+                   "dsslic-edms (FineNet fine-tuned for edms/edms-lb, with --seg smapnet)")
+    p.add_argument("--base-lossy", type=float, default=0.7,
+                   help="share of samples whose compact image is HEVC-coded (lossy-base mode)")
+    p.add_argument("--base-qp", type=int, nargs=2, default=(10, 40), metavar=("LO", "HI"),
+                   help="QP range of the HEVC-coded base layer in training")
+    p.add_argument("--init", default=None,
+                   help="start FineNet (and CompNet, if any) from these shipped .safetensors")
     p.add_argument("--gan", choices=("bce", "lsgan"), default="bce", help="GAN loss (paper)")
     p.add_argument("--cprime-weight", type=float, default=None,
                    help="weight w of an extra 2*lambda*w*L1(x, c') term (default 0.25 for "
@@ -86,28 +113,97 @@ def psnr_u8(a: torch.Tensor, b: torch.Tensor) -> float:
     return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
+def hevc_base(c8: torch.Tensor, qp: int) -> torch.Tensor:
+    """The base layer as the lossy-base decoder sees it: uint8 (3, h, w) -> HEVC -> uint8."""
+    from app.codecs import CODEC_ID_HEVC, decode_layer, hevc
+
+    arr = np.ascontiguousarray(c8.permute(1, 2, 0).cpu().numpy())
+    dec = decode_layer(CODEC_ID_HEVC, hevc(qp, chroma=444).encode(arr))
+    return torch.from_numpy(dec).permute(2, 0, 1).to(c8.device)
+
+
+def degrade_base(cq: torch.Tensor, p_lossy: float, qp_range: tuple[int, int],
+                 rng: random.Random) -> torch.Tensor:
+    """Replace each sample's quantised c by its HEVC-decoded version with probability
+    ``p_lossy`` (QP uniform in ``qp_range``); gradients pass straight through."""
+    out = []
+    for c in cq:
+        if rng.random() < p_lossy:
+            c8 = compact_to_uint8(c[None])[0]
+            dec = uint8_to_compact(hevc_base(c8, rng.randint(*qp_range)))
+            c = c + (dec - c).detach()
+        out.append(c)
+    return torch.stack(out)
+
+
+class SegSource:
+    """FineNet's segmentation input in training: ground truth, or the shipped SegNet on x
+    (what ``dsslic`` sends) or on c' (what ``edms-noenh`` recomputes), or SMapNet on the
+    latter (what ``edms`` recomputes)."""
+
+    def __init__(self, mode: str, device: torch.device) -> None:
+        self.mode = mode
+        self.segnet = self.smapnet = None
+        if mode != "gt":
+            from app.nets import zoo
+
+            self.segnet, _ = zoo.load_model("segnet", "lite", device)
+        if mode == "smapnet":
+            from app.nets import zoo
+
+            self.smapnet, _ = zoo.load_model("smapnet", "lite", device)
+
+    def for_finenet(self, x: torch.Tensor, gt: torch.Tensor, cq: torch.Tensor,
+                    rng: random.Random | None = None) -> torch.Tensor:
+        """The segmentation FineNet gets for quantised (possibly HEVC-coded) compact cq."""
+        use_cprime = self.mode == "smapnet" or (
+            self.mode == "mix" and rng is not None and rng.random() < 0.5)
+        if not use_cprime:
+            return self.of_image(x, gt)
+        h, w = x.shape[-2:]
+        return self.of_upsampled(upsample_compact(cq.detach()), gt)[..., :h, :w]
+
+    @torch.no_grad()
+    def of_image(self, x: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        if self.segnet is None:
+            return gt
+        return self.segnet.predict((x + 1) / 2)
+
+    @torch.no_grad()
+    def of_upsampled(self, c_up: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        if self.segnet is None:
+            return gt
+        up01 = (c_up.clamp(-1, 1) + 1) / 2
+        s = self.segnet.predict(up01)
+        if self.smapnet is not None:
+            s = self.smapnet.predict(one_hot(s), up01)
+        return s
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, samples: list, device: torch.device) -> dict[str, Any]:
-    """Mean PSNR over frames of x', of c' (CompNet c, bicubic) and of bicubic(box-down x)."""
+def evaluate(model: torch.nn.Module, samples: list, device: torch.device,
+             segs: SegSource, base_qp: int = 24) -> dict[str, Any]:
+    """Mean PSNR over the val frames of x' and of plain bicubic c', with the lossless base
+    and with the base HEVC-coded at ``base_qp``; segmentation = SegNet(x) (or GT), or
+    SMapNet(SegNet(c')) with ``--seg smapnet``."""
     model.eval()
-    px, pc, pb = [], [], []
+    acc: dict[str, list[float]] = {}
     for s in samples:
         x = torch.from_numpy(s.image).permute(2, 0, 1).float()[None].to(device) / 127.5 - 1
-        seg = torch.from_numpy(s.label).long()[None].to(device)
-        c = uint8_to_compact(compact_to_uint8(model.compact(x, seg)))
-        xr, c_up = model.reconstruct(c, seg)
+        gt = torch.from_numpy(s.label).long()[None].to(device)
+        seg = segs.of_image(x, gt)
+        c8 = compact_to_uint8(model.compact(x, seg))
         ref = to_u8(x)
-        px.append(psnr_u8(to_u8(xr), ref))
-        pc.append(psnr_u8(to_u8(c_up), ref))
-        h, w = x.shape[-2:]
-        if h % ALPHA == 0 and w % ALPHA == 0:
-            box = uint8_to_compact(compact_to_uint8(F.avg_pool2d(x, ALPHA)))
-            bic = F.interpolate(box, size=(h, w), mode="bicubic", align_corners=False)
-            pb.append(psnr_u8(to_u8(bic), ref))
+        for tag, cb in (("", c8), (f"_base_qp{base_qp}", hevc_base(c8[0], base_qp)[None])):
+            cf = uint8_to_compact(cb)
+            seg_f = segs.for_finenet(x, gt, cf) if segs.mode == "smapnet" else seg
+            xr, c_up = model.reconstruct(cf, seg_f)
+            acc.setdefault("psnr_xprime" + tag, []).append(psnr_u8(to_u8(xr), ref))
+            acc.setdefault("psnr_cprime_bicubic" + tag, []).append(psnr_u8(to_u8(c_up), ref))
     model.train()
-    return {"psnr_xprime": round(float(np.mean(px)), 3),
-            "psnr_cprime_bicubic": round(float(np.mean(pc)), 3),
-            "psnr_boxdown_bicubic": round(float(np.mean(pb)), 3) if pb else None}
+    m = {k: round(float(np.mean(v)), 3) for k, v in acc.items()}
+    m["score"] = round((m["psnr_xprime"] + m[f"psnr_xprime_base_qp{base_qp}"]) / 2, 3)
+    return m
 
 
 def _lr_at(p: float, base: float) -> float:
@@ -127,10 +223,11 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg_name]
     iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
     use_gan = args.loss == "paper"
-    w_c = args.cprime_weight if args.cprime_weight is not None else (0.0 if use_gan else 0.25)
+    w_c = args.cprime_weight if args.cprime_weight is not None else (
+        0.25 if args.loss == "rd" and build_dsslic(cfg_name).compnet is not None else 0.0)
     set_threads(args.threads)
     device = pick_device(args.device)
-    run_dir = Path(args.run_dir or f"runs/dsslic-{cfg_name}")
+    run_dir = Path(args.run_dir or f"runs/{args.name}-{cfg_name}")
     out_dir = Path(args.out)
 
     print(f"loading {args.data} ...", flush=True)
@@ -139,6 +236,16 @@ def run(args: argparse.Namespace) -> int:
     if not train:
         raise SystemExit(f"no training frames in {args.data}")
     gen = build_dsslic(cfg_name).to(device)
+    if args.init and not args.resume:
+        from safetensors.torch import load_file
+
+        init = {k: v.float() for k, v in load_file(args.init).items()
+                if k in gen.state_dict() and gen.state_dict()[k].shape == v.shape}
+        gen.load_state_dict(init, strict=False)
+        print(f"initialised {len(init)} of {len(gen.state_dict())} tensors from {args.init}",
+              flush=True)
+    segs = SegSource(args.seg, device)
+    rng = random.Random(99 + (args.iters or 0))
     disc = build_discriminator(cfg_name).to(device) if use_gan else None
     betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
@@ -180,30 +287,38 @@ def run(args: argparse.Namespace) -> int:
                      "loss": args.loss, "config_name": cfg_name}, path)
 
     def export(metrics: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
-        export_safetensors(state, out_dir, f"dsslic-{cfg_name}", {
-            "name": "dsslic", "config_name": cfg_name, "config": CONFIGS[cfg_name],
+        export_safetensors(state, out_dir, f"{args.name}-{cfg_name}", {
+            "name": args.name, "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": ng,
             "training_data": "CamVid train, 367 frames" if len(train) == 367
             else f"{args.data} train, {len(train)} frames",
-            "segmentation_input": "ground-truth label maps (void -> zero one-hot)",
+            "segmentation_input": {
+                "gt": "ground-truth label maps (void -> zero one-hot)",
+                "mix": "shipped SegNet: SegNet(x) or SegNet(c'), half each",
+                "smapnet": "shipped SegNet + SMapNet: SMapNet(SegNet(c'))"}[args.seg],
+            "base_layer": f"HEVC-coded with probability {args.base_lossy}, QP "
+            f"{args.base_qp[0]}..{args.base_qp[1]}; else lossless",
+            "init": Path(args.init).name if args.init else None,
             "loss": args.loss + (f"/{args.gan}" if use_gan else "") + f", cprime_weight {w_c}",
             "steps": step,
-            "validation": {"data": f"val, {len(val)} frames, GT segmentation", **metrics},
+            "validation": {"data": f"val, {len(val)} frames, segmentation " + {
+                "gt": "GT", "mix": "SegNet(x)", "smapnet": "SMapNet(SegNet(c'))"}[args.seg],
+                **metrics},
             "compact": "c8 = round(c*127.5+127.5); c' = bicubic x8 (align_corners=False)",
         })
 
     def validate() -> None:
         nonlocal best, best_metrics, last_val
         last_val = step
-        m = evaluate(gen, val, device)
+        m = evaluate(gen, val, device, segs)
         print(f"\nstep {step}: val {m}", flush=True)
-        if m["psnr_xprime"] > best:
-            best, best_metrics = m["psnr_xprime"], m
+        if m["score"] > best:
+            best, best_metrics = m["score"], m
             state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
             atomic_save({"gen": state, "step": step, "metrics": m, "loss": args.loss,
                          "config_name": cfg_name}, run_dir / "best.pt")
             export(m, state)
-            print(f"new best {best:.3f} dB -> exported {out_dir}/dsslic-{cfg_name}.*",
+            print(f"new best {best:.3f} dB -> exported {out_dir}/{args.name}-{cfg_name}.*",
                   flush=True)
 
     gen.train()
@@ -227,12 +342,21 @@ def run(args: argparse.Namespace) -> int:
         img, seg = next(loader)
         x = img.to(device) * 2 - 1
         seg = seg.to(device)
-        xr, c_up, _ = gen(x, seg, ste=True)
-        l1 = 2 * LAMBDA * (x - xr).abs().mean()
-        l_ssim = 1 - ssim((x + 1) / 2, ((xr + 1) / 2).clamp(0, 1), data_range=1.0,
-                          size_average=True)
-        loss_g = l1 + l_ssim
-        logs = {"l1": l1.item(), "ssim": l_ssim.item()}
+        seg_x = segs.of_image(x, seg)
+        cq = quantize_compact(gen.compact(x, seg_x), ste=True)
+        cq = degrade_base(cq, args.base_lossy, tuple(args.base_qp), rng)
+        seg = segs.for_finenet(x, seg, cq, rng)
+        xr, c_up = gen.reconstruct(cq, seg)
+        if args.loss == "mse":
+            l2 = ((x - xr) ** 2).mean()
+            loss_g = l2 * 100
+            logs = {"psnr": float(10 * np.log10(4.0 / max(l2.item(), 1e-12)))}
+        else:
+            l1 = 2 * LAMBDA * (x - xr).abs().mean()
+            l_ssim = 1 - ssim((x + 1) / 2, ((xr + 1) / 2).clamp(0, 1), data_range=1.0,
+                              size_average=True)
+            loss_g = l1 + l_ssim
+            logs = {"l1": l1.item(), "ssim": l_ssim.item()}
         if w_c > 0:
             l_c = 2 * LAMBDA * w_c * (x - c_up).abs().mean()
             loss_g = loss_g + l_c

@@ -1,10 +1,12 @@
 """Training SMapNet (EDMS §2.1–2.2, Fig. 2): s~ = SegNet(c') -> SegNet(x).
 
-The shipped SegNet and CompNet (``models/``) produce, for every training frame, the
-segmentation of the original s = SegNet(x) (the target), the 8-bit compact image c and
-the decoder-side segmentation s~ = SegNet(c'), through the very code the pipelines use
-(:class:`app.pipelines.dsslic.DsslicNets`). SMapNet then learns s~ (+ c') -> s with a
-cross-entropy loss on random crops. Validation reports the agreement (mIoU over the 11
+The shipped SegNet and the compact image (``models/``; lite: the 8x8 box average) give,
+for every training frame, the segmentation of the original s = SegNet(x) (the target),
+the 8-bit compact image c and the decoder-side segmentation s~ = SegNet(c'), through the
+very code the pipelines use (:class:`app.pipelines.dsslic.DsslicNets`), once per base
+layer in ``--base-qps``: the lossless compact image (``edms``) and HEVC-coded ones
+(``edms-lb``). SMapNet then learns s~ (+ c') -> s with a cross-entropy loss on random
+crops. Validation reports the agreement (mIoU over the 11
 classes, and pixel accuracy) of s~ and of SMapNet(s~) with s on the val split.
 """
 
@@ -41,11 +43,17 @@ DEFAULTS = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base-qps", default="-1,26",
+                   help="base layers to train on: -1 = lossless (edms), else the HEVC QP of "
+                   "the lossy base (edms-lb); one copy of every frame per entry")
     add_schedule_args(p)
 
 
-def _prepare(samples: list, nets: Any, desc: str) -> list[tuple[np.ndarray, ...]]:
-    """(c' uint8 HxWx3, s~ HxW, s HxW) per frame, computed as the pipelines do."""
+def _prepare(samples: list, nets: Any, desc: str,
+             base_qps: tuple[int, ...] = (-1,)) -> list[tuple[np.ndarray, ...]]:
+    """(c' uint8 HxWx3, s~ HxW, s HxW) per frame and base layer, as the pipelines do."""
+    from app.codecs import CODEC_ID_HEVC, decode_layer, hevc
+    from app.nets.dsslic import uint8_to_compact, upsample_compact
     from app.pipelines.layered import pad_image
 
     out = []
@@ -54,9 +62,13 @@ def _prepare(samples: list, nets: Any, desc: str) -> list[tuple[np.ndarray, ...]
         h, w = img.shape[:2]
         seg = nets.segment(img)
         c8 = nets.compact(img, seg)
-        s_up = nets.segment_upsampled(c8, h, w)
-        _, c_up = nets.reconstruct(c8, s_up)
-        out.append((c_up, s_up, seg))
+        for qp in base_qps:
+            cb = c8 if qp < 0 else decode_layer(CODEC_ID_HEVC, hevc(qp, chroma=444).encode(c8))
+            s_up = nets.segment_upsampled(cb, h, w)
+            with torch.no_grad():
+                c = upsample_compact(uint8_to_compact(torch.from_numpy(cb).permute(2, 0, 1)[None]))
+            c_up = torch.round((c[0, :, :h, :w].clamp(-1, 1) + 1) * 127.5).to(torch.uint8)
+            out.append((c_up.permute(1, 2, 0).numpy(), s_up, seg))
     return out
 
 
@@ -109,15 +121,16 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or f"runs/smapnet-{cfg}")
     out_dir = Path(args.out)
     budget = Budget(args.minutes)
-    stop = install_sigterm()
 
     nets = DsslicNets(cfg, "cpu")
-    train = _prepare(load_split(args.data, "train", args.limit), nets, "s~ train")
-    val = _prepare(load_split(args.data, "val", args.limit), nets, "s~ val")
+    base_qps = tuple(int(v) for v in str(args.base_qps).split(","))
+    train = _prepare(load_split(args.data, "train", args.limit), nets, "s~ train", base_qps)
+    val = _prepare(load_split(args.data, "val", args.limit), nets, "s~ val", base_qps)
     baseline = evaluate(None, val, device)
     print(f"val agreement of s~ = SegNet(c') with SegNet(x): mIoU "
           f"{baseline['miou_vs_segnet_x']:.4f}, pixel acc {baseline['pixel_acc']:.4f}", flush=True)
 
+    stop = install_sigterm()  # after the data preparation, so that Ctrl-C/kill stop that too
     model = build_smapnet(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=1e-4)
     step, best, best_metrics = 0, -1.0, None
@@ -138,10 +151,15 @@ def run(args: argparse.Namespace) -> int:
     def export(metrics: dict[str, Any]) -> None:
         export_safetensors(model.state_dict(), out_dir, f"smapnet-{cfg}", {
             "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": step,
-            "training_data": f"CamVid train, {len(train)} frames: s~ = SegNet(c') -> SegNet(x)",
-            "trained_against": {n: zoo.read_manifest(n, cfg)["sha256"]
-                                for n in ("segnet", "dsslic")},
-            "validation": {"data": f"val, {len(val)} frames", "baseline_s_tilde": baseline,
+            "training_data": f"CamVid train, {len(train) // len(base_qps)} frames x base layers "
+            f"{list(base_qps)} (-1 = lossless, else HEVC QP): s~ = SegNet(c') -> SegNet(x)",
+            # s~ depends on SegNet and on the compact image only (not on FineNet)
+            "trained_against": {"segnet": zoo.read_manifest("segnet", cfg)["sha256"],
+                                "compact": "8x8 box average" if nets.dsslic.compnet is None
+                                else "CompNet of dsslic " + zoo.read_manifest("dsslic", cfg)[
+                                    "sha256"]},
+            "validation": {"data": f"val, {len(val) // len(base_qps)} frames x base layers "
+                           f"{list(base_qps)}", "baseline_s_tilde": baseline,
                            **metrics},
         })
 

@@ -1,0 +1,60 @@
+"""The layered scheme of DSSLIC Algorithm 1 with no networks: ``layered-ref`` and
+``layered-ref-lb``.
+
+The reference every learned layered pipeline has to beat (development data README):
+compact image = 8x8 box average of x (rounded to 8 bit), x' = its bicubic x8 upsampling
+(Pillow, a = -0.5), residual coded by HEVC at the chosen QP. ``layered-ref`` keeps the
+papers' layout (lossless base, halved 8-bit residual); ``layered-ref-lb`` is the same
+with the lossy HEVC base layer at ``qp - base_dqp`` and the 10-bit residual of the
+``-lb`` extensions. No torch: these run anywhere and decode bit-exactly by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+
+ALPHA = 8
+
+
+def box_downsample(image: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
+    """Edge-pad to a multiple of ``alpha`` and average alpha x alpha blocks (uint8)."""
+    h, w = image.shape[:2]
+    ph, pw = -(-h // alpha) * alpha, -(-w // alpha) * alpha
+    padded = np.pad(image, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    blocks = padded.reshape(ph // alpha, alpha, pw // alpha, alpha, 3).astype(np.float64)
+    return np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8)
+
+
+def bicubic_upsample(c8: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
+    """Pillow's bicubic x alpha (integer arithmetic, so identical on every machine)."""
+    h, w = c8.shape[:2]
+    return np.asarray(Image.fromarray(c8).resize((w * alpha, h * alpha), Image.BICUBIC))
+
+
+class LayeredReferencePipeline(LayeredPipeline):
+    name = "layered-ref"
+    version = 1
+    description = "Layered reference without networks: box x8 down, bicubic up, HEVC residual"
+
+    def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        self.report("compact image")
+        return {"c8": box_downsample(image)}
+
+    def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        self.report("upsampling")
+        up = np.ascontiguousarray(bicubic_upsample(c8)[:height, :width])
+        return up, {"upsampled": up}
+
+
+class LayeredReferenceLossyBasePipeline(LayeredReferencePipeline):
+    name = "layered-ref-lb"
+    description = "Layered reference with a lossy HEVC base layer and a 10-bit residual"
+    lossy_base = True
+    residual_10bit = True
+    params = (QP_SPEC, BASE_DQP_SPEC)
