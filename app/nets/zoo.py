@@ -28,8 +28,10 @@ def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     from app.nets.dsslic import DSSLIC
     from app.nets.segnet import SegNet
     from app.nets.smapnet import SMapNet
+    from app.nets.smic import RecNet, SSNet
 
-    return {"segnet": SegNet, "dsslic": DSSLIC, "smapnet": SMapNet}
+    return {"segnet": SegNet, "dsslic": DSSLIC, "smapnet": SMapNet, "ssnet": SSNet,
+            "recnet": RecNet}
 
 
 def models_dir() -> Path:
@@ -84,8 +86,9 @@ def verified_path(name: str, config: str = "lite", root: Path | None = None
 
 def load_model(name: str, config: str = "lite", device: str | torch.device = "cpu",
                root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Build ``name`` (``segnet`` or ``dsslic``) from its manifest config, load the verified
-    fp16 weights as float32 and return ``(module in eval mode, manifest)``."""
+    """Build ``name`` (``segnet``, ``dsslic``, ``smapnet``, ``ssnet``, ``recnet``) from its
+    manifest config, load the verified fp16 weights as float32 and return
+    ``(module in eval mode, manifest)``."""
     builders = _builders()
     if name not in builders:
         raise PipelineError(f"unknown network {name!r}; known: {sorted(builders)}")

@@ -64,6 +64,8 @@ _LEARNED = {
                    "EDMS without semantic enhancement (no SMapNet)"),
     "edms-lb": ("app.pipelines.edms.EdmsLossyBasePipeline",
                 "EDMS with a lossy HEVC base layer (extension)"),
+    "smic": ("app.pipelines.smic.SmicPipeline",
+             "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction"),
 }
 for _name, (_path, _desc) in _LEARNED.items():
     register(_name, _learned(_path), _desc)
