@@ -143,7 +143,8 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 
     for name in registry.available():
         specs = "; ".join(
-            f"{s.label} {s.minimum}..{s.maximum} (default {s.default}"
+            f"{s.label} {'/'.join(map(str, s.values)) if s.values else f'{s.minimum}..{s.maximum}'}"
+            f" (default {s.default}"
             + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
             for s in registry.params(name)
         )
@@ -182,12 +183,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     overrides: dict[str, dict[str, list[int]]] = {n: {} for n in names}
     for n in names:
         registry.get(n)  # unknown names fail before any work
-    for pname, values in params.items():  # --param applies to the pipelines that have it
-        users = [n for n in names if any(s.name == pname for s in registry.params(n))]
-        if not users:
-            raise PipelineError(f"--param {pname}: none of {', '.join(names)} has it")
-        for n in users:
-            overrides[n][pname] = values
+    # --param NAME=... applies to every listed pipeline that has NAME, and
+    # --param PIPELINE:NAME=... to that pipeline only (it wins over the unscoped form)
+    for scoped in (False, True):
+        for key, values in params.items():
+            if (":" in key) != scoped:
+                continue
+            only, _, pname = key.rpartition(":")
+            if only and only not in names:
+                raise PipelineError(f"--param {key}: {only!r} is not among -p {args.pipelines}")
+            users = [n for n in ([only] if only else names)
+                     if any(s.name == pname for s in registry.params(n))]
+            if not users:
+                raise PipelineError(f"--param {key}: none of {only or ', '.join(names)} has it")
+            for n in users:
+                overrides[n][pname] = values
     for n in names:
         for point in sweep_grid(n, overrides[n], args.q):
             registry.get(n).check_params(point)  # out-of-range values fail early
@@ -352,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write an RD plot here (png/pdf/svg)")
     p.add_argument("--param", action="append", type=_param_arg, metavar="NAME=V1,V2,...",
                    help="sweep these values of parameter NAME (repeatable; the sweep is the "
-                   "product over parameters), e.g. --param factor=4,8 --param qp=27,32,37")
+                   "product over parameters), e.g. --param factor=4,8 --param qp=27,32,37; "
+                   "PIPELINE:NAME=... sets it for one pipeline, e.g. --param smic:qp=22,32")
     p.add_argument("--hull", action="store_true",
                    help="report and plot only each pipeline's RD hull (frontier in bpp/PSNR)")
     p.add_argument("--anchor", default="hevc", help="BD-rate anchor pipeline (default hevc)")

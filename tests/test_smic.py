@@ -307,6 +307,12 @@ def test_cli_eval_param_grid_and_hull(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "a.png"), "-p", "jpeg", "--param", "factor=4"]) == 1
     assert "none of jpeg has it" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "a.png"), "-p", "jpeg", "--param", "q=500"]) == 1
+    assert main(["eval", str(tmp_path / "a.png"), "-p", "hevc,hevc-420", "--param", "qp=40",
+                 "--param", "hevc:qp=45,50", "--json", str(js), "--quiet"]) == 0
+    doc = json.loads(js.read_text())
+    assert {(r["pipeline"], r["value"]) for r in doc["per_image"]} == {
+        ("hevc", 45), ("hevc", 50), ("hevc-420", 40)}
+    assert main(["eval", str(tmp_path / "a.png"), "-p", "hevc", "--param", "jpeg:q=5"]) == 1
 
 
 # ---------------------------------------------------------------- compare command
@@ -374,3 +380,19 @@ def test_train_ssnet_then_recnet_smoke(tmp_path):
     man = json.loads((out / "recnet-lite.json").read_text())
     assert "psnr_gain_db" in man["validation"] and "SS-Net" in man["semantic_map_input"]
     zoo.load_model("recnet", "lite", root=out)
+
+
+# ---------------------------------------------------------------- GUI control
+def test_gui_param_row_discrete_values(qtbot):
+    from app.gui.panels import ParamRow
+
+    spec = {"name": "factor", "label": "sampling factor", "minimum": 2, "maximum": 16,
+            "default": 4, "sweep": [4, 8], "higher_is_better": False, "values": [2, 4, 8, 16]}
+    row = ParamRow("B", spec)
+    qtbot.addWidget(row)
+    assert row.value() == 4 and row.slider.maximum() == 3
+    with qtbot.waitSignal(row.changed):
+        row.slider.setValue(3)
+    assert row.value() == 16 and row.spin.currentText() == "16"
+    row.set_value(2)
+    assert row.value() == 2 and row.slider.value() == 0
