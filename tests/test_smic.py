@@ -166,6 +166,22 @@ def test_random_weights_round_trip(random_pipe, size):
     assert set(prep.sampled) == {2, 16}  # down-sampling cached per factor
 
 
+def test_decoder_refuses_bad_params_and_layers(random_pipe):
+    enc = random_pipe.encode(_image(20, 30), {"qp": 40, "factor": 8})
+    for params in ({"qp": 40}, {"qp": 40, "factor": 5}):
+        bad = from_bytes(to_bytes(enc))
+        bad.params = params
+        with pytest.raises(PipelineError):
+            random_pipe.decode(bad)
+    bad = from_bytes(to_bytes(enc))
+    bad.params = {"qp": 40, "factor": 4}  # layer 2 has the factor-8 size
+    with pytest.raises(PipelineError, match="sampled image"):
+        random_pipe.decode(bad)
+    bad.layers = bad.layers[:1]
+    with pytest.raises(PipelineError, match="compact_image"):
+        random_pipe.decode(bad)
+
+
 def test_lower_qp_and_factor_cost_more_bits(random_pipe):
     image = _image(64, 96, seed=4)
     prep = random_pipe.prepare(image)

@@ -241,6 +241,9 @@ class SmicPipeline(Pipeline):
         for kind in (LayerKind.SEMANTIC_MAP, LayerKind.COMPACT_IMAGE):
             if kind not in by_kind:
                 raise PipelineError(f"{self.name}: the file has no {kind.name.lower()} layer")
+        missing = {p.name for p in self.params} - set(encoded.params)
+        if missing:
+            raise PipelineError(f"{self.name}: the file lacks parameter(s) {sorted(missing)}")
         params = self.check_params(encoded.params)
         f, h, w = params["factor"], encoded.height, encoded.width
         seg = decode_semantic_map(by_kind[LayerKind.SEMANTIC_MAP].codec_id,

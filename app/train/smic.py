@@ -106,6 +106,33 @@ class _Unit(torch.nn.Module):
         return self.net(x * 2 - 1)
 
 
+@torch.no_grad()
+def precise_bn(model: torch.nn.Module, batches, n: int = 25) -> None:
+    """Recompute every BatchNorm's running statistics as the plain average over ``n``
+    training batches ("precise BN", Wu & Johnson 2021).
+
+    With lr ~1e-3 the weights move faster than the momentum-0.1 running averages follow;
+    SS-Net weights from step 300 of a first run gave 26 % pixel accuracy in eval mode on 6
+    val frames, and 52 % after this recomputation. Called before every validation, so the
+    exported weights carry statistics that match them. ``batches()`` yields the inputs
+    of ``model`` (a tuple of tensors).
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    for _ in range(n):
+        model(*batches())
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    model.train(was_training)
+
+
 def _training_data(args: argparse.Namespace, n: int) -> str:
     return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
 
@@ -170,6 +197,7 @@ def run_ssnet(args: argparse.Namespace) -> int:
     def validate() -> None:
         nonlocal best, best_metrics, last_val
         last_val = step
+        precise_bn(gen, lambda: (next(loader)[0].to(device) * 2 - 1,))
         m = evaluate(_Unit(gen), val, device)
         print(f"\nstep {step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
               f"{m['per_class_iou']}", flush=True)
@@ -403,9 +431,15 @@ def run_recnet(args: argparse.Namespace) -> int:
             "input": "[bicubic-upsampled decoded image in [-1, 1], one-hot map]",
         })
 
+    def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        img, lab = next(loader)
+        _, up = _recnet_batch(img, qp_range, rng)
+        return up.to(device), one_hot(lab).to(device)
+
     def validate() -> None:
         nonlocal best, best_metrics, last_val
         last_val = step
+        precise_bn(gen, bn_batch, 20)
         m = evaluate_recnet(gen, val_sel, device)
         print(f"\nstep {step}: val {m}", flush=True)
         if m["psnr_gain_db"] > best:
