@@ -138,6 +138,21 @@ def test_map_layer_hevc_path(monkeypatch):
         assert not np.array_equal(hevc_samples_to_map(decode_layer(CODEC_ID_HEVC, worse)), lab)
 
 
+def test_pool_unpool_labels():
+    from app.pipelines.smic import pool_labels, unpool_labels
+
+    lab = np.zeros((13, 21), np.uint8)
+    lab[:4, :4] = 11
+    lab[9:, :] = 8
+    assert np.array_equal(pool_labels(lab, 1), lab)
+    small = pool_labels(lab, 4)
+    assert small.shape == sampled_size(13, 21, 4)
+    assert small[0, 0] == 11 and small[2, 0] == 8 and small[1, 0] == 0  # block majority
+    up = unpool_labels(small, 4, 13, 21)
+    assert up.shape == (13, 21) and up[12, 0] == 8
+    assert pool_labels(np.array([[3]], np.uint8), 16).tolist() == [[3]]
+
+
 def test_map_layer_refuses_non_maps():
     with pytest.raises(PipelineError):
         encode_semantic_map(np.full((4, 4), 12, np.uint8))
@@ -156,14 +171,15 @@ def test_params_factor_is_discrete(random_pipe):
 def test_random_weights_round_trip(random_pipe, size):
     image = _image(*size, seed=size[0])
     prep = random_pipe.prepare(image)
-    for f in (2, 16):
-        enc = random_pipe.encode_prepared(prep, {"qp": 30, "factor": f})
+    for f, m in ((2, 1), (16, 4), (4, 16)):
+        enc = random_pipe.encode_prepared(prep, {"qp": 30, "factor": f, "map_scale": m})
         assert [la.kind.name for la in enc.layers] == ["SEMANTIC_MAP", "COMPACT_IMAGE"]
         dec = random_pipe.decode(from_bytes(to_bytes(enc)))
         assert dec.shape == (*size, 3)
         assert np.array_equal(dec, enc.reconstruction)
         assert set(enc.views) >= {"segmentation", "upsampled", "prediction"}
-    assert set(prep.sampled) == {2, 16}  # down-sampling cached per factor
+    assert set(prep.sampled) == {2, 4, 16}  # down-sampling cached per factor
+    assert set(prep.maps) == {1, 4, 16}  # map layers cached per map scale
 
 
 def test_decoder_refuses_bad_params_and_layers(random_pipe):
@@ -174,7 +190,7 @@ def test_decoder_refuses_bad_params_and_layers(random_pipe):
         with pytest.raises(PipelineError):
             random_pipe.decode(bad)
     bad = from_bytes(to_bytes(enc))
-    bad.params = {"qp": 40, "factor": 4}  # layer 2 has the factor-8 size
+    bad.params = {"qp": 40, "factor": 4, "map_scale": 4}  # layer 2 has the factor-8 size
     with pytest.raises(PipelineError, match="sampled image"):
         random_pipe.decode(bad)
     bad.layers = bad.layers[:1]
@@ -257,7 +273,7 @@ def test_sweep_grid_product_and_overrides():
     grid = sweep_grid("smic")
     assert len(grid) == len(smic_mod.QP_SPEC.sweep) * len(smic_mod.FACTOR_SPEC.sweep)
     assert sweep_grid("smic", {"factor": [8, 16], "qp": [30]}) == [
-        {"qp": 30, "factor": 8}, {"qp": 30, "factor": 16}]
+        {"qp": 30, "factor": 8, "map_scale": 4}, {"qp": 30, "factor": 16, "map_scale": 4}]
     assert sweep_grid("jpeg") == [{"q": v} for v in sweep_grid_values("jpeg")]
     assert sweep_grid("hevc", values=[30, 40]) == [{"qp": 30}, {"qp": 40}]
     with pytest.raises(PipelineError, match="no parameter"):
