@@ -277,10 +277,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise PipelineError("no pipelines given (-p NAME,NAME,...)")
     for n in names:
         registry.get(n)  # unknown names fail before any work
+    params = _param_dict(args.param)
+    overrides: dict[str, dict[str, list[int]]] = {n: {} for n in names}
+    for key, values in params.items():
+        only, _, pname = key.rpartition(":")
+        users = [n for n in ([only] if only else names)
+                 if n in names and any(s.name == pname for s in registry.params(n)[1:])]
+        if not users:
+            raise PipelineError(f"--param {key}: no listed pipeline has it as a second or "
+                                "later parameter (the first one is searched)")
+        for n in users:
+            overrides[n][pname] = values
+            for v in values:
+                registry.get(n).check_params({pname: v})
     image = _load(args.image, args.max_pixels)
     picks = []
     for n in names:
-        p = pick(image, n, args.bpp)
+        p = pick(image, n, args.bpp, overrides[n])
         setting = " ".join(f"{k}={v}" for k, v in p.params.items())
         print(f"{n:<10} {setting:<18} {p.bpp:.4f} bpp  PSNR {p.psnr:.2f} dB  "
               f"MS-SSIM {p.ms_ssim:.4f}  HaarPSI {p.haarpsi:.4f}")
@@ -377,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pipelines", required=True, help="comma-separated names")
     p.add_argument("-o", "--output", required=True, help="output image (.png)")
     p.add_argument("--columns", type=int, default=3, help="panels per row (default 3)")
+    p.add_argument("--param", action="append", type=_param_arg, metavar="[PIPELINE:]NAME=V,...",
+                   help="values of a second parameter to search over (default: its sweep), "
+                   "e.g. --param smic:factor=4,8,16")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("segment", help="semantic segmentation (CamVid classes) of an image")

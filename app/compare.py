@@ -2,10 +2,10 @@
 
 For every pipeline the setting whose whole-file bpp is closest to the target is searched
 (:func:`closest_setting`): a binary search of the first rate parameter (bpp is monotone in
-a QP or quality knob) for every value of the other parameters (each allowed value of a
-discrete one such as SMIC's sampling factor, else its sweep). The chosen encodings are
-serialised, decoded back from their bytes (and checked against the encoder's
-reconstruction), and drawn next to the original with their numbers in a label strip.
+a QP or quality knob) for every combination of the other parameters' sweep values (SMIC:
+sampling factor 4 and 8 at map scale 4), which ``overrides`` (``--param``) can replace.
+The chosen encodings are serialised, decoded back from their bytes (and checked against
+the encoder's reconstruction), and drawn next to the original with their numbers in a label strip.
 """
 
 from __future__ import annotations
@@ -36,16 +36,17 @@ class Pick:
     decoded: np.ndarray
 
 
-def _other_values(pipeline: Pipeline) -> list[dict[str, int]]:
+def _other_values(pipeline: Pipeline, overrides: dict[str, list[int]] | None
+                  ) -> list[dict[str, int]]:
     axes = []
     for spec in pipeline.params[1:]:
-        vals = spec.values or spec.sweep or (spec.default,)
+        vals = (overrides or {}).get(spec.name) or spec.sweep or (spec.default,)
         axes.append([(spec.name, int(v)) for v in vals])
     return [dict(c) for c in itertools.product(*axes)]
 
 
-def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float
-                    ) -> tuple[Encoded, bytes]:
+def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float,
+                    overrides: dict[str, list[int]] | None = None) -> tuple[Encoded, bytes]:
     """The encoding (and its ``.edms`` bytes) of ``pipeline`` whose bpp is closest to the
     target."""
     spec = pipeline.params[0]
@@ -65,7 +66,7 @@ def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float
         return 8.0 * len(encode(params)[1]) / (w * h)
 
     best: tuple[float, dict[str, int]] | None = None
-    for other in _other_values(pipeline):
+    for other in _other_values(pipeline, overrides):
         values = list(spec.values) if spec.values else list(range(spec.minimum,
                                                                  spec.maximum + 1))
         lo, hi = 0, len(values) - 1
@@ -86,10 +87,11 @@ def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float
     return encode(best[1])
 
 
-def pick(image: np.ndarray, name: str, target_bpp: float) -> Pick:
+def pick(image: np.ndarray, name: str, target_bpp: float,
+         overrides: dict[str, list[int]] | None = None) -> Pick:
     """Search, encode, serialise and decode ``name`` at the setting closest to the target."""
     pipeline = registry.get(name)
-    enc, data = closest_setting(pipeline, image, target_bpp)
+    enc, data = closest_setting(pipeline, image, target_bpp, overrides)
     params = dict(enc.params)
     decoded = pipeline.decode(from_bytes(data))
     if enc.reconstruction is not None and not np.array_equal(decoded, enc.reconstruction):
