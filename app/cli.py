@@ -33,6 +33,21 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _param_arg(text: str) -> tuple[str, list[int]]:
+    """``NAME=V1,V2,...`` (``--param``)."""
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {text!r}")
+    return name.strip(), _ints(values)
+
+
+def _param_dict(pairs: list[tuple[str, list[int]]] | None) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for name, values in pairs or []:
+        out.setdefault(name, []).extend(values)
+    return out
+
+
 def _load(path: str, max_pixels: int):
     from app.imageio import load_image
 
@@ -42,8 +57,16 @@ def _load(path: str, max_pixels: int):
     return loaded.array
 
 
-def _param_for(pipeline, q: int | None) -> dict[str, int]:
-    return {} if q is None else {pipeline.params[0].name: q}
+def _param_for(pipeline, q: int | None, extra: dict[str, list[int]] | None = None
+               ) -> dict[str, int]:
+    from app.errors import PipelineError
+
+    out = {} if q is None else {pipeline.params[0].name: q}
+    for name, values in (extra or {}).items():
+        if len(values) != 1:
+            raise PipelineError(f"--param {name}: give one value to encode, got {values}")
+        out[name] = values[0]
+    return out
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -55,7 +78,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     image = _load(args.image, args.max_pixels)
     pipeline = registry.get(args.pipeline)
     t0 = time.perf_counter()
-    enc = pipeline.encode(image, _param_for(pipeline, args.q))
+    enc = pipeline.encode(image, _param_for(pipeline, args.q, _param_dict(args.param)))
     seconds = time.perf_counter() - t0
     size = write_edms(args.output, enc)
     h, w = image.shape[:2]
@@ -120,7 +143,8 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
 
     for name in registry.available():
         specs = "; ".join(
-            f"{s.label} {s.minimum}..{s.maximum} (default {s.default}"
+            f"{s.label} {'/'.join(map(str, s.values)) if s.values else f'{s.minimum}..{s.maximum}'}"
+            f" (default {s.default}"
             + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
             for s in registry.params(name)
         )
@@ -130,31 +154,59 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_task(task: tuple[str, str, list[int] | None, int]) -> list:
-    path, pipeline, values, max_pixels = task
+def _eval_task(task: tuple) -> list:
+    path, pipeline, values, max_pixels, overrides = task
     from app.eval import evaluate_image
     from app.imageio import load_image
 
     image = load_image(path, max_pixels=max_pixels).array
-    return list(evaluate_image(image, Path(path).name, pipeline, values))
+    return list(evaluate_image(image, Path(path).name, pipeline, values,
+                               overrides=overrides))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.eval import find_images, plot_rd, results_document, write_json_atomic
+    from app.errors import PipelineError
+    from app.eval import (
+        find_images,
+        plot_rd,
+        results_document,
+        sweep_grid,
+        write_json_atomic,
+    )
     from app.imageio import load_image
     from app.pipelines import registry
 
     names = [n for n in args.pipelines.split(",") if n]
+    params = _param_dict(args.param)
+    overrides: dict[str, dict[str, list[int]]] = {n: {} for n in names}
     for n in names:
         registry.get(n)  # unknown names fail before any work
+    # --param NAME=... applies to every listed pipeline that has NAME, and
+    # --param PIPELINE:NAME=... to that pipeline only (it wins over the unscoped form)
+    for scoped in (False, True):
+        for key, values in params.items():
+            if (":" in key) != scoped:
+                continue
+            only, _, pname = key.rpartition(":")
+            if only and only not in names:
+                raise PipelineError(f"--param {key}: {only!r} is not among -p {args.pipelines}")
+            users = [n for n in ([only] if only else names)
+                     if any(s.name == pname for s in registry.params(n))]
+            if not users:
+                raise PipelineError(f"--param {key}: none of {only or ', '.join(names)} has it")
+            for n in users:
+                overrides[n][pname] = values
+    for n in names:
+        for point in sweep_grid(n, overrides[n], args.q):
+            registry.get(n).check_params(point)  # out-of-range values fail early
     images = find_images(args.images)
     if not images:
         raise FileNotFoundError("no images found in " + ", ".join(args.images))
     for path in images:  # refuse bad inputs before spending minutes on the good ones
         load_image(path, max_pixels=args.max_pixels)
-    tasks = [(str(p), n, args.q, args.max_pixels) for p in images for n in names]
+    tasks = [(str(p), n, args.q, args.max_pixels, overrides[n]) for p in images for n in names]
     points = []
     if args.jobs > 1:
         import multiprocessing as mp
@@ -170,9 +222,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for task in tqdm(tasks, desc="eval", unit="img×pipeline", disable=args.quiet):
             points.extend(_eval_task(task))
     order = {(str(p.name), n): i for i, (p, n) in enumerate((p, n) for p in images for n in names)}
-    points.sort(key=lambda p: (order.get((p.image, p.pipeline), 0), p.value))
+    points.sort(key=lambda p: (order.get((p.image, p.pipeline), 0), p.key()))
     anchor = args.anchor if args.anchor in names else None
-    doc = results_document(points, anchor)
+    doc = results_document(points, anchor, hull_only=args.hull)
     _print_summary(doc)
     if args.json:
         write_json_atomic(args.json, doc)
@@ -180,7 +232,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.plot:
         from app.eval import aggregate
 
-        plot_rd(aggregate(points), args.plot, title=f"{len(images)} image(s)")
+        plot_rd(aggregate(points, args.hull), args.plot, title=f"{len(images)} image(s)")
         print(f"wrote {args.plot}")
     return 0
 
@@ -188,13 +240,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _print_summary(doc: dict) -> None:
     for entry in doc["pipelines"]:
         r = entry["results"]
-        print(f"\n{entry['name']}  ({entry['description']})")
-        print(f"  {entry['param']:>4} {'bpp':>8} {'payload':>8} {'PSNR':>7} {'MS-SSIM':>8} "
+        names = entry.get("params", [entry["param"]])
+        hull = set(entry.get("hull", [])) if len(names) > 1 else set()
+        print(f"\n{entry['name']}  ({entry['description']})"
+              + ("  * = on the RD hull" if hull else ""))
+        head = " ".join(f"{n:>6}" for n in names)
+        print(f"  {head} {'bpp':>8} {'payload':>8} {'PSNR':>7} {'MS-SSIM':>8} "
               f"{'HaarPSI':>8} {'enc s':>7} {'dec s':>7}")
         for i in range(len(r["bpp"])):
             psnr = r["psnr-rgb"][i]
             psnr_s = f"{psnr:7.2f}" if isinstance(psnr, float) else f"{psnr:>7}"
-            print(f"  {r[entry['param']][i]:>4} {r['bpp'][i]:8.4f} {r['bpp-payload'][i]:8.4f} "
+            vals = " ".join(f"{r[n][i]:>6}" for n in names)
+            star = "*" if i in hull else " "
+            print(f"{star} {vals} {r['bpp'][i]:8.4f} {r['bpp-payload'][i]:8.4f} "
                   f"{psnr_s} {r['ms-ssim-rgb'][i]:8.5f} {r['haarpsi'][i]:8.5f} "
                   f"{r['encoding_time'][i]:7.3f} {r['decoding_time'][i]:7.3f}")
     if doc.get("bd"):
@@ -204,6 +262,45 @@ def _print_summary(doc: dict) -> None:
             rate_s = f"{rate:+7.2f} %" if isinstance(rate, float) else "    n/a"
             psnr_s = f"{psnr:+6.3f} dB" if isinstance(psnr, float) else "n/a"
             print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from app.compare import compose, pick
+    from app.errors import PipelineError
+    from app.imageio import save_image_atomic
+    from app.pipelines import registry
+
+    if not args.bpp > 0:
+        raise PipelineError(f"--bpp must be positive, got {args.bpp}")
+    names = [n for n in args.pipelines.split(",") if n]
+    if not names:
+        raise PipelineError("no pipelines given (-p NAME,NAME,...)")
+    for n in names:
+        registry.get(n)  # unknown names fail before any work
+    params = _param_dict(args.param)
+    overrides: dict[str, dict[str, list[int]]] = {n: {} for n in names}
+    for key, values in params.items():
+        only, _, pname = key.rpartition(":")
+        users = [n for n in ([only] if only else names)
+                 if n in names and any(s.name == pname for s in registry.params(n)[1:])]
+        if not users:
+            raise PipelineError(f"--param {key}: no listed pipeline has it as a second or "
+                                "later parameter (the first one is searched)")
+        for n in users:
+            overrides[n][pname] = values
+            for v in values:
+                registry.get(n).check_params({pname: v})
+    image = _load(args.image, args.max_pixels)
+    picks = []
+    for n in names:
+        p = pick(image, n, args.bpp, overrides[n])
+        setting = " ".join(f"{k}={v}" for k, v in p.params.items())
+        print(f"{n:<10} {setting:<18} {p.bpp:.4f} bpp  PSNR {p.psnr:.2f} dB  "
+              f"MS-SSIM {p.ms_ssim:.4f}  HaarPSI {p.haarpsi:.4f}")
+        picks.append(p)
+    save_image_atomic(args.output, compose(image, picks, args.columns))
+    print(f"wrote {args.output}")
+    return 0
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -249,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pipeline", required=True)
     p.add_argument("-q", type=int, default=None,
                    help="QP for HEVC-based pipelines, native quality for baselines")
+    p.add_argument("--param", action="append", type=_param_arg, metavar="NAME=V",
+                   help="set another rate parameter, e.g. --param factor=8 (smic)")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--recon", help="also save the encoder's reconstruction (PNG)")
     p.set_defaults(func=cmd_encode)
@@ -274,10 +373,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated QPs/qualities (default: each pipeline's sweep)")
     p.add_argument("--json", help="write CompressAI-style results here")
     p.add_argument("--plot", help="write an RD plot here (png/pdf/svg)")
+    p.add_argument("--param", action="append", type=_param_arg, metavar="NAME=V1,V2,...",
+                   help="sweep these values of parameter NAME (repeatable; the sweep is the "
+                   "product over parameters), e.g. --param factor=4,8 --param qp=27,32,37; "
+                   "PIPELINE:NAME=... sets it for one pipeline, e.g. --param smic:qp=22,32")
+    p.add_argument("--hull", action="store_true",
+                   help="report and plot only each pipeline's RD hull (frontier in bpp/PSNR)")
     p.add_argument("--anchor", default="hevc", help="BD-rate anchor pipeline (default hevc)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="side-by-side image of pipelines at a target bpp")
+    p.add_argument("image")
+    p.add_argument("--bpp", type=float, required=True, help="target bits per pixel")
+    p.add_argument("-p", "--pipelines", required=True, help="comma-separated names")
+    p.add_argument("-o", "--output", required=True, help="output image (.png)")
+    p.add_argument("--columns", type=int, default=3, help="panels per row (default 3)")
+    p.add_argument("--param", action="append", type=_param_arg, metavar="[PIPELINE:]NAME=V,...",
+                   help="values of a second parameter to search over (default: its sweep), "
+                   "e.g. --param smic:factor=4,8,16")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("segment", help="semantic segmentation (CamVid classes) of an image")
     p.add_argument("image")

@@ -169,6 +169,7 @@ class Result:
             encode_s=self.encode_s,
             decode_s=self.decode_s,
             layers=self.layer_bytes(),
+            params={k: int(v) for k, v in self.params.items()},
         )
 
 
@@ -300,14 +301,17 @@ class Session:
         """All RD points (of one image, or of every image) as CSV, one row per point."""
         ids = [image_id] if image_id is not None else list(self.images)
         points = [p for i in ids for p in self.rd_points(i)]
-        names = [f.name for f in fields(RDPoint) if f.name != "layers"]
+        names = [f.name for f in fields(RDPoint) if f.name not in ("layers", "params")]
         kinds = sorted({k for p in points for k in p.layers})
+        # parameters other than the first (e.g. SMIC's sampling factor) get a column each
+        extra = sorted({k for p in points for k in p.params if k != p.param})
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(names + [f"bytes_{k}" for k in kinds])
+        writer.writerow(names + extra + [f"bytes_{k}" for k in kinds])
         for p in points:
             row = asdict(p)
-            writer.writerow([row[n] for n in names] + [p.layers.get(k, 0) for k in kinds])
+            writer.writerow([row[n] for n in names] + [p.params.get(k, "") for k in extra]
+                            + [p.layers.get(k, 0) for k in kinds])
         return buf.getvalue()
 
     def json_document(self, image_id: int | None = None, anchor: str | None = None) -> dict:

@@ -540,8 +540,13 @@ class MainWindow(FileActions, QMainWindow):
                 if name not in info or not info[name].params or info[name].error:
                     continue
                 key = info[name].params[0]["name"]
-                todo = [{key: v} for v in values
-                        if self.session.get_result(e.id, name, self._full(name, {key: v})) is None]
+                # the other parameters (SMIC's sampling factor) stay at the setting a pane
+                # shows for this pipeline, else at their defaults: the sweep is a curve
+                base = next((pn.params() for pn in (self.panel_b, self.panel_a)
+                             if pn.pipeline() == name), {})
+                todo = [{**base, key: v} for v in values
+                        if self.session.get_result(e.id, name,
+                                                   self._full(name, {**base, key: v})) is None]
                 if todo:
                     jobs.append((name, todo))
             if jobs:

@@ -53,28 +53,42 @@ def fmt_time(s: float) -> str:
 
 
 class ParamRow(QWidget):
-    """Slider + spin box for one integer ParamSpec (kept in step)."""
+    """Slider + spin box for one integer ParamSpec (kept in step).
+
+    A spec with a discrete ``values`` list (SMIC's sampling factor 2/4/8/16) gets a slider
+    over the positions of the allowed values and a combo box instead of the spin box.
+    """
 
     changed = Signal()
 
     def __init__(self, side: str, spec: dict, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
+        self.values: list[int] = [int(v) for v in spec.get("values") or []]
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName(f"param{side}_{spec['name']}_slider")
-        self.slider.setRange(spec["minimum"], spec["maximum"])
-        self.slider.setValue(spec["default"])
-        self.slider.setPageStep(max(1, (spec["maximum"] - spec["minimum"]) // 10))
-        self.spin = QSpinBox()
+        if self.values:
+            rng = "/".join(map(str, self.values))
+            self.slider.setRange(0, len(self.values) - 1)
+            self.slider.setPageStep(1)
+            self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+            self.spin = QComboBox()
+            for v in self.values:
+                self.spin.addItem(str(v), v)
+        else:
+            rng = f"{spec['minimum']}..{spec['maximum']}"
+            self.slider.setRange(spec["minimum"], spec["maximum"])
+            self.slider.setPageStep(max(1, (spec["maximum"] - spec["minimum"]) // 10))
+            self.spin = QSpinBox()
+            self.spin.setRange(spec["minimum"], spec["maximum"])
+            self.spin.setKeyboardTracking(False)
         self.spin.setObjectName(f"param{side}_{spec['name']}")
-        self.spin.setRange(spec["minimum"], spec["maximum"])
-        self.spin.setValue(spec["default"])
-        self.spin.setKeyboardTracking(False)
         self.spin.setMinimumWidth(64)
+        self.set_value(spec["default"])
         tip = (
-            f"{spec['label']}: {spec['minimum']}..{spec['maximum']}, default {spec['default']}"
+            f"{spec['label']}: {rng}, default {spec['default']}"
             + (" (higher = better quality)" if spec["higher_is_better"] else
                " (lower = better quality)")
         )
@@ -83,26 +97,41 @@ class ParamRow(QWidget):
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.spin)
         self.slider.valueChanged.connect(self._from_slider)
-        self.spin.valueChanged.connect(self._from_spin)
+        if self.values:
+            self.spin.currentIndexChanged.connect(self._from_spin)
+        else:
+            self.spin.valueChanged.connect(self._from_spin)
 
     def value(self) -> int:
+        if self.values:
+            return self.values[max(0, self.spin.currentIndex())]
         return int(self.spin.value())
 
     def set_value(self, v: int) -> None:
-        for w in (self.slider, self.spin):
+        if self.values:
+            idx = self.values.index(int(v)) if int(v) in self.values else 0
+            pairs = ((self.slider, self.slider.setValue, idx),
+                     (self.spin, self.spin.setCurrentIndex, idx))
+        else:
+            pairs = ((self.slider, self.slider.setValue, int(v)),
+                     (self.spin, self.spin.setValue, int(v)))
+        for w, setter, value in pairs:
             w.blockSignals(True)
-            w.setValue(int(v))
+            setter(value)
             w.blockSignals(False)
 
     def _from_slider(self, v: int) -> None:
         self.spin.blockSignals(True)
-        self.spin.setValue(v)
+        if self.values:
+            self.spin.setCurrentIndex(v)
+        else:
+            self.spin.setValue(v)
         self.spin.blockSignals(False)
         self.changed.emit()
 
     def _from_spin(self, v: int) -> None:
         self.slider.blockSignals(True)
-        self.slider.setValue(v)
+        self.slider.setValue(v)  # the combo's index is the slider position
         self.slider.blockSignals(False)
         self.changed.emit()
 

@@ -249,6 +249,7 @@ class Worker(QObject):
                         "default": int(s.default),
                         "sweep": [int(v) for v in s.sweep],
                         "higher_is_better": bool(s.higher_is_better),
+                        "values": [int(v) for v in getattr(s, "values", ())],
                     }
                     for s in registry.params(name)
                 ]

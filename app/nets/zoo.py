@@ -28,9 +28,11 @@ def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     from app.nets.dsslic import DSSLIC
     from app.nets.segnet import SegNet
     from app.nets.smapnet import SMapNet
+    from app.nets.smic import RecNet, SSNet
 
     # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
-    return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet}
+    return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
+            "ssnet": SSNet, "recnet": RecNet}
 
 
 def models_dir() -> Path:
@@ -85,8 +87,9 @@ def verified_path(name: str, config: str = "lite", root: Path | None = None
 
 def load_model(name: str, config: str = "lite", device: str | torch.device = "cpu",
                root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Build ``name`` (``segnet`` or ``dsslic``) from its manifest config, load the verified
-    fp16 weights as float32 and return ``(module in eval mode, manifest)``."""
+    """Build ``name`` (``segnet``, ``dsslic``, ``smapnet``, ``ssnet``, ``recnet``) from its
+    manifest config, load the verified fp16 weights as float32 and return
+    ``(module in eval mode, manifest)``."""
     builders = _builders()
     if name not in builders:
         raise PipelineError(f"unknown network {name!r}; known: {sorted(builders)}")

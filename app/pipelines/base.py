@@ -58,7 +58,11 @@ class Encoded:
 
 @dataclass
 class ParamSpec:
-    """A pipeline's integer rate parameter (QP or native quality)."""
+    """A pipeline's integer rate parameter (QP, native quality, sampling factor).
+
+    ``values``, when not empty, is the discrete set of allowed values (e.g. SMIC's sampling
+    factors 2/4/8/16); ``minimum``/``maximum`` are then its smallest and largest members.
+    """
 
     name: str  # short key stored in the container, e.g. "qp" or "q"
     label: str  # for people, e.g. "QP" or "JPEG quality"
@@ -67,6 +71,17 @@ class ParamSpec:
     default: int
     sweep: tuple[int, ...]  # default sweep, roughly 0.05-2 bpp on Kodak
     higher_is_better: bool  # True for quality knobs, False for QP
+    values: tuple[int, ...] = ()  # allowed values if only some of minimum..maximum are
+
+    def allows(self, value: int) -> bool:
+        if self.values:
+            return int(value) in self.values
+        return self.minimum <= int(value) <= self.maximum
+
+    def describe_range(self) -> str:
+        if self.values:
+            return "one of " + "/".join(str(v) for v in self.values)
+        return f"in {self.minimum}..{self.maximum}"
 
 
 class Pipeline:
@@ -103,10 +118,10 @@ class Pipeline:
             if key not in known:
                 raise PipelineError(f"pipeline {self.name!r} has no parameter {key!r}")
             spec = known[key]
-            if not spec.minimum <= int(value) <= spec.maximum:
+            if not spec.allows(value):
                 raise PipelineError(
-                    f"{spec.label} for {self.name!r} must be in "
-                    f"{spec.minimum}..{spec.maximum}, got {value}"
+                    f"{spec.label} for {self.name!r} must be {spec.describe_range()}, "
+                    f"got {value}"
                 )
             out[key] = int(value)
         return out

@@ -68,6 +68,8 @@ _LEARNED = {
                     "Layered scheme without networks (box down, bicubic up): the reference"),
     "layered-ref-lb": ("app.pipelines.reference.LayeredReferenceLossyBasePipeline",
                        "Layered reference with a lossy HEVC base layer (extension)"),
+    "smic": ("app.pipelines.smic.SmicPipeline",
+             "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction"),
 }
 for _name, (_path, _desc) in _LEARNED.items():
     register(_name, _learned(_path), _desc)

@@ -1,4 +1,4 @@
-"""Training entry point: ``train_main(["segnet"|"dsslic"|"smapnet", "--data", DIR, ...])``.
+"""Training entry point: ``train_main(["segnet"|"dsslic"|"smapnet"|"ssnet"|"recnet", ...])``.
 
 The lead's CLI ``edms train ...`` forwards here; ``python -m app.train ...`` works too.
 Heavy imports (torch, the trainers) happen only when a command runs.
@@ -14,7 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="net", required=True)
     for name, help_ in (("segnet", "segmentation network (DSSLIC SegNet)"),
                         ("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4"),
-                        ("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic")):
+                        ("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic"),
+                        ("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)"),
+                        ("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--data", required=True, help="dataset folder (CamVid, Cityscapes, images)")
         s.add_argument("--config", choices=("lite", "paper"), default="lite")
@@ -30,15 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "dsslic":
             from app.train import dsslic as mod
             mod.add_args(s)
-        else:
+        elif name == "smapnet":
             from app.train import smapnet as mod
             mod.add_args(s)
+        else:
+            from app.train import smic
+            (smic.add_ssnet_args if name == "ssnet" else smic.add_recnet_args)(s)
     return p
 
 
 def train_main(argv: list[str]) -> int:
     """Parse ``argv`` and run one training; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if args.net in ("ssnet", "recnet"):
+        from app.train import smic
+
+        return smic.run_ssnet(args) if args.net == "ssnet" else smic.run_recnet(args)
     if args.net == "smapnet":
         from app.train import smapnet as mod
     elif args.net == "segnet":

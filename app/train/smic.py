@@ -1,0 +1,507 @@
+"""Training of SMIC's SS-Net and Rec-Net (Wei et al., §2.1-2.3, §3.1) as conditional GANs.
+
+``edms train ssnet``: SS-Net generator G and PatchGAN D1 (Table 1). Generator loss
+``L_adv^G + lambda * L1(softmax(G(x)), onehot(s)) + CE`` (eq. 4 plus a class-weighted
+cross-entropy term, ENet weights, void ignored: L1 on softmax maps alone learns far too
+slowly for a ~30 CPU-minute budget). D1 sees ``[x, onehot(s)]`` (real) and
+``[x, softmax(G(x))]`` (fake), void pixels zeroed in both. The non-saturating form
+``-log D(G(x), x)`` is used for the generator, as §2.3 says. Validation: mIoU on the val
+frames (as for SegNet); the best is exported to ``<out>/ssnet-<config>.*``.
+
+``edms train recnet``: Rec-Net generator and D2. Each sample draws a sampling factor
+from {2, 4, 8, 16} and an HEVC QP from ``--qp-range``; the crop is down-sampled (area
+average, as the pipeline does), coded and decoded by the real HEVC codec (x265 via
+pillow-heif, :func:`app.codecs.hevc`) and bicubically up-sampled; the semantic map input is
+the exported SS-Net's prediction on the original frame (or the ground truth with
+``--map gt``). Generator loss ``L_adv^G + lambda * L1`` with lambda = 100 (§3.1). **No VGG
+loss** (eq. 5): pretrained VGG-19 weights cannot be fetched here. Validation on the val
+frames (factor 4 and 8, QP 32): PSNR and HaarPSI of Rec-Net's output against plain
+bicubic up-sampling of the same decoded image; the best by PSNR gain is exported to
+``<out>/recnet-<config>.*``.
+
+Optimiser: Adam (beta1 0.5 as in pix2pix; §3.1 says "momentum 0.9" without saying which
+moment), lr constant for the first half of the schedule, then linear decay to 0; schedule
+progress p = max(step / ``--iters``, share of ``--minutes`` used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from app.nets.smic import (
+    FACTORS,
+    RECNET_CONFIGS,
+    SSNET_CONFIGS,
+    build_d1,
+    build_d2,
+    build_recnet,
+    build_ssnet,
+    one_hot,
+)
+from app.train.common import (
+    Progress,
+    add_schedule_args,
+    atomic_save,
+    export_safetensors,
+    install_sigterm,
+    load_checkpoint,
+    pick_device,
+    set_threads,
+)
+from app.train.data import VOID, SegDataset, class_weights, infinite_batches, load_split
+
+LAMBDA = 100.0
+SS_DEFAULTS = {"lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
+               "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
+REC_DEFAULTS = {"lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
+                "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
+
+
+def add_ssnet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--l1-weight", type=float, default=LAMBDA, help="lambda of the L1 term")
+    p.add_argument("--ce-weight", type=float, default=1.0,
+                   help="class-weighted cross-entropy weight (0 = paper's eq. 4 only)")
+    p.add_argument("--adv-weight", type=float, default=1.0)
+    p.add_argument("--adv-start", type=float, default=0.0,
+                   help="schedule progress (0..1) before which the adversarial term is off")
+    add_schedule_args(p, val_every=250)
+
+
+def add_recnet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--l1-weight", type=float, default=LAMBDA, help="lambda of the L1 term")
+    p.add_argument("--adv-weight", type=float, default=1.0)
+    p.add_argument("--qp-range", default="0,45", help="min,max HEVC QP drawn per sample")
+    p.add_argument("--map", choices=("ssnet", "segnet", "gt"), default="ssnet",
+                   help="semantic map input: exported SS-Net / SegNet prediction, or GT")
+    p.add_argument("--models", default="models", help="where ssnet/segnet weights are read")
+    add_schedule_args(p, val_every=250)
+
+
+def _lr_at(p: float, base: float) -> float:
+    return base if p < 0.5 else base * max(0.0, 2 * (1 - p))
+
+
+def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+class _Unit(torch.nn.Module):
+    """SS-Net on [0, 1] input (what :func:`app.train.segnet.evaluate` feeds)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1)
+
+
+@torch.no_grad()
+def precise_bn(model: torch.nn.Module, batches, n: int = 25) -> None:
+    """Recompute every BatchNorm's running statistics as the plain average over ``n``
+    training batches ("precise BN", Wu & Johnson 2021).
+
+    With lr ~1e-3 the weights move faster than the momentum-0.1 running averages follow;
+    SS-Net weights from step 300 of a first run gave 26 % pixel accuracy in eval mode on 6
+    val frames, and 52 % after this recomputation. Called before every validation, so the
+    exported weights carry statistics that match them. ``batches()`` yields the inputs
+    of ``model`` (a tuple of tensors).
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = model.training
+    model.train()
+    for _ in range(n):
+        model(*batches())
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    model.train(was_training)
+
+
+def _training_data(args: argparse.Namespace, n: int) -> str:
+    return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
+
+
+class _Loop:
+    """The shared loop: schedule, checkpoints every ``--ckpt-minutes``, validation, signals."""
+
+    def __init__(self, args: argparse.Namespace, name: str, iters: int) -> None:
+        self.args, self.name, self.iters = args, name, iters
+        self.run_dir = Path(args.run_dir or f"runs/{name}-{args.config}")
+        self.out_dir = Path(args.out)
+        self.last = self.run_dir / "last.pt"
+
+
+def run_ssnet(args: argparse.Namespace) -> int:
+    from app.train.segnet import evaluate
+
+    cfg_name = args.config
+    d = SS_DEFAULTS[cfg_name]
+    iters = args.iters or d["iters"]
+    batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    loop = _Loop(args, "ssnet", iters)
+    print(f"loading {args.data} ...", flush=True)
+    train = load_split(args.data, "train", args.limit)
+    val = load_split(args.data, "val", args.limit)
+    if not train:
+        raise SystemExit(f"no training frames in {args.data}")
+    weights = class_weights(train).to(device)
+    gen = build_ssnet(cfg_name).to(device)
+    disc = build_d1(cfg_name).to(device)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=base_lr / 5, betas=(0.5, 0.999))
+    step, best, best_metrics, p0 = 0, -1.0, None, 0.0
+    if args.resume and loop.last.exists():
+        ck = load_checkpoint(loop.last)
+        gen.load_state_dict(ck["gen"])
+        disc.load_state_dict(ck["disc"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        step, best, best_metrics = ck["step"], ck["best"], ck.get("best_metrics")
+        p0 = float(ck.get("progress", step / iters))
+        print(f"resumed from {loop.last} at step {step} (best mIoU {best:.4f})", flush=True)
+    ng = sum(p.numel() for p in gen.parameters())
+    print(f"SS-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D1 "
+          f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
+          f"{batch}, crop {crop}, lr {base_lr}, threads {torch.get_num_threads()}", flush=True)
+    seed = 2468 + step
+    random.seed(seed)
+    torch.manual_seed(seed)
+    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
+    p = p0
+    last_val = -1
+
+    def save(path: Path) -> None:
+        atomic_save({"gen": gen.state_dict(), "disc": disc.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                     "progress": p, "best": best, "best_metrics": best_metrics,
+                     "config_name": cfg_name}, path)
+
+    def validate() -> None:
+        nonlocal best, best_metrics, last_val
+        last_val = step
+        precise_bn(gen, lambda: (next(loader)[0].to(device) * 2 - 1,))
+        m = evaluate(_Unit(gen), val, device)
+        print(f"\nstep {step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
+              f"{m['per_class_iou']}", flush=True)
+        if m["miou"] > best:
+            best, best_metrics = m["miou"], m
+            state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
+            atomic_save({"gen": state, "step": step, "metrics": m}, loop.run_dir / "best.pt")
+            export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}", {
+                "name": "ssnet", "config_name": cfg_name, "config": SSNET_CONFIGS[cfg_name],
+                "params": ng, "training_data": _training_data(args, len(train)),
+                "steps": step, "validation": {"data": f"val, {len(val)} frames", **m},
+                "loss": f"cGAN (D1, non-saturating BCE) x{args.adv_weight} (from schedule "
+                        f"progress {args.adv_start}) + "
+                        f"{args.l1_weight} * L1(softmax, one-hot) + {args.ce_weight} * "
+                        "class-weighted CE (ENet weights); void ignored",
+                "input": "RGB in [-1, 1]",
+            })
+            print(f"new best {best:.4f} -> exported {loop.out_dir}/ssnet-{cfg_name}.*",
+                  flush=True)
+
+    gen.train()
+    disc.train()
+    avg: dict[str, float] = {}
+    last_ckpt = time.monotonic()
+    pbar = tqdm(total=None, initial=step, desc=f"ssnet-{cfg_name}", mininterval=30, ncols=110)
+    stop = install_sigterm()
+    sched = Progress(iters, args.minutes, p0)
+    while True:
+        p = sched(step)
+        if p >= 1.0 or stop.is_set():
+            break
+        lr = _lr_at(p, base_lr)
+        for g in opt_g.param_groups:
+            g["lr"] = lr
+        for g in opt_d.param_groups:
+            g["lr"] = lr / 5
+        img, lab = next(loader)
+        x, lab = img.to(device) * 2 - 1, lab.to(device)
+        keep = (lab != VOID).unsqueeze(1).float()
+        real_map = one_hot(lab)
+        logits = gen(x)
+        fake_map = logits.softmax(1) * keep
+        l1 = args.l1_weight * ((fake_map - real_map).abs() * keep).mean()
+        ce = F.cross_entropy(logits, lab, weight=weights, ignore_index=VOID)
+        adv = _bce(disc(x, fake_map), True)
+        aw = args.adv_weight if p >= args.adv_start else 0.0
+        loss_g = aw * adv + l1 + args.ce_weight * ce
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        l_d = _bce(disc(x, real_map), True) + _bce(disc(x, fake_map.detach()), False)
+        opt_d.zero_grad(set_to_none=True)
+        l_d.backward()
+        opt_d.step()
+        step += 1
+        for k, v in {"l1": l1.item(), "ce": ce.item(), "adv": adv.item(),
+                     "d": l_d.item()}.items():
+            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
+        pbar.update(1)
+        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
+                         | {"p": f"{p:.2f}", "best": f"{best:.3f}"}, refresh=False)
+        if val and step % args.val_every == 0:
+            validate()
+        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
+            save(loop.last)
+            last_ckpt = time.monotonic()
+    pbar.close()
+    save(loop.last)
+    if val and last_val != step and not stop.is_set():
+        validate()
+    print(f"stopped at step {step}; best val mIoU {best:.4f}; checkpoint {loop.last}",
+          flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- Rec-Net
+def _u8(t: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [-1, 1] -> HxWx3 uint8 (the pipeline's rounding)."""
+    v = torch.round(t.clamp(-1, 1) * 127.5 + 127.5).to(torch.uint8)
+    return np.ascontiguousarray(v.permute(1, 2, 0).numpy())
+
+
+def _to_pm1(u8: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> (1, 3, H, W) float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(u8.transpose(2, 0, 1))).float()[None] / 127.5 - 1
+
+
+def coded_sampled(image_u8: np.ndarray, factor: int, qp: int) -> np.ndarray:
+    """Layer 2 as the decoder sees it: area down-sampling, HEVC 4:4:4 at ``qp``, decoded."""
+    from app.codecs import decode_layer, hevc
+    from app.codecs.hevc import CODEC_ID_HEVC
+    from app.nets.smic import downsample
+
+    return decode_layer(CODEC_ID_HEVC, hevc(qp, chroma=444).encode(downsample(image_u8, factor)))
+
+
+def _predict_maps(samples: list, source: str, models: str, config: str) -> list:
+    """Replace the labels by the exported network's prediction (``source`` ssnet/segnet)."""
+    from app.nets import zoo
+    from app.train.data import Sample
+
+    net, man = zoo.load_model(source, config, "cpu", Path(models))
+    out = []
+    with torch.inference_mode():
+        for s in samples:
+            x = torch.from_numpy(s.image).permute(2, 0, 1).float()[None] / 255.0
+            x = x * 2 - 1 if source == "ssnet" else x
+            pred = net(x).argmax(1)[0].to(torch.uint8).numpy()
+            out.append(Sample(s.image, pred, s.name))
+    print(f"semantic maps from {source}-{config} (sha256 {man['sha256'][:12]}...)", flush=True)
+    return out
+
+
+VAL_SETTINGS = ((4, 32), (8, 32))
+
+
+def prepare_val(samples: list) -> list[tuple[Any, int, np.ndarray]]:
+    """(sample, factor, decoded sampled image) for every val frame and setting."""
+    return [(s, f, coded_sampled(s.image, f, qp)) for s in samples for f, qp in VAL_SETTINGS]
+
+
+@torch.no_grad()
+def evaluate_recnet(model: torch.nn.Module, prepared: list, device: torch.device
+                    ) -> dict[str, Any]:
+    """Mean PSNR / HaarPSI of Rec-Net vs bicubic up-sampling of the same decoded image."""
+    from app import metrics
+    from app.nets.smic import upsample
+
+    model.eval()
+    res: dict[tuple[int, str], list[float]] = {}
+    for s, f, small in prepared:
+        h, w = s.image.shape[:2]
+        up = upsample(_to_pm1(small), f, h, w).to(device)
+        seg = one_hot(torch.from_numpy(s.label).long()[None]).to(device)
+        out = model(up, seg)[0].cpu()
+        for kind, img in (("recnet", _u8(out)), ("bicubic", _u8(up[0].cpu()))):
+            res.setdefault((f, kind + "_psnr"), []).append(metrics.psnr_rgb(s.image, img))
+            res.setdefault((f, kind + "_haarpsi"), []).append(metrics.haarpsi(s.image, img))
+    model.train()
+    m: dict[str, Any] = {}
+    for (f, key), vals in sorted(res.items()):
+        m[f"f{f}_{key}"] = round(float(np.mean(vals)), 4)
+    m["psnr_gain_db"] = round(float(np.mean(
+        [m[f"f{f}_recnet_psnr"] - m[f"f{f}_bicubic_psnr"] for f, _ in VAL_SETTINGS])), 4)
+    m["settings"] = [f"factor {f}, QP {q}" for f, q in VAL_SETTINGS]
+    return m
+
+
+def _recnet_batch(batch_img: torch.Tensor, qp_range: tuple[int, int], rng: random.Random
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x in [-1, 1], up(decoded sampled x)) for a batch of [0, 1] crops."""
+    from app.nets.smic import upsample
+
+    xs, ups = [], []
+    for img in batch_img:
+        u8 = _u8(img * 2 - 1)
+        f = rng.choice(FACTORS)
+        qp = rng.randint(*qp_range)
+        small = coded_sampled(u8, f, qp)
+        h, w = u8.shape[:2]
+        xs.append(_to_pm1(u8))
+        ups.append(upsample(_to_pm1(small), f, h, w))
+    return torch.cat(xs), torch.cat(ups)
+
+
+def run_recnet(args: argparse.Namespace) -> int:
+    cfg_name = args.config
+    d = REC_DEFAULTS[cfg_name]
+    iters = args.iters or d["iters"]
+    batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
+    if crop % 16:
+        raise SystemExit("--crop must be a multiple of 16")
+    qp_range = tuple(int(v) for v in args.qp_range.split(","))
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    loop = _Loop(args, "recnet", iters)
+    print(f"loading {args.data} ...", flush=True)
+    train = load_split(args.data, "train", args.limit)
+    val = load_split(args.data, "val", args.limit)
+    if not train:
+        raise SystemExit(f"no training frames in {args.data}")
+    if args.map != "gt":
+        train = _predict_maps(train, args.map, args.models, cfg_name)
+        val = _predict_maps(val, args.map, args.models, cfg_name)
+    val_sel = prepare_val(val[::3])
+    gen = build_recnet(cfg_name).to(device)
+    disc = build_d2(cfg_name).to(device)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=base_lr, betas=(0.5, 0.999))
+    step, best, best_metrics, p0 = 0, -99.0, None, 0.0
+    if args.resume and loop.last.exists():
+        ck = load_checkpoint(loop.last)
+        gen.load_state_dict(ck["gen"])
+        disc.load_state_dict(ck["disc"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        step, best, best_metrics = ck["step"], ck["best"], ck.get("best_metrics")
+        p0 = float(ck.get("progress", step / iters))
+        print(f"resumed from {loop.last} at step {step} (best gain {best:.3f} dB)", flush=True)
+    ng = sum(p.numel() for p in gen.parameters())
+    print(f"Rec-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D2 "
+          f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
+          f"{batch}, crop {crop}, lr {base_lr}, QP {qp_range}, map {args.map}, threads "
+          f"{torch.get_num_threads()}", flush=True)
+    seed = 1357 + step
+    random.seed(seed)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
+    p = p0
+    last_val = -1
+
+    def save(path: Path) -> None:
+        atomic_save({"gen": gen.state_dict(), "disc": disc.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                     "progress": p, "best": best, "best_metrics": best_metrics,
+                     "config_name": cfg_name}, path)
+
+    def export(state: dict[str, torch.Tensor], m: dict[str, Any], val_desc: str) -> None:
+        export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", {
+            "name": "recnet", "config_name": cfg_name, "config": RECNET_CONFIGS[cfg_name],
+            "params": ng, "training_data": _training_data(args, len(train)),
+            "steps": step, "validation": {"data": val_desc, **m},
+            "semantic_map_input": {"ssnet": f"SS-Net-{cfg_name} prediction (exported weights)",
+                                   "segnet": f"SegNet-{cfg_name} prediction",
+                                   "gt": "ground truth"}[args.map],
+            "sampling": f"area down-sampling by a random factor in {list(FACTORS)}, HEVC "
+                        f"4:4:4 at a random QP in {list(qp_range)}, bicubic up-sampling",
+            "loss": f"cGAN (D2, non-saturating BCE) x{args.adv_weight} + {args.l1_weight} * "
+                    "L1; no VGG loss (no pretrained weights)",
+            "input": "[bicubic-upsampled decoded image in [-1, 1], one-hot map]",
+        })
+
+    def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        img, lab = next(loader)
+        _, up = _recnet_batch(img, qp_range, rng)
+        return up.to(device), one_hot(lab).to(device)
+
+    def validate() -> None:
+        nonlocal best, best_metrics, last_val
+        last_val = step
+        precise_bn(gen, bn_batch, 20)
+        m = evaluate_recnet(gen, val_sel, device)
+        print(f"\nstep {step}: val {m}", flush=True)
+        if m["psnr_gain_db"] > best:
+            best, best_metrics = m["psnr_gain_db"], m
+            state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
+            atomic_save({"gen": state, "step": step, "metrics": m}, loop.run_dir / "best.pt")
+            export(state, m, f"every 3rd val frame ({len(val[::3])})")
+            print(f"new best {best:.3f} dB -> exported {loop.out_dir}/recnet-{cfg_name}.*",
+                  flush=True)
+
+    gen.train()
+    disc.train()
+    avg: dict[str, float] = {}
+    last_ckpt = time.monotonic()
+    pbar = tqdm(total=None, initial=step, desc=f"recnet-{cfg_name}", mininterval=30, ncols=110)
+    stop = install_sigterm()
+    sched = Progress(iters, args.minutes, p0)
+    while True:
+        p = sched(step)
+        if p >= 1.0 or stop.is_set():
+            break
+        lr = _lr_at(p, base_lr)
+        for o in (opt_g, opt_d):
+            for g in o.param_groups:
+                g["lr"] = lr
+        img, lab = next(loader)
+        x, up = _recnet_batch(img, qp_range, rng)
+        x, up = x.to(device), up.to(device)
+        seg = one_hot(lab).to(device)
+        out = gen(up, seg)
+        l1 = args.l1_weight * (out - x).abs().mean()
+        adv = _bce(disc(up, seg, out), True)
+        loss_g = args.adv_weight * adv + l1
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        l_d = _bce(disc(up, seg, x), True) + _bce(disc(up, seg, out.detach()), False)
+        opt_d.zero_grad(set_to_none=True)
+        l_d.backward()
+        opt_d.step()
+        step += 1
+        for k, v in {"l1": l1.item(), "adv": adv.item(), "d": l_d.item()}.items():
+            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
+        pbar.update(1)
+        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
+                         | {"p": f"{p:.2f}", "best": f"{best:.3f}"}, refresh=False)
+        if val_sel and step % args.val_every == 0:
+            validate()
+        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
+            save(loop.last)
+            last_ckpt = time.monotonic()
+    pbar.close()
+    save(loop.last)
+    if val_sel and last_val != step and not stop.is_set():
+        validate()
+    if val and best_metrics is not None and not stop.is_set():
+        # report the selected weights on the whole val split
+        ck = load_checkpoint(loop.run_dir / "best.pt")
+        gen.load_state_dict(ck["gen"])
+        m = evaluate_recnet(gen, prepare_val(val), device)
+        step = ck["step"]
+        print(f"best weights (step {step}) on all {len(val)} val frames: {m}", flush=True)
+        export(ck["gen"], m, f"val, {len(val)} frames")
+    print(f"stopped; best val PSNR gain {best:.3f} dB; checkpoint {loop.last}", flush=True)
+    return 0
