@@ -1,9 +1,9 @@
 """SMIC (Wei, Liao, Bai, Zhao: semantic map based image compression via cGAN) as ``smic``.
 
 Bitstream (Fig. 1): layer 1 = the semantic map s = SS-Net(x) (:class:`LayerKind`
-SEMANTIC_MAP), at 1/``map_scale`` resolution (our extension, default 4: the majority label
+SEMANTIC_MAP), at 1/``map_scale`` resolution (our extension, default 8: the majority label
 of each block; the decoder repeats each label; ``map_scale`` 1 is the paper's full-size
-map, which costs 0.25-0.30 bpp on Kodak with our CamVid-trained SS-Net); layer 2 = the
+map, which costs 0.2-0.3 bpp per image with our CamVid-trained SS-Net); layer 2 = the
 sampled image, x down-sampled by the sampling factor
 (2, 4, 8 or 16; area average, :func:`app.nets.smic.downsample`) and coded by HEVC 4:4:4 at
 the chosen QP (COMPACT_IMAGE; the paper codes it losslessly with FLIF, QP 0 is our
@@ -50,7 +50,7 @@ FACTOR_SPEC = ParamSpec("factor", "sampling factor", 2, 16, 4, (4, 8), False,
                         values=(2, 4, 8, 16))
 # Our extension: the semantic map is sent at 1/map_scale resolution (block majority vote),
 # the decoder repeats each label map_scale x map_scale times. 1 = the paper's full map.
-MAP_SCALE_SPEC = ParamSpec("map_scale", "semantic map down-sampling", 1, 16, 4, (4,), False,
+MAP_SCALE_SPEC = ParamSpec("map_scale", "semantic map down-sampling", 1, 16, 8, (8,), False,
                            values=(1, 2, 4, 8, 16))
 _MAP_QPS = (51, 46, 41, 36, 31, 26, 21, 16, 11, 6, 0)
 
