@@ -41,6 +41,12 @@ class EdmsPipeline(LayeredPipeline):
     segment_and_compact = DsslicPipeline.segment_and_compact
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
+        if self.nets.dsslic.compnet is None:
+            # lite: the compact image is the box average, which needs no segmentation; EDMS
+            # never sends SegNet(x), so the encoder skips it (one network pass less)
+            self.report("compact image")
+            h, w = image.shape[:2]
+            return {"c8": self.nets.compact(image, np.zeros((h, w), np.uint8)), "views": {}}
         seg, c8 = self.segment_and_compact(image)
         return {"c8": c8, "views": {"segmentation_original": seg}}
 
