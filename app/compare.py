@@ -1,9 +1,12 @@
 """Side-by-side comparison at a target rate (``edms compare IMAGE --bpp 0.1 -p ...``).
 
-For every pipeline the setting whose whole-file bpp is closest to the target is searched
+For every pipeline a setting near the target whole-file bpp is searched
 (:func:`closest_setting`): a binary search of the first rate parameter (bpp is monotone in
 a QP or quality knob) for every combination of the other parameters' sweep values (SMIC:
-sampling factor 4 and 8 at map scale 4), which ``overrides`` (``--param``) can replace.
+sampling factor 4 and 8 at map scale 8), which ``overrides`` (``--param``) can replace.
+Of the candidates within ``TOLERANCE`` of the target (or the closest one, if none is), the
+one with the highest PSNR-RGB is taken, so that a multi-parameter pipeline is shown at its
+best setting for that rate rather than at an arbitrary one that happens to be closest.
 The chosen encodings are serialised, decoded back from their bytes (and checked against
 the encoder's reconstruction), and drawn next to the original with their numbers in a label strip.
 """
@@ -20,6 +23,8 @@ from app.container import from_bytes, to_bytes
 from app.errors import PipelineError
 from app.pipelines import registry
 from app.pipelines.base import Encoded, Pipeline
+
+TOLERANCE = 0.1  # relative bpp distance within which candidates compete on PSNR
 
 
 @dataclass
@@ -47,8 +52,8 @@ def _other_values(pipeline: Pipeline, overrides: dict[str, list[int]] | None
 
 def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float,
                     overrides: dict[str, list[int]] | None = None) -> tuple[Encoded, bytes]:
-    """The encoding (and its ``.edms`` bytes) of ``pipeline`` whose bpp is closest to the
-    target."""
+    """The encoding (and its ``.edms`` bytes) of ``pipeline`` at the target bpp: the best
+    PSNR among the candidates within ``TOLERANCE`` of it, else the closest candidate."""
     spec = pipeline.params[0]
     h, w = image.shape[:2]
     prepared = pipeline.prepare(image)
@@ -65,7 +70,7 @@ def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float,
     def bpp(params: dict[str, int]) -> float:
         return 8.0 * len(encode(params)[1]) / (w * h)
 
-    best: tuple[float, dict[str, int]] | None = None
+    candidates: list[dict[str, int]] = []
     for other in _other_values(pipeline, overrides):
         values = list(spec.values) if spec.values else list(range(spec.minimum,
                                                                  spec.maximum + 1))
@@ -78,13 +83,17 @@ def closest_setting(pipeline: Pipeline, image: np.ndarray, target_bpp: float,
                 lo = mid
             else:
                 hi = mid
-        for i in {lo, hi}:
-            p = {**other, spec.name: values[i]}
-            d = abs(bpp(p) - target_bpp)
-            if best is None or d < best[0]:
-                best = (d, p)
-    assert best is not None
-    return encode(best[1])
+        candidates += [{**other, spec.name: values[i]} for i in sorted({lo, hi})]
+    near = [p for p in candidates if abs(bpp(p) - target_bpp) <= TOLERANCE * target_bpp]
+    if not near:
+        return encode(min(candidates, key=lambda p: abs(bpp(p) - target_bpp)))
+
+    def quality(p: dict[str, int]) -> float:
+        enc = encode(p)[0]
+        return metrics.psnr_rgb(image, enc.reconstruction) if enc.reconstruction is not None \
+            else float("-inf")
+
+    return encode(max(near, key=quality))
 
 
 def pick(image: np.ndarray, name: str, target_bpp: float,
