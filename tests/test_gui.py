@@ -585,3 +585,11 @@ def test_ui_stays_responsive_while_encoding(win) -> None:
     worst = max(gaps[1:]) - 0.010
     print(f"\n{heavy}: worst UI heartbeat delay {worst * 1000:.0f} ms over {len(gaps)} beats")
     assert worst < 0.100, f"UI heartbeat delayed by {worst * 1000:.0f} ms ({heavy})"
+
+
+def test_every_registered_pipeline_has_its_own_colour():
+    from app.gui.rdplot import pipeline_colour
+    from app.pipelines import registry
+
+    n = len(registry.available())
+    assert len({pipeline_colour(i) for i in range(n)}) == n
