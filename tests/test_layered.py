@@ -19,15 +19,9 @@ from app.container import from_bytes, to_bytes
 from app.errors import PipelineError
 from app.pipelines import dsslic as dsslic_mod
 from app.pipelines.layered import residual_apply, residual_encode, residual_encode10
+from tests.images import synthetic_image as _image
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-
-
-def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([xx * 3 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.float64)
-    return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
 
 
 @pytest.fixture

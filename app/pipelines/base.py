@@ -9,11 +9,13 @@ the rate parameter is done once in :meth:`Pipeline.prepare`, so a QP sweep re-ru
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
+from app.errors import PipelineError
 
 
 class LayerKind(enum.IntEnum):
@@ -34,6 +36,21 @@ class Layer:
     kind: LayerKind
     codec_id: int
     data: bytes
+
+
+def layers_by_kind(pipeline: str, layers: Sequence[Layer],
+                   required: Iterable[LayerKind]) -> dict[LayerKind, Layer]:
+    """A file's layers by kind, for a decoder: :class:`PipelineError` if a kind occurs
+    twice or a ``required`` one is missing."""
+    by_kind: dict[LayerKind, Layer] = {}
+    for layer in layers:
+        if layer.kind in by_kind:
+            raise PipelineError(f"{pipeline}: two {layer.kind.name.lower()} layers")
+        by_kind[LayerKind(layer.kind)] = layer
+    for kind in required:
+        if kind not in by_kind:
+            raise PipelineError(f"{pipeline}: the file has no {kind.name.lower()} layer")
+    return by_kind
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline
+from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
@@ -181,14 +181,8 @@ class LayeredPipeline(Pipeline):
         )
 
     def decode(self, encoded: Encoded) -> np.ndarray:
-        by_kind: dict[LayerKind, Layer] = {}
-        for layer in encoded.layers:
-            if layer.kind in by_kind:
-                raise PipelineError(f"{self.name}: two {layer.kind.name.lower()} layers")
-            by_kind[LayerKind(layer.kind)] = layer
-        for kind in (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL):
-            if kind not in by_kind:
-                raise PipelineError(f"{self.name}: the file has no {kind.name.lower()} layer")
+        by_kind = layers_by_kind(self.name, encoded.layers,
+                                 (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL))
         h, w = encoded.height, encoded.width
         ph, pw = padded_size(h, w)
         c8 = decode_layer(by_kind[LayerKind.COMPACT_IMAGE].codec_id,

@@ -32,7 +32,7 @@ import torch
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
 from app.pipelines import netrun
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline
+from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
 from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
@@ -277,14 +277,8 @@ class SmicPipeline(Pipeline):
     def decode(self, encoded: Encoded) -> np.ndarray:
         from app.nets.smic import sampled_size
 
-        by_kind: dict[LayerKind, Layer] = {}
-        for layer in encoded.layers:
-            if layer.kind in by_kind:
-                raise PipelineError(f"{self.name}: two {layer.kind.name.lower()} layers")
-            by_kind[LayerKind(layer.kind)] = layer
-        for kind in (LayerKind.SEMANTIC_MAP, LayerKind.COMPACT_IMAGE):
-            if kind not in by_kind:
-                raise PipelineError(f"{self.name}: the file has no {kind.name.lower()} layer")
+        by_kind = layers_by_kind(self.name, encoded.layers,
+                                 (LayerKind.SEMANTIC_MAP, LayerKind.COMPACT_IMAGE))
         missing = {p.name for p in self.params} - set(encoded.params)
         if missing:
             raise PipelineError(f"{self.name}: the file lacks parameter(s) {sorted(missing)}")

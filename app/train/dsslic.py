@@ -142,15 +142,13 @@ class SegSource:
     latter (what ``edms`` recomputes)."""
 
     def __init__(self, mode: str, device: torch.device) -> None:
+        from app.nets import zoo
+
         self.mode = mode
         self.segnet = self.smapnet = None
         if mode != "gt":
-            from app.nets import zoo
-
             self.segnet, _ = zoo.load_model("segnet", "lite", device)
         if mode == "smapnet":
-            from app.nets import zoo
-
             self.smapnet, _ = zoo.load_model("smapnet", "lite", device)
 
     def for_finenet(self, x: torch.Tensor, gt: torch.Tensor, cq: torch.Tensor,
@@ -223,8 +221,9 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg_name]
     iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
     use_gan = args.loss == "paper"
+    learned_comp = CONFIGS[cfg_name].get("comp_learned", True)
     w_c = args.cprime_weight if args.cprime_weight is not None else (
-        0.25 if args.loss == "rd" and build_dsslic(cfg_name).compnet is not None else 0.0)
+        0.25 if args.loss == "rd" and learned_comp else 0.0)
     set_threads(args.threads)
     device = pick_device(args.device)
     run_dir = Path(args.run_dir or f"runs/{args.name}-{cfg_name}")
