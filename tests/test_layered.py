@@ -48,6 +48,15 @@ def random_models(tmp_path, monkeypatch):
     sm = build_smapnet("lite")
     torch.nn.init.normal_(sm.out.weight, std=0.5)  # not the identity map it starts as
     export_safetensors(sm.state_dict(), tmp_path, "smapnet-lite", {"config": SM_CONFIGS["lite"]})
+    from app.nets.postnet import CONFIGS as PN_CONFIGS
+    from app.nets.postnet import build_postnet
+
+    pn = build_postnet("lite")
+    torch.nn.init.normal_(pn.tail.weight, std=0.01)  # not the identity it starts as
+    export_safetensors(pn.state_dict(), tmp_path, "postnet-lite", {"config": PN_CONFIGS["lite"]})
+    from app.pipelines import postfilter
+
+    monkeypatch.setattr(postfilter, "_FILTERS", {})
     monkeypatch.setenv("EDMS_MODELS_DIR", str(tmp_path))
     monkeypatch.setattr(dsslic_mod, "_NETS", {})
     from app.pipelines import registry
@@ -86,7 +95,7 @@ def test_residual_sample_depth(random_models, name, depth):
 
 
 @pytest.mark.parametrize("name", ["dsslic", "dsslic-lb", "edms", "edms-noenh", "edms-lb",
-                                  "layered-ref", "layered-ref-lb"])
+                                  "edms-pf", "edms-lb-pf", "layered-ref", "layered-ref-lb"])
 @pytest.mark.parametrize("size", [(1, 1), (13, 7), (40, 72)])
 def test_round_trip_bit_exact(random_models, name, size):
     image = _image(*size)
@@ -103,6 +112,29 @@ def test_round_trip_bit_exact(random_models, name, size):
         assert kinds == ["COMPACT_IMAGE", "RESIDUAL"] and enc.model_fingerprint == b""
     else:
         assert kinds == ["COMPACT_IMAGE", "RESIDUAL"]
+
+
+@pytest.mark.parametrize("name,plain", [("edms-pf", "edms"), ("edms-lb-pf", "edms-lb")])
+def test_post_filter_pipelines(random_models, name, plain):
+    """-pf = the plain pipeline's bitstream, then PostNet on x_hat (decoder and encoder)."""
+    image = _image(48, 64)
+    enc, data = api.encode(image, name, {"qp": 30})
+    ref, ref_data = api.encode(image, plain, {"qp": 30})
+    assert [lay.data for lay in enc.layers] == [lay.data for lay in ref.layers]
+    assert np.array_equal(enc.views["before_post_filter"], ref.reconstruction)
+    assert not np.array_equal(enc.reconstruction, ref.reconstruction)  # the filter acts
+    assert enc.model_fingerprint != ref.model_fingerprint  # PostNet is part of it
+    assert np.array_equal(api.decode(data).image, enc.reconstruction)
+    assert np.array_equal(api.decode(ref_data).image, ref.reconstruction)
+
+
+def test_post_filter_uses_the_qp_of_the_file(random_models):
+    """The decoder conditions PostNet on the QP in the header, as the encoder did."""
+    image = _image(40, 56)
+    enc, data = api.encode(image, "edms-pf", {"qp": 30})
+    f = from_bytes(data)
+    f.params = {**f.params, "qp": 45}
+    assert not np.array_equal(api.decode(to_bytes(f)).image, enc.reconstruction)
 
 
 def test_layered_reference_is_box_down_bicubic_up():
@@ -156,8 +188,9 @@ def test_tiled_inference_matches_decoder(random_models, monkeypatch):
     monkeypatch.setattr(netrun, "TILE", 32)
     monkeypatch.setattr(netrun, "HALO", 8)
     image = _image(70, 90)
-    enc, data = api.encode(image, "dsslic", {"qp": 27})
-    assert np.array_equal(api.decode(data).image, enc.reconstruction)
+    for name in ("dsslic", "edms-pf"):
+        enc, data = api.encode(image, name, {"qp": 27})
+        assert np.array_equal(api.decode(data).image, enc.reconstruction)
 
 
 def test_decoder_is_bit_exact_with_other_thread_count(random_models, tmp_path):
@@ -184,10 +217,11 @@ def test_decoder_is_bit_exact_with_other_thread_count(random_models, tmp_path):
         assert res.returncode == 0, res.stderr
 
 
-@pytest.mark.parametrize("name", ["dsslic", "edms-noenh", "edms", "dsslic-lb", "edms-lb"])
+@pytest.mark.parametrize("name", ["dsslic", "edms-noenh", "edms", "dsslic-lb", "edms-lb",
+                                  "edms-pf", "edms-lb-pf"])
 def test_shipped_weights_round_trip(name):
     """The weights in models/ (a fresh clone has them: no skip) round-trip bit-exactly."""
-    for net in ("segnet", "dsslic", "dsslic-edms", "smapnet"):
+    for net in ("segnet", "dsslic", "dsslic-edms", "smapnet", "postnet"):
         assert (MODELS / f"{net}-lite.safetensors").exists(), f"{net}-lite is not shipped"
     image = _image(96, 128, seed=3)
     enc, data = api.encode(image, name, {"qp": 32})

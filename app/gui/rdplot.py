@@ -29,13 +29,15 @@ METRICS = (("psnr", "PSNR-RGB (dB)"), ("ms_ssim", "MS-SSIM (dB, −10·log10(1�
 
 
 def pipeline_colour(index: int) -> tuple[int, int, int]:
-    # Tableau-10 without its grey, then the lighter Tableau-20 tones (again without grey):
-    # 18 colours, distinct on light and dark backgrounds; more than there are pipelines.
+    # Tableau-10 without its grey, then the lighter Tableau-20 tones (again without grey),
+    # then ColorBrewer Dark2 without its grey: 24 colours, distinct on light and dark
+    # backgrounds; more than there are pipelines.
     colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207),
                (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150),
                (197, 176, 213), (196, 156, 148), (247, 182, 210), (219, 219, 141),
-               (158, 218, 229)]
+               (158, 218, 229), (27, 158, 119), (217, 95, 2), (117, 112, 179),
+               (231, 41, 138), (102, 166, 30), (230, 171, 2)]
     return colours[index % len(colours)]
 
 

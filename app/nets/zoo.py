@@ -26,13 +26,14 @@ from app.errors import PipelineError
 
 def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     from app.nets.dsslic import DSSLIC
+    from app.nets.postnet import PostNet
     from app.nets.segnet import SegNet
     from app.nets.smapnet import SMapNet
     from app.nets.smic import RecNet, SSNet
 
     # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
     return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
-            "ssnet": SSNet, "recnet": RecNet}
+            "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet}
 
 
 def models_dir() -> Path:

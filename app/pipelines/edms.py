@@ -6,7 +6,8 @@ s~ = SegNet(c'), enhance it with SMapNet (a DRRN-style recursive residual networ
 and feed it to FineNet: x' = c' + FineNet(SMapNet(s~), c'). The encoder still uses the
 segmentation of the original, SegNet(x), as CompNet's side input (it has x).
 ``edms-noenh`` is the paper's "w/o Semantic Enhancement": SMapNet is skipped on both
-sides. ``edms-lb`` is our lossy-base extension (base layer coded by HEVC).
+sides. ``edms-lb`` is our lossy-base extension (base layer coded by HEVC); ``edms-pf`` and
+``edms-lb-pf`` add our decoder-side post-filter PostNet (:mod:`app.pipelines.postfilter`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ class EdmsPipeline(LayeredPipeline):
     version = 1
     description = "EDMS: compact image + HEVC residual; segmentation recomputed and enhanced"
     enhance = True
+    use_post_filter = False  # the -pf extensions: PostNet after x_hat = x' + r_hat
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
         # with SMapNet, FineNet is the copy fine-tuned on SMapNet's output (EDMS §2.2)
         extra = ("smapnet",) if self.enhance else ()
+        if self.use_post_filter:
+            extra = (*extra, "postnet")
         recon = "dsslic-edms" if self.enhance else "dsslic"
         self.nets = shared_nets(config, device, extra, recon)
         self.smapnet = None
@@ -36,6 +40,11 @@ class EdmsPipeline(LayeredPipeline):
             from app.nets import zoo
 
             self.smapnet, _ = zoo.load_model("smapnet", config, device)
+        self._post = None
+        if self.use_post_filter:
+            from app.pipelines.postfilter import shared_post_filter
+
+            self._post = shared_post_filter(config, device)
 
     model_fingerprint = DsslicPipeline.model_fingerprint
     segment_and_compact = DsslicPipeline.segment_and_compact
@@ -73,6 +82,13 @@ class EdmsPipeline(LayeredPipeline):
         return xp, views
 
 
+    def post_filter(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
+        if self._post is None:
+            return x_hat
+        self.report("post-filter (PostNet)")
+        return self._post(x_hat, prediction, qp)
+
+
 class EdmsNoEnhancePipeline(EdmsPipeline):
     name = "edms-noenh"
     description = "EDMS without semantic enhancement (no SMapNet)"
@@ -86,3 +102,15 @@ class EdmsLossyBasePipeline(EdmsPipeline):
     lossy_base = True
     residual_10bit = True
     params = (QP_SPEC, BASE_DQP_SPEC)
+
+
+class EdmsPostFilterPipeline(EdmsPipeline):
+    name = "edms-pf"
+    description = "EDMS (paper layout) + PostNet decoder post-filter (our extension)"
+    use_post_filter = True
+
+
+class EdmsLossyBasePostFilterPipeline(EdmsLossyBasePipeline):
+    name = "edms-lb-pf"
+    description = "EDMS with a lossy HEVC base layer + PostNet post-filter (our extension)"
+    use_post_filter = True

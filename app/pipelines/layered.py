@@ -120,6 +120,11 @@ class LayeredPipeline(Pipeline):
     def side_from_layers(self, layers: dict[LayerKind, Layer]) -> dict[str, Any]:
         return {}
 
+    def post_filter(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
+        """The decoder's last step after x_hat = x' + r_hat (the papers: none; the ``-pf``
+        pipelines: PostNet). Must be deterministic: the encoder runs it too."""
+        return x_hat
+
     # --- Pipeline API --------------------------------------------------------------
     def prepare(self, image: np.ndarray) -> LayeredPrepared:
         return LayeredPrepared(image=image, analysis=self.analyse(pad_image(image)))
@@ -164,10 +169,13 @@ class LayeredPipeline(Pipeline):
             r = residual_encode(prep.image, base.prediction)
             r_data = hevc(qp, chroma=444).encode(r)
         r_dec = decode_layer(CODEC_ID_HEVC, r_data)
-        recon = residual_apply(base.prediction, r_dec)
+        x_hat = residual_apply(base.prediction, r_dec)
+        recon = self.post_filter(x_hat, base.prediction, qp)
         h, w = prep.image.shape[:2]
         views = {**base.views, "prediction": base.prediction,
                  "residual": amplify_residual(r_dec)}
+        if recon is not x_hat:
+            views["before_post_filter"] = x_hat
         return Encoded(
             pipeline=self.name,
             pipeline_version=self.version,
@@ -196,4 +204,5 @@ class LayeredPipeline(Pipeline):
         r = decode_layer(by_kind[LayerKind.RESIDUAL].codec_id, by_kind[LayerKind.RESIDUAL].data)
         if r.shape != (h, w, 3) or r.dtype not in (np.uint8, np.uint16):
             raise PipelineError(f"{self.name}: residual is {r.shape}, expected {(h, w, 3)}")
-        return residual_apply(prediction, r)
+        return self.post_filter(residual_apply(prediction, r), prediction,
+                                int(encoded.params.get("qp", QP_SPEC.default)))

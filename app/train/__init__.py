@@ -1,4 +1,5 @@
-"""Training entry point: ``train_main(["segnet"|"dsslic"|"smapnet"|"ssnet"|"recnet", ...])``.
+"""Training entry point: ``train_main([NET, ...])``, NET one of segnet, dsslic, smapnet,
+ssnet, recnet, postnet.
 
 The lead's CLI ``edms train ...`` forwards here; ``python -m app.train ...`` works too.
 Heavy imports (torch, the trainers) happen only when a command runs.
@@ -16,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4"),
                         ("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic"),
                         ("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)"),
-                        ("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet")):
+                        ("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet"),
+                        ("postnet", "decoder post-filter of the layered pipelines (extension)")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--data", required=True, help="dataset folder (CamVid, Cityscapes, images)")
         s.add_argument("--config", choices=("lite", "paper"), default="lite")
@@ -35,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "smapnet":
             from app.train import smapnet as mod
             mod.add_args(s)
+        elif name == "postnet":
+            from app.train import postnet as mod
+            mod.add_args(s)
         else:
             from app.train import smic
             (smic.add_ssnet_args if name == "ssnet" else smic.add_recnet_args)(s)
@@ -50,6 +55,8 @@ def train_main(argv: list[str]) -> int:
         return smic.run_ssnet(args) if args.net == "ssnet" else smic.run_recnet(args)
     if args.net == "smapnet":
         from app.train import smapnet as mod
+    elif args.net == "postnet":
+        from app.train import postnet as mod
     elif args.net == "segnet":
         from app.train import segnet as mod
     else:

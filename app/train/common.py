@@ -16,6 +16,7 @@ import os
 import platform
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,23 +104,6 @@ def export_safetensors(
     return st
 
 
-class Budget:
-    """Stop condition: wall-clock minutes (None = unlimited) measured from construction."""
-
-    def __init__(self, minutes: float | None) -> None:
-        import time
-
-        self._time = time.monotonic
-        self.t0 = self._time()
-        self.minutes = minutes
-
-    def elapsed_min(self) -> float:
-        return (self._time() - self.t0) / 60.0
-
-    def over(self) -> bool:
-        return self.minutes is not None and self.elapsed_min() >= self.minutes
-
-
 def install_sigterm() -> threading.Event:
     """Turn SIGTERM/SIGINT into a flag so the loop can write a last checkpoint and exit."""
     ev = threading.Event()
@@ -155,3 +139,116 @@ class Progress:
             share = (self._time() - self.t0) / (60.0 * self.minutes)
             p = max(p, self.p0 + (1.0 - self.p0) * share)
         return min(1.0, p)
+
+
+class TrainLoop:
+    """The loop every trainer shares: the progress schedule, tqdm with running averages,
+    validation every ``--val-every`` steps, checkpoints every ``--ckpt-minutes`` and on
+    SIGTERM/Ctrl-C, ``--resume``, and the export of every new best validation result.
+
+    ``parts`` are the modules and optimisers a checkpoint holds, under the keys given; the
+    first one is the network that is exported. A trainer supplies one training step (it
+    gets the schedule position p and sets its own learning rates), a validation returning
+    ``(score, metrics)`` (higher score is better) and the export of a state dict.
+    """
+
+    def __init__(self, args: argparse.Namespace, name: str, iters: int,
+                 parts: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+        self.args, self.name, self.iters = args, name, iters
+        self.run_dir = Path(args.run_dir or f"runs/{name}-{args.config}")
+        self.out_dir = Path(args.out)
+        self.last = self.run_dir / "last.pt"
+        self.parts = parts
+        self.extra = dict(extra or {})  # saved in every checkpoint (e.g. the loss)
+        self.step, self.p0, self.p = 0, 0.0, 0.0
+        self.best: float = float("-inf")
+        self.best_metrics: dict[str, Any] | None = None
+        self.stopped_by_signal = False
+
+    def resume(self) -> dict[str, Any] | None:
+        """With ``--resume``, load ``last.pt`` into the parts; returns the checkpoint."""
+        if not self.args.resume:
+            return None
+        if not self.last.exists():
+            print(f"--resume: no checkpoint at {self.last}, starting fresh", flush=True)
+            return None
+        ck = load_checkpoint(self.last)
+        for key, part in self.parts.items():
+            if ck.get(key):
+                part.load_state_dict(ck[key])
+        self.step = int(ck["step"])
+        # older checkpoints named these after the trainer's metric or schedule
+        best = next((ck[k] for k in ("best", "best_psnr", "best_miou") if k in ck), None)
+        self.best = float("-inf") if best is None else float(best)
+        self.best_metrics = ck.get("best_metrics")
+        self.p0 = self.p = float(ck.get("progress", ck.get("p", self.step / max(1, self.iters))))
+        print(f"resumed from {self.last} at step {self.step} (best {self.best:.4f})", flush=True)
+        return ck
+
+    def save(self, path: Path | None = None) -> None:
+        atomic_save({**{k: v.state_dict() for k, v in self.parts.items()}, "step": self.step,
+                     "progress": self.p, "best": self.best, "best_metrics": self.best_metrics,
+                     **self.extra}, path or self.last)
+
+    def _first_state(self) -> tuple[str, dict[str, torch.Tensor]]:
+        key, net = next(iter(self.parts.items()))
+        return key, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+
+    def run(self, train_step: Callable[[float], dict[str, float]],
+            validate: Callable[[], tuple[float, dict[str, Any]]] | None,
+            export: Callable[[dict[str, torch.Tensor], dict[str, Any]], None]) -> None:
+        """Train until the schedule ends or a signal arrives. Without ``validate`` (no
+        validation split) the last weights are exported at the end."""
+        import time
+
+        from tqdm import tqdm
+
+        stop = install_sigterm()
+        sched = Progress(self.iters, self.args.minutes, self.p0)
+        avg: dict[str, float] = {}
+        last_val = -1
+        last_ckpt = time.monotonic()
+        pbar = tqdm(total=None, initial=self.step, desc=f"{self.name}-{self.args.config}",
+                    mininterval=30, ncols=110)
+
+        def do_validate() -> None:
+            nonlocal last_val
+            last_val = self.step
+            assert validate is not None
+            score, metrics = validate()
+            if score > self.best:
+                self.best, self.best_metrics = score, metrics
+                key, state = self._first_state()
+                atomic_save({key: state, "step": self.step, "metrics": metrics, **self.extra},
+                            self.run_dir / "best.pt")
+                export(state, metrics)
+                print(f"new best {score:.4f} at step {self.step} -> exported to "
+                      f"{self.out_dir}", flush=True)
+
+        while True:
+            self.p = sched(self.step)
+            if self.p >= 1.0 or stop.is_set():
+                break
+            logs = train_step(self.p)
+            self.step += 1
+            for k, v in logs.items():
+                avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
+            pbar.update(1)
+            pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
+                             | {"p": f"{self.p:.2f}", "best": f"{self.best:.3f}"},
+                             refresh=False)
+            if validate is not None and self.step % self.args.val_every == 0:
+                do_validate()
+            if time.monotonic() - last_ckpt > self.args.ckpt_minutes * 60:
+                self.save()
+                last_ckpt = time.monotonic()
+        pbar.close()
+        self.stopped_by_signal = stop.is_set()
+        self.save()
+        if validate is not None and last_val != self.step and not self.stopped_by_signal:
+            do_validate()
+        if validate is None:
+            export(self._first_state()[1], {})
+        why = "signal" if self.stopped_by_signal else "schedule done"
+        print(f"stopped ({why}) at step {self.step}; best validation score {self.best:.4f}; "
+              f"checkpoint {self.last}", flush=True)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ssim
-from tqdm import tqdm
 
 from app.nets.dsslic import (
     CONFIGS,
@@ -62,11 +60,9 @@ from app.nets.dsslic import (
     upsample_compact,
 )
 from app.train.common import (
-    Progress,
+    TrainLoop,
     add_schedule_args,
-    atomic_save,
     export_safetensors,
-    install_sigterm,
     load_checkpoint,
     pick_device,
     set_threads,
@@ -226,8 +222,6 @@ def run(args: argparse.Namespace) -> int:
         0.25 if args.loss == "rd" and learned_comp else 0.0)
     set_threads(args.threads)
     device = pick_device(args.device)
-    run_dir = Path(args.run_dir or f"runs/{args.name}-{cfg_name}")
-    out_dir = Path(args.out)
 
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
@@ -249,44 +243,29 @@ def run(args: argparse.Namespace) -> int:
     betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas) if disc else None
-    step, best, best_metrics, p0 = 0, -1.0, None, 0.0
-    last = run_dir / "last.pt"
-    if args.resume and last.exists():
-        ck = load_checkpoint(last)
-        if ck.get("loss") != args.loss:
-            raise SystemExit(f"checkpoint {last} was trained with --loss {ck.get('loss')}")
-        gen.load_state_dict(ck["gen"])
-        opt_g.load_state_dict(ck["opt_g"])
-        if disc is not None:
-            disc.load_state_dict(ck["disc"])
-            opt_d.load_state_dict(ck["opt_d"])
-        step, best, best_metrics = ck["step"], ck["best_psnr"], ck.get("best_metrics")
-        p0 = float(ck.get("progress", step / iters))
-        print(f"resumed from {last} at step {step} (best PSNR {best:.3f})", flush=True)
-    elif args.resume:
-        print(f"--resume: no checkpoint at {last}, starting fresh", flush=True)
+    parts: dict[str, Any] = {"gen": gen, "opt_g": opt_g}
+    if disc is not None:
+        parts.update(disc=disc, opt_d=opt_d)
+    loop = TrainLoop(args, args.name, iters, parts,
+                     {"loss": args.loss, "config_name": cfg_name})
+    if args.resume and loop.last.exists():
+        trained = load_checkpoint(loop.last).get("loss")
+        if trained != args.loss:
+            raise SystemExit(f"checkpoint {loop.last} was trained with --loss {trained}")
+    loop.resume()
     ng = sum(p.numel() for p in gen.parameters())
     nd = sum(p.numel() for p in disc.parameters()) if disc else 0
     print(f"DSSLIC-{cfg_name}: G {ng / 1e6:.2f} M params, D {nd / 1e6:.2f} M; loss {args.loss}"
           f"{'/' + args.gan if use_gan else ''}; {iters} iters, batch {batch}, crop {crop}, "
           f"lr {args.lr}, device {device}, threads {torch.get_num_threads()}", flush=True)
 
-    seed = 4321 + step
+    seed = 4321 + loop.step
     random.seed(seed)
     torch.manual_seed(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
 
-    p = p0
-
-    def save(path: Path) -> None:
-        atomic_save({"gen": gen.state_dict(), "opt_g": opt_g.state_dict(),
-                     "disc": disc.state_dict() if disc else {},
-                     "opt_d": opt_d.state_dict() if opt_d else {},
-                     "step": step, "progress": p, "best_psnr": best, "best_metrics": best_metrics,
-                     "loss": args.loss, "config_name": cfg_name}, path)
-
-    def export(metrics: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
-        export_safetensors(state, out_dir, f"{args.name}-{cfg_name}", {
+    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        export_safetensors(state, loop.out_dir, f"{args.name}-{cfg_name}", {
             "name": args.name, "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": ng,
             "training_data": "CamVid train, 367 frames" if len(train) == 367
@@ -299,40 +278,19 @@ def run(args: argparse.Namespace) -> int:
             f"{args.base_qp[0]}..{args.base_qp[1]}; else lossless",
             "init": Path(args.init).name if args.init else None,
             "loss": args.loss + (f"/{args.gan}" if use_gan else "") + f", cprime_weight {w_c}",
-            "steps": step,
+            "steps": loop.step,
             "validation": {"data": f"val, {len(val)} frames, segmentation " + {
                 "gt": "GT", "mix": "SegNet(x)", "smapnet": "SMapNet(SegNet(c'))"}[args.seg],
                 **metrics},
             "compact": "c8 = round(c*127.5+127.5); c' = bicubic x8 (align_corners=False)",
         })
 
-    def validate() -> None:
-        nonlocal best, best_metrics, last_val
-        last_val = step
+    def validate() -> tuple[float, dict[str, Any]]:
         m = evaluate(gen, val, device, segs)
-        print(f"\nstep {step}: val {m}", flush=True)
-        if m["score"] > best:
-            best, best_metrics = m["score"], m
-            state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
-            atomic_save({"gen": state, "step": step, "metrics": m, "loss": args.loss,
-                         "config_name": cfg_name}, run_dir / "best.pt")
-            export(m, state)
-            print(f"new best {best:.3f} dB -> exported {out_dir}/{args.name}-{cfg_name}.*",
-                  flush=True)
+        print(f"\nstep {loop.step}: val {m}", flush=True)
+        return m["score"], m
 
-    gen.train()
-    last_ckpt = time.monotonic()
-    last_val = -1
-    avg: dict[str, float] = {}
-    pbar = tqdm(total=None, initial=step, desc=f"dsslic-{cfg_name}", mininterval=30, ncols=110)
-    stopped_by_budget = False
-    stop = install_sigterm()
-    sched = Progress(iters, args.minutes, p0)
-    while True:
-        p = sched(step)
-        if p >= 1.0 or stop.is_set():
-            stopped_by_budget = stop.is_set()
-            break
+    def train_step(p: float) -> dict[str, float]:
         lr = _lr_at(p, args.lr)
         for o in (opt_g, opt_d):
             if o is not None:
@@ -387,24 +345,8 @@ def run(args: argparse.Namespace) -> int:
             l_d.backward()
             opt_d.step()
             logs["d"] = l_d.item()
-        step += 1
-        for k, v in logs.items():
-            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
-        pbar.update(1)
-        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
-                         | {"p": f"{p:.2f}", "best": f"{best:.2f}"}, refresh=False)
-        if val and step % args.val_every == 0:
-            validate()
-        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
-            save(last)
-            last_ckpt = time.monotonic()
-    pbar.close()
-    save(last)
-    if val and last_val != step and not stop.is_set():
-        validate()
-    if not val:
-        export({"psnr_xprime": None}, gen.state_dict())
-    why = "signal" if stopped_by_budget else "schedule done"
-    print(f"stopped ({why}) at step {step}; best val PSNR(x') {best:.3f}; checkpoint {last}",
-          flush=True)
+        return logs
+
+    gen.train()
+    loop.run(train_step, validate if val else None, export)
     return 0

@@ -12,23 +12,17 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from app.nets.segnet import CONFIGS, build_segnet
 from app.train.common import (
-    Progress,
+    TrainLoop,
     add_schedule_args,
-    atomic_save,
     export_safetensors,
-    install_sigterm,
-    load_checkpoint,
     pick_device,
     set_threads,
 )
@@ -89,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
     set_threads(args.threads)
     device = pick_device(args.device)
-    run_dir = Path(args.run_dir or f"runs/segnet-{cfg_name}")
-    out_dir = Path(args.out)
 
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
@@ -103,75 +95,37 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_segnet(cfg_name).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=1e-4)
-    step, best, best_metrics, p0 = 0, -1.0, None, 0.0
-    last = run_dir / "last.pt"
-    if args.resume and last.exists():
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        step, best, best_metrics = ck["step"], ck["best_miou"], ck.get("best_metrics")
-        p0 = float(ck.get("progress", step / iters))
-        print(f"resumed from {last} at step {step} (best mIoU {best:.4f})", flush=True)
-    elif args.resume:
-        print(f"--resume: no checkpoint at {last}, starting fresh", flush=True)
+    loop = TrainLoop(args, "segnet", iters, {"model": model, "opt": opt},
+                     {"config": CONFIGS[cfg_name], "config_name": cfg_name})
+    loop.resume()
     nparams = sum(p.numel() for p in model.parameters())
     print(f"SegNet-{cfg_name}: {nparams / 1e6:.2f} M params, {iters} iters, batch {batch}, "
           f"crop {crop}, lr {base_lr}, device {device}, threads {torch.get_num_threads()}",
           flush=True)
 
-    ds = SegDataset(train, crop=crop, train=True)
-    seed = 1234 + step
+    seed = 1234 + loop.step
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
-    loader = infinite_batches(ds, batch, seed)
+    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
 
-    p = p0
-
-    def save(path: Path) -> None:
-        atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                     "progress": p,
-                     "best_miou": best, "best_metrics": best_metrics,
-                     "config": CONFIGS[cfg_name], "config_name": cfg_name}, path)
-
-    def validate() -> None:
-        nonlocal best, best_metrics, last_val
-        last_val = step
+    def validate() -> tuple[float, dict[str, Any]]:
         m = evaluate(model, val, device)
-        print(f"\nstep {step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
+        print(f"\nstep {loop.step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
               f"{m['per_class_iou']}", flush=True)
-        if m["miou"] > best:
-            best, best_metrics = m["miou"], m
-            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            atomic_save({"model": state, "step": step, "metrics": m,
-                         "config_name": cfg_name}, run_dir / "best.pt")
-            export(m, state)
-            print(f"new best {best:.4f} -> exported {out_dir}/segnet-{cfg_name}.*", flush=True)
+        return m["miou"], m
 
-    def export(metrics: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
-        export_safetensors(state, out_dir, f"segnet-{cfg_name}", {
+    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        export_safetensors(state, loop.out_dir, f"segnet-{cfg_name}", {
             "name": "segnet", "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": nparams, "training_data": "CamVid train, 367 frames"
             if len(train) == 367 else f"{args.data} train, {len(train)} frames",
-            "steps": step, "validation": {"data": f"val, {len(val)} frames", **metrics},
+            "steps": loop.step, "validation": {"data": f"val, {len(val)} frames", **metrics},
             "loss": "class-weighted CE (ENet weights), void ignored",
         })
 
-    model.train()
-    last_ckpt = time.monotonic()
-    running: float | None = None
-    last_val = -1
-    pbar = tqdm(total=None, initial=step, desc=f"segnet-{cfg_name}", mininterval=30,
-                dynamic_ncols=False, ncols=100)
-    stopped_by_budget = False
-    stop = install_sigterm()
-    sched = Progress(iters, args.minutes, p0)
-    while True:
-        p = sched(step)
-        if p >= 1.0 or stop.is_set():
-            stopped_by_budget = stop.is_set()
-            break
-        lr = _lr_at(step, p, base_lr)
+    def train_step(p: float) -> dict[str, float]:
+        lr = _lr_at(loop.step, p, base_lr)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = next(loader)
@@ -180,23 +134,8 @@ def run(args: argparse.Namespace) -> int:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        pbar.update(1)
-        pbar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.1e}", p=f"{p:.2f}",
-                         best=f"{best:.3f}", refresh=False)
-        if val and step % args.val_every == 0:
-            validate()
-        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
-            save(last)
-            last_ckpt = time.monotonic()
-    pbar.close()
-    save(last)
-    if val and last_val != step and not stop.is_set():
-        validate()
-    if not val:  # nothing to select on: export the last weights
-        export({"miou": None}, model.state_dict())
-    why = "signal" if stopped_by_budget else "schedule done"
-    print(f"stopped ({why}) at step {step}; best val mIoU {best:.4f}; checkpoint {last}",
-          flush=True)
+        return {"loss": loss.item()}
+
+    model.train()
+    loop.run(train_step, validate if val else None, export)
     return 0

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +25,9 @@ from app.metrics import miou
 from app.nets.dsslic import one_hot
 from app.nets.smapnet import CONFIGS, build_smapnet
 from app.train.common import (
-    Budget,
+    TrainLoop,
     add_schedule_args,
-    atomic_save,
     export_safetensors,
-    install_sigterm,
-    load_checkpoint,
     pick_device,
     set_threads,
 )
@@ -118,9 +113,6 @@ def run(args: argparse.Namespace) -> int:
     crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
     set_threads(args.threads)
     device = pick_device(args.device)
-    run_dir = Path(args.run_dir or f"runs/smapnet-{cfg}")
-    out_dir = Path(args.out)
-    budget = Budget(args.minutes)
 
     nets = DsslicNets(cfg, "cpu")
     base_qps = tuple(int(v) for v in str(args.base_qps).split(","))
@@ -130,27 +122,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"val agreement of s~ = SegNet(c') with SegNet(x): mIoU "
           f"{baseline['miou_vs_segnet_x']:.4f}, pixel acc {baseline['pixel_acc']:.4f}", flush=True)
 
-    stop = install_sigterm()  # after the data preparation, so that Ctrl-C/kill stop that too
     model = build_smapnet(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=1e-4)
-    step, best, best_metrics = 0, -1.0, None
-    last = run_dir / "last.pt"
-    if args.resume and last.exists():
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        step, best, best_metrics = ck["step"], ck["best"], ck.get("best_metrics")
-        print(f"resumed from {last} at step {step} (best mIoU {best:.4f})", flush=True)
-    rng = random.Random(1234 + step)
-    torch.manual_seed(1234 + step)
+    loop = TrainLoop(args, "smapnet", iters, {"model": model, "opt": opt})
+    loop.resume()
+    rng = random.Random(1234 + loop.step)
+    torch.manual_seed(1234 + loop.step)
 
-    def save(path: Path) -> None:
-        atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                     "best": best, "best_metrics": best_metrics}, path)
-
-    def export(metrics: dict[str, Any]) -> None:
-        export_safetensors(model.state_dict(), out_dir, f"smapnet-{cfg}", {
-            "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": step,
+    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        export_safetensors(state, loop.out_dir, f"smapnet-{cfg}", {
+            "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": loop.step,
             "training_data": f"CamVid train, {len(train) // len(base_qps)} frames x base layers "
             f"{list(base_qps)} (-1 = lossless, else HEVC QP): s~ = SegNet(c') -> SegNet(x)",
             # s~ depends on SegNet and on the compact image only (not on FineNet)
@@ -163,37 +144,25 @@ def run(args: argparse.Namespace) -> int:
                            **metrics},
         })
 
-    model.train()
-    pbar = tqdm(total=iters, initial=step, desc=f"smapnet-{cfg}", mininterval=30, ncols=100)
-    last_ckpt = time.monotonic()
-    while step < iters and not budget.over() and not stop.is_set():
-        lr = float(lr0 * 0.5 * (1 + np.cos(np.pi * step / iters)))
+    def validate() -> tuple[float, dict[str, Any]]:
+        model.eval()
+        m = evaluate(model, val, device)
+        model.train()
+        print(f"\nstep {loop.step}: val mIoU vs SegNet(x) {m['miou_vs_segnet_x']:.4f} "
+              f"(s~ alone {baseline['miou_vs_segnet_x']:.4f}), acc {m['pixel_acc']:.4f}",
+              flush=True)
+        return m["miou_vs_segnet_x"], m
+
+    def train_step(p: float) -> dict[str, float]:
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
         s, c, t = _batch(train, batch, crop, rng)
         loss = F.cross_entropy(model(one_hot(s.to(device)), c.to(device)), t.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        pbar.update(1)
-        pbar.set_postfix(loss=f"{loss.item():.4f}", best=f"{best:.4f}")
-        if step % args.val_every == 0 or step == iters:
-            model.eval()
-            m = evaluate(model, val, device)
-            model.train()
-            print(f"\nstep {step}: val mIoU vs SegNet(x) {m['miou_vs_segnet_x']:.4f} "
-                  f"(s~ alone {baseline['miou_vs_segnet_x']:.4f}), acc {m['pixel_acc']:.4f}",
-                  flush=True)
-            if m["miou_vs_segnet_x"] > best:
-                best, best_metrics = m["miou_vs_segnet_x"], m
-                export(m)
-            save(last)
-            last_ckpt = time.monotonic()
-        elif time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
-            save(last)
-            last_ckpt = time.monotonic()
-    save(last)
-    pbar.close()
-    print(f"stopped at step {step}; best val mIoU vs SegNet(x) {best:.4f}", flush=True)
+        return {"loss": loss.item()}
+
+    model.train()
+    loop.run(train_step, validate if val else None, export)
     return 0

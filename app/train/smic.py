@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from app.nets.smic import (
     FACTORS,
@@ -48,11 +46,9 @@ from app.nets.smic import (
     one_hot,
 )
 from app.train.common import (
-    Progress,
+    TrainLoop,
     add_schedule_args,
-    atomic_save,
     export_safetensors,
-    install_sigterm,
     load_checkpoint,
     pick_device,
     set_threads,
@@ -137,16 +133,6 @@ def _training_data(args: argparse.Namespace, n: int) -> str:
     return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
 
 
-class _Loop:
-    """The shared loop: schedule, checkpoints every ``--ckpt-minutes``, validation, signals."""
-
-    def __init__(self, args: argparse.Namespace, name: str, iters: int) -> None:
-        self.args, self.name, self.iters = args, name, iters
-        self.run_dir = Path(args.run_dir or f"runs/{name}-{args.config}")
-        self.out_dir = Path(args.out)
-        self.last = self.run_dir / "last.pt"
-
-
 def run_ssnet(args: argparse.Namespace) -> int:
     from app.train.segnet import evaluate
 
@@ -156,7 +142,6 @@ def run_ssnet(args: argparse.Namespace) -> int:
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
     set_threads(args.threads)
     device = pick_device(args.device)
-    loop = _Loop(args, "ssnet", iters)
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", args.limit)
@@ -167,68 +152,39 @@ def run_ssnet(args: argparse.Namespace) -> int:
     disc = build_d1(cfg_name).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=base_lr / 5, betas=(0.5, 0.999))
-    step, best, best_metrics, p0 = 0, -1.0, None, 0.0
-    if args.resume and loop.last.exists():
-        ck = load_checkpoint(loop.last)
-        gen.load_state_dict(ck["gen"])
-        disc.load_state_dict(ck["disc"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_d.load_state_dict(ck["opt_d"])
-        step, best, best_metrics = ck["step"], ck["best"], ck.get("best_metrics")
-        p0 = float(ck.get("progress", step / iters))
-        print(f"resumed from {loop.last} at step {step} (best mIoU {best:.4f})", flush=True)
+    loop = TrainLoop(args, "ssnet", iters,
+                     {"gen": gen, "disc": disc, "opt_g": opt_g, "opt_d": opt_d},
+                     {"config_name": cfg_name})
+    loop.resume()
     ng = sum(p.numel() for p in gen.parameters())
     print(f"SS-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D1 "
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, threads {torch.get_num_threads()}", flush=True)
-    seed = 2468 + step
+    seed = 2468 + loop.step
     random.seed(seed)
     torch.manual_seed(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
-    p = p0
-    last_val = -1
 
-    def save(path: Path) -> None:
-        atomic_save({"gen": gen.state_dict(), "disc": disc.state_dict(),
-                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-                     "progress": p, "best": best, "best_metrics": best_metrics,
-                     "config_name": cfg_name}, path)
+    def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
+        export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}", {
+            "name": "ssnet", "config_name": cfg_name, "config": SSNET_CONFIGS[cfg_name],
+            "params": ng, "training_data": _training_data(args, len(train)),
+            "steps": loop.step, "validation": {"data": f"val, {len(val)} frames", **m},
+            "loss": f"cGAN (D1, non-saturating BCE) x{args.adv_weight} (from schedule "
+                    f"progress {args.adv_start}) + "
+                    f"{args.l1_weight} * L1(softmax, one-hot) + {args.ce_weight} * "
+                    "class-weighted CE (ENet weights); void ignored",
+            "input": "RGB in [-1, 1]",
+        })
 
-    def validate() -> None:
-        nonlocal best, best_metrics, last_val
-        last_val = step
+    def validate() -> tuple[float, dict[str, Any]]:
         precise_bn(gen, lambda: (next(loader)[0].to(device) * 2 - 1,))
         m = evaluate(_Unit(gen), val, device)
-        print(f"\nstep {step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
+        print(f"\nstep {loop.step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
               f"{m['per_class_iou']}", flush=True)
-        if m["miou"] > best:
-            best, best_metrics = m["miou"], m
-            state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
-            atomic_save({"gen": state, "step": step, "metrics": m}, loop.run_dir / "best.pt")
-            export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}", {
-                "name": "ssnet", "config_name": cfg_name, "config": SSNET_CONFIGS[cfg_name],
-                "params": ng, "training_data": _training_data(args, len(train)),
-                "steps": step, "validation": {"data": f"val, {len(val)} frames", **m},
-                "loss": f"cGAN (D1, non-saturating BCE) x{args.adv_weight} (from schedule "
-                        f"progress {args.adv_start}) + "
-                        f"{args.l1_weight} * L1(softmax, one-hot) + {args.ce_weight} * "
-                        "class-weighted CE (ENet weights); void ignored",
-                "input": "RGB in [-1, 1]",
-            })
-            print(f"new best {best:.4f} -> exported {loop.out_dir}/ssnet-{cfg_name}.*",
-                  flush=True)
+        return m["miou"], m
 
-    gen.train()
-    disc.train()
-    avg: dict[str, float] = {}
-    last_ckpt = time.monotonic()
-    pbar = tqdm(total=None, initial=step, desc=f"ssnet-{cfg_name}", mininterval=30, ncols=110)
-    stop = install_sigterm()
-    sched = Progress(iters, args.minutes, p0)
-    while True:
-        p = sched(step)
-        if p >= 1.0 or stop.is_set():
-            break
+    def train_step(p: float) -> dict[str, float]:
         lr = _lr_at(p, base_lr)
         for g in opt_g.param_groups:
             g["lr"] = lr
@@ -252,24 +208,11 @@ def run_ssnet(args: argparse.Namespace) -> int:
         opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         opt_d.step()
-        step += 1
-        for k, v in {"l1": l1.item(), "ce": ce.item(), "adv": adv.item(),
-                     "d": l_d.item()}.items():
-            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
-        pbar.update(1)
-        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
-                         | {"p": f"{p:.2f}", "best": f"{best:.3f}"}, refresh=False)
-        if val and step % args.val_every == 0:
-            validate()
-        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
-            save(loop.last)
-            last_ckpt = time.monotonic()
-    pbar.close()
-    save(loop.last)
-    if val and last_val != step and not stop.is_set():
-        validate()
-    print(f"stopped at step {step}; best val mIoU {best:.4f}; checkpoint {loop.last}",
-          flush=True)
+        return {"l1": l1.item(), "ce": ce.item(), "adv": adv.item(), "d": l_d.item()}
+
+    gen.train()
+    disc.train()
+    loop.run(train_step, validate if val else None, export)
     return 0
 
 
@@ -373,7 +316,6 @@ def run_recnet(args: argparse.Namespace) -> int:
     qp_range = tuple(int(v) for v in args.qp_range.split(","))
     set_threads(args.threads)
     device = pick_device(args.device)
-    loop = _Loop(args, "recnet", iters)
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", args.limit)
@@ -387,40 +329,27 @@ def run_recnet(args: argparse.Namespace) -> int:
     disc = build_d2(cfg_name).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=base_lr, betas=(0.5, 0.999))
-    step, best, best_metrics, p0 = 0, -99.0, None, 0.0
-    if args.resume and loop.last.exists():
-        ck = load_checkpoint(loop.last)
-        gen.load_state_dict(ck["gen"])
-        disc.load_state_dict(ck["disc"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_d.load_state_dict(ck["opt_d"])
-        step, best, best_metrics = ck["step"], ck["best"], ck.get("best_metrics")
-        p0 = float(ck.get("progress", step / iters))
-        print(f"resumed from {loop.last} at step {step} (best gain {best:.3f} dB)", flush=True)
+    loop = TrainLoop(args, "recnet", iters,
+                     {"gen": gen, "disc": disc, "opt_g": opt_g, "opt_d": opt_d},
+                     {"config_name": cfg_name})
+    loop.resume()
     ng = sum(p.numel() for p in gen.parameters())
     print(f"Rec-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D2 "
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, QP {qp_range}, map {args.map}, threads "
           f"{torch.get_num_threads()}", flush=True)
-    seed = 1357 + step
+    seed = 1357 + loop.step
     random.seed(seed)
     torch.manual_seed(seed)
     rng = random.Random(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
-    p = p0
-    last_val = -1
+    val_desc = f"every 3rd val frame ({len(val[::3])})"
 
-    def save(path: Path) -> None:
-        atomic_save({"gen": gen.state_dict(), "disc": disc.state_dict(),
-                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
-                     "progress": p, "best": best, "best_metrics": best_metrics,
-                     "config_name": cfg_name}, path)
-
-    def export(state: dict[str, torch.Tensor], m: dict[str, Any], val_desc: str) -> None:
+    def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", {
             "name": "recnet", "config_name": cfg_name, "config": RECNET_CONFIGS[cfg_name],
             "params": ng, "training_data": _training_data(args, len(train)),
-            "steps": step, "validation": {"data": val_desc, **m},
+            "steps": loop.step, "validation": {"data": val_desc, **m},
             "semantic_map_input": {"ssnet": f"SS-Net-{cfg_name} prediction (exported weights)",
                                    "segnet": f"SegNet-{cfg_name} prediction",
                                    "gt": "ground truth"}[args.map],
@@ -436,31 +365,13 @@ def run_recnet(args: argparse.Namespace) -> int:
         _, up = _recnet_batch(img, qp_range, rng)
         return up.to(device), one_hot(lab).to(device)
 
-    def validate() -> None:
-        nonlocal best, best_metrics, last_val
-        last_val = step
+    def validate() -> tuple[float, dict[str, Any]]:
         precise_bn(gen, bn_batch, 20)
         m = evaluate_recnet(gen, val_sel, device)
-        print(f"\nstep {step}: val {m}", flush=True)
-        if m["psnr_gain_db"] > best:
-            best, best_metrics = m["psnr_gain_db"], m
-            state = {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
-            atomic_save({"gen": state, "step": step, "metrics": m}, loop.run_dir / "best.pt")
-            export(state, m, f"every 3rd val frame ({len(val[::3])})")
-            print(f"new best {best:.3f} dB -> exported {loop.out_dir}/recnet-{cfg_name}.*",
-                  flush=True)
+        print(f"\nstep {loop.step}: val {m}", flush=True)
+        return m["psnr_gain_db"], m
 
-    gen.train()
-    disc.train()
-    avg: dict[str, float] = {}
-    last_ckpt = time.monotonic()
-    pbar = tqdm(total=None, initial=step, desc=f"recnet-{cfg_name}", mininterval=30, ncols=110)
-    stop = install_sigterm()
-    sched = Progress(iters, args.minutes, p0)
-    while True:
-        p = sched(step)
-        if p >= 1.0 or stop.is_set():
-            break
+    def train_step(p: float) -> dict[str, float]:
         lr = _lr_at(p, base_lr)
         for o in (opt_g, opt_d):
             for g in o.param_groups:
@@ -480,28 +391,18 @@ def run_recnet(args: argparse.Namespace) -> int:
         opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         opt_d.step()
-        step += 1
-        for k, v in {"l1": l1.item(), "adv": adv.item(), "d": l_d.item()}.items():
-            avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
-        pbar.update(1)
-        pbar.set_postfix({k: f"{v:.3f}" for k, v in avg.items()}
-                         | {"p": f"{p:.2f}", "best": f"{best:.3f}"}, refresh=False)
-        if val_sel and step % args.val_every == 0:
-            validate()
-        if time.monotonic() - last_ckpt > args.ckpt_minutes * 60:
-            save(loop.last)
-            last_ckpt = time.monotonic()
-    pbar.close()
-    save(loop.last)
-    if val_sel and last_val != step and not stop.is_set():
-        validate()
-    if val and best_metrics is not None and not stop.is_set():
+        return {"l1": l1.item(), "adv": adv.item(), "d": l_d.item()}
+
+    gen.train()
+    disc.train()
+    loop.run(train_step, validate if val_sel else None, export)
+    if val and loop.best_metrics is not None and not loop.stopped_by_signal:
         # report the selected weights on the whole val split
         ck = load_checkpoint(loop.run_dir / "best.pt")
         gen.load_state_dict(ck["gen"])
         m = evaluate_recnet(gen, prepare_val(val), device)
-        step = ck["step"]
-        print(f"best weights (step {step}) on all {len(val)} val frames: {m}", flush=True)
-        export(ck["gen"], m, f"val, {len(val)} frames")
-    print(f"stopped; best val PSNR gain {best:.3f} dB; checkpoint {loop.last}", flush=True)
+        loop.step = ck["step"]
+        print(f"best weights (step {loop.step}) on all {len(val)} val frames: {m}", flush=True)
+        val_desc = f"val, {len(val)} frames"
+        export(ck["gen"], m)
     return 0

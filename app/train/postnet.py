@@ -1,0 +1,249 @@
+"""Training PostNet, the decoder-side post-filter of the layered pipelines (our extension).
+
+Training pairs come from the shipped pipelines themselves: every frame is encoded by
+layered pipelines (``--pipelines``, the ones that will use the filter) at random QPs in
+``--qp-range`` with the filter off, and the sample is (x_hat, x', QP) -> x, where x_hat is
+the decoder's reconstruction and x' its prediction — exactly what the decoder holds. The
+loss is the MSE of the filtered image (our results are PSNR-RGB). Validation reports, per
+pipeline, the PSNR of x_hat and of PostNet(x_hat) on CamVid val frames at QPs 27 and 37.
+
+The prepared pairs are cached in the run folder (``pairs-<split>.npz``), so ``--resume``
+starts training at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from app.nets.postnet import CONFIGS, build_postnet
+from app.train.common import (
+    TrainLoop,
+    add_schedule_args,
+    export_safetensors,
+    pick_device,
+    set_threads,
+)
+from app.train.data import load_split
+
+DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
+            "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
+VAL_QPS = (27, 37)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pipelines", default="edms,edms-lb,dsslic,edms-noenh,dsslic-lb",
+                   help="layered pipelines whose reconstructions to learn from")
+    p.add_argument("--per-frame", type=int, default=4,
+                   help="training samples per frame (random pipeline and QP each)")
+    p.add_argument("--qp-range", default="20,44", help="QPs drawn uniformly from this range")
+    p.add_argument("--val-frames", type=int, default=24, help="CamVid val frames validated on")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes that encode the training pairs (once; cached in the run folder)")
+    add_schedule_args(p, val_every=500)
+
+
+def _encode(pipe: Any, prep: Any, qp: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x_hat, x') of ``pipe`` at ``qp`` with the post-filter off."""
+    params = pipe.default_params()
+    params["qp"] = qp
+    if "post" in params:
+        params["post"] = 0
+    enc = pipe.encode_prepared(prep, pipe.check_params(params))
+    return enc.reconstruction, enc.views["prediction"]
+
+
+def prepare_pairs(samples: list, names: list[str], plan: list[list[tuple[str, int]]],
+                  desc: str) -> dict[str, np.ndarray]:
+    """Encode every frame as ``plan[i]`` says ([(pipeline, qp), ...]) and stack the pairs.
+
+    Frames of different sizes are cropped to the smallest common size (CamVid: all equal).
+    """
+    from app.pipelines import registry
+
+    pipes = {n: registry.get(n) for n in names}
+    h = min(s.image.shape[0] for s in samples)
+    w = min(s.image.shape[1] for s in samples)
+    xs, xh, xp, qps, pid = [], [], [], [], []
+    for s, jobs in tqdm(list(zip(samples, plan, strict=True)), desc=desc, mininterval=30,
+                        ncols=100):
+        img = np.ascontiguousarray(s.image[:h, :w])
+        preps: dict[str, Any] = {}
+        for name, qp in jobs:
+            if name not in preps:
+                preps[name] = pipes[name].prepare(img)
+            rec, pred = _encode(pipes[name], preps[name], qp)
+            xs.append(img)
+            xh.append(rec)
+            xp.append(pred)
+            qps.append(qp)
+            pid.append(names.index(name))
+    return {"x": np.stack(xs), "x_hat": np.stack(xh), "pred": np.stack(xp),
+            "qp": np.array(qps, np.int16), "pipeline": np.array(pid, np.int16)}
+
+
+def _prepare_shard(job: tuple) -> dict[str, np.ndarray]:
+    import torch as _torch
+
+    _torch.set_num_threads(1)
+    samples, names, plan, desc = job
+    return prepare_pairs(samples, names, plan, desc)
+
+
+def prepare_parallel(samples: list, names: list[str], plan: list, desc: str,
+                     workers: int) -> dict[str, np.ndarray]:
+    """:func:`prepare_pairs` split over ``workers`` processes (frames in contiguous shards)."""
+    if workers <= 1 or len(samples) < 2 * workers:
+        return prepare_pairs(samples, names, plan, desc)
+    import multiprocessing as mp
+
+    cut = np.linspace(0, len(samples), workers + 1).astype(int)
+    jobs = [(samples[a:b], names, plan[a:b], f"{desc} {i + 1}/{workers}")
+            for i, (a, b) in enumerate(zip(cut[:-1], cut[1:], strict=True))]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_prepare_shard, jobs)
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
+    if path.exists():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    data = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **data)
+    tmp.replace(path)
+    return data
+
+
+def _to_t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).float() / 255
+
+
+def _batch(data: dict[str, np.ndarray], batch: int, crop: int, rng: random.Random):
+    n, h, w = data["x"].shape[:3]
+    idx, sl = [], []
+    for _ in range(batch):
+        i = rng.randrange(n)
+        y = rng.randrange(0, h - crop + 1, 8)  # on HEVC's 8-pixel grid, as at inference
+        x = rng.randrange(0, w - crop + 1, 8)
+        idx.append(i)
+        sl.append((slice(y, y + crop), slice(x, x + crop)))
+
+    def take(key: str) -> np.ndarray:
+        return np.stack([data[key][i][s] for i, s in zip(idx, sl, strict=True)])
+
+    out = [_to_t(take(k)) for k in ("x", "x_hat", "pred")]
+    if rng.random() < 0.5:
+        out = [t.flip(-1) for t in out]
+    qp = torch.tensor([float(data["qp"][i]) for i in idx])
+    return (*out, qp)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR of 8-bit-rounded images given in [0, 1]."""
+    a8 = torch.round(a.clamp(0, 1) * 255)
+    b8 = torch.round(b.clamp(0, 1) * 255)
+    mse = float(((a8 - b8) ** 2).mean())
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: dict[str, np.ndarray], names: list[str],
+             device: torch.device) -> dict[str, Any]:
+    """Mean PSNR of x_hat and of the filtered image, per pipeline and QP; ``gain`` = mean
+    of the filtered-minus-unfiltered differences over all samples."""
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for i in range(len(data["x"])):
+        x, xh, xp = (_to_t(data[k][i:i + 1]).to(device) for k in ("x", "x_hat", "pred"))
+        y = model(xh, xp, float(data["qp"][i]))
+        key = f"{names[int(data['pipeline'][i])]}@{int(data['qp'][i])}"
+        rows.setdefault(key, []).append((psnr(xh, x), psnr(y, x)))
+    per = {k: {"psnr_in": float(np.mean([a for a, _ in v])),
+               "psnr_out": float(np.mean([b for _, b in v]))} for k, v in sorted(rows.items())}
+    gains = [b - a for v in rows.values() for a, b in v]
+    return {"gain_db": float(np.mean(gains)), "per_pipeline_qp": per}
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = args.config
+    d = DEFAULTS[cfg]
+    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
+    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    run_dir = Path(args.run_dir or f"runs/postnet-{cfg}")
+    names = [n.strip() for n in str(args.pipelines).split(",") if n.strip()]
+    q0, q1 = (int(v) for v in str(args.qp_range).split(","))
+
+    rng = random.Random(99)
+    train_s = load_split(args.data, "train", args.limit)
+    if not train_s:
+        raise SystemExit(f"no training frames in {args.data}")
+    plan = [[(rng.choice(names), rng.randint(q0, q1)) for _ in range(args.per_frame)]
+            for _ in train_s]
+    train = load_or_prepare(run_dir / "pairs-train.npz",
+                            lambda: prepare_parallel(train_s, names, plan, "pairs train",
+                                                             args.workers))
+    val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
+    val_s = val_s[: args.val_frames]
+    vnames = [n for n in ("edms", "edms-lb") if n in names] or names[:1]
+    vplan = [[(n, q) for n in vnames for q in VAL_QPS] for _ in val_s]
+    val = load_or_prepare(run_dir / "pairs-val.npz",
+                          lambda: prepare_parallel(val_s, names, vplan, "pairs val",
+                                                   args.workers)) if val_s else None
+    print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation pairs",
+          flush=True)
+
+    from app.pipelines import registry
+
+    trained_against = {n: registry.get(n).model_fingerprint.hex() for n in names}
+    model = build_postnet(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr0)
+    loop = TrainLoop(args, "postnet", iters, {"model": model, "opt": opt})
+    loop.resume()
+    brng = random.Random(1234 + loop.step)
+    torch.manual_seed(1234 + loop.step)
+
+    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        export_safetensors(state, loop.out_dir, f"postnet-{cfg}", {
+            "name": "postnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": loop.step,
+            "training_data": f"CamVid train, {len(train_s)} frames x {args.per_frame} "
+            f"(pipeline in {names}, QP uniform in {q0}..{q1}): (x_hat, x', QP) -> x",
+            # the model fingerprint of each pipeline whose reconstructions were learned from
+            "trained_against": trained_against,
+            "loss": "MSE of the filtered image",
+            "validation": {"data": f"CamVid val, {len(val_s)} frames x {vnames} x QP "
+                           f"{list(VAL_QPS)}", **metrics},
+        })
+
+    def validate() -> tuple[float, dict[str, Any]]:
+        model.eval()
+        m = evaluate(model, val, names, device)
+        model.train()
+        print(f"\nstep {loop.step}: val gain {m['gain_db']:+.3f} dB  " + "  ".join(
+            f"{k} {v['psnr_in']:.2f}->{v['psnr_out']:.2f}"
+            for k, v in m["per_pipeline_qp"].items()), flush=True)
+        return m["gain_db"], m
+
+    def train_step(p: float) -> dict[str, float]:
+        for g in opt.param_groups:
+            g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
+        x, xh, xp, qp = (t.to(device) for t in _batch(train, batch, crop, brng))
+        loss = F.mse_loss(model(xh, xp, qp), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"psnr": float(10 * np.log10(1.0 / max(loss.item(), 1e-12)))}
+
+    model.train()
+    loop.run(train_step, validate if val is not None else None, export)
+    return 0
