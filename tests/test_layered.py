@@ -110,31 +110,77 @@ def test_round_trip_bit_exact(random_models, name, size):
         assert kinds == ["SEMANTIC_MAP", "COMPACT_IMAGE", "RESIDUAL"]
     elif name.startswith("layered-ref"):
         assert kinds == ["COMPACT_IMAGE", "RESIDUAL"] and enc.model_fingerprint == b""
+    elif name.endswith("-pf"):
+        assert kinds == ["COMPACT_IMAGE", "RESIDUAL", "SIDE_INFO"]
     else:
         assert kinds == ["COMPACT_IMAGE", "RESIDUAL"]
 
 
 @pytest.mark.parametrize("name,plain", [("edms-pf", "edms"), ("edms-lb-pf", "edms-lb")])
 def test_post_filter_pipelines(random_models, name, plain):
-    """-pf = the plain pipeline's bitstream, then PostNet on x_hat (decoder and encoder)."""
-    image = _image(48, 64)
+    """-pf = the plain pipeline's bitstream + block flags; PostNet where a flag is 1."""
+    from app.codecs import decode_layer
+    from app.pipelines.layered import POST_BLOCK, _block_sse
+
+    image = _image(80, 136)
     enc, data = api.encode(image, name, {"qp": 30})
     ref, ref_data = api.encode(image, plain, {"qp": 30})
-    assert [lay.data for lay in enc.layers] == [lay.data for lay in ref.layers]
+    assert [lay.data for lay in enc.layers[:-1]] == [lay.data for lay in ref.layers]
+    assert enc.layers[-1].kind.name == "SIDE_INFO"
+    from app.pipelines.layered import unpack_flags
+
+    flags = unpack_flags(decode_layer(enc.layers[-1].codec_id, enc.layers[-1].data), (2, 3), "")
     assert np.array_equal(enc.views["before_post_filter"], ref.reconstruction)
-    assert not np.array_equal(enc.reconstruction, ref.reconstruction)  # the filter acts
+    # never worse than the unfiltered image, block by block
+    after = _block_sse(image, enc.reconstruction, POST_BLOCK)
+    before = _block_sse(image, ref.reconstruction, POST_BLOCK)
+    assert (after <= before).all() and (after[flags == 0] == before[flags == 0]).all()
     assert enc.model_fingerprint != ref.model_fingerprint  # PostNet is part of it
     assert np.array_equal(api.decode(data).image, enc.reconstruction)
     assert np.array_equal(api.decode(ref_data).image, ref.reconstruction)
 
 
-def test_post_filter_uses_the_qp_of_the_file(random_models):
-    """The decoder conditions PostNet on the QP in the header, as the encoder did."""
+def test_post_filter_flags_pick_the_better_block():
+    from app.pipelines.layered import apply_post_flags, pack_flags, post_filter_flags, unpack_flags
+
+    x = np.zeros((70, 130, 3), np.uint8)
+    a, b = x.copy(), x.copy()
+    a[:64, :64] = 3  # x_hat is wrong in block (0, 0) ...
+    b[64:, :] = 2  # ... the filtered image in the bottom row of blocks
+    flags = post_filter_flags(x, a, b, block=64)
+    assert flags.tolist() == [[1, 0, 0], [0, 0, 0]]  # ties keep x_hat
+    assert not apply_post_flags(a, b, flags, block=64).any()
+    assert np.array_equal(unpack_flags(pack_flags(flags), (2, 3), "t"), flags)
+
+
+def _with_flags(data: bytes, flags: np.ndarray, **params) -> bytes:
+    from app.codecs import encode_smallest_lossless
+    from app.pipelines.base import Layer, LayerKind
+    from app.pipelines.layered import pack_flags
+
+    f = from_bytes(data)
+    codec_id, payload = encode_smallest_lossless(pack_flags(flags.astype(np.uint8)))
+    f.layers = [*f.layers[:-1], Layer(LayerKind.SIDE_INFO, codec_id, payload)]
+    f.params = {**f.params, **params}
+    return to_bytes(f)
+
+
+def test_post_filter_runs_where_flagged_with_the_files_qp(random_models):
+    """All flags on: the decoder outputs PostNet(x_hat, x', QP of the header)."""
+    from app.pipelines import registry
+
     image = _image(40, 56)
     enc, data = api.encode(image, "edms-pf", {"qp": 30})
-    f = from_bytes(data)
-    f.params = {**f.params, "qp": 45}
-    assert not np.array_equal(api.decode(to_bytes(f)).image, enc.reconstruction)
+    pipe = registry.get("edms-pf")
+    x_hat, pred = enc.views["before_post_filter"], enc.views["prediction"]
+    ones = np.ones((1, 1), np.uint8)
+    full = api.decode(_with_flags(data, ones)).image
+    assert np.array_equal(full, pipe.post_filter(x_hat, pred, 30))
+    assert not np.array_equal(full, x_hat)  # the (random) filter acts
+    assert not np.array_equal(api.decode(_with_flags(data, ones, qp=45)).image, full)
+    assert np.array_equal(api.decode(_with_flags(data, 0 * ones)).image, x_hat)
+    with pytest.raises(PipelineError, match="post-filter flags"):
+        api.decode(_with_flags(data, np.ones((3, 3), np.uint8)))  # 9 bits: two bytes
 
 
 def test_layered_reference_is_box_down_bicubic_up():

@@ -343,6 +343,16 @@ def test_postnet_sees_prediction_and_qp():
     assert not torch.allclose(base, net(x, torch.rand(1, 3, 24, 24), 30.0))
 
 
+def test_postnet_augment_resizes_and_permutes():
+    from app.train.postnet import PERMS, augment
+
+    img = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    assert np.array_equal(augment(img, 1.0, 0), img)
+    assert augment(img, 0.5, 0).shape == (20, 30, 3)
+    k = PERMS.index((2, 1, 0))
+    assert np.array_equal(augment(img, 1.0, k), img[..., ::-1])
+
+
 def test_postnet_train_smoke(tmp_path):
     """The trainer encodes pairs with layered pipelines (here the no-network reference),
     caches them, trains, resumes and exports a loadable PostNet."""
@@ -355,8 +365,9 @@ def test_postnet_train_smoke(tmp_path):
               "--run-dir", str(run), "--out", str(out)]
     assert train_main([*common, "--iters", "2"]) == 0
     with np.load(run / "pairs-train.npz") as z:
-        assert z["x"].shape == (6, 40, 48, 3) and z["x_hat"].shape == z["x"].shape
+        assert z["x"].shape == (6, 176, 176, 3) and z["x_hat"].shape == z["x"].shape
         assert z["qp"].min() >= 20 and z["qp"].max() <= 44
+        assert {round(float(v), 3) for v in z["scale"]} <= {1.0, 0.7, 0.5}
     assert train_main([*common, "--iters", "3", "--resume"]) == 0
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
     man = json.loads((out / "postnet-lite.json").read_text())

@@ -26,7 +26,6 @@ class EdmsPipeline(LayeredPipeline):
     version = 1
     description = "EDMS: compact image + HEVC residual; segmentation recomputed and enhanced"
     enhance = True
-    use_post_filter = False  # the -pf extensions: PostNet after x_hat = x' + r_hat
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
         # with SMapNet, FineNet is the copy fine-tuned on SMapNet's output (EDMS §2.2)
@@ -84,7 +83,7 @@ class EdmsPipeline(LayeredPipeline):
 
     def post_filter(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
         if self._post is None:
-            return x_hat
+            raise NotImplementedError(f"{self.name} has no post-filter")
         self.report("post-filter (PostNet)")
         return self._post(x_hat, prediction, qp)
 

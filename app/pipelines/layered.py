@@ -2,7 +2,9 @@
 
 Encoder: segmentation s, compact image c = CompNet(x, s) (the base layer, alpha = 8),
 prediction x' = RecNet(s, c) = c' + FineNet(s, c'), residual r = (x - x' + 255) / 2 coded
-by HEVC 4:4:4 at the chosen QP. Decoder: x_hat = x' + 2 r_hat - 255.
+by HEVC 4:4:4 at the chosen QP. Decoder: x_hat = x' + 2 r_hat - 255. The ``-pf``
+pipelines (our extension) end with PostNet, switched on per 64x64 block by flags the
+encoder chooses against the original and sends as a side-information layer.
 
 Everything up to x' does not depend on the QP of the residual, so :meth:`prepare` runs the
 networks once per image and :meth:`encode_prepared` only codes the residual. In the
@@ -25,6 +27,8 @@ from app.errors import PipelineError
 from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
+
+POST_BLOCK = 64  # pixels: PostNet is switched on or off per 64x64 block, like an HEVC CTU
 
 QP_SPEC = ParamSpec("qp", "QP", 0, 51, 32, (22, 27, 32, 37, 42, 47), False)
 BASE_DQP_SPEC = ParamSpec("base_dqp", "base QP offset", 0, 30, 8, (8,), False)
@@ -67,6 +71,47 @@ def amplify_residual(residual: np.ndarray, gain: int = 4) -> np.ndarray:
     return np.clip(v, 0, 255).astype(np.uint8)
 
 
+def _block_sse(image: np.ndarray, other: np.ndarray, block: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    bh, bw = -(-h // block), -(-w // block)
+    e = ((other.astype(np.int32) - image.astype(np.int32)) ** 2).sum(axis=2, dtype=np.int64)
+    e = np.pad(e, ((0, bh * block - h), (0, bw * block - w)))
+    return e.reshape(bh, block, bw, block).sum(axis=(1, 3))
+
+
+def post_filter_flags(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarray,
+                      block: int = POST_BLOCK) -> np.ndarray:
+    """Encoder side: 1 for every ``block`` x ``block`` block where the filtered image has
+    the smaller squared error against the original, else 0 (uint8, one per block).
+
+    Encoder-decided on/off flags per coding block are how in-loop and post filters are
+    used in video codecs (HEVC's SAO, VVC's ALF and its CNN filter proposals): the filter
+    can then never make a block worse, whatever content it was trained on."""
+    return (_block_sse(image, filtered, block) < _block_sse(image, x_hat, block)).astype(np.uint8)
+
+
+def pack_flags(flags: np.ndarray) -> np.ndarray:
+    """Block flags as bits, 8 per byte (row-major, a 1 x ceil(n/8) uint8 array)."""
+    return np.packbits(flags.ravel())[None]
+
+
+def unpack_flags(packed: np.ndarray, blocks: tuple[int, int], name: str) -> np.ndarray:
+    """Inverse of :func:`pack_flags` for a ``blocks`` grid; PipelineError if it does not fit."""
+    n = blocks[0] * blocks[1]
+    if packed.shape != (1, -(-n // 8)) or packed.dtype != np.uint8:
+        raise PipelineError(f"{name}: post-filter flags are {packed.shape} {packed.dtype}, "
+                            f"expected {n} bits for {blocks[0]}x{blocks[1]} blocks")
+    return np.unpackbits(packed[0])[:n].reshape(blocks)
+
+
+def apply_post_flags(x_hat: np.ndarray, filtered: np.ndarray, flags: np.ndarray,
+                     block: int = POST_BLOCK) -> np.ndarray:
+    """The filtered image where the block's flag is 1, x_hat elsewhere."""
+    h, w = x_hat.shape[:2]
+    on = np.repeat(np.repeat(flags.astype(bool), block, 0), block, 1)[:h, :w]
+    return np.where(on[..., None], filtered, x_hat)
+
+
 def padded_size(height: int, width: int) -> tuple[int, int]:
     """Size the networks work at: small images are edge-padded up to MIN_SIDE."""
     return max(height, MIN_SIDE), max(width, MIN_SIDE)
@@ -101,6 +146,7 @@ class LayeredPipeline(Pipeline):
 
     lossy_base: bool = False
     residual_10bit: bool = False  # our extension: r = x - x' + 512, 10-bit HEVC, no halving
+    use_post_filter: bool = False  # our extension (-pf): PostNet after x_hat, block flags
     params = (QP_SPEC,)
 
     # --- subclass hooks -----------------------------------------------------------
@@ -121,9 +167,9 @@ class LayeredPipeline(Pipeline):
         return {}
 
     def post_filter(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
-        """The decoder's last step after x_hat = x' + r_hat (the papers: none; the ``-pf``
-        pipelines: PostNet). Must be deterministic: the encoder runs it too."""
-        return x_hat
+        """The ``-pf`` pipelines' filtered x_hat (PostNet); used where the file's block flags
+        say so. Must be deterministic: the encoder runs it too."""
+        raise NotImplementedError
 
     # --- Pipeline API --------------------------------------------------------------
     def prepare(self, image: np.ndarray) -> LayeredPrepared:
@@ -169,13 +215,20 @@ class LayeredPipeline(Pipeline):
             r = residual_encode(prep.image, base.prediction)
             r_data = hevc(qp, chroma=444).encode(r)
         r_dec = decode_layer(CODEC_ID_HEVC, r_data)
-        x_hat = residual_apply(base.prediction, r_dec)
-        recon = self.post_filter(x_hat, base.prediction, qp)
+        recon = residual_apply(base.prediction, r_dec)
         h, w = prep.image.shape[:2]
         views = {**base.views, "prediction": base.prediction,
                  "residual": amplify_residual(r_dec)}
-        if recon is not x_hat:
-            views["before_post_filter"] = x_hat
+        layers = [*base.layers, Layer(LayerKind.RESIDUAL, CODEC_ID_HEVC, r_data)]
+        if self.use_post_filter:
+            filtered = self.post_filter(recon, base.prediction, qp)
+            flags = post_filter_flags(prep.image, recon, filtered)
+            codec_id, data = encode_smallest_lossless(pack_flags(flags))
+            layers.append(Layer(LayerKind.SIDE_INFO, codec_id, data))
+            views["before_post_filter"] = recon
+            recon = apply_post_flags(recon, filtered, flags)
+            # the blocks the encoder switched the filter on for, the others dimmed
+            views["post_filter_blocks"] = apply_post_flags(recon // 3, recon, flags)
         return Encoded(
             pipeline=self.name,
             pipeline_version=self.version,
@@ -183,14 +236,16 @@ class LayeredPipeline(Pipeline):
             width=w,
             height=h,
             params=dict(params),
-            layers=[*base.layers, Layer(LayerKind.RESIDUAL, CODEC_ID_HEVC, r_data)],
+            layers=layers,
             reconstruction=recon,
             views=views,
         )
 
     def decode(self, encoded: Encoded) -> np.ndarray:
-        by_kind = layers_by_kind(self.name, encoded.layers,
-                                 (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL))
+        required = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
+        if self.use_post_filter:
+            required = (*required, LayerKind.SIDE_INFO)
+        by_kind = layers_by_kind(self.name, encoded.layers, required)
         h, w = encoded.height, encoded.width
         ph, pw = padded_size(h, w)
         c8 = decode_layer(by_kind[LayerKind.COMPACT_IMAGE].codec_id,
@@ -204,5 +259,13 @@ class LayeredPipeline(Pipeline):
         r = decode_layer(by_kind[LayerKind.RESIDUAL].codec_id, by_kind[LayerKind.RESIDUAL].data)
         if r.shape != (h, w, 3) or r.dtype not in (np.uint8, np.uint16):
             raise PipelineError(f"{self.name}: residual is {r.shape}, expected {(h, w, 3)}")
-        return self.post_filter(residual_apply(prediction, r), prediction,
-                                int(encoded.params.get("qp", QP_SPEC.default)))
+        x_hat = residual_apply(prediction, r)
+        if not self.use_post_filter:
+            return x_hat
+        side = by_kind[LayerKind.SIDE_INFO]
+        flags = unpack_flags(decode_layer(side.codec_id, side.data),
+                             (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), self.name)
+        if not flags.any():  # the encoder found the filter useless everywhere: skip it
+            return x_hat
+        qp = int(encoded.params.get("qp", QP_SPEC.default))
+        return apply_post_flags(x_hat, self.post_filter(x_hat, prediction, qp), flags)
