@@ -105,11 +105,11 @@ class EdmsLossyBasePipeline(EdmsPipeline):
 
 class EdmsPostFilterPipeline(EdmsPipeline):
     name = "edms-pf"
-    description = "EDMS (paper layout) + PostNet decoder post-filter (our extension)"
+    description = "EDMS (paper layout) + PostNet post-filter, on/off per 64x64 block (extension)"
     use_post_filter = True
 
 
 class EdmsLossyBasePostFilterPipeline(EdmsLossyBasePipeline):
     name = "edms-lb-pf"
-    description = "EDMS with a lossy HEVC base layer + PostNet post-filter (our extension)"
+    description = "EDMS, lossy HEVC base + PostNet post-filter, on/off per 64x64 block (extension)"
     use_post_filter = True

@@ -70,10 +70,9 @@ def _encode(pipe: Any, prep: Any, qp: int) -> tuple[np.ndarray, np.ndarray]:
 
 def augment(image: np.ndarray, scale: float, perm: int) -> np.ndarray:
     """The frame as the encoder will see it: Lanczos-resized by ``scale`` and with its
-    colour channels permuted. CamVid frames are soft video frames of one kind of scene;
-    down-scaled frames have the denser detail of photographs, and permuted channels other
-    colours, so that the filter does not learn CamVid's look (it then hurts photographs:
-    -0.3 dB on a held-out portrait when trained on full-size frames only)."""
+    colour channels permuted, for variety beyond CamVid's soft road-scene video frames.
+    It did not make the filter safe on photographs (see docs/training.md); the pipelines'
+    per-block on/off flags do."""
     from PIL import Image
 
     if scale != 1.0:
