@@ -72,11 +72,18 @@ def amplify_residual(residual: np.ndarray, gain: int = 4) -> np.ndarray:
 
 
 def _block_sse(image: np.ndarray, other: np.ndarray, block: int) -> np.ndarray:
+    """Sum of squared differences per ``block`` x ``block`` block (int64), one row of
+    blocks at a time so that a 24-megapixel image needs no full-size int32 temporaries."""
     h, w = image.shape[:2]
     bh, bw = -(-h // block), -(-w // block)
-    e = ((other.astype(np.int32) - image.astype(np.int32)) ** 2).sum(axis=2, dtype=np.int64)
-    e = np.pad(e, ((0, bh * block - h), (0, bw * block - w)))
-    return e.reshape(bh, block, bw, block).sum(axis=(1, 3))
+    out = np.zeros((bh, bw), np.int64)
+    for by in range(bh):
+        rows = slice(by * block, min(h, (by + 1) * block))
+        d = other[rows].astype(np.int32) - image[rows].astype(np.int32)
+        e = (d * d).sum(axis=(0, 2), dtype=np.int64)  # per column
+        e = np.pad(e, (0, bw * block - w))
+        out[by] = e.reshape(bw, block).sum(axis=1)
+    return out
 
 
 def post_filter_flags(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarray,

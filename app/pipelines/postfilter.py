@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
+from app.pipelines.netrun import UNIT, fixed_threads, tiled
 
 
 class PostFilter:
@@ -24,18 +24,23 @@ class PostFilter:
         self.model, self.manifest = zoo.load_model("postnet", config, self.device)
 
     def __call__(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
-        """PostNet(x_hat, x', QP) as HxWx3 uint8 (x_hat and x' HxWx3 uint8)."""
+        """PostNet(x_hat, x', QP) as HxWx3 uint8 (x_hat and x' HxWx3 uint8).
+
+        Tiles go in as uint8 and come out rounded to uint8, so no full-size float copy of
+        the image exists (a 24-megapixel image would need 288 MB per copy)."""
         h, w = x_hat.shape[:2]
-        a = image_to_tensor(x_hat) / 255.0
-        b = image_to_tensor(prediction) / 255.0
+
+        def u8(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
 
         def run(ta: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
-            return self.model(ta, tb, float(qp)) * 2 - 1
+            y = self.model(ta.float() / 255.0, tb.float() / 255.0, float(qp)) * 2 - 1
+            return torch.round(y.clamp(-1, 1) * 127.5 + 127.5).to(torch.uint8)
 
         with fixed_threads():
-            out = tiled(run, [(a.to(self.device), UNIT), (b.to(self.device), UNIT)], UNIT,
-                        h, w).cpu()
-        return to_uint8_image(out)
+            out = tiled(run, [(u8(x_hat).to(self.device), UNIT),
+                              (u8(prediction).to(self.device), UNIT)], UNIT, h, w).cpu()
+        return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
 _FILTERS: dict[tuple[str, str], PostFilter] = {}
