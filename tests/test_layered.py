@@ -54,15 +54,18 @@ def random_models(tmp_path, monkeypatch):
     pn = build_postnet("lite")
     torch.nn.init.normal_(pn.tail.weight, std=0.01)  # not the identity it starts as
     export_safetensors(pn.state_dict(), tmp_path, "postnet-lite", {"config": PN_CONFIGS["lite"]})
-    from app.pipelines import postfilter
+    from app.pipelines.postfilter import shared_post_filter
 
-    monkeypatch.setattr(postfilter, "_FILTERS", {})
     monkeypatch.setenv("EDMS_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(dsslic_mod, "_NETS", {})
+    caches = (shared_post_filter, dsslic_mod._cached_nets)
+    for cached in caches:  # networks loaded from other weights must not be reused
+        cached.cache_clear()
     from app.pipelines import registry
 
     monkeypatch.setattr(registry, "_INSTANCES", {})
-    return tmp_path
+    yield tmp_path
+    for cached in caches:
+        cached.cache_clear()
 
 
 def test_residual_mapping_is_algorithm_1():

@@ -12,6 +12,7 @@ x' is computed from the decoded c on both sides.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -110,16 +111,16 @@ class DsslicNets:
         return np.ascontiguousarray(labels[0].numpy())
 
 
-_NETS: dict[tuple[str, str, tuple[str, ...], str], DsslicNets] = {}
-
-
 def shared_nets(config: str = "lite", device: str = "cpu",
                 extra: tuple[str, ...] = (), recon: str = "dsslic") -> DsslicNets:
     """One loaded network set per configuration, shared by the pipelines."""
-    key = (config, device, extra, recon)
-    if key not in _NETS:
-        _NETS[key] = DsslicNets(config, device, extra, recon)
-    return _NETS[key]
+    # positional, so that every call spelling hits the same cache entry
+    return _cached_nets(config, str(device), tuple(extra), recon)
+
+
+@functools.cache
+def _cached_nets(config: str, device: str, extra: tuple[str, ...], recon: str) -> DsslicNets:
+    return DsslicNets(config, device, extra, recon)
 
 
 class DsslicPipeline(LayeredPipeline):

@@ -81,9 +81,14 @@ def tiled(
     return out
 
 
+def uint8_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> (1, 3, H, W) uint8 (a quarter of the float copy's memory)."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+
+
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) float32 in [0, 255]."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()[None]
+    return uint8_tensor(image).float()
 
 
 def to_uint8_image(t: torch.Tensor) -> np.ndarray:

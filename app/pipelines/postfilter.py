@@ -8,10 +8,12 @@ size-only tiling, 8-bit rounding), so they agree bit for bit.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
-from app.pipelines.netrun import UNIT, fixed_threads, tiled
+from app.pipelines.netrun import UNIT, fixed_threads, tiled, uint8_tensor
 
 
 class PostFilter:
@@ -30,24 +32,17 @@ class PostFilter:
         the image exists (a 24-megapixel image would need 288 MB per copy)."""
         h, w = x_hat.shape[:2]
 
-        def u8(a: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
-
         def run(ta: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
             y = self.model(ta.float() / 255.0, tb.float() / 255.0, float(qp)) * 2 - 1
             return torch.round(y.clamp(-1, 1) * 127.5 + 127.5).to(torch.uint8)
 
         with fixed_threads():
-            out = tiled(run, [(u8(x_hat).to(self.device), UNIT),
-                              (u8(prediction).to(self.device), UNIT)], UNIT, h, w).cpu()
+            out = tiled(run, [(uint8_tensor(x_hat).to(self.device), UNIT),
+                              (uint8_tensor(prediction).to(self.device), UNIT)], UNIT, h, w).cpu()
         return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
-_FILTERS: dict[tuple[str, str], PostFilter] = {}
-
-
+@functools.cache
 def shared_post_filter(config: str = "lite", device: str = "cpu") -> PostFilter:
-    key = (config, device)
-    if key not in _FILTERS:
-        _FILTERS[key] = PostFilter(config, device)
-    return _FILTERS[key]
+    """One loaded PostNet per configuration and device, shared by the pipelines."""
+    return PostFilter(config, device)

@@ -24,6 +24,7 @@ runs Rec-Net.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -193,14 +194,10 @@ class SmicNets:
         return to_uint8_image(out), to_uint8_image(up)
 
 
-_NETS: dict[tuple[str, str], SmicNets] = {}
-
-
+@functools.cache
 def shared_nets(config: str = "lite", device: str = "cpu") -> SmicNets:
-    key = (config, device)
-    if key not in _NETS:
-        _NETS[key] = SmicNets(config, device)
-    return _NETS[key]
+    """One loaded SS-Net + Rec-Net per configuration and device, shared by the pipelines."""
+    return SmicNets(config, device)
 
 
 @dataclass

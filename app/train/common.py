@@ -165,14 +165,18 @@ class TrainLoop:
         self.best_metrics: dict[str, Any] | None = None
         self.stopped_by_signal = False
 
-    def resume(self) -> dict[str, Any] | None:
-        """With ``--resume``, load ``last.pt`` into the parts; returns the checkpoint."""
+    def resume(self, check: Callable[[dict[str, Any]], None] | None = None
+               ) -> dict[str, Any] | None:
+        """With ``--resume``, load ``last.pt`` into the parts; returns the checkpoint.
+        ``check`` sees the checkpoint first (and may refuse it with SystemExit)."""
         if not self.args.resume:
             return None
         if not self.last.exists():
             print(f"--resume: no checkpoint at {self.last}, starting fresh", flush=True)
             return None
         ck = load_checkpoint(self.last)
+        if check is not None:
+            check(ck)
         for key, part in self.parts.items():
             if ck.get(key):
                 part.load_state_dict(ck[key])

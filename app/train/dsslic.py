@@ -63,7 +63,6 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
-    load_checkpoint,
     pick_device,
     set_threads,
 )
@@ -248,11 +247,11 @@ def run(args: argparse.Namespace) -> int:
         parts.update(disc=disc, opt_d=opt_d)
     loop = TrainLoop(args, args.name, iters, parts,
                      {"loss": args.loss, "config_name": cfg_name})
-    if args.resume and loop.last.exists():
-        trained = load_checkpoint(loop.last).get("loss")
-        if trained != args.loss:
-            raise SystemExit(f"checkpoint {loop.last} was trained with --loss {trained}")
-    loop.resume()
+    def same_loss(ck: dict[str, Any]) -> None:
+        if ck.get("loss") != args.loss:
+            raise SystemExit(f"checkpoint {loop.last} was trained with --loss {ck.get('loss')}")
+
+    loop.resume(same_loss)
     ng = sum(p.numel() for p in gen.parameters())
     nd = sum(p.numel() for p in disc.parameters()) if disc else 0
     print(f"DSSLIC-{cfg_name}: G {ng / 1e6:.2f} M params, D {nd / 1e6:.2f} M; loss {args.loss}"
