@@ -121,69 +121,87 @@ def test_round_trip_bit_exact(random_models, name, size):
 
 @pytest.mark.parametrize("name,plain", [("edms-pf", "edms"), ("edms-lb-pf", "edms-lb")])
 def test_post_filter_pipelines(random_models, name, plain):
-    """-pf = the plain pipeline's bitstream + block flags; PostNet where a flag is 1."""
+    """-pf = the plain pipeline's bitstream + block strengths; PostNet blended in by them."""
     from app.codecs import decode_layer
-    from app.pipelines.layered import POST_BLOCK, _block_sse
+    from app.pipelines.layered import POST_BLOCK, _block_sse, unpack_levels
 
     image = _image(80, 136)
     enc, data = api.encode(image, name, {"qp": 30})
     ref, ref_data = api.encode(image, plain, {"qp": 30})
     assert [lay.data for lay in enc.layers[:-1]] == [lay.data for lay in ref.layers]
     assert enc.layers[-1].kind.name == "SIDE_INFO"
-    from app.pipelines.layered import unpack_flags
-
-    flags = unpack_flags(decode_layer(enc.layers[-1].codec_id, enc.layers[-1].data), (2, 3), "")
+    levels = unpack_levels(decode_layer(enc.layers[-1].codec_id, enc.layers[-1].data), (2, 3),
+                           "")
     assert np.array_equal(enc.views["before_post_filter"], ref.reconstruction)
     # never worse than the unfiltered image, block by block
     after = _block_sse(image, enc.reconstruction, POST_BLOCK)
     before = _block_sse(image, ref.reconstruction, POST_BLOCK)
-    assert (after <= before).all() and (after[flags == 0] == before[flags == 0]).all()
+    assert (after <= before).all() and (after[levels == 0] == before[levels == 0]).all()
     assert enc.model_fingerprint != ref.model_fingerprint  # PostNet is part of it
     assert np.array_equal(api.decode(data).image, enc.reconstruction)
     assert np.array_equal(api.decode(ref_data).image, ref.reconstruction)
 
 
-def test_post_filter_flags_pick_the_better_block():
-    from app.pipelines.layered import apply_post_flags, pack_flags, post_filter_flags, unpack_flags
+def test_post_filter_levels_pick_the_best_strength():
+    from app.pipelines.layered import (
+        POST_LEVELS,
+        apply_post_levels,
+        pack_levels,
+        post_filter_levels,
+        unpack_levels,
+    )
 
-    x = np.zeros((70, 130, 3), np.uint8)
+    x = np.full((70, 200, 3), 100, np.uint8)
     a, b = x.copy(), x.copy()
-    a[:64, :64] = 3  # x_hat is wrong in block (0, 0) ...
-    b[64:, :] = 2  # ... the filtered image in the bottom row of blocks
-    flags = post_filter_flags(x, a, b, block=64)
-    assert flags.tolist() == [[1, 0, 0], [0, 0, 0]]  # ties keep x_hat
-    assert not apply_post_flags(a, b, flags, block=64).any()
-    assert np.array_equal(unpack_flags(pack_flags(flags), (2, 3), "t"), flags)
+    a[:64, :64] = 108  # block (0, 0): x_hat is 8 off, the filter exact -> full strength
+    b[:64, 64:128] = 108  # block (0, 1): the filter is wrong -> off
+    a[:64, 128:192], b[:64, 128:192] = 108, 92  # (0, 2): halfway is exact -> nearest to 1/2
+    b[64:, :] = 116  # bottom row: x_hat exact -> off (and ties keep the weaker)
+    levels = post_filter_levels(x, a, b, block=64)
+    assert POST_LEVELS == (0, 3, 5, 8)
+    assert levels.tolist() == [[3, 0, 1, 0], [0, 0, 0, 0]]  # 3/8 and 5/8 tie at 1/2: weaker
+    out = apply_post_levels(a, b, levels, block=64)
+    assert np.array_equal(out[:64, :64], x[:64, :64]) and np.array_equal(out[64:], a[64:])
+    assert int(out[0, 130, 0]) == 108 - (3 * 16 + 4) // 8  # x_hat + round(3/8 * (b - x_hat))
+    for shape in ((2, 4), (1, 1), (3, 3), (5, 7)):
+        lv = np.random.default_rng(0).integers(0, 4, shape).astype(np.uint8)
+        packed = pack_levels(lv)
+        assert packed.shape == (1, -(-lv.size // 4))
+        assert np.array_equal(unpack_levels(packed, shape, "t"), lv)
 
 
-def _with_flags(data: bytes, flags: np.ndarray, **params) -> bytes:
+def _with_levels(data: bytes, levels: np.ndarray, **params) -> bytes:
     from app.codecs import encode_smallest_lossless
     from app.pipelines.base import Layer, LayerKind
-    from app.pipelines.layered import pack_flags
+    from app.pipelines.layered import pack_levels
 
     f = from_bytes(data)
-    codec_id, payload = encode_smallest_lossless(pack_flags(flags.astype(np.uint8)))
+    codec_id, payload = encode_smallest_lossless(pack_levels(levels.astype(np.uint8)))
     f.layers = [*f.layers[:-1], Layer(LayerKind.SIDE_INFO, codec_id, payload)]
     f.params = {**f.params, **params}
     return to_bytes(f)
 
 
-def test_post_filter_runs_where_flagged_with_the_files_qp(random_models):
-    """All flags on: the decoder outputs PostNet(x_hat, x', QP of the header)."""
+def test_post_filter_runs_at_the_files_levels_and_qp(random_models):
+    """Full strength: the decoder outputs PostNet(x_hat, x', QP of the header)."""
     from app.pipelines import registry
 
     image = _image(40, 56)
     enc, data = api.encode(image, "edms-pf", {"qp": 30})
     pipe = registry.get("edms-pf")
     x_hat, pred = enc.views["before_post_filter"], enc.views["prediction"]
-    ones = np.ones((1, 1), np.uint8)
-    full = api.decode(_with_flags(data, ones)).image
-    assert np.array_equal(full, pipe.post_filter(x_hat, pred, 30))
+    full_level = np.full((1, 1), 3, np.uint8)
+    filtered = pipe.post_filter(x_hat, pred, 30)
+    full = api.decode(_with_levels(data, full_level)).image
+    assert np.array_equal(full, filtered)
     assert not np.array_equal(full, x_hat)  # the (random) filter acts
-    assert not np.array_equal(api.decode(_with_flags(data, ones, qp=45)).image, full)
-    assert np.array_equal(api.decode(_with_flags(data, 0 * ones)).image, x_hat)
-    with pytest.raises(PipelineError, match="post-filter flags"):
-        api.decode(_with_flags(data, np.ones((3, 3), np.uint8)))  # 9 bits: two bytes
+    assert not np.array_equal(api.decode(_with_levels(data, full_level, qp=45)).image, full)
+    assert np.array_equal(api.decode(_with_levels(data, 0 * full_level)).image, x_hat)
+    half = api.decode(_with_levels(data, 0 * full_level + 2)).image  # 5/8
+    d = filtered.astype(np.int16) - x_hat
+    assert np.array_equal(half, x_hat + ((5 * d + 4) >> 3))
+    with pytest.raises(PipelineError, match="post-filter levels"):
+        api.decode(_with_levels(data, np.ones((3, 3), np.uint8)))  # 18 bits: three bytes
 
 
 def test_layered_reference_is_box_down_bicubic_up():

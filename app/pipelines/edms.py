@@ -105,11 +105,14 @@ class EdmsLossyBasePipeline(EdmsPipeline):
 
 class EdmsPostFilterPipeline(EdmsPipeline):
     name = "edms-pf"
-    description = "EDMS (paper layout) + PostNet post-filter, on/off per 64x64 block (extension)"
+    description = "EDMS (paper layout) + PostNet post-filter, strength per 64x64 block (extension)"
+    version = 2  # v2: four strengths per block (2 bits) instead of on/off flags
     use_post_filter = True
 
 
 class EdmsLossyBasePostFilterPipeline(EdmsLossyBasePipeline):
     name = "edms-lb-pf"
-    description = "EDMS, lossy HEVC base + PostNet post-filter, on/off per 64x64 block (extension)"
+    description = "EDMS, lossy HEVC base + PostNet post-filter, strength per 64x64 block " \
+        "(extension)"
+    version = 3  # v3: four strengths per block (2 bits) instead of on/off flags
     use_post_filter = True

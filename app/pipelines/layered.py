@@ -3,8 +3,9 @@
 Encoder: segmentation s, compact image c = CompNet(x, s) (the base layer, alpha = 8),
 prediction x' = RecNet(s, c) = c' + FineNet(s, c'), residual r = (x - x' + 255) / 2 coded
 by HEVC 4:4:4 at the chosen QP. Decoder: x_hat = x' + 2 r_hat - 255. The ``-pf``
-pipelines (our extension) end with PostNet, switched on per 64x64 block by flags the
-encoder chooses against the original and sends as a side-information layer.
+pipelines (our extension) end with PostNet, blended in per 64x64 block at one of four
+strengths (off, 3/8, 5/8, full) that the encoder chooses against the original and sends
+as a side-information layer.
 
 Everything up to x' does not depend on the QP of the residual, so :meth:`prepare` runs the
 networks once per image and :meth:`encode_prepared` only codes the residual. In the
@@ -28,7 +29,7 @@ from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, l
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
-POST_BLOCK = 64  # pixels: PostNet is switched on or off per 64x64 block, like an HEVC CTU
+POST_BLOCK = 64  # pixels: PostNet's strength is chosen per 64x64 block, like an HEVC CTU
 
 QP_SPEC = ParamSpec("qp", "QP", 0, 51, 32, (22, 27, 32, 37, 42, 47), False)
 BASE_DQP_SPEC = ParamSpec("base_dqp", "base QP offset", 0, 30, 8, (8,), False)
@@ -86,37 +87,71 @@ def _block_sse(image: np.ndarray, other: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
-def post_filter_flags(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarray,
-                      block: int = POST_BLOCK) -> np.ndarray:
-    """Encoder side: 1 for every ``block`` x ``block`` block where the filtered image has
-    the smaller squared error against the original, else 0 (uint8, one per block).
+POST_LEVELS = (0, 3, 5, 8)  # PostNet strengths per block, in eighths: off, 3/8, 5/8, full
 
-    Encoder-decided on/off flags per coding block are how in-loop and post filters are
+
+def _blend(x_hat: np.ndarray, filtered: np.ndarray, w8: np.ndarray | int) -> np.ndarray:
+    """x_hat + round(w8/8 * (filtered - x_hat)) in integers (the same on every machine);
+    ``w8`` broadcasts over (rows, columns). Stays between the two images, so in 0..255."""
+    d = filtered.astype(np.int16) - x_hat.astype(np.int16)
+    w = np.asarray(w8, np.int16)
+    w = w[..., None] if w.ndim == 2 else w
+    return (x_hat.astype(np.int16) + ((w * d + 4) >> 3)).astype(np.uint8)
+
+
+def post_filter_levels(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarray,
+                       block: int = POST_BLOCK) -> np.ndarray:
+    """Encoder side: for every ``block`` x ``block`` block, the index into
+    :data:`POST_LEVELS` of the strength whose blend of x_hat and the filtered image has the
+    smallest squared error against the original (ties: the weaker; uint8, one per block).
+
+    Encoder-chosen filter switches per coding block are how in-loop and post filters are
     used in video codecs (HEVC's SAO, VVC's ALF and its CNN filter proposals): the filter
-    can then never make a block worse, whatever content it was trained on."""
-    return (_block_sse(image, filtered, block) < _block_sse(image, x_hat, block)).astype(np.uint8)
+    can then never make a block worse, whatever content it was trained on. Strengths
+    between off and full matter on content unlike the training data (photographs for a
+    CamVid-trained PostNet), where the full correction overshoots."""
+    h = image.shape[0]
+    out = np.zeros((-(-h // block), -(-image.shape[1] // block)), np.uint8)
+    for by in range(out.shape[0]):  # a row of blocks at a time: bounded memory at 24 MP
+        rows = slice(by * block, min(h, (by + 1) * block))
+        sse = np.stack([_block_sse(image[rows], _blend(x_hat[rows], filtered[rows], w), block)
+                        for w in POST_LEVELS])
+        out[by] = sse.argmin(axis=0)[0]  # argmin keeps the first (weakest) of ties
+    return out
 
 
-def pack_flags(flags: np.ndarray) -> np.ndarray:
-    """Block flags as bits, 8 per byte (row-major, a 1 x ceil(n/8) uint8 array)."""
-    return np.packbits(flags.ravel())[None]
+def pack_levels(levels: np.ndarray) -> np.ndarray:
+    """Block strength indices as 2 bits each, 4 blocks per byte (row-major, high bits
+    first; a 1 x ceil(n/4) uint8 array)."""
+    v = levels.ravel().astype(np.uint8)
+    return np.packbits(np.stack([v >> 1, v & 1], axis=1).ravel())[None]
 
 
-def unpack_flags(packed: np.ndarray, blocks: tuple[int, int], name: str) -> np.ndarray:
-    """Inverse of :func:`pack_flags` for a ``blocks`` grid; PipelineError if it does not fit."""
+def unpack_levels(packed: np.ndarray, blocks: tuple[int, int], name: str) -> np.ndarray:
+    """Inverse of :func:`pack_levels` for a ``blocks`` grid; PipelineError if it does not
+    fit."""
     n = blocks[0] * blocks[1]
-    if packed.shape != (1, -(-n // 8)) or packed.dtype != np.uint8:
-        raise PipelineError(f"{name}: post-filter flags are {packed.shape} {packed.dtype}, "
-                            f"expected {n} bits for {blocks[0]}x{blocks[1]} blocks")
-    return np.unpackbits(packed[0])[:n].reshape(blocks)
+    if packed.shape != (1, -(-n // 4)) or packed.dtype != np.uint8:
+        raise PipelineError(f"{name}: post-filter levels are {packed.shape} {packed.dtype}, "
+                            f"expected {n} x 2 bits for {blocks[0]}x{blocks[1]} blocks")
+    bits = np.unpackbits(packed[0])[: 2 * n].reshape(n, 2)
+    return (2 * bits[:, 0] + bits[:, 1]).reshape(blocks)
 
 
-def apply_post_flags(x_hat: np.ndarray, filtered: np.ndarray, flags: np.ndarray,
-                     block: int = POST_BLOCK) -> np.ndarray:
-    """The filtered image where the block's flag is 1, x_hat elsewhere."""
+def apply_post_levels(x_hat: np.ndarray, filtered: np.ndarray, levels: np.ndarray,
+                      block: int = POST_BLOCK) -> np.ndarray:
+    """x_hat blended with the filtered image at each block's strength, one row of blocks
+    at a time (no full-size int16 temporaries at 24 megapixels)."""
     h, w = x_hat.shape[:2]
-    on = np.repeat(np.repeat(flags.astype(bool), block, 0), block, 1)[:h, :w]
-    return np.where(on[..., None], filtered, x_hat)
+    weights = np.asarray(POST_LEVELS, np.int16)[levels]
+    out = x_hat.copy()
+    for by in range(levels.shape[0]):
+        rows = slice(by * block, min(h, (by + 1) * block))
+        if not levels[by].any():
+            continue
+        wrow = np.repeat(weights[by], block)[None, :w]
+        out[rows] = _blend(x_hat[rows], filtered[rows], wrow)
+    return out
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -153,7 +188,7 @@ class LayeredPipeline(Pipeline):
 
     lossy_base: bool = False
     residual_10bit: bool = False  # our extension: r = x - x' + 512, 10-bit HEVC, no halving
-    use_post_filter: bool = False  # our extension (-pf): PostNet after x_hat, block flags
+    use_post_filter: bool = False  # our extension (-pf): PostNet after x_hat, block levels
     params = (QP_SPEC,)
 
     # --- subclass hooks -----------------------------------------------------------
@@ -174,8 +209,8 @@ class LayeredPipeline(Pipeline):
         return {}
 
     def post_filter(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
-        """The ``-pf`` pipelines' filtered x_hat (PostNet); used where the file's block flags
-        say so. Must be deterministic: the encoder runs it too."""
+        """The ``-pf`` pipelines' filtered x_hat (PostNet); blended in at the strengths the
+        file's block levels give. Must be deterministic: the encoder runs it too."""
         raise NotImplementedError
 
     # --- Pipeline API --------------------------------------------------------------
@@ -229,13 +264,14 @@ class LayeredPipeline(Pipeline):
         layers = [*base.layers, Layer(LayerKind.RESIDUAL, CODEC_ID_HEVC, r_data)]
         if self.use_post_filter:
             filtered = self.post_filter(recon, base.prediction, qp)
-            flags = post_filter_flags(prep.image, recon, filtered)
-            codec_id, data = encode_smallest_lossless(pack_flags(flags))
+            levels = post_filter_levels(prep.image, recon, filtered)
+            codec_id, data = encode_smallest_lossless(pack_levels(levels))
             layers.append(Layer(LayerKind.SIDE_INFO, codec_id, data))
             views["before_post_filter"] = recon
-            recon = apply_post_flags(recon, filtered, flags)
-            # the blocks the encoder switched the filter on for, the others dimmed
-            views["post_filter_blocks"] = apply_post_flags(recon // 3, recon, flags)
+            recon = apply_post_levels(recon, filtered, levels)
+            # the filter's strength per block: full brightness where it is full, dimmed
+            # to a third where it is off
+            views["post_filter_blocks"] = apply_post_levels(recon // 3, recon, levels)
         return Encoded(
             pipeline=self.name,
             pipeline_version=self.version,
@@ -270,9 +306,9 @@ class LayeredPipeline(Pipeline):
         if not self.use_post_filter:
             return x_hat
         side = by_kind[LayerKind.SIDE_INFO]
-        flags = unpack_flags(decode_layer(side.codec_id, side.data),
-                             (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), self.name)
-        if not flags.any():  # the encoder found the filter useless everywhere: skip it
+        levels = unpack_levels(decode_layer(side.codec_id, side.data),
+                               (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), self.name)
+        if not levels.any():  # the encoder found the filter useless everywhere: skip it
             return x_hat
         qp = int(encoded.params.get("qp", QP_SPEC.default))
-        return apply_post_flags(x_hat, self.post_filter(x_hat, prediction, qp), flags)
+        return apply_post_levels(x_hat, self.post_filter(x_hat, prediction, qp), levels)

@@ -55,6 +55,19 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def init_from_safetensors(model: torch.nn.Module, path: str | Path) -> int:
+    """Load the tensors of shipped fp16 weights that fit ``model`` (same name and shape)
+    as float32, for ``--init``; returns how many were loaded."""
+    from safetensors.torch import load_file
+
+    own = model.state_dict()
+    init = {k: v.float() for k, v in load_file(str(path)).items()
+            if k in own and own[k].shape == v.shape}
+    model.load_state_dict(init, strict=False)
+    print(f"initialised {len(init)} of {len(own)} tensors from {path}", flush=True)
+    return len(init)
+
+
 def add_schedule_args(p: argparse.ArgumentParser, lr: float | None = None,
                       val_every: int = 250) -> None:
     """The step/batch/crop/LR/validation/checkpoint options every trainer shares."""

@@ -63,6 +63,7 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
+    init_from_safetensors,
     pick_device,
     set_threads,
 )
@@ -229,13 +230,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"no training frames in {args.data}")
     gen = build_dsslic(cfg_name).to(device)
     if args.init and not args.resume:
-        from safetensors.torch import load_file
-
-        init = {k: v.float() for k, v in load_file(args.init).items()
-                if k in gen.state_dict() and gen.state_dict()[k].shape == v.shape}
-        gen.load_state_dict(init, strict=False)
-        print(f"initialised {len(init)} of {len(gen.state_dict())} tensors from {args.init}",
-              flush=True)
+        init_from_safetensors(gen, args.init)
     segs = SegSource(args.seg, device)
     rng = random.Random(99 + (args.iters or 0))
     disc = build_discriminator(cfg_name).to(device) if use_gan else None

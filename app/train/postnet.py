@@ -28,6 +28,7 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
+    init_from_safetensors,
     pick_device,
     set_threads,
 )
@@ -52,6 +53,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-frames", type=int, default=24, help="CamVid val frames validated on")
     p.add_argument("--workers", type=int, default=1,
                    help="processes that encode the training pairs (once; cached in the run folder)")
+    p.add_argument("--init", default=None,
+                   help="start from these shipped .safetensors (a warm restart of the schedule)")
+    p.add_argument("--seed", type=int, default=99,
+                   help="seed of the training-pair plan (a new seed, new pairs)")
     add_schedule_args(p, val_every=500)
 
 
@@ -68,7 +73,7 @@ def augment(image: np.ndarray, scale: float, perm: int) -> np.ndarray:
     """The frame as the encoder will see it: Lanczos-resized by ``scale`` and with its
     colour channels permuted, for variety beyond CamVid's soft road-scene video frames.
     It did not make the filter safe on photographs (see docs/training.md); the pipelines'
-    per-block on/off flags do."""
+    per-block strengths do."""
     from PIL import Image
 
     if scale != 1.0:
@@ -213,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in str(args.pipelines).split(",") if n.strip()]
     q0, q1 = (int(v) for v in str(args.qp_range).split(","))
 
-    rng = random.Random(99)
+    rng = random.Random(args.seed)
     train_s = load_split(args.data, "train", args.limit)
     if not train_s:
         raise SystemExit(f"no training frames in {args.data}")
@@ -238,8 +243,17 @@ def run(args: argparse.Namespace) -> int:
 
     from app.pipelines import registry
 
+    init_steps = 0
+    if args.init:
+        import json
+
+        man = Path(args.init).with_suffix(".json")
+        if man.exists():
+            init_steps = int(json.loads(man.read_text()).get("steps", 0))
     trained_against = {n: registry.get(n).model_fingerprint.hex() for n in names}
     model = build_postnet(cfg).to(device)
+    if args.init and not args.resume:
+        init_from_safetensors(model, args.init)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
     loop = TrainLoop(args, "postnet", iters, {"model": model, "opt": opt})
     loop.resume()
@@ -256,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
             # the model fingerprint of each pipeline whose reconstructions were learned from
             "trained_against": trained_against,
             "loss": "MSE of the filtered image",
+            "init": Path(args.init).name if args.init else None,
+            "init_steps": init_steps,
             "validation": {"data": f"CamVid val, {len(val_s)} frames x {vnames} x QP "
                            f"{list(VAL_QPS)} x scale {list(VAL_SCALES)}, central 176x176 "
                            "crops", **metrics},
