@@ -88,15 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         for label, pred in preds:
             d = x.astype(np.float64) - pred
             low = gaussian_blur(d, args.sigma)
-            nbytes, final = _code(x, pred, args.qp)
+            coded = {qp: _code(x, pred, qp) for qp in dict.fromkeys([args.qp, *qps])}
+            nbytes, final = coded[args.qp]
             print(f"{Path(path).stem} | {label} | {psnr_rgb(x, pred):.2f} | "
                   f"{np.sqrt((low ** 2).mean()):.2f} | {np.sqrt(((d - low) ** 2).mean()):.2f} | "
                   f"{nbytes * 8 / (h * w):.4f} | {psnr_rgb(x, final):.2f}", flush=True)
-            pts = []
-            for qp in qps:
-                nbytes, final = _code(x, pred, qp)
-                pts.append(((base_bytes + nbytes) * 8 / (h * w), psnr_rgb(x, final)))
-            curves.setdefault(label, []).append(pts)
+            curves.setdefault(label, []).append(
+                [((base_bytes + coded[qp][0]) * 8 / (h * w), psnr_rgb(x, coded[qp][1]))
+                 for qp in qps])
         if qps:
             pts = []
             for qp in qps:

@@ -377,8 +377,8 @@ def test_postnet_train_smoke(tmp_path):
     assert isinstance(model, torch.nn.Module)
     # --init: a warm restart from shipped weights, recorded in the new manifest
     run2, out2 = tmp_path / "run2", tmp_path / "models2"
-    args2 = [a if a not in (str(run), str(out)) else str(run2 if a == str(run) else out2)
-             for a in common]
+    swap = {str(run): str(run2), str(out): str(out2)}
+    args2 = [swap.get(a, a) for a in common]
     assert train_main([*args2, "--iters", "1", "--init",
                        str(out / "postnet-lite.safetensors")]) == 0
     man2 = json.loads((out2 / "postnet-lite.json").read_text())

@@ -112,7 +112,7 @@ class EdmsPostFilterPipeline(EdmsPipeline):
 
 class EdmsLossyBasePostFilterPipeline(EdmsLossyBasePipeline):
     name = "edms-lb-pf"
-    description = "EDMS, lossy HEVC base + PostNet post-filter, strength per 64x64 block " \
-        "(extension)"
+    description = ("EDMS, lossy HEVC base + PostNet post-filter, strength per 64x64 block "
+                   "(extension)")
     version = 3  # v3: four strengths per block (2 bits) instead of on/off flags
     use_post_filter = True

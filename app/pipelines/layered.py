@@ -90,13 +90,18 @@ def _block_sse(image: np.ndarray, other: np.ndarray, block: int) -> np.ndarray:
 POST_LEVELS = (0, 3, 5, 8)  # PostNet strengths per block, in eighths: off, 3/8, 5/8, full
 
 
-def _blend(x_hat: np.ndarray, filtered: np.ndarray, w8: np.ndarray | int) -> np.ndarray:
-    """x_hat + round(w8/8 * (filtered - x_hat)) in integers (the same on every machine);
-    ``w8`` broadcasts over (rows, columns). Stays between the two images, so in 0..255."""
-    d = filtered.astype(np.int16) - x_hat.astype(np.int16)
+def _blend(x16: np.ndarray, d: np.ndarray, w8: np.ndarray | int) -> np.ndarray:
+    """x_hat + round(w8/8 * (filtered - x_hat)) in integers (the same on every machine),
+    from x16 = x_hat and d = filtered - x_hat as int16; ``w8`` broadcasts over (rows,
+    columns). Stays between the two images, so in 0..255."""
     w = np.asarray(w8, np.int16)
     w = w[..., None] if w.ndim == 2 else w
-    return (x_hat.astype(np.int16) + ((w * d + 4) >> 3)).astype(np.uint8)
+    return (x16 + ((w * d + 4) >> 3)).astype(np.uint8)
+
+
+def _as_blend_inputs(x_hat: np.ndarray, filtered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x16 = x_hat.astype(np.int16)
+    return x16, filtered.astype(np.int16) - x16
 
 
 def post_filter_levels(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarray,
@@ -114,7 +119,8 @@ def post_filter_levels(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarra
     out = np.zeros((-(-h // block), -(-image.shape[1] // block)), np.uint8)
     for by in range(out.shape[0]):  # a row of blocks at a time: bounded memory at 24 MP
         rows = slice(by * block, min(h, (by + 1) * block))
-        sse = np.stack([_block_sse(image[rows], _blend(x_hat[rows], filtered[rows], w), block)
+        x16, d = _as_blend_inputs(x_hat[rows], filtered[rows])  # once for all strengths
+        sse = np.stack([_block_sse(image[rows], _blend(x16, d, w), block)
                         for w in POST_LEVELS])
         out[by] = sse.argmin(axis=0)[0]  # argmin keeps the first (weakest) of ties
     return out
@@ -150,7 +156,7 @@ def apply_post_levels(x_hat: np.ndarray, filtered: np.ndarray, levels: np.ndarra
         if not levels[by].any():
             continue
         wrow = np.repeat(weights[by], block)[None, :w]
-        out[rows] = _blend(x_hat[rows], filtered[rows], wrow)
+        out[rows] = _blend(*_as_blend_inputs(x_hat[rows], filtered[rows]), wrow)
     return out
 
 

@@ -14,6 +14,7 @@ starts training at once.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -245,8 +246,6 @@ def run(args: argparse.Namespace) -> int:
 
     init_steps = 0
     if args.init:
-        import json
-
         man = Path(args.init).with_suffix(".json")
         if man.exists():
             init_steps = int(json.loads(man.read_text()).get("steps", 0))
