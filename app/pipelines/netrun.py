@@ -73,9 +73,14 @@ def tiled(
             o = fn(*parts)
             if out is None:
                 out = torch.empty(*o.shape[:-2], out_h, out_w, dtype=o.dtype)
+            # The last tile row/column may end inside the last 8x8 unit (an image side
+            # that is not a multiple of UNIT): clip to the output and take as many rows
+            # and columns of the tile's output, whatever padding ``fn`` added.
             s = out_scale
-            out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[
-                ..., (y0 - ey0) * s:(y1 - ey0) * s, (x0 - ex0) * s:(x1 - ex0) * s
+            oy1, ox1 = min(y1 * s, out_h), min(x1 * s, out_w)
+            ty0, tx0 = (y0 - ey0) * s, (x0 - ex0) * s
+            out[..., y0 * s:oy1, x0 * s:ox1] = o[
+                ..., ty0:ty0 + oy1 - y0 * s, tx0:tx0 + ox1 - x0 * s
             ]
     assert out is not None
     return out
