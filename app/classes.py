@@ -12,6 +12,7 @@ CAMVID_CLASSES: tuple[str, ...] = (
     "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
     "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
 )
+NUM_CLASSES = len(CAMVID_CLASSES)
 VOID = 11
 CAMVID_PALETTE: np.ndarray = np.array(
     [

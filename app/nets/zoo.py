@@ -26,6 +26,8 @@ from app.errors import PipelineError
 
 def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     from app.nets.dsslic import DSSLIC
+    from app.nets.hyperprior import ScaleHyperprior
+    from app.nets.menet import MENet
     from app.nets.postnet import PostNet
     from app.nets.segnet import SegNet
     from app.nets.smapnet import SMapNet
@@ -33,7 +35,8 @@ def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
 
     # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
     return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
-            "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet}
+            "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet,
+            "hyperprior": lambda c: ScaleHyperprior(**c), "menet": lambda c: MENet(**c)}
 
 
 def models_dir() -> Path:

@@ -1,0 +1,151 @@
+"""Scale-hyperprior codec with gain units: the compression branch MENet is built on.
+
+Ballé, Minnen, Singh, Hwang, Johnston, "Variational image compression with a scale
+hyperprior", ICLR 2018, Fig. 4: analysis g_a and synthesis g_s of four 5x5 stride-2
+(de)convolutions with GDN / IGDN between them; hyper-analysis h_a (|y| -> z, 3x3 then two
+5x5 stride-2 convolutions with ReLU) and hyper-synthesis h_s (ẑ -> σ), z coded with a
+factorized prior, y with a Gaussian of scale σ.
+
+Variable rate: one model covers a range of rates through *gain units* (Cui, Wang, Zhao,
+Zhang, Bai, "Asymmetric Gained Deep Image Compression with Continuous Rate Adaptation",
+CVPR 2021, §3.2): a per-channel gain vector g_q scales y before quantisation and an
+inverse gain g'_q after it, one pair per trained λ_q; between two trained qualities the
+vectors are interpolated geometrically (Eq. 6), so the rate knob is continuous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.entropy.gdn import GDN
+from app.entropy.models import EntropyBottleneck, GaussianConditional
+
+# λ of each trained quality for loss = λ·255²·MSE + bpp (images in [0, 1]); the usual
+# MSE ladder of learned codecs (CompressAI's quality 1..8 use these values).
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+CONFIGS: dict[str, dict[str, int]] = {
+    "lite": {"N": 64, "M": 128},
+    # the paper's sizes for its highest rates (N = 192, M = 320 in Ballé et al.'s code)
+    "paper": {"N": 192, "M": 320},
+}
+MULTIPLE = 64  # g_a (x16) then h_a (x4)
+
+
+def conv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
+class GainUnits(nn.Module):
+    """Gain and inverse-gain vectors, one per trained quality (Cui et al. 2021)."""
+
+    def __init__(self, qualities: int, channels: int) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(qualities, channels))
+        self.inv_gain = nn.Parameter(torch.ones(qualities, channels))
+
+    @property
+    def qualities(self) -> int:
+        return self.gain.shape[0]
+
+    def _pick(self, table: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """q: (B,) float in [0, qualities - 1] -> (B, C, 1, 1), geometric interpolation."""
+        q = q.clamp(0, self.qualities - 1)
+        lo = q.floor().long().clamp(max=self.qualities - 2) if self.qualities > 1 else q.long()
+        t = (q - lo.to(q.dtype)).view(-1, 1)
+        a, b = table.abs()[lo], table.abs()[(lo + 1).clamp(max=self.qualities - 1)]
+        g = a.clamp_min(1e-6) ** (1 - t) * b.clamp_min(1e-6) ** t
+        return g[:, :, None, None]
+
+    def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._pick(self.gain, q), self._pick(self.inv_gain, q)
+
+
+class AnalysisTransform(nn.Module):
+    """g_a: x -> y; also returns the GDN outputs of each stage (MENet's f_x^i)."""
+
+    def __init__(self, n: int, m: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([conv(3, n), conv(n, n), conv(n, n), conv(n, m)])
+        self.gdns = nn.ModuleList([GDN(n), GDN(n), GDN(n)])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        feats = []
+        for c, g in zip(self.convs[:-1], self.gdns, strict=True):
+            x = g(c(x))
+            feats.append(x)
+        return self.convs[-1](x), feats
+
+
+class SynthesisTransform(nn.Sequential):
+    """g_s: ŷ -> x̂ (IGDN between the deconvolutions)."""
+
+    def __init__(self, n: int, m: int) -> None:
+        super().__init__(deconv(m, n), GDN(n, inverse=True), deconv(n, n),
+                         GDN(n, inverse=True), deconv(n, n), GDN(n, inverse=True),
+                         deconv(n, 3))
+
+
+class HyperAnalysis(nn.Sequential):
+    def __init__(self, n: int, m: int) -> None:
+        super().__init__(conv(m, n, 3, 1), nn.ReLU(inplace=True), conv(n, n),
+                         nn.ReLU(inplace=True), conv(n, n))
+
+
+class HyperSynthesis(nn.Sequential):
+    def __init__(self, n: int, m: int) -> None:
+        super().__init__(deconv(n, n), nn.ReLU(inplace=True), deconv(n, n),
+                         nn.ReLU(inplace=True), conv(n, m, 3, 1), nn.ReLU(inplace=True))
+
+
+@dataclass
+class Likelihoods:
+    y: torch.Tensor
+    z: torch.Tensor
+
+    def bits(self) -> torch.Tensor:
+        return -(torch.log2(self.y).sum() + torch.log2(self.z).sum())
+
+
+def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad the bottom and right to a multiple (cropped back after decoding)."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+class ScaleHyperprior(nn.Module):
+    """The ``hyperprior`` network (Ballé et al. 2018) with gain units."""
+
+    multiple = MULTIPLE
+
+    def __init__(self, N: int = 64, M: int = 128, qualities: int = len(LAMBDAS)) -> None:  # noqa: N803
+        super().__init__()
+        self.N, self.M = N, M
+        self.g_a = AnalysisTransform(N, M)
+        self.g_s = SynthesisTransform(N, M)
+        self.h_a = HyperAnalysis(N, M)
+        self.h_s = HyperSynthesis(N, M)
+        self.gains = GainUnits(qualities, M)
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian = GaussianConditional()
+
+    def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict[str, torch.Tensor | Likelihoods]:
+        """x: (B, 3, H, W) in [0, 1], H and W multiples of 64; q: (B,) quality indices."""
+        gain, inv_gain = self.gains(q)
+        y, _ = self.g_a(x)
+        y = y * gain
+        z = self.h_a(y.abs())
+        z_hat, z_lik = self.entropy_bottleneck(z)
+        scales = self.h_s(z_hat)
+        y_hat, y_lik = self.gaussian(y, scales)
+        x_hat = self.g_s(y_hat * inv_gain)
+        return {"x_hat": x_hat, "likelihoods": Likelihoods(y_lik, z_lik)}

@@ -1,0 +1,254 @@
+"""Training the end-to-end codecs: ``hyperprior`` and ``menet``.
+
+One model covers every rate (gain units, :mod:`app.nets.hyperprior`): each sample of a
+batch draws a quality q and is weighted by its λ_q, loss per sample
+``λ_q·255²·MSE + bpp`` (Ballé et al. 2018, Eq. 13, rate in bits per pixel), plus for
+MENet the class-weighted cross-entropy of the decoded class map where labels exist (Eq. 2).
+MENet's distortion is that of the enhanced image x̂_e plus a quarter of that of x̂ (our
+addition: it keeps x̂ a usable image for ``menet-noenh``, the decode without the
+enhancement module).
+
+Data: CamVid train frames (with labels) and natural photographs from a folder of images
+(``--images``, e.g. Imagenette train; searched recursively), random 128x128 crops with
+flips; CamVid frames are randomly down-scaled first (0.5-1.0) so a crop holds more
+than a patch of road. MENet alternates a CamVid batch and a photo batch; the hyperprior
+takes a CamVid batch one step in three. Validation (every ``--val-every`` steps) reports
+bpp (from the likelihoods), PSNR and, for MENet, the mIoU of CamVid val frames, at three
+qualities, on CamVid val frames and on ``--val-images`` photographs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.classes import NUM_CLASSES, VOID
+from app.nets import hyperprior as hp
+from app.nets import menet as mn
+from app.train.common import (
+    TrainLoop,
+    add_schedule_args,
+    export_safetensors,
+    pick_device,
+    set_threads,
+)
+from app.train.data import SegDataset, class_weights, infinite_batches, load_split
+
+DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
+            "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
+VAL_QUALITIES = (0, 3, 7)
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", default=None,
+                   help="folder of natural photographs (searched recursively), e.g. "
+                   "Imagenette train")
+    p.add_argument("--val-images", default=None, help="photographs validated on")
+    p.add_argument("--images-limit", type=int, default=None, help="use at most N photographs")
+    p.add_argument("--val-frames", type=int, default=8, help="CamVid val frames validated on")
+    p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the CE term (menet)")
+    add_schedule_args(p, val_every=1000)
+
+
+def _load_photos(folder: str | None, limit: int | None, seed: int = 0) -> list[np.ndarray]:
+    from PIL import Image
+
+    if not folder:
+        return []
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    if limit:
+        random.Random(seed).shuffle(paths)
+        paths = sorted(paths[:limit])
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            out.append(np.asarray(im.convert("RGB"), dtype=np.uint8).copy())
+    return out
+
+
+def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int):
+    """Endless batches of random crops (with flips) of the photographs, float in [0, 1]."""
+    rng = random.Random(seed)
+    while True:
+        items = []
+        for _ in range(batch):
+            im = photos[rng.randrange(len(photos))]
+            h, w = im.shape[:2]
+            if h < crop or w < crop:
+                im = np.pad(im, ((0, max(0, crop - h)), (0, max(0, crop - w)), (0, 0)),
+                            mode="edge")
+                h, w = im.shape[:2]
+            y, x = rng.randint(0, h - crop), rng.randint(0, w - crop)
+            c = im[y:y + crop, x:x + crop]
+            if rng.random() < 0.5:
+                c = c[:, ::-1]
+            items.append(torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1))
+        yield torch.stack(items).float().div_(255.0)
+
+
+def build(net: str, cfg: str) -> torch.nn.Module:
+    if net == "hyperprior":
+        return hp.ScaleHyperprior(**hp.CONFIGS[cfg])
+    return mn.MENet(**mn.CONFIGS[cfg])
+
+
+def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    return hp.pad_to(x, multiple)
+
+
+def per_sample_bits(lik: hp.Likelihoods) -> torch.Tensor:
+    return -(torch.log2(lik.y).flatten(1).sum(1) + torch.log2(lik.z).flatten(1).sum(1))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.ndarray],
+             device: torch.device) -> dict[str, Any]:
+    """Rounded latents; bpp from the likelihoods; PSNR of x̂ (and x̂_e); mIoU (menet)."""
+    from app.metrics import miou
+
+    out: dict[str, Any] = {}
+    lam = torch.tensor(hp.LAMBDAS)
+    losses = []
+    sets = [("camvid", [(s.image, s.label) for s in frames]),
+            ("photos", [(p, None) for p in photos])]
+    for q in VAL_QUALITIES:
+        row: dict[str, Any] = {}
+        for set_name, items in sets:
+            if not items:
+                continue
+            bpps, psnrs, psnrs_e, preds, gts = [], [], [], [], []
+            for img, lab in items:
+                x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(device)
+                h, w = x.shape[-2:]
+                o = model(_pad(x, hp.MULTIPLE), torch.tensor([float(q)], device=device))
+                bits = float(o["likelihoods"].bits())
+                bpps.append(bits / (h * w))
+                xh = o["x_hat"][..., :h, :w].clamp(0, 1)
+                mse = float(F.mse_loss(xh, x))
+                psnrs.append(10 * np.log10(1 / max(mse, 1e-12)))
+                if "x_enh" in o:
+                    xe = o["x_enh"][..., :h, :w].clamp(0, 1)
+                    mse = float(F.mse_loss(xe, x))
+                    psnrs_e.append(10 * np.log10(1 / max(mse, 1e-12)))
+                    if lab is not None:
+                        preds.append(o["seg"][0, :, :h, :w].argmax(0).cpu().numpy())
+                        gts.append(lab)
+                losses.append(float(lam[q]) * 255 ** 2 * mse + bits / (h * w))
+            r = {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
+            if psnrs_e:
+                r["psnr_enh"] = float(np.mean(psnrs_e))
+            if preds:
+                r["miou"] = miou(np.concatenate([p.ravel() for p in preds]),
+                                 np.concatenate([g.ravel() for g in gts]), NUM_CLASSES,
+                                 ignore_index=VOID)[0]
+            row[set_name] = r
+        out[f"q{q}"] = row
+    out["rd_loss"] = float(np.mean(losses))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    net, cfg = args.net, args.config
+    d = DEFAULTS[cfg]
+    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
+    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    frames = load_split(args.data, "train", args.limit)
+    photos = _load_photos(args.images, args.images_limit)
+    if not frames and not photos:
+        raise SystemExit("no training images")
+    val_frames = load_split(args.data, "val", None)
+    val_frames = val_frames[:: max(1, len(val_frames) // max(1, args.val_frames))]
+    val_frames = val_frames[: args.val_frames]
+    val_photos = _load_photos(args.val_images, 8, seed=1) if args.val_images else []
+    print(f"{net}-{cfg}: {len(frames)} CamVid frames, {len(photos)} photographs; validation "
+          f"{len(val_frames)} frames, {len(val_photos)} photographs", flush=True)
+
+    model = build(net, cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr0)
+    loop = TrainLoop(args, net, iters, {"model": model, "opt": opt})
+    loop.resume()
+    torch.manual_seed(4321 + loop.step)
+    seg_iter = infinite_batches(SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch,
+                                seed=7 + loop.step) if frames else None
+    photo_iter = photo_batches(photos, batch, crop, seed=11 + loop.step) if photos else None
+    weights = class_weights(frames).to(device) if net == "menet" and frames else None
+    lambdas = torch.tensor(hp.LAMBDAS, device=device)
+    qrng = random.Random(99 + loop.step)
+    camvid_every = 2 if net == "menet" else 3
+
+    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        conf = (hp.CONFIGS if net == "hyperprior" else mn.CONFIGS)[cfg]
+        export_safetensors(state, loop.out_dir, f"{net}-{cfg}", {
+            "name": net, "config_name": cfg, "config": conf, "steps": loop.step,
+            "lambdas": list(hp.LAMBDAS),
+            "training_data": f"CamVid train ({len(frames)} frames, random 0.5-1.0 down-scale)"
+            f" and {len(photos)} photographs from a natural-image folder (Imagenette train), "
+            f"{crop}x{crop} crops, batch {batch}; a CamVid batch every {camvid_every} steps",
+            "loss": "lambda_q*255^2*MSE + bpp per sample, q uniform over the lambdas"
+            + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
+               if net == "menet" else ""),
+            "validation": {"data": f"CamVid val ({len(val_frames)} frames) and "
+                           f"{len(val_photos)} Imagenette val photographs; bpp from "
+                           "likelihoods", **metrics},
+        })
+
+    def validate() -> tuple[float, dict[str, Any]]:
+        model.eval()
+        m = evaluate(model, net, val_frames, val_photos, device)
+        model.train()
+        print(f"\nstep {loop.step}: rd_loss {m['rd_loss']:.4f} " + " ".join(
+            f"{q}:" + ",".join(f"{k}={v['bpp']:.3f}/{v['psnr']:.2f}"
+                               + (f"/{v['psnr_enh']:.2f}" if "psnr_enh" in v else "")
+                               + (f"/miou {v['miou']:.3f}" if "miou" in v else "")
+                               for k, v in row.items())
+            for q, row in m.items() if q.startswith("q")), flush=True)
+        return -m["rd_loss"], m
+
+    def train_step(p: float) -> dict[str, float]:
+        lr = 1e-5 + (lr0 - 1e-5) * 0.5 * (1 + np.cos(np.pi * p))
+        for g in opt.param_groups:
+            g["lr"] = float(lr)
+        use_seg = seg_iter is not None and (photo_iter is None or loop.step % camvid_every == 0)
+        if use_seg:
+            assert seg_iter is not None
+            x, lab = next(seg_iter)
+            lab = lab.to(device)
+        else:
+            assert photo_iter is not None
+            x, lab = next(photo_iter), None
+        x = x.to(device)
+        q = torch.tensor([qrng.randrange(len(hp.LAMBDAS)) for _ in range(x.shape[0])],
+                         device=device)
+        o = model(x, q.float())
+        npix = x.shape[-2] * x.shape[-1]
+        bpp = per_sample_bits(o["likelihoods"]) / npix
+        if net == "menet":
+            mse = (o["x_enh"] - x).pow(2).flatten(1).mean(1) \
+                + 0.25 * (o["x_hat"] - x).pow(2).flatten(1).mean(1)
+        else:
+            mse = (o["x_hat"] - x).pow(2).flatten(1).mean(1)
+        loss = (lambdas[q] * 255 ** 2 * mse + bpp).mean()
+        logs = {"bpp": float(bpp.detach().mean())}
+        if net == "menet" and lab is not None:
+            ce = F.cross_entropy(o["seg"], lab, weight=weights, ignore_index=VOID)
+            loss = loss + args.ce_weight * ce
+            logs["ce"] = float(ce)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        logs["loss"] = float(loss)
+        return logs
+
+    model.train()
+    loop.run(train_step, validate, export)
+    return 0
