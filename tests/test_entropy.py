@@ -1,0 +1,189 @@
+"""The entropy-coding core: tables, the rANS coder, and bit-exact end-to-end round trips."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from app.container import from_bytes, to_bytes
+from app.entropy import coder
+from app.entropy.models import (
+    PMF_BITS,
+    EntropyBottleneck,
+    GaussianConditional,
+    quantise_pmf,
+    scale_indices,
+    scale_table,
+)
+from app.errors import PipelineError
+
+
+def test_quantised_pmf_sums_to_precision_and_has_no_zero() -> None:
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 17, 400, 3000):
+        p = rng.random(n) ** 8
+        p[rng.integers(0, n)] = 0.0
+        f = quantise_pmf(p)
+        assert f.sum() == 1 << PMF_BITS
+        assert f.min() >= 1
+        assert np.array_equal(f, quantise_pmf(p.copy()))
+
+
+def test_scale_table_and_indices() -> None:
+    t = scale_table()
+    assert t.shape == (64,)
+    assert float(t[0]) == pytest.approx(0.11, rel=1e-6)
+    assert float(t[-1]) == pytest.approx(256.0, rel=1e-5)
+    idx = scale_indices(torch.tensor([0.0, 0.11, 0.1101, 255.0, 1e6]))
+    assert idx.tolist()[:2] == [0, 0]
+    assert idx.tolist()[2] == 1
+    assert idx.tolist()[-1] == 63
+    # every index's table scale is >= the scale it was chosen for
+    s = torch.linspace(0.11, 256, 1000)
+    assert bool((t[scale_indices(s)] >= s * (1 - 1e-6)).all())
+
+
+@pytest.fixture(scope="module")
+def gaussian_tables() -> coder.TableSet:
+    freqs = GaussianConditional().tables()
+    return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])
+
+
+def test_coder_round_trip_with_escapes(gaussian_tables: coder.TableSet) -> None:
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, 64, size=(7, 13, 5))
+    values = np.round(rng.normal(size=idx.shape) * scale_table().numpy()[idx]).astype(np.int64)
+    values[0, 0, 0], values[3, 2, 1], values[6, 12, 4] = 4000, -30000, 77
+    data = coder.encode(values, idx, gaussian_tables)
+    assert np.array_equal(coder.decode(data, idx, gaussian_tables), values)
+
+
+def test_coder_costs_close_to_the_ideal(gaussian_tables: coder.TableSet) -> None:
+    rng = np.random.default_rng(2)
+    idx = rng.integers(5, 50, size=20000)
+    scales = scale_table()[torch.from_numpy(idx)]
+    values = np.round(rng.normal(size=idx.shape) * scales.numpy()).astype(np.int64)
+    ideal = float(-torch.log2(GaussianConditional.likelihood(
+        torch.from_numpy(values).float(), scales)).sum()) / 8
+    actual = len(coder.encode(values, idx, gaussian_tables))
+    assert ideal * 0.99 < actual < ideal * 1.02 + 16
+
+
+def test_coder_refuses_out_of_range_values(gaussian_tables: coder.TableSet) -> None:
+    with pytest.raises(PipelineError, match="out of the coder's range"):
+        coder.encode(np.array([40000]), np.array([3]), gaussian_tables)
+
+
+def test_damaged_stream_is_an_error_or_different_values(gaussian_tables: coder.TableSet
+                                                        ) -> None:
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 64, size=500)
+    values = np.round(rng.normal(size=500) * 3).astype(np.int64)
+    data = bytearray(coder.encode(values, idx, gaussian_tables))
+    data[len(data) // 2] ^= 0x40
+    try:
+        back = coder.decode(bytes(data), idx, gaussian_tables)
+    except PipelineError:
+        return
+    assert not np.array_equal(back, values)
+    with pytest.raises(PipelineError):
+        coder.decode(bytes(data[:-1]), idx, gaussian_tables)
+
+
+def test_bottleneck_tables_cover_its_density() -> None:
+    torch.manual_seed(0)
+    eb = EntropyBottleneck(4)
+    tabs = eb.tables()
+    assert len(tabs) == 4
+    assert all(t.sum() == 1 << PMF_BITS and t.min() >= 1 for t in tabs)
+
+
+# --- the end-to-end pipelines with random-weight lite networks ---------------------------
+
+def _pipelines():
+    from app.nets.hyperprior import CONFIGS, ScaleHyperprior
+    from app.nets.menet import CONFIGS as MCONFIGS
+    from app.nets.menet import MENet
+    from app.pipelines.endtoend import HyperpriorPipeline
+    from app.pipelines.menet import MenetNoEnhancePipeline, MenetPipeline
+
+    torch.manual_seed(0)
+    hp = HyperpriorPipeline(ScaleHyperprior(**CONFIGS["lite"]), b"random01")
+    torch.manual_seed(0)
+    me = MENet(**MCONFIGS["lite"])
+    return {"hyperprior": hp, "menet": MenetPipeline(me, b"random02"),
+            "menet-noenh": MenetNoEnhancePipeline(me, b"random02")}
+
+
+@pytest.fixture(scope="module")
+def e2e_pipelines():
+    return _pipelines()
+
+
+SIZES = [(1, 1), (13, 7), (7, 13), (64, 64), (65, 63), (1025, 9), (17, 1041)]
+
+
+@pytest.mark.parametrize("name", ["hyperprior", "menet", "menet-noenh"])
+def test_round_trip_bit_exact_at_odd_sizes(e2e_pipelines, name: str) -> None:
+    p = e2e_pipelines[name]
+    rng = np.random.default_rng(5)
+    for h, w in SIZES:
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        enc = p.encode(image, {"quality": 1 + (h * w) % 8})
+        dec = p.decode(from_bytes(to_bytes(enc)))
+        assert dec.shape == (h, w, 3)
+        assert np.array_equal(dec, enc.reconstruction), (name, h, w)
+        if name != "hyperprior":
+            assert enc.views["segmentation"].shape == (h, w)
+
+
+def test_menet_decoder_returns_the_segmentation_it_carries(e2e_pipelines) -> None:
+    p = e2e_pipelines["menet"]
+    image = np.random.default_rng(6).integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    enc = p.encode(image, {"quality": 3})
+    dec, views = p.decode_with_views(from_bytes(to_bytes(enc)))
+    assert np.array_equal(views["segmentation"], enc.views["segmentation"])
+    assert views["bits"].shape == (64 // 16, 128 // 16)
+    assert float(views["bits"].sum()) > 0
+
+
+def test_quality_orders_the_rate(e2e_pipelines) -> None:
+    """Gain units: larger quality, larger gains... at least different bitstreams."""
+    p = e2e_pipelines["hyperprior"]
+    image = np.random.default_rng(7).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    a = to_bytes(p.encode(image, {"quality": 1}))
+    b = to_bytes(p.encode(image, {"quality": 8}))
+    assert a != b
+
+
+_FRESH = textwrap.dedent("""
+    import sys, hashlib
+    import numpy as np, torch
+    torch.set_num_threads(int(sys.argv[1]))
+    sys.path.insert(0, sys.argv[3])
+    from tests.test_entropy import _pipelines
+    from app.container import from_bytes
+    p = _pipelines()[sys.argv[2]]
+    data = sys.stdin.buffer.read()
+    print(hashlib.sha256(p.decode(from_bytes(data)).tobytes()).hexdigest())
+""")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fresh_process_decodes_identically(e2e_pipelines, threads: int) -> None:
+    import hashlib
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    p = e2e_pipelines["menet"]
+    image = np.random.default_rng(8).integers(0, 256, (90, 150, 3), dtype=np.uint8)
+    enc = p.encode(image, {"quality": 6})
+    out = subprocess.run([sys.executable, "-c", _FRESH, str(threads), "menet", root],
+                         input=to_bytes(enc), capture_output=True, check=True, cwd=root)
+    assert out.stdout.decode().strip() == hashlib.sha256(enc.reconstruction.tobytes()
+                                                         ).hexdigest()
