@@ -349,7 +349,11 @@ def test_sweep_all_images_and_mean_curves(win) -> None:
 
 
 def test_match_bitrate(win) -> None:
-    _add(win, "match", synthetic(64, 96, 6))
+    from app import api
+    from app.compare import pick
+
+    image = synthetic(64, 96, 6)
+    _add(win, "match", image)
     a = _set(win, "A", "hevc", qp=30)
     _set(win, "B", "jpeg", q=10)
     win.match_bitrate()
@@ -359,6 +363,9 @@ def test_match_bitrate(win) -> None:
     assert win.panel_b.params()["q"] == b.params["q"]
     # no other value is closer to A's bpp among the ones probed nearby
     assert abs(b.bpp - a.bpp) / a.bpp < 0.35
+    # the one rule: edms compare picks the same setting for the same target
+    assert b.params == api.closest_setting("jpeg", image, a.bpp).encoded.params
+    assert b.params == pick(image, "jpeg", a.bpp).params
     _set(win, "A", "")
 
 

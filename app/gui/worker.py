@@ -75,8 +75,8 @@ class Job:
     - ``encode``: ``image``/``image_id``, ``pipeline``, ``params``; ``side`` ("A", "B")
       identifies the pane asking (requests of one side replace each other).
     - ``sweep``: ``plan`` = ``[(pipeline, [params, ...]), ...]``.
-    - ``match``: encode ``pipeline`` with the first parameter chosen so the file's bpp is
-      closest to ``target_bpp`` (other parameters from ``params``).
+    - ``match``: encode ``pipeline`` at the setting :func:`app.api.closest_setting` picks
+      for ``target_bpp`` (``params`` is replaced by it).
     - ``decode``: ``data`` = an ``.edms`` file's bytes, ``name`` its name.
     """
 
@@ -342,8 +342,7 @@ class Worker(QObject):
         bytes and checks the decoder rebuilds exactly that image. A pipeline that gives
         no reconstruction is decoded here, before the result is shown.
         """
-        from app import metrics
-        from app.container import to_bytes
+        from app import api, metrics
 
         self._check()
         pipeline = self._pipeline(name)
@@ -351,10 +350,8 @@ class Worker(QObject):
         prepared, prep_s, cached = self._prepare(pipeline, job, image_id, image)
         self._check()
         self.progress.emit(job.id, "coding", 0, 0)
-        t0 = time.perf_counter()
-        enc = self._with_progress(pipeline, job, pipeline.encode_prepared, prepared, params)
-        data = to_bytes(enc)
-        enc_s = time.perf_counter() - t0
+        coded = self._with_progress(pipeline, job, api.code, pipeline, prepared, params)
+        enc, data, enc_s = coded.encoded, coded.data, coded.encode_s
         layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
                   for la in enc.layers]
         recon = enc.reconstruction
@@ -381,22 +378,18 @@ class Worker(QObject):
 
     def _finish(self, job: Job, result: Result, quiet: bool = False) -> None:
         """Parse the bytes, decode them, verify against the encoder's reconstruction."""
-        from app.container import from_bytes
-        from app.errors import PipelineError
+        from app import api
 
         if result.verified:
             return
         self._check()
         self.progress.emit(job.id, "decoding", 0, 0)
         pipeline = self._pipeline(result.pipeline)
-        t0 = time.perf_counter()
-        decoded = self._with_progress(pipeline, job, pipeline.decode, from_bytes(result.edms))
-        dec_s = time.perf_counter() - t0
-        if not quiet and not np.array_equal(decoded, result.decoded):
-            raise PipelineError(
-                f"{result.pipeline} {_plabel(result.params)}: the decoder did not rebuild the "
-                "encoder's reconstruction"
-            )
+        # quiet: the pipeline gave no reconstruction, so there is nothing to check
+        # against and the decoded image becomes the result's
+        decoded, dec_s = self._with_progress(
+            pipeline, job, api.decode_checked, pipeline, result.edms,
+            None if quiet else result.decoded, f"{result.pipeline} {_plabel(result.params)}")
         if quiet:
             result.decoded = np.ascontiguousarray(decoded)
         result.decode_s = dec_s
@@ -460,42 +453,24 @@ class Worker(QObject):
                 self.progress.emit(job.id, "sweep", done, total)
 
     def _do_match(self, job: Job) -> None:
-        """Binary search of the first parameter for the bpp closest to the target.
-
-        bpp is monotone in the rate parameter (increasing for quality knobs, decreasing
-        for QP); each probe runs only ``encode_prepared`` + ``to_bytes``.
-        """
-        from app.container import to_bytes
+        """The setting nearest ``job.target_bpp`` by :func:`app.api.closest_setting`, the
+        rule ``edms compare`` uses (so both pick the same setting for the same target);
+        every probe runs only ``encode_prepared`` + serialising on the cached analysis.
+        ``job.params`` is replaced by the pick, which is then encoded as a pane request."""
+        from app import api
 
         assert job.image is not None
         pipeline = self._pipeline(job.pipeline)
-        spec = pipeline.params[0]
-        base = pipeline.check_params(job.params)
         prepared, _, _ = self._prepare(pipeline, job, job.image_id, job.image)
-        h, w = job.image.shape[:2]
-        sizes: dict[int, float] = {}
+        probes = itertools.count()
 
-        def bpp_at(v: int) -> float:
-            if v not in sizes:
-                self._check()
-                self.progress.emit(job.id, f"matching {spec.label} {v}", len(sizes), 0)
-                enc = self._with_progress(
-                    pipeline, job, pipeline.encode_prepared, prepared, {**base, spec.name: v}
-                )
-                sizes[v] = 8.0 * len(to_bytes(enc)) / (w * h)
-            return sizes[v]
+        def probe(params: dict[str, int]) -> None:
+            self._check()
+            self.progress.emit(job.id, f"matching {_plabel(params)}", next(probes), 0)
 
-        lo, hi = spec.minimum, spec.maximum
-        increasing = spec.higher_is_better  # bpp grows with a quality knob, falls with QP
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            below = bpp_at(mid) < job.target_bpp
-            if below == increasing:
-                lo = mid
-            else:
-                hi = mid
-        best = min((lo, hi), key=lambda v: abs(bpp_at(v) - job.target_bpp))
-        job.params = {**base, spec.name: best}
+        coded = self._with_progress(pipeline, job, api.closest_setting, pipeline, job.image,
+                                    job.target_bpp, None, prepared, probe)
+        job.params = dict(coded.encoded.params)
         self._do_encode(job)
 
     def _do_decode(self, job: Job) -> None:
