@@ -24,7 +24,15 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from app.codecs import raw  # noqa: E402
 from app.imageio import load_image  # noqa: E402
 from app.pipelines import registry  # noqa: E402
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline  # noqa: E402
+from app.pipelines.base import (  # noqa: E402
+    Encoded,
+    Layer,
+    LayerKind,
+    ParamSpec,
+    Pipeline,
+    View,
+    ViewKind,
+)
 from tests.badinputs import READABLE, UNREADABLE, make_bad_input_matrix  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +77,10 @@ class LayeredFake(Pipeline):
         recon = self._rebuild(compact, s, h, w)
         layers = [Layer(LayerKind.SEMANTIC_MAP, raw().codec_id, raw().encode(seg)),
                   Layer(LayerKind.COMPACT_IMAGE, raw().codec_id, raw().encode(compact))]
-        views = {"segmentation": seg, "compact": compact, "upsampled": recon,
-                 "residual": image.astype(np.float32) - recon}
+        views = {"segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True),
+                 "compact": View(ViewKind.IMAGE, compact),
+                 "upsampled": View(ViewKind.IMAGE, recon),
+                 "residual": View(ViewKind.RESIDUAL, image.astype(np.float32) - recon)}
         return Encoded(self.name, 1, b"", w, h, dict(params), layers, recon, views)
 
     def decode(self, encoded: Encoded) -> np.ndarray:

@@ -842,8 +842,9 @@ class MainWindow(FileActions, QMainWindow):
     def _segmentation(self) -> np.ndarray | None:
         for side in ("A", "B"):
             r = self.shown[side]
-            if r is not None and "segmentation" in r.views:
-                return r.views["segmentation"]
+            for view in r.views.values() if r is not None else ():
+                if view.overlay:
+                    return view.array
         return None
 
     def _refresh_overlay(self) -> None:

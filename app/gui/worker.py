@@ -368,7 +368,7 @@ class Worker(QObject):
             encode_s=enc_s + (0.0 if cached else prep_s),
             prepare_s=prep_s,
             prepare_cached=cached,
-            views={k: np.asarray(v) for k, v in (enc.views or {}).items()},
+            views=dict(enc.views or {}),
             device=self._device,
         )
         if recon is None:

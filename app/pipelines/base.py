@@ -53,13 +53,42 @@ def layers_by_kind(pipeline: str, layers: Sequence[Layer],
     return by_kind
 
 
+class ViewKind(enum.Enum):
+    """What an intermediate image of :attr:`Encoded.views` shows, so a viewer chooses how
+    to draw it (and which one to overlay) without matching on its name."""
+
+    IMAGE = "image"  # an RGB image (compact, upsampled, prediction, ...)
+    SEGMENTATION = "segmentation"  # an HxW map of CamVid class indices
+    RESIDUAL = "residual"  # a signed difference shown around mid-grey
+    BLOCK_MAP = "block map"  # a per-block decision drawn over the image (post-filter)
+
+
+@dataclass(frozen=True)
+class View:
+    """One intermediate image for the GUI's layer inspector: its kind and its array.
+
+    ``overlay`` marks the segmentation the result is built from (the one the decoder
+    uses), which the viewer may draw over the decoded image.
+    """
+
+    kind: ViewKind
+    array: np.ndarray
+    overlay: bool = False
+
+    def crop(self, height: int, width: int) -> View:
+        """The view cut to ``height`` x ``width`` (padding removed), contiguous."""
+        return View(self.kind, np.ascontiguousarray(self.array[:height, :width]),
+                    self.overlay)
+
+
 @dataclass
 class Encoded:
     """The result of encoding one image with one pipeline at one parameter setting.
 
     ``reconstruction`` is what the decoder will rebuild (the encoder computes it); it is
     not serialised. ``views`` holds intermediate images for the GUI's layer inspector
-    (segmentation, compact image, prediction, residual, ...); also not serialised.
+    (segmentation, compact image, prediction, residual, ...), each with its
+    :class:`ViewKind`; also not serialised.
     """
 
     pipeline: str
@@ -70,7 +99,7 @@ class Encoded:
     params: dict[str, int]
     layers: list[Layer]
     reconstruction: np.ndarray | None = None
-    views: dict[str, np.ndarray] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import torch
 
 from app.codecs import decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
-from app.pipelines.base import Layer, LayerKind
+from app.pipelines.base import Layer, LayerKind, View, ViewKind
 from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
 from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
 
@@ -149,7 +149,7 @@ class DsslicPipeline(LayeredPipeline):
         self.report("semantic map coding")
         codec_id, data = encode_smallest_lossless(seg)
         return {"seg": seg, "c8": c8, "seg_layer": Layer(LayerKind.SEMANTIC_MAP, codec_id, data),
-                "views": {"segmentation": seg}}
+                "views": {"segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True)}}
 
     def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
         return [analysis["seg_layer"]]
@@ -164,14 +164,14 @@ class DsslicPipeline(LayeredPipeline):
         return {"seg": seg}
 
     def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
-                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                ) -> tuple[np.ndarray, dict[str, View]]:
         seg = side["seg"]
         if seg.shape != (height, width):
             raise PipelineError(f"{self.name}: semantic map is {seg.shape}, image is "
                                 f"{(height, width)}")
         self.report("synthesis")
         xp, cu = self.nets.reconstruct(c8, seg)
-        return xp, {"upsampled": cu}
+        return xp, {"upsampled": View(ViewKind.IMAGE, cu)}
 
 
 class DsslicLossyBasePipeline(DsslicPipeline):

@@ -33,7 +33,16 @@ import torch
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
 from app.pipelines import netrun
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
+from app.pipelines.base import (
+    Encoded,
+    Layer,
+    LayerKind,
+    ParamSpec,
+    Pipeline,
+    View,
+    ViewKind,
+    layers_by_kind,
+)
 from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
@@ -268,8 +277,10 @@ class SmicPipeline(Pipeline):
             model_fingerprint=self.model_fingerprint, width=w, height=h, params=dict(params),
             layers=[smap.layer, Layer(LayerKind.COMPACT_IMAGE, CODEC_ID_HEVC, data)],
             reconstruction=recon,
-            views={"segmentation": smap.labels, "segmentation_full": prepared.seg,
-                   "compact": small, "upsampled": up, "prediction": recon})
+            views={"segmentation": View(ViewKind.SEGMENTATION, smap.labels, overlay=True),
+                   "segmentation_full": View(ViewKind.SEGMENTATION, prepared.seg),
+                   "compact": View(ViewKind.IMAGE, small), "upsampled": View(ViewKind.IMAGE, up),
+                   "prediction": View(ViewKind.IMAGE, recon)})
 
     def decode(self, encoded: Encoded) -> np.ndarray:
         from app.nets.smic import sampled_size
