@@ -141,6 +141,18 @@ class Pipeline:
     #: image", "synthesis", "residual coding", ...); it may raise to cancel.
     progress: Callable[[str], None] | None = None
 
+    def to(self, device: str) -> bool:
+        """Run the networks of the encoder's analysis (whose outputs are coded into the
+        file) on ``device`` (``"cpu"``, ``"cuda"``); return whether the pipeline has any.
+        The networks a decoder runs stay on the CPU, in float32 with fixed threads, so
+        the file decodes bit-exactly anywhere. Pipelines without networks: no-op."""
+        return False
+
+    @property
+    def analysis_device(self) -> str:
+        """Where the encoder's analysis networks run (``"cpu"`` without networks)."""
+        return "cpu"
+
     def report(self, stage: str) -> None:
         """Tell the caller which stage starts (no-op unless ``progress`` is set)."""
         if self.progress is not None:

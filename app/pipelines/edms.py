@@ -48,6 +48,18 @@ class EdmsPipeline(LayeredPipeline):
     model_fingerprint = DsslicPipeline.model_fingerprint
     segment_and_compact = DsslicPipeline.segment_and_compact
 
+    def to(self, device: str) -> bool:
+        """SegNet(x) and CompNet (when there is one; lite EDMS box-averages) run on
+        ``device``; everything the decoder runs (SegNet(c'), SMapNet, FineNet, PostNet)
+        stays on the CPU."""
+        self.nets.to(device)
+        return self.nets.dsslic.compnet is not None
+
+    @property
+    def analysis_device(self) -> str:
+        return self.nets.analysis_device.type if self.nets.dsslic.compnet is not None \
+            else "cpu"
+
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
         if self.nets.dsslic.compnet is None:
             # lite: the compact image is the box average, which needs no segmentation; EDMS
