@@ -191,7 +191,8 @@ def _set(w, side: str, pipeline: str, **params: int):  # noqa: ANN001, ANN202
 
 def test_gui_modules_do_not_import_torch() -> None:
     code = ("import sys; import app.gui.main_window, app.gui.main, app.gui.files, "
-            "app.gui.screenshots, app.session; "
+            "app.gui.screenshots, app.gui.actions, app.gui.statusbar, app.session, "
+            "app.workbench; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
@@ -610,3 +611,20 @@ def test_every_registered_pipeline_has_its_own_colour():
 
     n = len(registry.available())
     assert len({pipeline_colour(i) for i in range(n)}) == n
+
+
+def test_device_selector_offers_what_torch_sees(win) -> None:
+    import torch  # the test asks torch; the window itself never imports it
+
+    expected = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    combo = win.device_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == expected
+    assert combo.isEnabled() == (len(expected) > 1)
+    assert [a.text() for a in win.device_actions.actions()] == \
+        [combo.itemText(i) for i in range(combo.count())]
+    assert combo.currentData() == "cpu" and win.model.device == "cpu"
+    assert win.device_label.text().startswith("Device: CPU")
+    # a result made on the CPU carries no device note in its pane
+    _add(win, "device", synthetic(40, 56, 9))
+    r = _set(win, "B", "hevc", qp=35)
+    assert r.device == "cpu" and "CUDA" not in win.model.note("B")

@@ -27,9 +27,13 @@ the next stage boundary: a codec call that is running (x265, a network forward p
 cannot be interrupted. Classical pipelines do not call it; the worker itself reports
 ``"preparing"``, ``"coding"``, ``"decoding"`` and ``"metrics"``.
 
-Devices: the GUI chooses ``"auto"``, ``"cuda"`` or ``"cpu"``; the worker resolves it with
-``torch.cuda.is_available()`` and reports what it uses through :attr:`device_changed`.
-A pipeline that has a ``to(device)`` method is moved to that device before use.
+Devices: at start the worker asks torch which devices exist and sends the list with
+:attr:`devices_ready` (``["cpu"]``, plus ``"cuda"`` when ``torch.cuda.is_available()``);
+the GUI offers only those. The chosen one (:meth:`Worker.set_device`) is passed to
+:meth:`Pipeline.to` before a pipeline is used: it moves the encoder's analysis networks
+(whose outputs are coded into the file); the networks a decoder runs stay on the CPU, so
+every result still decodes bit-exactly on the CPU. A result records where its analysis
+ran (:attr:`Result.device`); :attr:`device_changed` reports the device for people.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.session import LayerInfo, Result
+from app.workbench import PipelineInfo
 
 __all__ = ["Cancelled", "Job", "PipelineInfo", "Worker", "WorkerThread"]
 
@@ -56,16 +61,6 @@ _PREPARED_CACHE_SIZE = 6
 
 class Cancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Raised at a stage boundary after the user pressed Cancel."""
-
-
-@dataclass
-class PipelineInfo:
-    """What the GUI needs to build controls for one pipeline (no pipeline object)."""
-
-    name: str
-    description: str
-    params: list[dict[str, Any]]  # ParamSpec fields as plain dicts
-    error: str = ""
 
 
 @dataclass
@@ -98,6 +93,7 @@ class Worker(QObject):
     """Owns the pipelines; runs :class:`Job` objects one after another (see module doc)."""
 
     catalog_ready = Signal(object)  # list[PipelineInfo]
+    devices_ready = Signal(object)  # list[str]: "cpu", and "cuda" when torch sees one
     device_changed = Signal(str)  # e.g. "CPU", "CUDA (NVIDIA ...)", "CPU (CUDA unavailable)"
     ready = Signal()  # catalog sent and torch/metrics warmed up
     job_started = Signal(object)  # Job
@@ -117,8 +113,9 @@ class Worker(QObject):
         self._cancel = threading.Event()
         self._stop = False
         self._ids = itertools.count(1)
-        self._device_choice = "auto"
+        self._device_choice = "cpu"
         self._device = ""
+        self._devices_sent = False
         self._prepared: OrderedDict[tuple, tuple[Any, float]] = OrderedDict()
         self._busy = False
 
@@ -144,7 +141,7 @@ class Worker(QObject):
             self._cond.notify()
 
     def set_device(self, choice: str) -> None:
-        """``"auto"``, ``"cuda"`` or ``"cpu"``; applied from the next job on."""
+        """``"cpu"`` or ``"cuda"``; applied from the next job on."""
         with self._cond:
             self._device_choice = choice.lower()
             self._device = ""  # resolve again
@@ -267,10 +264,13 @@ class Worker(QObject):
             gpu = torch.cuda.get_device_name(0) if cuda else ""
         except Exception:  # noqa: BLE001 - no torch at all: CPU
             cuda, gpu = False, ""
+        if not self._devices_sent:  # once, at start-up
+            self._devices_sent = True
+            self.devices_ready.emit(["cpu", "cuda"] if cuda else ["cpu"])
         if choice == "cpu":
             self._device, label = "cpu", "CPU"
         elif cuda:
-            self._device, label = "cuda", f"CUDA ({gpu})"
+            self._device, label = "cuda", f"CUDA ({gpu}), decoder on CPU"
         else:
             self._device = "cpu"
             label = "CPU (CUDA unavailable)" if choice == "cuda" else "CPU"
@@ -298,11 +298,8 @@ class Worker(QObject):
         except Exception as exc:
             self.pipeline_unavailable.emit(name, _message(exc))
             raise
-        to = getattr(p, "to", None)
-        if callable(to) and getattr(p, "_workbench_device", None) != self._device:
-            to(self._device)
-            with contextlib.suppress(AttributeError):
-                p._workbench_device = self._device  # type: ignore[attr-defined]
+        if p.analysis_device != self._device:
+            p.to(self._device)
         return p
 
     def _with_progress(self, pipeline: Any, job: Job, fn, *args):  # noqa: ANN001, ANN202
@@ -369,7 +366,7 @@ class Worker(QObject):
             prepare_s=prep_s,
             prepare_cached=cached,
             views=dict(enc.views or {}),
-            device=self._device,
+            device=pipeline.analysis_device,
         )
         if recon is None:
             self._finish(job, result, quiet=True)
@@ -497,7 +494,7 @@ class Worker(QObject):
             layers=layers,
             psnr=math.nan,
             decode_s=dec_s,
-            device=self._device,
+            device="cpu",  # files are decoded on the CPU
             from_file=True,
             verified=True,
         )
