@@ -1,20 +1,36 @@
 """Programmatic encode/decode API over pipelines and the ``.edms`` container.
 
-The CLI, ``eval`` and the GUI worker all go through these functions, so every path
-encodes, serialises and decodes the same way.
+``edms encode``/``decode``, ``edms eval``, ``edms compare`` and the GUI worker all go
+through these functions, so every path encodes, serialises and decodes the same way:
+
+- :func:`code` encodes a prepared image at one setting and serialises it to ``.edms``
+  bytes; :func:`decode_checked` decodes those bytes and checks the decoder rebuilt the
+  encoder's reconstruction bit for bit; :func:`round_trip` is the two, timed. They take
+  the output of :meth:`Pipeline.prepare`, so a sweep runs the rate-independent networks
+  once per image and only the coding per point.
+- :func:`closest_setting` is the one rule that picks the setting whose file is nearest
+  a target bpp (``edms compare`` and the GUI's Match bitrate).
 """
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from app import metrics
 from app.container import from_bytes, read_edms, to_bytes
 from app.errors import PipelineError
 from app.pipelines import registry
 from app.pipelines.base import Encoded, Pipeline
+
+#: relative bpp distance within which :func:`closest_setting`'s candidates compete on PSNR
+TOLERANCE = 0.1
 
 
 @dataclass
@@ -62,3 +78,139 @@ def decode(source: str | Path | bytes) -> Decoded:
         encoded = from_bytes(bytes(source))
         size = len(source)
     return Decoded(encoded, decode_encoded(encoded), size)
+
+
+def _pipeline(pipeline: Pipeline | str) -> Pipeline:
+    return registry.get(pipeline) if isinstance(pipeline, str) else pipeline
+
+
+@dataclass
+class Coded:
+    """One setting coded: the encoder's result, the ``.edms`` bytes and the seconds that
+    ``encode_prepared`` plus serialising took (not the rate-independent ``prepare``)."""
+
+    encoded: Encoded
+    data: bytes
+    encode_s: float
+
+    @property
+    def file_bytes(self) -> int:
+        return len(self.data)
+
+    def bpp(self) -> float:
+        return metrics.bpp(len(self.data), self.encoded.width, self.encoded.height)
+
+
+@dataclass
+class RoundTrip(Coded):
+    """:class:`Coded` plus the image decoded from the bytes and the seconds parsing and
+    decoding took. ``decoded`` equals ``encoded.reconstruction`` when the pipeline gives
+    one (:func:`decode_checked` refuses otherwise)."""
+
+    decoded: np.ndarray
+    decode_s: float
+
+
+def code(pipeline: Pipeline | str, prepared: Any, params: Mapping[str, int]) -> Coded:
+    """Encode the output of ``pipeline.prepare`` at ``params`` and serialise it."""
+    p = _pipeline(pipeline)
+    t0 = time.perf_counter()
+    enc = p.encode_prepared(prepared, p.check_params(dict(params)))
+    data = to_bytes(enc)
+    return Coded(enc, data, time.perf_counter() - t0)
+
+
+def decode_checked(pipeline: Pipeline | str, data: bytes,
+                   reconstruction: np.ndarray | None, what: str = "") -> tuple[np.ndarray, float]:
+    """Decode ``.edms`` bytes (parsed again, as a reader would) and check the image equals
+    the encoder's ``reconstruction`` (when there is one); return it and the seconds that
+    parsing and decoding took. :class:`PipelineError` names ``what`` (default: the
+    pipeline) when the decoder did not rebuild the reconstruction."""
+    p = _pipeline(pipeline)
+    t0 = time.perf_counter()
+    decoded = p.decode(from_bytes(data))
+    decode_s = time.perf_counter() - t0
+    if reconstruction is not None and not np.array_equal(decoded, reconstruction):
+        raise PipelineError(f"{what or p.name}: the decoder did not rebuild the encoder's "
+                            "reconstruction")
+    return decoded, decode_s
+
+
+def round_trip(pipeline: Pipeline | str, prepared: Any, params: Mapping[str, int],
+               what: str = "") -> RoundTrip:
+    """Encode, serialise to ``.edms`` bytes, decode from the bytes and check the result
+    against the encoder's reconstruction, timing the two halves (:func:`code`,
+    :func:`decode_checked`). ``prepared`` is ``pipeline.prepare(image)``, computed once
+    per image by the caller so a sweep runs the networks once."""
+    p = _pipeline(pipeline)
+    c = code(p, prepared, params)
+    decoded, decode_s = decode_checked(p, c.data, c.encoded.reconstruction, what)
+    return RoundTrip(c.encoded, c.data, c.encode_s, decoded, decode_s)
+
+
+def _other_values(pipeline: Pipeline, overrides: Mapping[str, Sequence[int]] | None
+                  ) -> list[dict[str, int]]:
+    axes = []
+    for spec in pipeline.params[1:]:
+        vals = (overrides or {}).get(spec.name) or spec.sweep or (spec.default,)
+        axes.append([(spec.name, int(v)) for v in vals])
+    return [dict(c) for c in itertools.product(*axes)]
+
+
+def closest_setting(pipeline: Pipeline | str, image: np.ndarray, target_bpp: float,
+                    overrides: Mapping[str, Sequence[int]] | None = None,
+                    prepared: Any = None,
+                    probe: Callable[[dict[str, int]], None] | None = None) -> Coded:
+    """The coded setting of ``pipeline`` nearest the target whole-file bpp.
+
+    A binary search of the first rate parameter (bpp is monotone in a QP or quality knob)
+    for every combination of the other parameters' sweep values (SMIC: sampling factor 4
+    and 8), which ``overrides`` can replace. Of the candidates within ``TOLERANCE`` of
+    the target (or the closest one, if none is), the one with the highest PSNR-RGB is
+    taken, so a multi-parameter pipeline is shown at its best setting for that rate.
+    ``prepared`` is ``pipeline.prepare(image)`` if the caller has it; ``probe`` is called
+    with the parameters before every trial encoding (progress, cancellation). The views
+    of the returned encoding are dropped (many probes per image).
+    """
+    p = _pipeline(pipeline)
+    spec = p.params[0]
+    if prepared is None:
+        prepared = p.prepare(image)
+    cache: dict[tuple, Coded] = {}
+
+    def coded(params: dict[str, int]) -> Coded:
+        key = tuple(sorted(params.items()))
+        if key not in cache:
+            if probe is not None:
+                probe(params)
+            c = code(p, prepared, params)
+            c.encoded.views = {}  # keep only what is needed: many probes per image
+            cache[key] = c
+        return cache[key]
+
+    def bpp(params: dict[str, int]) -> float:
+        return coded(params).bpp()
+
+    candidates: list[dict[str, int]] = []
+    for other in _other_values(p, overrides):
+        values = list(spec.values) if spec.values else list(range(spec.minimum,
+                                                                 spec.maximum + 1))
+        lo, hi = 0, len(values) - 1
+        increasing = spec.higher_is_better  # bpp rises with a quality knob, falls with QP
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            below = bpp({**other, spec.name: values[mid]}) < target_bpp
+            if below == increasing:
+                lo = mid
+            else:
+                hi = mid
+        candidates += [{**other, spec.name: values[i]} for i in sorted({lo, hi})]
+    near = [c for c in candidates if abs(bpp(c) - target_bpp) <= TOLERANCE * target_bpp]
+    if not near:
+        return coded(min(candidates, key=lambda c: abs(bpp(c) - target_bpp)))
+
+    def quality(c: dict[str, int]) -> float:
+        recon = coded(c).encoded.reconstruction
+        return metrics.psnr_rgb(image, recon) if recon is not None else float("-inf")
+
+    return coded(max(near, key=quality))

@@ -70,17 +70,20 @@ def _param_for(pipeline, q: int | None, extra: dict[str, list[int]] | None = Non
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    from app import metrics
-    from app.container import write_edms
+    from app import api, metrics
+    from app.atomic import write_bytes_atomic
     from app.imageio import save_image_atomic
     from app.pipelines import registry
 
     image = _load(args.image, args.max_pixels)
     pipeline = registry.get(args.pipeline)
+    params = pipeline.check_params(_param_for(pipeline, args.q, _param_dict(args.param)))
     t0 = time.perf_counter()
-    enc = pipeline.encode(image, _param_for(pipeline, args.q, _param_dict(args.param)))
+    coded = api.code(pipeline, pipeline.prepare(image), params)
     seconds = time.perf_counter() - t0
-    size = write_edms(args.output, enc)
+    enc = coded.encoded
+    write_bytes_atomic(args.output, coded.data)
+    size = coded.file_bytes
     h, w = image.shape[:2]
     line = (
         f"{args.output}: {args.pipeline} {enc.params}, {size} bytes, "

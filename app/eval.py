@@ -6,8 +6,9 @@ sweep grid: the product of every rate parameter's sweep values (one parameter fo
 pipelines; SMIC sweeps sampling factor x QP), each point keyed by its full parameters.
 For multi-parameter pipelines the RD frontier is the upper convex hull of the points in
 the (bpp, PSNR) plane (:func:`rd_hull`), used for BD-rates and by ``edms eval --hull``.
-Each point is serialised to a real ``.edms`` file in memory, decoded back from
-those bytes, and checked to equal the encoder's reconstruction bit for bit; bpp is
+Each point goes through :func:`app.api.round_trip`: serialised to a real ``.edms`` file
+in memory, decoded back from those bytes, and checked to equal the encoder's
+reconstruction bit for bit; bpp is
 computed from the whole file (the honest figure) and from the payload alone.
 """
 
@@ -23,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import metrics
+from app import api, metrics
 from app.atomic import atomic_path, write_bytes_atomic
-from app.container import from_bytes, to_bytes
 from app.errors import PipelineError
 from app.pipelines import registry
 
@@ -147,18 +147,11 @@ def evaluate_image(
         params = pipeline.check_params(point)
         value = params[spec.name]
         label = " ".join(f"{k}={v}" for k, v in point.items())
-        t0 = time.perf_counter()
-        enc = pipeline.encode_prepared(prepared, params)
-        data = to_bytes(enc)
-        encode_s = prepare_s + time.perf_counter() - t0
-        t0 = time.perf_counter()
-        decoded = pipeline.decode(from_bytes(data))
-        decode_s = time.perf_counter() - t0
-        if enc.reconstruction is not None and not np.array_equal(decoded, enc.reconstruction):
-            raise PipelineError(
-                f"{pipeline_name} {label} on {image_name}: the decoder did not "
-                "rebuild the encoder's reconstruction"
-            )
+        trip = api.round_trip(pipeline, prepared, params,
+                              what=f"{pipeline_name} {label} on {image_name}")
+        enc, data, decoded = trip.encoded, trip.data, trip.decoded
+        encode_s = prepare_s + trip.encode_s
+        decode_s = trip.decode_s
         payload = sum(len(layer.data) for layer in enc.layers)
         layer_sizes: dict[str, int] = {}
         for layer in enc.layers:

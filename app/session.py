@@ -25,6 +25,7 @@ import numpy as np
 
 from app.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from app.eval import RDPoint, aggregate, bd_table, results_document
+from app.pipelines.base import View, ViewKind
 
 __all__ = [
     "CAMVID_CLASSES",
@@ -117,7 +118,7 @@ class Result:
     decode_s: float = math.nan
     prepare_s: float = 0.0
     prepare_cached: bool = False
-    views: dict[str, np.ndarray] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
     device: str = ""
     from_file: bool = False
     metrics_done: bool = False
@@ -355,17 +356,18 @@ def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> n
     return _HOT[m.astype(np.uint8)]
 
 
-def view_to_rgb(name: str, array: np.ndarray) -> np.ndarray:
-    """Any pipeline view (``Encoded.views[name]``) as an HxWx3 uint8 image for display.
+def view_to_rgb(view: View) -> np.ndarray:
+    """A pipeline view (:class:`app.pipelines.base.View`) as an HxWx3 uint8 image for
+    display, chosen by its kind:
 
-    - integer HxW maps whose name mentions "seg" (or with < 32 distinct small values)
-      are class maps: CamVid colours;
-    - signed or float arrays (a residual) are shown around mid-grey, amplified so the
-      largest magnitude reaches full scale;
+    - segmentation views (integer HxW class maps) get the CamVid colours;
+    - residuals, and any signed array, are shown around mid-grey, amplified so the
+      largest magnitude reaches full scale (a uint8 residual is already centred on 128);
     - other HxW arrays are stretched to 0..255 grey; 1- or 4-channel arrays are
       reduced to RGB.
     """
-    a = np.asarray(array)
+    name = view.kind.value
+    a = np.asarray(view.array)
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3, 4):
         a = np.moveaxis(a, 0, -1)  # CHW -> HWC
     if a.ndim == 3 and a.shape[2] == 1:
@@ -375,9 +377,7 @@ def view_to_rgb(name: str, array: np.ndarray) -> np.ndarray:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3) or a.size == 0:
         raise ValueError(f"cannot display view {name!r} of shape {a.shape}")
     is_int = np.issubdtype(a.dtype, np.integer) or a.dtype == bool
-    if a.ndim == 2 and is_int and a.size and int(a.max()) < 32 and int(a.min()) >= 0 and (
-        "seg" in name.lower() or "label" in name.lower() or "class" in name.lower()
-    ):
+    if view.kind is ViewKind.SEGMENTATION and a.ndim == 2 and is_int:
         return colorize_segmentation(a)
     if a.dtype == np.uint8:
         out = a
@@ -386,7 +386,7 @@ def view_to_rgb(name: str, array: np.ndarray) -> np.ndarray:
     else:
         f = a.astype(np.float32)
         f = np.nan_to_num(f)
-        signed = float(f.min()) < 0 or "resid" in name.lower()
+        signed = float(f.min()) < 0 or view.kind is ViewKind.RESIDUAL
         if signed:
             peak = float(np.abs(f).max()) or 1.0
             out = np.clip(127.5 + f * (127.5 / peak), 0, 255).astype(np.uint8)

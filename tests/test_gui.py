@@ -24,7 +24,15 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from app.codecs import raw  # noqa: E402
 from app.imageio import load_image  # noqa: E402
 from app.pipelines import registry  # noqa: E402
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline  # noqa: E402
+from app.pipelines.base import (  # noqa: E402
+    Encoded,
+    Layer,
+    LayerKind,
+    ParamSpec,
+    Pipeline,
+    View,
+    ViewKind,
+)
 from tests.badinputs import READABLE, UNREADABLE, make_bad_input_matrix  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +77,10 @@ class LayeredFake(Pipeline):
         recon = self._rebuild(compact, s, h, w)
         layers = [Layer(LayerKind.SEMANTIC_MAP, raw().codec_id, raw().encode(seg)),
                   Layer(LayerKind.COMPACT_IMAGE, raw().codec_id, raw().encode(compact))]
-        views = {"segmentation": seg, "compact": compact, "upsampled": recon,
-                 "residual": image.astype(np.float32) - recon}
+        views = {"segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True),
+                 "compact": View(ViewKind.IMAGE, compact),
+                 "upsampled": View(ViewKind.IMAGE, recon),
+                 "residual": View(ViewKind.RESIDUAL, image.astype(np.float32) - recon)}
         return Encoded(self.name, 1, b"", w, h, dict(params), layers, recon, views)
 
     def decode(self, encoded: Encoded) -> np.ndarray:
@@ -181,7 +191,8 @@ def _set(w, side: str, pipeline: str, **params: int):  # noqa: ANN001, ANN202
 
 def test_gui_modules_do_not_import_torch() -> None:
     code = ("import sys; import app.gui.main_window, app.gui.main, app.gui.files, "
-            "app.gui.screenshots, app.session; "
+            "app.gui.screenshots, app.gui.actions, app.gui.statusbar, app.session, "
+            "app.workbench; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
@@ -349,7 +360,11 @@ def test_sweep_all_images_and_mean_curves(win) -> None:
 
 
 def test_match_bitrate(win) -> None:
-    _add(win, "match", synthetic(64, 96, 6))
+    from app import api
+    from app.compare import pick
+
+    image = synthetic(64, 96, 6)
+    _add(win, "match", image)
     a = _set(win, "A", "hevc", qp=30)
     _set(win, "B", "jpeg", q=10)
     win.match_bitrate()
@@ -359,6 +374,9 @@ def test_match_bitrate(win) -> None:
     assert win.panel_b.params()["q"] == b.params["q"]
     # no other value is closer to A's bpp among the ones probed nearby
     assert abs(b.bpp - a.bpp) / a.bpp < 0.35
+    # the one rule: edms compare picks the same setting for the same target
+    assert b.params == api.closest_setting("jpeg", image, a.bpp).encoded.params
+    assert b.params == pick(image, "jpeg", a.bpp).params
     _set(win, "A", "")
 
 
@@ -593,3 +611,20 @@ def test_every_registered_pipeline_has_its_own_colour():
 
     n = len(registry.available())
     assert len({pipeline_colour(i) for i in range(n)}) == n
+
+
+def test_device_selector_offers_what_torch_sees(win) -> None:
+    import torch  # the test asks torch; the window itself never imports it
+
+    expected = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    combo = win.device_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == expected
+    assert combo.isEnabled() == (len(expected) > 1)
+    assert [a.text() for a in win.device_actions.actions()] == \
+        [combo.itemText(i) for i in range(combo.count())]
+    assert combo.currentData() == "cpu" and win.model.device == "cpu"
+    assert win.device_label.text().startswith("Device: CPU")
+    # a result made on the CPU carries no device note in its pane
+    _add(win, "device", synthetic(40, 56, 9))
+    r = _set(win, "B", "hevc", qp=35)
+    assert r.device == "cpu" and "CUDA" not in win.model.note("B")

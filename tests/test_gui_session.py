@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from app.pipelines.base import View, ViewKind
 from app.session import (
     CAMVID_CLASSES,
     CAMVID_PALETTE,
@@ -88,14 +89,19 @@ def test_colorize_and_views() -> None:
     rgb = colorize_segmentation(seg)
     assert tuple(rgb[0, 1]) == (128, 64, 128)  # Road
     assert tuple(rgb[0, 3]) == (0, 0, 0)  # outside the classes: black
-    assert view_to_rgb("segmentation", seg).shape == (1, 4, 3)
+    # the kind decides how a view is drawn, not its name
+    assert np.array_equal(view_to_rgb(View(ViewKind.SEGMENTATION, seg)), rgb)
+    assert not np.array_equal(view_to_rgb(View(ViewKind.IMAGE, seg)), rgb)
     res = np.array([[-4.0, 0.0, 4.0]], np.float32)
-    out = view_to_rgb("residual", res)
+    out = view_to_rgb(View(ViewKind.RESIDUAL, res))
     assert out[0, 0, 0] == 0 and out[0, 1, 0] == 127 and out[0, 2, 0] == 255
+    positive = np.array([[0.0, 2.0, 4.0]], np.float32)
+    assert view_to_rgb(View(ViewKind.RESIDUAL, positive))[0, 0, 0] == 127  # around grey
+    assert view_to_rgb(View(ViewKind.IMAGE, positive))[0, 0, 0] == 0  # stretched
     chw = np.zeros((3, 5, 7), np.uint8)
-    assert view_to_rgb("compact", chw).shape == (5, 7, 3)
+    assert view_to_rgb(View(ViewKind.IMAGE, chw)).shape == (5, 7, 3)
     with pytest.raises(ValueError):
-        view_to_rgb("bad", np.zeros((2, 2, 2, 2)))
+        view_to_rgb(View(ViewKind.IMAGE, np.zeros((2, 2, 2, 2))))
 
 
 def test_error_map_hot_colours() -> None:

@@ -132,7 +132,7 @@ def test_post_filter_pipelines(random_models, name, plain):
     assert enc.layers[-1].kind.name == "SIDE_INFO"
     levels = unpack_levels(decode_layer(enc.layers[-1].codec_id, enc.layers[-1].data), (2, 3),
                            "")
-    assert np.array_equal(enc.views["before_post_filter"], ref.reconstruction)
+    assert np.array_equal(enc.views["before_post_filter"].array, ref.reconstruction)
     # never worse than the unfiltered image, block by block
     after = _block_sse(image, enc.reconstruction, POST_BLOCK)
     before = _block_sse(image, ref.reconstruction, POST_BLOCK)
@@ -189,7 +189,7 @@ def test_post_filter_runs_at_the_files_levels_and_qp(random_models):
     image = _image(40, 56)
     enc, data = api.encode(image, "edms-pf", {"qp": 30})
     pipe = registry.get("edms-pf")
-    x_hat, pred = enc.views["before_post_filter"], enc.views["prediction"]
+    x_hat, pred = enc.views["before_post_filter"].array, enc.views["prediction"].array
     full_level = np.full((1, 1), 3, np.uint8)
     filtered = pipe.post_filter(x_hat, pred, 30)
     full = api.decode(_with_levels(data, full_level)).image
@@ -213,7 +213,7 @@ def test_layered_reference_is_box_down_bicubic_up():
     assert c8.shape == (8, 10, 3)
     assert int(c8[0, 0, 0]) == int(np.rint(image[:8, :8, 0].mean()))
     enc = registry.get("layered-ref").encode(image, {"qp": 30})
-    assert np.array_equal(enc.views["prediction"], bicubic_upsample(c8))
+    assert np.array_equal(enc.views["prediction"].array, bicubic_upsample(c8))
 
 
 def test_lower_qp_is_better_and_sweep_reuses_networks(random_models, monkeypatch):

@@ -363,10 +363,10 @@ def test_compare_writes_labelled_image(tmp_path, capsys):
 
 
 def test_compare_closest_setting_search(random_pipe):
-    from app.compare import closest_setting
+    from app.api import closest_setting
 
     image = _image(48, 64, seed=3)
-    enc, data = closest_setting(random_pipe, image, 2.0)
+    data = closest_setting(random_pipe, image, 2.0).data
     prep = random_pipe.prepare(image)
     bpps = {(f, q): 8 * len(to_bytes(random_pipe.encode_prepared(prep, {"qp": q, "factor": f})))
             / (48 * 64) for f in (4, 8) for q in (0, 20, 40, 51)}  # the factor sweep

@@ -7,15 +7,18 @@ small. Every write is atomic (temporary file + rename); every failure is a dialo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QStatusBar
 
 from app.errors import EdmsError
-from app.gui.worker import Job
-from app.session import ImageEntry, Result, write_text_atomic
+from app.gui.rdplot import RDPanel
+from app.gui.worker import Job, Worker
+from app.session import ImageEntry, Result, Session, write_text_atomic
+from app.workbench import Workbench
 
 IMAGE_FILTER = "Images and .edms files (*.png *.jpg *.jpeg *.ppm *.pgm *.bmp *.tif *.tiff " \
     "*.webp *.edms);;All files (*)"
@@ -29,7 +32,29 @@ MAX_RECENT = 10
 
 
 class FileActions:
-    """Open / drop / recent files / export; mixed into the main window."""
+    """Open / drop / recent files / export; mixed into the main window.
+
+    What it uses of the window is declared here; the window defines it.
+    """
+
+    settings: QSettings
+    model: Workbench
+    worker: Worker
+    menu_recent: QMenu
+    rd_panel: RDPanel
+    _pending_edms: dict[int, tuple[str, dict]]
+
+    if TYPE_CHECKING:  # the window's methods this mixin calls
+        def show_error(self, message: str, title: str = ...) -> None: ...
+        def statusBar(self) -> QStatusBar: ...  # noqa: N802 - Qt's name
+        def current(self) -> ImageEntry | None: ...
+        def _add_entry(self, entry: ImageEntry) -> None: ...
+        def _image_for(self, side: str) -> np.ndarray | None: ...
+        def _rebuild_recent(self) -> None: ...
+
+    @property
+    def session(self) -> Session:
+        return self.model.session
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recentFiles", [])
@@ -115,7 +140,7 @@ class FileActions:
         from app.imageio import load_image
 
         loaded = load_image(path)
-        entry = self.session.add_image(path.name, loaded.array, str(path), loaded.notes)
+        entry = self.model.add_image(path.name, loaded.array, str(path), loaded.notes)
         self._add_entry(entry)
         if loaded.notes:
             self.statusBar().showMessage(f"{path.name}: " + "; ".join(loaded.notes), 8000)
@@ -139,11 +164,11 @@ class FileActions:
             return
         if arr.ndim == 2:
             arr = np.repeat(arr[..., None], 3, axis=2)
-        self._add_entry(self.session.add_image(f"{key} (scikit-image)", arr))
+        self._add_entry(self.model.add_image(f"{key} (scikit-image)", arr))
 
     def add_array(self, name: str, array: np.ndarray) -> ImageEntry:
         """Add an in-memory image (scripts, tests)."""
-        entry = self.session.add_image(name, array)
+        entry = self.model.add_image(name, array)
         self._add_entry(entry)
         return entry
 
@@ -165,7 +190,8 @@ class FileActions:
         img = self._image_for(side)
         if img is None:
             return
-        name = self.shown[side].pipeline if self.shown[side] else "original"
+        shown = self.model.panes[side].shown
+        name = shown.pipeline if shown else "original"
         path = self.ask_save_path(f"Save pane {side}", f"pane{side}-{name}.png",
                                   "PNG (*.png);;TIFF (*.tif *.tiff);;WebP lossless (*.webp)")
         if path:
@@ -183,10 +209,7 @@ class FileActions:
             self.statusBar().showMessage(f"Pane {side} copied", 3000)
 
     def _export_result(self) -> Result | None:
-        for side in ("B", "A"):
-            if self.shown[side] is not None:
-                return self.shown[side]
-        return None
+        return self.model.export_result()
 
     def export_edms(self) -> None:
         r = self._export_result()

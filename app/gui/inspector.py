@@ -103,9 +103,9 @@ class LayerInspector(QWidget):
         items: list[tuple[str, np.ndarray]] = []
         if original is not None:
             items.append(("original", original))
-        for name, arr in result.views.items():
+        for name, view in result.views.items():
             try:
-                items.append((name, view_to_rgb(name, arr)))
+                items.append((name, view_to_rgb(view)))
             except ValueError:
                 continue
         items.append(("decoded", result.decoded))

@@ -2,8 +2,8 @@
 
 States: the empty window; a compressed image with the segmentation overlay; swipe
 compare at matched bitrate; the layer inspector; the RD plot after a sweep; the error
-heat map; and the compare view in the dark palette. The image is a Kodak photo from
-``../shared/data/kodak`` when present, else scikit-image's ``astronaut``. The learned
+heat map; and the compare view in the dark palette. The image is ``--image PATH`` (for
+example a Kodak photo), else scikit-image's ``astronaut``. The learned
 pipeline shown is the first usable one of ``edms``, ``dsslic`` (they need trained
 weights), else ``hevc``. Also prints the measured time from a QP change to the updated
 view. Run it under Xvfb (``xvfb-run -s "-screen 0 1600x1000x24" ...``) or with
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m app.gui.screenshots", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("outdir", type=Path)
-    ap.add_argument("--kodak", default="kodim23", help="Kodak image stem (default kodim23)")
+    ap.add_argument("--image", type=Path, default=None,
+                    help="image to show (default: scikit-image's astronaut)")
     ap.add_argument("--learned", default="", help="learned pipeline to show (default: auto)")
     args = ap.parse_args(argv)
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from app.gui.main_window import MainWindow, kodak_dir
+    from app.gui.main_window import MainWindow
     from app.gui.theme import apply_theme, dark_palette
 
     QApplication.setHighDpiScaleFactorRoundingPolicy(
@@ -88,10 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     pump(0.5)
     shot("01-empty")
 
-    kd = kodak_dir()
-    kodak = kd / f"{args.kodak}.png" if kd else None
-    if kodak is not None and kodak.is_file():
-        w.open_paths([str(kodak)])
+    if args.image is not None:
+        w.open_paths([str(args.image)])
     else:
         w.open_sample("astronaut")
     w.panels["B"].set_source("", emit=False)

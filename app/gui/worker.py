@@ -27,9 +27,13 @@ the next stage boundary: a codec call that is running (x265, a network forward p
 cannot be interrupted. Classical pipelines do not call it; the worker itself reports
 ``"preparing"``, ``"coding"``, ``"decoding"`` and ``"metrics"``.
 
-Devices: the GUI chooses ``"auto"``, ``"cuda"`` or ``"cpu"``; the worker resolves it with
-``torch.cuda.is_available()`` and reports what it uses through :attr:`device_changed`.
-A pipeline that has a ``to(device)`` method is moved to that device before use.
+Devices: at start the worker asks torch which devices exist and sends the list with
+:attr:`devices_ready` (``["cpu"]``, plus ``"cuda"`` when ``torch.cuda.is_available()``);
+the GUI offers only those. The chosen one (:meth:`Worker.set_device`) is passed to
+:meth:`Pipeline.to` before a pipeline is used: it moves the encoder's analysis networks
+(whose outputs are coded into the file); the networks a decoder runs stay on the CPU, so
+every result still decodes bit-exactly on the CPU. A result records where its analysis
+ran (:attr:`Result.device`); :attr:`device_changed` reports the device for people.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.session import LayerInfo, Result
+from app.workbench import PipelineInfo
 
 __all__ = ["Cancelled", "Job", "PipelineInfo", "Worker", "WorkerThread"]
 
@@ -59,24 +64,14 @@ class Cancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 
 @dataclass
-class PipelineInfo:
-    """What the GUI needs to build controls for one pipeline (no pipeline object)."""
-
-    name: str
-    description: str
-    params: list[dict[str, Any]]  # ParamSpec fields as plain dicts
-    error: str = ""
-
-
-@dataclass
 class Job:
     """A request for the worker. ``kind`` is ``encode``, ``sweep``, ``match`` or ``decode``.
 
     - ``encode``: ``image``/``image_id``, ``pipeline``, ``params``; ``side`` ("A", "B")
       identifies the pane asking (requests of one side replace each other).
     - ``sweep``: ``plan`` = ``[(pipeline, [params, ...]), ...]``.
-    - ``match``: encode ``pipeline`` with the first parameter chosen so the file's bpp is
-      closest to ``target_bpp`` (other parameters from ``params``).
+    - ``match``: encode ``pipeline`` at the setting :func:`app.api.closest_setting` picks
+      for ``target_bpp`` (``params`` is replaced by it).
     - ``decode``: ``data`` = an ``.edms`` file's bytes, ``name`` its name.
     """
 
@@ -98,6 +93,7 @@ class Worker(QObject):
     """Owns the pipelines; runs :class:`Job` objects one after another (see module doc)."""
 
     catalog_ready = Signal(object)  # list[PipelineInfo]
+    devices_ready = Signal(object)  # list[str]: "cpu", and "cuda" when torch sees one
     device_changed = Signal(str)  # e.g. "CPU", "CUDA (NVIDIA ...)", "CPU (CUDA unavailable)"
     ready = Signal()  # catalog sent and torch/metrics warmed up
     job_started = Signal(object)  # Job
@@ -117,8 +113,9 @@ class Worker(QObject):
         self._cancel = threading.Event()
         self._stop = False
         self._ids = itertools.count(1)
-        self._device_choice = "auto"
+        self._device_choice = "cpu"
         self._device = ""
+        self._devices_sent = False
         self._prepared: OrderedDict[tuple, tuple[Any, float]] = OrderedDict()
         self._busy = False
 
@@ -144,7 +141,7 @@ class Worker(QObject):
             self._cond.notify()
 
     def set_device(self, choice: str) -> None:
-        """``"auto"``, ``"cuda"`` or ``"cpu"``; applied from the next job on."""
+        """``"cpu"`` or ``"cuda"``; applied from the next job on."""
         with self._cond:
             self._device_choice = choice.lower()
             self._device = ""  # resolve again
@@ -267,10 +264,13 @@ class Worker(QObject):
             gpu = torch.cuda.get_device_name(0) if cuda else ""
         except Exception:  # noqa: BLE001 - no torch at all: CPU
             cuda, gpu = False, ""
+        if not self._devices_sent:  # once, at start-up
+            self._devices_sent = True
+            self.devices_ready.emit(["cpu", "cuda"] if cuda else ["cpu"])
         if choice == "cpu":
             self._device, label = "cpu", "CPU"
         elif cuda:
-            self._device, label = "cuda", f"CUDA ({gpu})"
+            self._device, label = "cuda", f"CUDA ({gpu}), decoder on CPU"
         else:
             self._device = "cpu"
             label = "CPU (CUDA unavailable)" if choice == "cuda" else "CPU"
@@ -298,11 +298,8 @@ class Worker(QObject):
         except Exception as exc:
             self.pipeline_unavailable.emit(name, _message(exc))
             raise
-        to = getattr(p, "to", None)
-        if callable(to) and getattr(p, "_workbench_device", None) != self._device:
-            to(self._device)
-            with contextlib.suppress(AttributeError):
-                p._workbench_device = self._device  # type: ignore[attr-defined]
+        if p.analysis_device != self._device:
+            p.to(self._device)
         return p
 
     def _with_progress(self, pipeline: Any, job: Job, fn, *args):  # noqa: ANN001, ANN202
@@ -342,8 +339,7 @@ class Worker(QObject):
         bytes and checks the decoder rebuilds exactly that image. A pipeline that gives
         no reconstruction is decoded here, before the result is shown.
         """
-        from app import metrics
-        from app.container import to_bytes
+        from app import api, metrics
 
         self._check()
         pipeline = self._pipeline(name)
@@ -351,10 +347,8 @@ class Worker(QObject):
         prepared, prep_s, cached = self._prepare(pipeline, job, image_id, image)
         self._check()
         self.progress.emit(job.id, "coding", 0, 0)
-        t0 = time.perf_counter()
-        enc = self._with_progress(pipeline, job, pipeline.encode_prepared, prepared, params)
-        data = to_bytes(enc)
-        enc_s = time.perf_counter() - t0
+        coded = self._with_progress(pipeline, job, api.code, pipeline, prepared, params)
+        enc, data, enc_s = coded.encoded, coded.data, coded.encode_s
         layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
                   for la in enc.layers]
         recon = enc.reconstruction
@@ -371,8 +365,8 @@ class Worker(QObject):
             encode_s=enc_s + (0.0 if cached else prep_s),
             prepare_s=prep_s,
             prepare_cached=cached,
-            views={k: np.asarray(v) for k, v in (enc.views or {}).items()},
-            device=self._device,
+            views=dict(enc.views or {}),
+            device=pipeline.analysis_device,
         )
         if recon is None:
             self._finish(job, result, quiet=True)
@@ -381,22 +375,18 @@ class Worker(QObject):
 
     def _finish(self, job: Job, result: Result, quiet: bool = False) -> None:
         """Parse the bytes, decode them, verify against the encoder's reconstruction."""
-        from app.container import from_bytes
-        from app.errors import PipelineError
+        from app import api
 
         if result.verified:
             return
         self._check()
         self.progress.emit(job.id, "decoding", 0, 0)
         pipeline = self._pipeline(result.pipeline)
-        t0 = time.perf_counter()
-        decoded = self._with_progress(pipeline, job, pipeline.decode, from_bytes(result.edms))
-        dec_s = time.perf_counter() - t0
-        if not quiet and not np.array_equal(decoded, result.decoded):
-            raise PipelineError(
-                f"{result.pipeline} {_plabel(result.params)}: the decoder did not rebuild the "
-                "encoder's reconstruction"
-            )
+        # quiet: the pipeline gave no reconstruction, so there is nothing to check
+        # against and the decoded image becomes the result's
+        decoded, dec_s = self._with_progress(
+            pipeline, job, api.decode_checked, pipeline, result.edms,
+            None if quiet else result.decoded, f"{result.pipeline} {_plabel(result.params)}")
         if quiet:
             result.decoded = np.ascontiguousarray(decoded)
         result.decode_s = dec_s
@@ -460,42 +450,24 @@ class Worker(QObject):
                 self.progress.emit(job.id, "sweep", done, total)
 
     def _do_match(self, job: Job) -> None:
-        """Binary search of the first parameter for the bpp closest to the target.
-
-        bpp is monotone in the rate parameter (increasing for quality knobs, decreasing
-        for QP); each probe runs only ``encode_prepared`` + ``to_bytes``.
-        """
-        from app.container import to_bytes
+        """The setting nearest ``job.target_bpp`` by :func:`app.api.closest_setting`, the
+        rule ``edms compare`` uses (so both pick the same setting for the same target);
+        every probe runs only ``encode_prepared`` + serialising on the cached analysis.
+        ``job.params`` is replaced by the pick, which is then encoded as a pane request."""
+        from app import api
 
         assert job.image is not None
         pipeline = self._pipeline(job.pipeline)
-        spec = pipeline.params[0]
-        base = pipeline.check_params(job.params)
         prepared, _, _ = self._prepare(pipeline, job, job.image_id, job.image)
-        h, w = job.image.shape[:2]
-        sizes: dict[int, float] = {}
+        probes = itertools.count()
 
-        def bpp_at(v: int) -> float:
-            if v not in sizes:
-                self._check()
-                self.progress.emit(job.id, f"matching {spec.label} {v}", len(sizes), 0)
-                enc = self._with_progress(
-                    pipeline, job, pipeline.encode_prepared, prepared, {**base, spec.name: v}
-                )
-                sizes[v] = 8.0 * len(to_bytes(enc)) / (w * h)
-            return sizes[v]
+        def probe(params: dict[str, int]) -> None:
+            self._check()
+            self.progress.emit(job.id, f"matching {_plabel(params)}", next(probes), 0)
 
-        lo, hi = spec.minimum, spec.maximum
-        increasing = spec.higher_is_better  # bpp grows with a quality knob, falls with QP
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            below = bpp_at(mid) < job.target_bpp
-            if below == increasing:
-                lo = mid
-            else:
-                hi = mid
-        best = min((lo, hi), key=lambda v: abs(bpp_at(v) - job.target_bpp))
-        job.params = {**base, spec.name: best}
+        coded = self._with_progress(pipeline, job, api.closest_setting, pipeline, job.image,
+                                    job.target_bpp, None, prepared, probe)
+        job.params = dict(coded.encoded.params)
         self._do_encode(job)
 
     def _do_decode(self, job: Job) -> None:
@@ -522,7 +494,7 @@ class Worker(QObject):
             layers=layers,
             psnr=math.nan,
             decode_s=dec_s,
-            device=self._device,
+            device="cpu",  # files are decoded on the CPU
             from_file=True,
             verified=True,
         )

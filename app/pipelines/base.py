@@ -53,13 +53,42 @@ def layers_by_kind(pipeline: str, layers: Sequence[Layer],
     return by_kind
 
 
+class ViewKind(enum.Enum):
+    """What an intermediate image of :attr:`Encoded.views` shows, so a viewer chooses how
+    to draw it (and which one to overlay) without matching on its name."""
+
+    IMAGE = "image"  # an RGB image (compact, upsampled, prediction, ...)
+    SEGMENTATION = "segmentation"  # an HxW map of CamVid class indices
+    RESIDUAL = "residual"  # a signed difference shown around mid-grey
+    BLOCK_MAP = "block map"  # a per-block decision drawn over the image (post-filter)
+
+
+@dataclass(frozen=True)
+class View:
+    """One intermediate image for the GUI's layer inspector: its kind and its array.
+
+    ``overlay`` marks the segmentation the result is built from (the one the decoder
+    uses), which the viewer may draw over the decoded image.
+    """
+
+    kind: ViewKind
+    array: np.ndarray
+    overlay: bool = False
+
+    def crop(self, height: int, width: int) -> View:
+        """The view cut to ``height`` x ``width`` (padding removed), contiguous."""
+        return View(self.kind, np.ascontiguousarray(self.array[:height, :width]),
+                    self.overlay)
+
+
 @dataclass
 class Encoded:
     """The result of encoding one image with one pipeline at one parameter setting.
 
     ``reconstruction`` is what the decoder will rebuild (the encoder computes it); it is
     not serialised. ``views`` holds intermediate images for the GUI's layer inspector
-    (segmentation, compact image, prediction, residual, ...); also not serialised.
+    (segmentation, compact image, prediction, residual, ...), each with its
+    :class:`ViewKind`; also not serialised.
     """
 
     pipeline: str
@@ -70,7 +99,7 @@ class Encoded:
     params: dict[str, int]
     layers: list[Layer]
     reconstruction: np.ndarray | None = None
-    views: dict[str, np.ndarray] = field(default_factory=dict)
+    views: dict[str, View] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +140,18 @@ class Pipeline:
     #: Set by a caller (the GUI worker) to hear about stages ("segmentation", "compact
     #: image", "synthesis", "residual coding", ...); it may raise to cancel.
     progress: Callable[[str], None] | None = None
+
+    def to(self, device: str) -> bool:
+        """Run the networks of the encoder's analysis (whose outputs are coded into the
+        file) on ``device`` (``"cpu"``, ``"cuda"``); return whether the pipeline has any.
+        The networks a decoder runs stay on the CPU, in float32 with fixed threads, so
+        the file decodes bit-exactly anywhere. Pipelines without networks: no-op."""
+        return False
+
+    @property
+    def analysis_device(self) -> str:
+        """Where the encoder's analysis networks run (``"cpu"`` without networks)."""
+        return "cpu"
 
     def report(self, stage: str) -> None:
         """Tell the caller which stage starts (no-op unless ``progress`` is set)."""

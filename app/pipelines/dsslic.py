@@ -20,16 +20,36 @@ import torch
 
 from app.codecs import decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
-from app.pipelines.base import Layer, LayerKind
+from app.pipelines.base import Layer, LayerKind, View, ViewKind
 from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
-from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
+from app.pipelines.netrun import (
+    UNIT,
+    fixed_threads,
+    image_to_tensor,
+    module_on,
+    tiled,
+    to_uint8_image,
+)
 
 
 class DsslicNets:
     """SegNet + CompNet/FineNet loaded from ``models/`` with their fingerprint.
 
     ``recon`` names the CompNet/FineNet weights: ``dsslic``, or ``dsslic-edms`` (FineNet
-    fine-tuned on SMapNet's output, EDMS's training procedure)."""
+    fine-tuned on SMapNet's output, EDMS's training procedure).
+
+    ``analysis_device`` is where the encoder-only networks run (SegNet(x) and CompNet,
+    whose outputs are coded into the file); every network the decoder runs stays on the
+    CPU (:func:`app.pipelines.netrun.module_on`)."""
+
+    analysis_device = torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> None:
+        """Run the encoder's analysis networks on ``device`` from now on."""
+        self.analysis_device = torch.device(device)
+
+    def _analysis(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module_on(module, self.analysis_device, vars(self).setdefault("_copies", {}))
 
     def __init__(self, config: str = "lite", device: str = "cpu",
                  extra: tuple[str, ...] = (), recon: str = "dsslic") -> None:
@@ -41,17 +61,19 @@ class DsslicNets:
         self.dsslic, self.dsslic_manifest = zoo.load_model(recon, config, self.device)
         self.fingerprint = zoo.fingerprint(["segnet", recon, *extra], config)
 
-    def _run(self, fn, inputs, out_scale: int, h: int, w: int) -> torch.Tensor:  # noqa: ANN001
+    def _run(self, fn, inputs, out_scale: int, h: int, w: int,  # noqa: ANN001
+             device: torch.device | None = None) -> torch.Tensor:
         with fixed_threads():
-            moved = [(t.to(self.device), s) for t, s in inputs]
+            moved = [(t.to(device or self.device), s) for t, s in inputs]
             return tiled(fn, moved, out_scale, h, w).cpu()
 
     def segment(self, image: np.ndarray) -> np.ndarray:
         """SegNet(x): HxW uint8 class map (CamVid order)."""
         h, w = image.shape[:2]
         x = image_to_tensor(image) / 255.0
-        labels = self._run(lambda t: self.segnet.predict(t).to(torch.uint8), [(x, UNIT)],
-                           UNIT, h, w)
+        segnet = self._analysis(self.segnet)
+        labels = self._run(lambda t: segnet.predict(t).to(torch.uint8), [(x, UNIT)],
+                           UNIT, h, w, self.analysis_device)
         return labels[0].numpy()
 
     def compact(self, image: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -61,8 +83,9 @@ class DsslicNets:
         h, w = image.shape[:2]
         x = image_to_tensor(image) / 127.5 - 1
         s = torch.from_numpy(seg.astype(np.int64))[None]
-        c8 = self._run(lambda a, b: compact_to_uint8(self.dsslic.compact(a, b)),
-                       [(x, UNIT), (s, UNIT)], 1, h, w)
+        net = self._analysis(self.dsslic)
+        c8 = self._run(lambda a, b: compact_to_uint8(net.compact(a, b)),
+                       [(x, UNIT), (s, UNIT)], 1, h, w, self.analysis_device)
         return np.ascontiguousarray(c8[0].permute(1, 2, 0).numpy())
 
     def reconstruct(self, c8: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +160,15 @@ class DsslicPipeline(LayeredPipeline):
     def model_fingerprint(self) -> bytes:
         return self.nets.fingerprint
 
+    def to(self, device: str) -> bool:
+        """SegNet(x) and CompNet run on ``device``; the decoder's networks stay on the CPU."""
+        self.nets.to(device)
+        return True
+
+    @property
+    def analysis_device(self) -> str:
+        return self.nets.analysis_device.type
+
     def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Encoder side of both papers: s = SegNet(x), c = CompNet(x, s) (8-bit)."""
         self.report("segmentation")
@@ -149,7 +181,7 @@ class DsslicPipeline(LayeredPipeline):
         self.report("semantic map coding")
         codec_id, data = encode_smallest_lossless(seg)
         return {"seg": seg, "c8": c8, "seg_layer": Layer(LayerKind.SEMANTIC_MAP, codec_id, data),
-                "views": {"segmentation": seg}}
+                "views": {"segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True)}}
 
     def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
         return [analysis["seg_layer"]]
@@ -164,14 +196,14 @@ class DsslicPipeline(LayeredPipeline):
         return {"seg": seg}
 
     def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
-                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                ) -> tuple[np.ndarray, dict[str, View]]:
         seg = side["seg"]
         if seg.shape != (height, width):
             raise PipelineError(f"{self.name}: semantic map is {seg.shape}, image is "
                                 f"{(height, width)}")
         self.report("synthesis")
         xp, cu = self.nets.reconstruct(c8, seg)
-        return xp, {"upsampled": cu}
+        return xp, {"upsampled": View(ViewKind.IMAGE, cu)}
 
 
 class DsslicLossyBasePipeline(DsslicPipeline):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app.pipelines.base import Layer, LayerKind
+from app.pipelines.base import Layer, LayerKind, View, ViewKind
 from app.pipelines.dsslic import DsslicPipeline, shared_nets
 from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
 
@@ -48,6 +48,18 @@ class EdmsPipeline(LayeredPipeline):
     model_fingerprint = DsslicPipeline.model_fingerprint
     segment_and_compact = DsslicPipeline.segment_and_compact
 
+    def to(self, device: str) -> bool:
+        """SegNet(x) and CompNet (when there is one; lite EDMS box-averages) run on
+        ``device``; everything the decoder runs (SegNet(c'), SMapNet, FineNet, PostNet)
+        stays on the CPU."""
+        self.nets.to(device)
+        return self.nets.dsslic.compnet is not None
+
+    @property
+    def analysis_device(self) -> str:
+        return self.nets.analysis_device.type if self.nets.dsslic.compnet is not None \
+            else "cpu"
+
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
         if self.nets.dsslic.compnet is None:
             # lite: the compact image is the box average, which needs no segmentation; EDMS
@@ -56,7 +68,7 @@ class EdmsPipeline(LayeredPipeline):
             h, w = image.shape[:2]
             return {"c8": self.nets.compact(image, np.zeros((h, w), np.uint8)), "views": {}}
         seg, c8 = self.segment_and_compact(image)
-        return {"c8": c8, "views": {"segmentation_original": seg}}
+        return {"c8": c8, "views": {"segmentation_original": View(ViewKind.SEGMENTATION, seg)}}
 
     def side_layers(self, analysis: dict[str, Any]) -> list[Layer]:
         return []
@@ -65,7 +77,7 @@ class EdmsPipeline(LayeredPipeline):
         return {}
 
     def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
-                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                ) -> tuple[np.ndarray, dict[str, View]]:
         self.report("decoder-side segmentation")
         s_up = self.nets.segment_upsampled(c8, height, width)
         if self.smapnet is not None:
@@ -75,9 +87,10 @@ class EdmsPipeline(LayeredPipeline):
             seg = s_up
         self.report("synthesis")
         xp, cu = self.nets.reconstruct(c8, seg)
-        views = {"segmentation": seg, "upsampled": cu}
+        views = {"segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True),
+                 "upsampled": View(ViewKind.IMAGE, cu)}
         if self.smapnet is not None:
-            views["segmentation_before_smapnet"] = s_up
+            views["segmentation_before_smapnet"] = View(ViewKind.SEGMENTATION, s_up)
         return xp, views
 
 

@@ -25,7 +25,16 @@ import numpy as np
 
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
+from app.pipelines.base import (
+    Encoded,
+    Layer,
+    LayerKind,
+    ParamSpec,
+    Pipeline,
+    View,
+    ViewKind,
+    layers_by_kind,
+)
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
@@ -179,7 +188,7 @@ class BaseState:
 
     layers: list[Layer]
     prediction: np.ndarray
-    views: dict[str, np.ndarray]
+    views: dict[str, View]
 
 
 @dataclass
@@ -207,7 +216,7 @@ class LayeredPipeline(Pipeline):
         return []
 
     def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
-                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                ) -> tuple[np.ndarray, dict[str, View]]:
         """x' (HxWx3 uint8) from the decoded base ``c8`` and side info, plus views."""
         raise NotImplementedError
 
@@ -243,9 +252,9 @@ class LayeredPipeline(Pipeline):
         side_info = self.side_from_layers({lay.kind: lay for lay in side})
         prediction, views = self.predict(c8_dec, side_info, ph, pw)
         prediction = np.ascontiguousarray(prediction[:h, :w])
-        views = {k: np.ascontiguousarray(v[:h, :w]) if v.shape[:2] == (ph, pw) else v
+        views = {k: v.crop(h, w) if v.array.shape[:2] == (ph, pw) else v
                  for k, v in {**prep.analysis.get("views", {}), **views}.items()}
-        views["compact"] = c8_dec
+        views["compact"] = View(ViewKind.IMAGE, c8_dec)
         state = BaseState(layers=[*side, base_layer], prediction=prediction, views=views)
         prep.bases[base_qp] = state
         return state
@@ -265,19 +274,20 @@ class LayeredPipeline(Pipeline):
         r_dec = decode_layer(CODEC_ID_HEVC, r_data)
         recon = residual_apply(base.prediction, r_dec)
         h, w = prep.image.shape[:2]
-        views = {**base.views, "prediction": base.prediction,
-                 "residual": amplify_residual(r_dec)}
+        views = {**base.views, "prediction": View(ViewKind.IMAGE, base.prediction),
+                 "residual": View(ViewKind.RESIDUAL, amplify_residual(r_dec))}
         layers = [*base.layers, Layer(LayerKind.RESIDUAL, CODEC_ID_HEVC, r_data)]
         if self.use_post_filter:
             filtered = self.post_filter(recon, base.prediction, qp)
             levels = post_filter_levels(prep.image, recon, filtered)
             codec_id, data = encode_smallest_lossless(pack_levels(levels))
             layers.append(Layer(LayerKind.SIDE_INFO, codec_id, data))
-            views["before_post_filter"] = recon
+            views["before_post_filter"] = View(ViewKind.IMAGE, recon)
             recon = apply_post_levels(recon, filtered, levels)
             # the filter's strength per block: full brightness where it is full, dimmed
             # to a third where it is off
-            views["post_filter_blocks"] = apply_post_levels(recon // 3, recon, levels)
+            views["post_filter_blocks"] = View(ViewKind.BLOCK_MAP,
+                                               apply_post_levels(recon // 3, recon, levels))
         return Encoded(
             pipeline=self.name,
             pipeline_version=self.version,

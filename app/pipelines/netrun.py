@@ -15,6 +15,7 @@ few hundred MB of activations with the lite networks).
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
@@ -27,6 +28,20 @@ TILE = 1024  # pixels; a multiple of UNIT
 HALO = 32  # pixels; a multiple of UNIT
 
 _LOCK = threading.Lock()
+
+
+def module_on(module: torch.nn.Module, device: torch.device,
+              copies: dict[tuple[int, str], torch.nn.Module]) -> torch.nn.Module:
+    """``module`` itself for the CPU, else a copy of it on ``device`` (made once and kept
+    in ``copies``). The CPU modules never move, so whatever the encoder's analysis runs
+    on, the networks whose outputs the decoder must rebuild bit for bit stay on the CPU
+    in float32 (see ``docs/pipelines.md``, "Devices")."""
+    if device.type == "cpu":
+        return module
+    key = (id(module), str(device))
+    if key not in copies:
+        copies[key] = copy.deepcopy(module).to(device).eval()
+    return copies[key]
 
 
 @contextlib.contextmanager

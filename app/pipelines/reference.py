@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from app.pipelines.base import View, ViewKind
 from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
 
 ALPHA = 8
@@ -46,10 +47,10 @@ class LayeredReferencePipeline(LayeredPipeline):
         return {"c8": box_downsample(image)}
 
     def predict(self, c8: np.ndarray, side: dict[str, Any], height: int, width: int
-                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                ) -> tuple[np.ndarray, dict[str, View]]:
         self.report("upsampling")
         up = np.ascontiguousarray(bicubic_upsample(c8)[:height, :width])
-        return up, {"upsampled": up}
+        return up, {"upsampled": View(ViewKind.IMAGE, up)}
 
 
 class LayeredReferenceLossyBasePipeline(LayeredReferencePipeline):

@@ -33,8 +33,24 @@ import torch
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
 from app.pipelines import netrun
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
-from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
+from app.pipelines.base import (
+    Encoded,
+    Layer,
+    LayerKind,
+    ParamSpec,
+    Pipeline,
+    View,
+    ViewKind,
+    layers_by_kind,
+)
+from app.pipelines.netrun import (
+    UNIT,
+    fixed_threads,
+    image_to_tensor,
+    module_on,
+    tiled,
+    to_uint8_image,
+)
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
 MAX_LABEL = 11  # 0..10 CamVid classes, 11 void (SS-Net never predicts it; accepted anyway)
@@ -146,7 +162,16 @@ def decode_semantic_map(codec_id: int, data: bytes) -> np.ndarray:
 
 
 class SmicNets:
-    """SS-Net + Rec-Net loaded from ``models/`` with their joint fingerprint."""
+    """SS-Net + Rec-Net loaded from ``models/`` with their joint fingerprint.
+
+    ``analysis_device`` is where SS-Net runs (the encoder's map, coded into layer 1);
+    Rec-Net, which the decoder runs, stays on the CPU."""
+
+    analysis_device = torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> None:
+        """Run SS-Net on ``device`` from now on."""
+        self.analysis_device = torch.device(device)
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
         from app.nets import zoo
@@ -171,8 +196,10 @@ class SmicNets:
         """SS-Net(x): HxW uint8 class map."""
         h, w = image.shape[:2]
         x = image_to_tensor(image) / 127.5 - 1
+        ssnet = module_on(self.ssnet, self.analysis_device, vars(self).setdefault("_copies", {}))
+        dev = self.analysis_device if self.analysis_device.type != "cpu" else self.device
         with fixed_threads():
-            labels = tiled(lambda t: self.ssnet.predict(t.to(self.device)).to(torch.uint8).cpu(),
+            labels = tiled(lambda t: ssnet.predict(t.to(dev)).to(torch.uint8).cpu(),
                            [(x, UNIT)], UNIT, h, w, tile=netrun.TILE, halo=SSNET_HALO)
         return np.ascontiguousarray(labels[0].numpy())
 
@@ -231,6 +258,15 @@ class SmicPipeline(Pipeline):
     def model_fingerprint(self) -> bytes:
         return self.nets.fingerprint
 
+    def to(self, device: str) -> bool:
+        """SS-Net runs on ``device``; Rec-Net (the decoder's network) stays on the CPU."""
+        self.nets.to(device)
+        return True
+
+    @property
+    def analysis_device(self) -> str:
+        return self.nets.analysis_device.type
+
     def prepare(self, image: np.ndarray) -> SmicPrepared:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise PipelineError("smic: expected an HxWx3 uint8 image")
@@ -268,8 +304,10 @@ class SmicPipeline(Pipeline):
             model_fingerprint=self.model_fingerprint, width=w, height=h, params=dict(params),
             layers=[smap.layer, Layer(LayerKind.COMPACT_IMAGE, CODEC_ID_HEVC, data)],
             reconstruction=recon,
-            views={"segmentation": smap.labels, "segmentation_full": prepared.seg,
-                   "compact": small, "upsampled": up, "prediction": recon})
+            views={"segmentation": View(ViewKind.SEGMENTATION, smap.labels, overlay=True),
+                   "segmentation_full": View(ViewKind.SEGMENTATION, prepared.seg),
+                   "compact": View(ViewKind.IMAGE, small), "upsampled": View(ViewKind.IMAGE, up),
+                   "prediction": View(ViewKind.IMAGE, recon)})
 
     def decode(self, encoded: Encoded) -> np.ndarray:
         from app.nets.smic import sampled_size

@@ -67,7 +67,7 @@ PERMS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
 def _encode(pipe: Any, prep: Any, qp: int) -> tuple[np.ndarray, np.ndarray]:
     """(x_hat, x') of ``pipe`` (a pipeline without post-filter) at ``qp``."""
     enc = pipe.encode_prepared(prep, pipe.check_params({"qp": qp}))
-    return enc.reconstruction, enc.views["prediction"]
+    return enc.reconstruction, enc.views["prediction"].array
 
 
 def augment(image: np.ndarray, scale: float, perm: int) -> np.ndarray:

@@ -1,0 +1,386 @@
+"""The workbench model: what the window shows, free of Qt and torch.
+
+napari splits its viewer into a ``ViewerModel`` (layers, state, no widgets) and a
+``QtViewer`` that binds widgets to it; this module is the model half of the EDMS
+Workbench window (:mod:`app.gui.main_window` is the other). A :class:`Workbench` holds
+
+- the open images and results (a :class:`app.session.Session`), in the order they
+  were opened, and which image is current;
+- each pane's pipeline and parameters (:class:`Pane`) and the result it shows;
+- the pipeline catalogue (:class:`PipelineInfo`, sent by the worker) and the devices
+  the worker can use;
+
+and plans what the window asks of the worker: a pane request (:meth:`Workbench.request`
+says whether to show the original, a cached result, or which encode job to queue), a
+Match bitrate request, a sweep (:meth:`Workbench.sweep_plan`, only the points not yet
+computed). It also turns results into what the panes show (captions, notes, the
+segmentation overlay, the pixel read-out). Everything is plain Python and NumPy, so it
+is tested without a display (``tests/test_workbench.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.session import ImageEntry, Result, Session, error_map, params_label
+
+__all__ = ["ORIGINAL", "SIDES", "EncodeRequest", "Pane", "PaneRequest", "PipelineInfo",
+           "Workbench", "header_text"]
+
+ORIGINAL = ""  # a pane's pipeline when it shows the original
+SIDES = ("A", "B")
+
+
+@dataclass
+class PipelineInfo:
+    """What the GUI needs to build controls for one pipeline (no pipeline object)."""
+
+    name: str
+    description: str
+    params: list[dict[str, Any]]  # ParamSpec fields as plain dicts
+    error: str = ""
+
+    def defaults(self) -> dict[str, int]:
+        return {p["name"]: int(p["default"]) for p in self.params}
+
+
+@dataclass
+class Pane:
+    """One pane's setting and the result it shows (None: the original, or pending)."""
+
+    side: str
+    pipeline: str = ORIGINAL
+    params: dict[str, int] = field(default_factory=dict)
+    shown: Result | None = None
+
+
+@dataclass
+class EncodeRequest:
+    """An encode (or match) the worker must run for a pane."""
+
+    image_id: int
+    image: np.ndarray
+    pipeline: str
+    params: dict[str, int]
+    side: str
+    target_bpp: float = 0.0
+
+
+@dataclass
+class PaneRequest:
+    """The outcome of :meth:`Workbench.request`: ``action`` is ``"none"`` (no image),
+    ``"original"``, ``"unavailable"`` (``message`` says why), ``"cached"`` (``result``
+    is now shown) or ``"encode"`` (queue ``encode``)."""
+
+    action: str
+    result: Result | None = None
+    encode: EncodeRequest | None = None
+    message: str = ""
+
+
+class Workbench:
+    """Images, panes, results and planning of one workbench window (see module doc)."""
+
+    def __init__(self, session: Session | None = None) -> None:
+        self.session = session or Session()
+        self.catalog: dict[str, PipelineInfo] = {}
+        self.current_id: int | None = None
+        self.panes = {side: Pane(side) for side in SIDES}
+        self.ready = False  # the worker has sent its catalogue and warmed up
+        self.devices: list[str] = ["cpu"]  # what the worker can use (it asks torch)
+        self.device = "cpu"
+
+    # ------------------------------------------------------------------ catalogue
+    def set_catalog(self, infos: Iterable[PipelineInfo]) -> None:
+        self.catalog = {i.name: i for i in infos}
+
+    def mark_unavailable(self, name: str, why: str) -> None:
+        if name in self.catalog:
+            self.catalog[name].error = why
+
+    def set_devices(self, devices: Iterable[str]) -> None:
+        """The devices the worker reported; the choice falls back to the CPU."""
+        self.devices = [d for d in devices if d] or ["cpu"]
+        if self.device not in self.devices:
+            self.device = "cpu"
+
+    def full_params(self, name: str, params: dict[str, int]) -> dict[str, int]:
+        """``params`` with the pipeline's defaults filled in (the key of a result)."""
+        info = self.catalog.get(name)
+        return {**(info.defaults() if info else {}), **params}
+
+    # ------------------------------------------------------------------ images
+    @property
+    def shown(self) -> dict[str, Result | None]:
+        """The result each pane shows (a snapshot; change it with :meth:`show`)."""
+        return {side: pane.shown for side, pane in self.panes.items()}
+
+    def current(self) -> ImageEntry | None:
+        return self.session.images.get(self.current_id) if self.current_id else None
+
+    def image_ids(self) -> list[int]:
+        return list(self.session.images)
+
+    def add_image(self, name: str, array: np.ndarray, path: str | None = None,
+                  notes: Iterable[str] = (), header: dict | None = None) -> ImageEntry:
+        return self.session.add_image(name, array, path, notes, header)
+
+    def select(self, image_id: int | None) -> None:
+        """Make ``image_id`` current; the panes show nothing until they are requested."""
+        self.current_id = image_id if image_id in self.session.images else None
+        self.clear_shown()
+
+    def close_current(self) -> int | None:
+        """Drop the current image and its results; return the image to show next (the one
+        after it, else the one before), already selected, or None."""
+        ids = self.image_ids()
+        if self.current_id not in ids:
+            return None
+        i = ids.index(self.current_id)
+        self.session.remove_image(self.current_id)
+        rest = self.image_ids()
+        self.select(rest[min(i, len(rest) - 1)] if rest else None)
+        return self.current_id
+
+    def step(self, step: int) -> int | None:
+        """The image ``step`` places after the current one (wrapping), or None."""
+        ids = self.image_ids()
+        if not ids:
+            return None
+        i = ids.index(self.current_id) if self.current_id in ids else 0
+        return ids[(i + step) % len(ids)]
+
+    # ------------------------------------------------------------------ panes
+    def set_pane(self, side: str, pipeline: str, params: dict[str, int] | None = None
+                 ) -> None:
+        pane = self.panes[side]
+        pane.pipeline = pipeline or ORIGINAL
+        pane.params = dict(params or {})
+
+    def show(self, side: str, result: Result | None) -> None:
+        self.panes[side].shown = result
+
+    def clear_shown(self) -> None:
+        for pane in self.panes.values():
+            pane.shown = None
+
+    def swap(self) -> None:
+        """Exchange the settings and shown results of panes A and B."""
+        a, b = self.panes["A"], self.panes["B"]
+        a.pipeline, b.pipeline = b.pipeline, a.pipeline
+        a.params, b.params = b.params, a.params
+        a.shown, b.shown = b.shown, a.shown
+
+    def request(self, side: str) -> PaneRequest:
+        """What pane ``side`` needs for its setting on the current image."""
+        entry = self.current()
+        pane = self.panes[side]
+        if entry is None:
+            return PaneRequest("none")
+        if pane.pipeline == ORIGINAL or not self.ready:
+            pane.shown = None
+            return PaneRequest("original")
+        info = self.catalog.get(pane.pipeline)
+        if info is not None and info.error:
+            pane.shown = None
+            return PaneRequest("unavailable", message=f"{pane.pipeline} is unavailable: "
+                                                      f"{info.error}")
+        cached = self.session.get_result(entry.id, pane.pipeline, pane.params)
+        if cached is not None:
+            pane.shown = cached
+            return PaneRequest("cached", result=cached)
+        return PaneRequest("encode", encode=EncodeRequest(
+            entry.id, entry.array, pane.pipeline, dict(pane.params), side))
+
+    def forget_pane_results(self) -> None:
+        """Drop the cached results of both panes' settings (Re-run)."""
+        entry = self.current()
+        if entry is None:
+            return
+        for pane in self.panes.values():
+            if pane.pipeline != ORIGINAL:
+                key = (entry.id, pane.pipeline, tuple(sorted(pane.params.items())))
+                self.session.results.pop(key, None)
+
+    def match_request(self) -> EncodeRequest | str:
+        """Match bitrate: B's pipeline at the setting nearest A's bpp (the worker searches
+        with :func:`app.api.closest_setting`), or a message saying what is missing."""
+        entry = self.current()
+        a = self.panes["A"].shown
+        if entry is None or a is None:
+            return "Match bitrate needs a result in pane A (choose a pipeline for A)."
+        b = self.panes["B"]
+        if b.pipeline == ORIGINAL:
+            return "Match bitrate needs a pipeline in pane B."
+        return EncodeRequest(entry.id, entry.array, b.pipeline, dict(b.params), "B",
+                             target_bpp=a.bpp)
+
+    def sweep_plan(self, plan: Iterable[tuple[str, list[int]]], every_image: bool
+                   ) -> list[tuple[ImageEntry, list[tuple[str, list[dict[str, int]]]]]]:
+        """The points of ``plan`` (pipeline, values of its first parameter) not yet
+        computed, per image (the current one, or every open image). The other parameters
+        (SMIC's sampling factor) stay at the setting a pane shows for the pipeline (B
+        first), else at their defaults: a sweep is a curve."""
+        entry = self.current()
+        if entry is None:
+            return []
+        entries = list(self.session.images.values()) if every_image else [entry]
+        plan = list(plan)
+        out = []
+        for e in entries:
+            jobs = []
+            for name, values in plan:
+                info = self.catalog.get(name)
+                if info is None or not info.params or info.error:
+                    continue
+                key = info.params[0]["name"]
+                base = next((dict(p.params) for p in (self.panes["B"], self.panes["A"])
+                             if p.pipeline == name), {})
+                todo = [{**base, key: v} for v in values
+                        if self.session.get_result(
+                            e.id, name, self.full_params(name, {**base, key: v})) is None]
+                if todo:
+                    jobs.append((name, todo))
+            if jobs:
+                out.append((e, jobs))
+        return out
+
+    # ------------------------------------------------------------------ results
+    def accept(self, result: Result, side: str = "", match: bool = False) -> bool:
+        """Store a worker result; show it in ``side`` when that pane still asks for it
+        (after a match, the pane takes the matched setting). True if it is shown."""
+        if result.image_id not in self.session.images:
+            return False  # the image was closed meanwhile
+        self.session.add_result(result)
+        if not side or result.image_id != self.current_id:
+            return False
+        pane = self.panes[side]
+        if match and pane.pipeline == result.pipeline:
+            pane.params = dict(result.params)
+        if pane.pipeline == result.pipeline and pane.params == result.params:
+            pane.shown = result
+            return True
+        return False
+
+    def update(self, key: tuple, values: dict) -> list[str]:
+        """The worker verified, measured or withdrew (``invalid``) a result: apply it and
+        return the sides that show it."""
+        r = self.session.results.get(key)
+        if r is None:
+            return []
+        sides = [s for s, p in self.panes.items() if p.shown is r]
+        if values.get("invalid"):
+            del self.session.results[key]
+            for s in sides:
+                self.panes[s].shown = None
+            return sides
+        for name, value in values.items():
+            setattr(r, name, value)
+        return sides
+
+    # ------------------------------------------------------------------ display
+    def image_for(self, side: str, error: bool = False) -> np.ndarray | None:
+        """What pane ``side`` draws: its result, the original, or the error map."""
+        entry = self.current()
+        if entry is None:
+            return None
+        r = self.panes[side].shown
+        if error:
+            if r is None or r.from_file:
+                return np.zeros_like(entry.array)
+            return error_map(entry.array, r.decoded)
+        return entry.array if r is None else r.decoded
+
+    def caption(self, side: str, pending: bool = False, error: bool = False) -> str:
+        entry = self.current()
+        if entry is None:
+            return ""
+        pane = self.panes[side]
+        r = pane.shown
+        info = self.catalog.get(pane.pipeline)
+        if r is None and info is not None and info.error:
+            text = f"{side} · {pane.pipeline} · unavailable (see the status bar)"
+        elif pane.pipeline == ORIGINAL or r is None and not pending:
+            what = "decoded .edms" if entry.is_edms else "original"
+            text = f"{side} · {what} · {entry.width}×{entry.height}"
+        elif r is None:
+            text = f"{side} · {pane.pipeline} · encoding…"
+        else:
+            text = f"{side} · {r.pipeline} {params_label(r.params)} · {r.bpp:.3f} bpp"
+            if not math.isnan(r.psnr):
+                text += f" · {r.psnr:.2f} dB" if math.isfinite(r.psnr) else " · ∞ dB"
+            if pending:
+                text += " · updating…"
+        if error:
+            text += " · error ×4"
+        return text
+
+    def note(self, side: str) -> str:
+        """The line under a pane's numbers (no image, the original, a file, a device)."""
+        entry = self.current()
+        r = self.panes[side].shown
+        if entry is None:
+            return "No image"
+        if r is None:
+            if entry.is_edms and entry.header:
+                return header_text(entry.name, entry.header)
+            return f"Original: {entry.width}×{entry.height}"
+        notes = []
+        if r.from_file:
+            notes.append("Decoded from the opened file (no original to compare with).")
+        if r.device and r.device != "cpu":
+            notes.append(f"The encoder's analysis ran on {r.device.upper()}: this file can "
+                         "differ from a CPU encoding. It decodes to this image on the CPU "
+                         "(checked).")
+        return "\n".join(notes)
+
+    def overlay(self) -> np.ndarray | None:
+        """The segmentation the shown result is built from (A first), if it has the
+        image's size: the view flagged ``overlay`` (:class:`app.pipelines.base.View`)."""
+        entry = self.current()
+        for side in SIDES:
+            r = self.panes[side].shown
+            for view in r.views.values() if r is not None else ():
+                if view.overlay:
+                    ok = entry is not None and view.array.shape[:2] == entry.array.shape[:2]
+                    return view.array if ok else None
+        return None
+
+    def pixel_text(self, x: int, y: int) -> str:
+        """The read-out of pixel (x, y) in the original and both panes."""
+        entry = self.current()
+        if entry is None or x < 0 or y < 0 or y >= entry.height or x >= entry.width:
+            return ""
+
+        def rgb(a: np.ndarray) -> str:
+            return "{},{},{}".format(*(int(v) for v in a[y, x]))
+
+        parts = [f"({x}, {y})", f"orig {rgb(entry.array)}"]
+        for side in SIDES:
+            r = self.panes[side].shown
+            if r is not None and r.decoded.shape == entry.array.shape:
+                parts.append(f"{side} {rgb(r.decoded)}")
+        return "  ".join(parts)
+
+    def export_result(self) -> Result | None:
+        """The result Export/Save take: pane B's, else pane A's."""
+        return self.panes["B"].shown or self.panes["A"].shown
+
+
+def header_text(name: str, h: dict) -> str:
+    """An ``.edms`` header (:func:`app.container.describe`) for the side panel."""
+    fp = h.get("model_fingerprint") or "none"
+    lines = [
+        f"Decoded from {name}",
+        f"pipeline {h['pipeline']} v{h['pipeline_version']}, {params_label(h['params'])}",
+        f"{h['width']}×{h['height']}, {h['total_bytes']:,} bytes, {h['bpp']:.4f} bpp",
+        f"header {h['header_bytes']} B, weights {fp[:16]}",
+    ]
+    lines += [f"layer {la['index']}: {la['kind']} (codec {la['codec_id']}) {la['bytes']:,} B"
+              for la in h.get("layers", [])]
+    return "\n".join(lines)
