@@ -342,6 +342,18 @@ def _hot_lut() -> np.ndarray:
 _HOT = _hot_lut()
 
 
+def bit_map_to_rgb(bits: np.ndarray, scale: int = 1) -> np.ndarray:
+    """Bits per block as a "hot" heat map (0 -> black, the largest block -> white), each
+    block repeated ``scale`` x ``scale`` times so it lies over the image it describes."""
+    f = np.nan_to_num(np.asarray(bits, dtype=np.float32))
+    peak = float(f.max()) if f.size else 0.0
+    idx = np.clip(f * (255.0 / (peak or 1.0)), 0, 255).astype(np.uint8)
+    rgb = _HOT[idx]
+    if scale > 1:
+        rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    return np.ascontiguousarray(rgb)
+
+
 def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> np.ndarray:
     """Heat map of ``|original - decoded|`` (max over RGB, times ``gain``), HxWx3 uint8.
 
@@ -379,6 +391,8 @@ def view_to_rgb(view: View) -> np.ndarray:
     is_int = np.issubdtype(a.dtype, np.integer) or a.dtype == bool
     if view.kind is ViewKind.SEGMENTATION and a.ndim == 2 and is_int:
         return colorize_segmentation(a)
+    if view.kind is ViewKind.BIT_MAP and a.ndim == 2:
+        return bit_map_to_rgb(a, view.scale)
     if a.dtype == np.uint8:
         out = a
     elif is_int and a.size and int(a.min()) >= 0 and int(a.max()) <= 255:

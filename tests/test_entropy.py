@@ -139,7 +139,7 @@ def test_round_trip_bit_exact_at_odd_sizes(e2e_pipelines, name: str) -> None:
         assert dec.shape == (h, w, 3)
         assert np.array_equal(dec, enc.reconstruction), (name, h, w)
         if name != "hyperprior":
-            assert enc.views["segmentation"].shape == (h, w)
+            assert enc.views["segmentation"].array.shape == (h, w)
 
 
 def test_menet_decoder_returns_the_segmentation_it_carries(e2e_pipelines) -> None:
@@ -147,9 +147,9 @@ def test_menet_decoder_returns_the_segmentation_it_carries(e2e_pipelines) -> Non
     image = np.random.default_rng(6).integers(0, 256, (40, 70, 3), dtype=np.uint8)
     enc = p.encode(image, {"quality": 3})
     dec, views = p.decode_with_views(from_bytes(to_bytes(enc)))
-    assert np.array_equal(views["segmentation"], enc.views["segmentation"])
-    assert views["bits"].shape == (64 // 16, 128 // 16)
-    assert float(views["bits"].sum()) > 0
+    assert np.array_equal(views["segmentation"].array, enc.views["segmentation"].array)
+    assert views["bits"].array.shape == (-(-40 // 16), -(-70 // 16))
+    assert float(views["bits"].array.sum()) > 0
 
 
 def test_quality_orders_the_rate(e2e_pipelines) -> None:
@@ -187,3 +187,15 @@ def test_fresh_process_decodes_identically(e2e_pipelines, threads: int) -> None:
                          input=to_bytes(enc), capture_output=True, check=True, cwd=root)
     assert out.stdout.decode().strip() == hashlib.sha256(enc.reconstruction.tobytes()
                                                          ).hexdigest()
+
+
+def test_bit_map_view_is_drawn_over_its_blocks() -> None:
+    from app.pipelines.base import View, ViewKind
+    from app.session import view_to_rgb
+
+    bits = np.array([[0.0, 10.0], [5.0, 20.0]], np.float32)
+    rgb = view_to_rgb(View(ViewKind.BIT_MAP, bits, scale=16))
+    assert rgb.shape == (32, 32, 3)
+    assert rgb[0, 0].tolist() == [0, 0, 0]  # no bits: black
+    assert rgb[31, 31].tolist() == [255, 255, 255]  # the most: white
+    assert View(ViewKind.BIT_MAP, bits, scale=16).crop(17, 5).array.shape == (2, 1)

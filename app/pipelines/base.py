@@ -61,6 +61,7 @@ class ViewKind(enum.Enum):
     SEGMENTATION = "segmentation"  # an HxW map of CamVid class indices
     RESIDUAL = "residual"  # a signed difference shown around mid-grey
     BLOCK_MAP = "block map"  # a per-block decision drawn over the image (post-filter)
+    BIT_MAP = "bit map"  # bits spent per block (float, one value per ``scale`` pixels)
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,14 @@ class View:
     kind: ViewKind
     array: np.ndarray
     overlay: bool = False
+    #: image pixels per array sample along each side (a bit map has one per 16x16 block)
+    scale: int = 1
 
     def crop(self, height: int, width: int) -> View:
-        """The view cut to ``height`` x ``width`` (padding removed), contiguous."""
-        return View(self.kind, np.ascontiguousarray(self.array[:height, :width]),
-                    self.overlay)
+        """The view cut to ``height`` x ``width`` image pixels (padding removed)."""
+        h, w = -(-height // self.scale), -(-width // self.scale)
+        return View(self.kind, np.ascontiguousarray(self.array[:h, :w]), self.overlay,
+                    self.scale)
 
 
 @dataclass

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from app.entropy import coder
 from app.entropy.models import scale_indices
 from app.errors import PipelineError
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline
+from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, View, ViewKind
 from app.pipelines.netrun import fixed_threads
 
 CODEC_ID_RANS = 9  # the layer codec id of latents coded by app.entropy.coder
@@ -143,7 +143,7 @@ class EndToEndPipeline(Pipeline):
         return y
 
     def synthesise(self, lat: torch.Tensor, h: int, w: int,
-                   views: dict[str, np.ndarray] | None) -> np.ndarray:
+                   views: dict[str, View] | None) -> np.ndarray:
         """De-gained latent -> decoded HxWx3 uint8 (and views, when asked for)."""
         hl, wl = lat.shape[-2:]
         x = tiled_latent(self.model.g_s, [(lat[:, : self.model.M], 1)], LATENT_SCALE, hl, wl)
@@ -170,7 +170,7 @@ class EndToEndPipeline(Pipeline):
     def encode_prepared(self, prepared: Prepared, params: dict[str, int]) -> Encoded:
         h, w = prepared.image.shape[:2]
         q = self._quality(params)
-        views: dict[str, np.ndarray] = {}
+        views: dict[str, View] = {}
         with fixed_threads():
             gain, inv_gain = self.model.gains(q)
             lat = prepared.latent * gain
@@ -192,7 +192,7 @@ class EndToEndPipeline(Pipeline):
                                 coder.encode(lat_int[c0:c0 + c], idx_np[c0:c0 + c],
                                              gaussian_tables())))
             c0 += c
-        views["bits"] = self._bits_view(lat_int, idx_np)
+        views["bits"] = self._bits_view(lat_int, idx_np, h, w)
         self.report("synthesis")
         with fixed_threads():
             recon = self.synthesise(lat_hat * inv_gain, h, w, views)
@@ -200,9 +200,9 @@ class EndToEndPipeline(Pipeline):
                        layers, recon, views)
 
     @staticmethod
-    def _bits_view(lat_int: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    def _bits_view(lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:
         """−log2 p of each latent element under its table, summed over channels (float32,
-        one value per 16x16 block): where the bits go."""
+        one value per 16x16 block, cropped to the image): where the bits go."""
         tables = gaussian_tables()
         freqs = np.zeros(lat_int.shape, dtype=np.float64)
         sym, _ = tables.symbols(lat_int.reshape(-1), idx.reshape(-1))
@@ -211,12 +211,13 @@ class EndToEndPipeline(Pipeline):
             sel = k == t
             freqs.reshape(-1)[sel] = tables.freqs[int(t)][sym[sel]]
         bits = -np.log2(freqs / float(1 << 16))
-        return bits.sum(axis=0).astype(np.float32)
+        return View(ViewKind.BIT_MAP, bits.sum(axis=0).astype(np.float32),
+                    scale=LATENT_SCALE).crop(h, w)
 
     def decode(self, encoded: Encoded) -> np.ndarray:
         return self.decode_with_views(encoded)[0]
 
-    def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """The decoded image and what the bitstream carries besides (views)."""
         parts = self.part_channels()
         kinds = [LayerKind.SIDE_INFO] + [LayerKind.LATENT] * len(parts)
@@ -239,7 +240,7 @@ class EndToEndPipeline(Pipeline):
             chunks.append(coder.decode(layer.data, idx[c0:c0 + c], gaussian_tables()))
             c0 += c
         lat_int = np.concatenate(chunks, axis=0)
-        views: dict[str, np.ndarray] = {"bits": self._bits_view(lat_int, idx)}
+        views: dict[str, View] = {"bits": self._bits_view(lat_int, idx, h, w)}
         with fixed_threads():
             _, inv_gain = self.model.gains(self._quality(params))
             lat_hat = torch.from_numpy(lat_int.astype(np.float32))[None]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from app.pipelines.base import View, ViewKind
 from app.pipelines.endtoend import LATENT_SCALE, EndToEndPipeline, tiled_latent, to_uint8
 
 
@@ -38,12 +39,12 @@ class MenetPipeline(EndToEndPipeline):
         return torch.cat([x_hat, seg.argmax(1, keepdim=True).to(x_hat.dtype)], dim=1)
 
     def synthesise(self, lat: torch.Tensor, h: int, w: int,
-                   views: dict[str, np.ndarray] | None) -> np.ndarray:
+                   views: dict[str, View] | None) -> np.ndarray:
         hl, wl = lat.shape[-2:]
         out = tiled_latent(self._synth_tile, [(lat, 1)], LATENT_SCALE, hl, wl)
         if views is not None:
-            views["segmentation"] = np.ascontiguousarray(
-                out[0, 3, :h, :w].to(torch.uint8).numpy())
+            views["segmentation"] = View(ViewKind.SEGMENTATION, np.ascontiguousarray(
+                out[0, 3, :h, :w].to(torch.uint8).numpy()), overlay=True)
         return to_uint8(out[:, :3], h, w)
 
 
