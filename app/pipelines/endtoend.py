@@ -39,6 +39,7 @@ from app.entropy.models import scale_indices
 from app.errors import PipelineError
 from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, View, ViewKind
 from app.pipelines.netrun import fixed_threads
+from app.pipelines.watch import check_cancelled, checkpoint
 
 CODEC_ID_RANS = 9  # the layer codec id of latents coded by app.entropy.coder
 LATENT_SCALE = 16  # pixels per latent sample
@@ -61,8 +62,11 @@ def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.T
     if hl <= tile and wl <= tile:
         return fn(*(t for t, _ in inputs))
     out: torch.Tensor | None = None
+    cols = -(-wl // tile)
+    n_tiles = -(-hl // tile) * cols
     for y0 in range(0, hl, tile):
         for x0 in range(0, wl, tile):
+            check_cancelled()  # the caller's stop request (app.pipelines.watch)
             y1, x1 = min(y0 + tile, hl), min(x0 + tile, wl)
             ey0, ex0 = max(0, y0 - halo), max(0, x0 - halo)
             ey1, ex1 = min(hl, y1 + halo), min(wl, x1 + halo)
@@ -73,6 +77,7 @@ def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.T
             s = out_scale
             out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[
                 ..., (y0 - ey0) * s:(y1 - ey0) * s, (x0 - ex0) * s:(x1 - ex0) * s]
+            checkpoint((y0 // tile) * cols + x0 // tile + 1, n_tiles)
     assert out is not None
     return out
 

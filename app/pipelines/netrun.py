@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from app.pipelines.watch import check_cancelled, checkpoint
+
 INFERENCE_THREADS = 1
 UNIT = 8  # the compact image's down-sampling factor (DSSLIC alpha)
 TILE = 1024  # pixels; a multiple of UNIT
@@ -79,8 +81,10 @@ def tiled(
     out: torch.Tensor | None = None
     out_h = height if out_scale == UNIT else hu * out_scale
     out_w = width if out_scale == UNIT else wu * out_scale
+    n_tiles = -(-hu // tu) * -(-wu // tu)
     for y0 in range(0, hu, tu):
         for x0 in range(0, wu, tu):
+            check_cancelled()  # the caller's stop request (app.pipelines.watch)
             y1, x1 = min(y0 + tu, hu), min(x0 + tu, wu)
             ey0, ex0 = max(0, y0 - hau), max(0, x0 - hau)
             ey1, ex1 = min(hu, y1 + hau), min(wu, x1 + hau)
@@ -97,6 +101,7 @@ def tiled(
             out[..., y0 * s:oy1, x0 * s:ox1] = o[
                 ..., ty0:ty0 + oy1 - y0 * s, tx0:tx0 + ox1 - x0 * s
             ]
+            checkpoint((y0 // tu) * -(-wu // tu) + x0 // tu + 1, n_tiles)
     assert out is not None
     return out
 
