@@ -69,6 +69,7 @@ class ImageEntry:
     path: str | None = None
     notes: list[str] = field(default_factory=list)
     header: dict | None = None
+    pending: bool = False  # listed (a folder was opened); decoded when first shown
 
     @property
     def is_edms(self) -> bool:
@@ -123,6 +124,7 @@ class Result:
     from_file: bool = False
     metrics_done: bool = False
     verified: bool = False  # decoded from the .edms bytes and equal to ``decoded``
+    stopped: bool = False  # Cancel stopped its verification or metrics (not measured)
 
     @property
     def key(self) -> tuple:
@@ -197,6 +199,33 @@ class Session:
         entry = ImageEntry(next(self._ids), name, arr, path, list(notes), header)
         self.images[entry.id] = entry
         return entry
+
+    def add_pending(self, name: str, path: str) -> ImageEntry:
+        """List an image file without decoding it (:meth:`load_pending` does, when it is
+        first shown): opening a folder of hundreds of photos stays instant."""
+        entry = ImageEntry(next(self._ids), name, np.zeros((0, 0, 3), np.uint8), path,
+                           pending=True)
+        self.images[entry.id] = entry
+        return entry
+
+    def load_pending(self, image_id: int, array: np.ndarray, notes: Iterable[str] = ()
+                     ) -> ImageEntry:
+        """Give a listed image its pixels."""
+        entry = self.images[image_id]
+        arr = np.ascontiguousarray(array)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 uint8 image, got {arr.dtype} {arr.shape}")
+        entry.array, entry.pending = arr, False
+        entry.notes = list(notes)
+        return entry
+
+    def find_path(self, path: str) -> ImageEntry | None:
+        """The open image read from ``path`` (the same file), if any."""
+        want = os.path.realpath(path)
+        for entry in self.images.values():
+            if entry.path and os.path.realpath(entry.path) == want:
+                return entry
+        return None
 
     def remove_image(self, image_id: int) -> None:
         self.images.pop(image_id, None)

@@ -21,7 +21,7 @@ is tested without a display (``tests/test_workbench.py``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +30,42 @@ import numpy as np
 from app.session import ImageEntry, Result, Session, error_map, params_label
 
 __all__ = ["ORIGINAL", "SIDES", "EncodeRequest", "Pane", "PaneRequest", "PipelineInfo",
-           "Workbench", "header_text"]
+           "Workbench", "codec_label", "header_text", "internal_error_text", "layer_label"]
 
 ORIGINAL = ""  # a pane's pipeline when it shows the original
 SIDES = ("A", "B")
+LAUNCHER = "edms-workbench"
+
+
+def internal_error_text() -> str:
+    """The one sentence the window shows for an unexpected exception (a bug): what it is
+    and how to report it; the exception's own text goes to the traceback."""
+    return ("Internal error: this is a bug in the workbench, not a problem with your "
+            "image. Please report it with the steps that led here and the traceback that "
+            f"the console shows when the workbench is started as `EDMS_DEBUG=1 {LAUNCHER}`.")
+
+
+def codec_label(codec_id: int) -> str:
+    """A layer codec's name as both panes show it (``jpegxl``), ``codec N`` if unknown."""
+    from app.codecs import codec_name
+
+    try:
+        return codec_name(codec_id)
+    except Exception:  # noqa: BLE001 - an id this build does not name
+        return f"codec {codec_id}"
+
+
+#: words of view and layer names written the way their papers write them
+_PROPER = {"smapnet": "SMapNet", "finenet": "FineNet", "compnet": "CompNet",
+           "menet": "MENet", "ssnet": "SS-Net", "recnet": "Rec-Net", "hevc": "HEVC",
+           "rgb": "RGB", "psnr": "PSNR", "ms": "MS", "ssim": "SSIM", "x265": "x265"}
+
+
+def layer_label(name: str) -> str:
+    """A view or layer name for people: ``segmentation_before_smapnet`` becomes
+    ``segmentation before SMapNet``."""
+    words = name.replace("_", " ").replace("-", " ").split()
+    return " ".join(_PROPER.get(w.lower(), w) for w in words)
 
 
 @dataclass
@@ -57,6 +89,8 @@ class Pane:
     pipeline: str = ORIGINAL
     params: dict[str, int] = field(default_factory=dict)
     shown: Result | None = None
+    problem: str = ""  # why the pane cannot show its setting (failed, not offered)
+    notice: str = ""  # a remark about the shown result (Match bitrate out of reach)
 
 
 @dataclass
@@ -94,6 +128,9 @@ class Workbench:
         self.ready = False  # the worker has sent its catalogue and warmed up
         self.devices: list[str] = ["cpu"]  # what the worker can use (it asks torch)
         self.device = "cpu"
+        # called with the id of a closed image: cancel and free its work (the window
+        # connects the worker here)
+        self.on_close: Callable[[int], None] | None = None
 
     # ------------------------------------------------------------------ catalogue
     def set_catalog(self, infos: Iterable[PipelineInfo]) -> None:
@@ -136,13 +173,17 @@ class Workbench:
         self.clear_shown()
 
     def close_current(self) -> int | None:
-        """Drop the current image and its results; return the image to show next (the one
-        after it, else the one before), already selected, or None."""
+        """Drop the current image and its results, and cancel and free its work
+        (:attr:`on_close`); return the image to show next (the one after it, else the one
+        before), already selected, or None."""
         ids = self.image_ids()
         if self.current_id not in ids:
             return None
         i = ids.index(self.current_id)
-        self.session.remove_image(self.current_id)
+        closing = self.current_id
+        self.session.remove_image(closing)
+        if self.on_close is not None:
+            self.on_close(closing)
         rest = self.image_ids()
         self.select(rest[min(i, len(rest) - 1)] if rest else None)
         return self.current_id
@@ -164,10 +205,21 @@ class Workbench:
 
     def show(self, side: str, result: Result | None) -> None:
         self.panes[side].shown = result
+        self.panes[side].problem = ""
 
     def clear_shown(self) -> None:
         for pane in self.panes.values():
             pane.shown = None
+            pane.problem = pane.notice = ""
+
+    def fail(self, side: str, message: str) -> None:
+        """The pane's job failed: it shows no result and says so (not "original")."""
+        pane = self.panes[side]
+        pane.shown = None
+        pane.problem = message
+
+    def set_notice(self, side: str, text: str) -> None:
+        self.panes[side].notice = text
 
     def swap(self) -> None:
         """Exchange the settings and shown results of panes A and B."""
@@ -175,6 +227,8 @@ class Workbench:
         a.pipeline, b.pipeline = b.pipeline, a.pipeline
         a.params, b.params = b.params, a.params
         a.shown, b.shown = b.shown, a.shown
+        a.problem, b.problem = b.problem, a.problem
+        a.notice, b.notice = b.notice, a.notice
 
     def request(self, side: str) -> PaneRequest:
         """What pane ``side`` needs for its setting on the current image."""
@@ -182,6 +236,7 @@ class Workbench:
         pane = self.panes[side]
         if entry is None:
             return PaneRequest("none")
+        pane.problem = pane.notice = ""
         if pane.pipeline == ORIGINAL or not self.ready:
             pane.shown = None
             return PaneRequest("original")
@@ -191,9 +246,17 @@ class Workbench:
             return PaneRequest("unavailable", message=f"{pane.pipeline} is unavailable: "
                                                       f"{info.error}")
         cached = self.session.get_result(entry.id, pane.pipeline, pane.params)
-        if cached is not None:
+        if cached is not None and (cached.from_file or not cached.stopped):
             pane.shown = cached
             return PaneRequest("cached", result=cached)
+        if entry.is_edms:
+            # the opened file is the result: encoding its decoded image again would be
+            # compared with that image, not with an original (there is none)
+            pane.shown = None
+            pane.problem = "not offered for a decoded .edms file"
+            return PaneRequest("unavailable", message=(
+                f"{entry.name} is a decoded .edms file: there is no original to compare "
+                "another encoding with. Open the original image to compress it."))
         return PaneRequest("encode", encode=EncodeRequest(
             entry.id, entry.array, pane.pipeline, dict(pane.params), side))
 
@@ -212,6 +275,9 @@ class Workbench:
         with :func:`app.api.closest_setting`), or a message saying what is missing."""
         entry = self.current()
         a = self.panes["A"].shown
+        if entry is not None and entry.is_edms:
+            return (f"{entry.name} is a decoded .edms file: there is no original to match "
+                    "bitrates against. Open the original image.")
         if entry is None or a is None:
             return "Match bitrate needs a result in pane A (choose a pipeline for A)."
         b = self.panes["B"]
@@ -229,7 +295,8 @@ class Workbench:
         entry = self.current()
         if entry is None:
             return []
-        entries = list(self.session.images.values()) if every_image else [entry]
+        entries = [e for e in (self.session.images.values() if every_image else [entry])
+                   if not e.is_edms and not e.pending]  # no original for a decoded file
         plan = list(plan)
         out = []
         for e in entries:
@@ -296,6 +363,19 @@ class Workbench:
             return error_map(entry.array, r.decoded)
         return entry.array if r is None else r.decoded
 
+    def error_peak(self) -> int:
+        """The largest |original - decoded| (max over RGB) of the shown results, for the
+        error map's colour scale (0 when nothing is compared)."""
+        entry = self.current()
+        peak = 0
+        for side in SIDES:
+            r = self.panes[side].shown
+            if entry is not None and r is not None and not r.from_file \
+                    and r.decoded.shape == entry.array.shape:
+                d = np.abs(entry.array.astype(np.int16) - r.decoded.astype(np.int16))
+                peak = max(peak, int(d.max()))
+        return peak
+
     def caption(self, side: str, pending: bool = False, error: bool = False) -> str:
         entry = self.current()
         if entry is None:
@@ -305,15 +385,23 @@ class Workbench:
         info = self.catalog.get(pane.pipeline)
         if r is None and info is not None and info.error:
             text = f"{side} · {pane.pipeline} · unavailable (see the status bar)"
+        elif r is None and pane.problem and pane.pipeline != ORIGINAL:
+            short = pane.problem if len(pane.problem) <= 40 else "failed (see the message)"
+            text = f"{side} · {pane.pipeline} {params_label(pane.params)} · {short}"
         elif pane.pipeline == ORIGINAL or r is None and not pending:
             what = "decoded .edms" if entry.is_edms else "original"
             text = f"{side} · {what} · {entry.width}×{entry.height}"
         elif r is None:
             text = f"{side} · {pane.pipeline} · encoding…"
         else:
-            text = f"{side} · {r.pipeline} {params_label(r.params)} · {r.bpp:.3f} bpp"
+            # the numbers first: a caption too long for its pane loses the setting, never
+            # the dB value
+            text = f"{side} · {r.bpp:.3f} bpp"
             if not math.isnan(r.psnr):
                 text += f" · {r.psnr:.2f} dB" if math.isfinite(r.psnr) else " · ∞ dB"
+            text += f" · {r.pipeline} {params_label(r.params)}"
+            if r.from_file:
+                text += " · from the file"
             if pending:
                 text += " · updating…"
         if error:
@@ -323,14 +411,17 @@ class Workbench:
     def note(self, side: str) -> str:
         """The line under a pane's numbers (no image, the original, a file, a device)."""
         entry = self.current()
-        r = self.panes[side].shown
+        pane = self.panes[side]
+        r = pane.shown
         if entry is None:
             return "No image"
         if r is None:
+            if pane.problem and pane.pipeline != ORIGINAL:
+                return pane.problem
             if entry.is_edms and entry.header:
                 return header_text(entry.name, entry.header)
             return f"Original: {entry.width}×{entry.height}"
-        notes = []
+        notes = [pane.notice] if pane.notice else []
         if r.from_file:
             notes.append("Decoded from the opened file (no original to compare with).")
         if r.device and r.device != "cpu":
@@ -381,6 +472,6 @@ def header_text(name: str, h: dict) -> str:
         f"{h['width']}×{h['height']}, {h['total_bytes']:,} bytes, {h['bpp']:.4f} bpp",
         f"header {h['header_bytes']} B, weights {fp[:16]}",
     ]
-    lines += [f"layer {la['index']}: {la['kind']} (codec {la['codec_id']}) {la['bytes']:,} B"
-              for la in h.get("layers", [])]
+    lines += [f"layer {la['index']}: {layer_label(la['kind'])} ({codec_label(la['codec_id'])})"
+              f" {la['bytes']:,} B" for la in h.get("layers", [])]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QThread, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox  # noqa: E402
 
 from app.codecs import raw  # noqa: E402
 from app.imageio import load_image  # noqa: E402
@@ -36,6 +37,7 @@ from app.pipelines.base import (  # noqa: E402
 from tests.badinputs import READABLE, UNREADABLE, make_bad_input_matrix  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SIDES = ("A", "B")
 
 
 # --------------------------------------------------------------------------- a fake layered
@@ -99,6 +101,42 @@ def _broken() -> Pipeline:
 _broken.pipeline_class = lambda: LayeredFake  # type: ignore[attr-defined]
 
 
+class SlowFake(LayeredFake):
+    """Decodes like a long tiled network pass: checks the caller's stop request between
+    "tiles" (:mod:`app.pipelines.watch`) until :attr:`release` is set."""
+
+    name = "test-slow"
+    description = "test double: a decoder that works tile after tile until released"
+    release = threading.Event()
+    tiles_seen = 0
+
+    def decode(self, encoded: Encoded) -> np.ndarray:
+        from app.pipelines.watch import checkpoint
+
+        SlowFake.tiles_seen = 0
+        for i in range(6000):  # at most 60 s
+            if SlowFake.release.wait(0.01):
+                break
+            SlowFake.tiles_seen += 1
+            checkpoint(i % 50 + 1, 50)
+        return super().decode(encoded)
+
+
+class CrashFake(LayeredFake):
+    """Fails like a shape bug deep in torch."""
+
+    name = "test-crash"
+    description = "test double: an internal error"
+
+    def encode_prepared(self, prepared, params):  # noqa: ANN001, ANN201
+        raise RuntimeError("The expanded size of the tensor (730) must match the existing "
+                           "size (736)")
+
+
+TEST_PIPELINES = {"test-layered": LayeredFake, "test-slow": SlowFake,
+                  "test-crash": CrashFake}
+
+
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
     """Smooth gradients plus texture: codes like a photo, not like noise."""
     rng = np.random.default_rng(seed)
@@ -113,7 +151,8 @@ def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def win(qapp, tmp_path_factory):
-    registry.register("test-layered", LayeredFake, LayeredFake.description)
+    for name, cls in TEST_PIPELINES.items():
+        registry.register(name, cls, cls.description)
     registry.register("test-broken", _broken, "test double whose weights are missing")
     mp = pytest.MonkeyPatch()
     dialogs: list[str] = []
@@ -129,7 +168,7 @@ def win(qapp, tmp_path_factory):
     w.shutdown()
     w.close()
     mp.undo()
-    for name in ("test-layered", "test-broken"):
+    for name in (*TEST_PIPELINES, "test-broken"):
         registry._FACTORIES.pop(name, None)
         registry._INSTANCES.pop(name, None)
 
@@ -201,7 +240,7 @@ def test_catalog_lists_every_registered_pipeline(win) -> None:
     names = [win.panel_b.source.itemData(i) for i in range(win.panel_b.source.count())]
     assert names[0] == ""  # Original
     assert set(registry.available()) <= set(names[1:])
-    assert win.device_label.text().startswith("Device: ")
+    assert win.device_label.toolTip().startswith("Device: ")
 
 
 def test_generic_param_specs_build_one_row_each(win) -> None:
@@ -225,7 +264,20 @@ def test_drop_folder_opens_its_images(win, tmp_path) -> None:
     win.panel_b.set_source("", emit=False)
     _drop(win, [tmp_path])
     _wait(lambda: win.image_combo.count() == n + 2)
-    assert win.current().name == "f1.png"
+    # listed at once, the first shown (and decoded), the others decoded when shown
+    assert win.current().name == "f0.png" and not win.current().pending
+    f1 = win.session.find_path(str(tmp_path / "f1.png"))
+    assert f1 is not None and f1.pending and f1.array.size == 0
+    assert win.image_combo.itemText(win.image_combo.findData(f1.id)) == "f1.png"
+    win.next_image(1)
+    assert win.current() is f1 and not f1.pending and f1.array.shape == (16, 24, 3)
+    assert "16" in win.image_combo.itemText(win.image_combo.findData(f1.id))
+    # the same folder (or file) again adds nothing
+    _drop(win, [tmp_path])
+    _drop(win, [tmp_path / "f0.png"])
+    QApplication.processEvents()
+    assert win.image_combo.count() == n + 2
+    assert win.current().name == "f0.png"
 
 
 def test_drop_opens_images(win, tmp_path) -> None:
@@ -605,12 +657,17 @@ def test_ui_stays_responsive_while_encoding(win) -> None:
     assert worst < 0.100, f"UI heartbeat delayed by {worst * 1000:.0f} ms ({heavy})"
 
 
-def test_every_registered_pipeline_has_its_own_colour():
-    from app.gui.rdplot import pipeline_colour
+def test_every_registered_pipeline_has_its_own_style():
+    from app.gui.rdplot import OKABE_ITO, pipeline_style
     from app.pipelines import registry
 
     n = len(registry.available())
-    assert len({pipeline_colour(i) for i in range(n)}) == n
+    styles = [pipeline_style(i) for i in range(n)]
+    assert len(set(styles)) == n  # colour and marker together tell every pipeline apart
+    # neighbours in the list differ in colour and in marker, colours are Okabe-Ito's
+    for a, b in zip(styles, styles[1:], strict=False):
+        assert a[0] != b[0] and a[1] != b[1]
+    assert {c for c, _ in styles} <= set(OKABE_ITO)
 
 
 def test_device_selector_offers_what_torch_sees(win) -> None:
@@ -623,8 +680,339 @@ def test_device_selector_offers_what_torch_sees(win) -> None:
     assert [a.text() for a in win.device_actions.actions()] == \
         [combo.itemText(i) for i in range(combo.count())]
     assert combo.currentData() == "cpu" and win.model.device == "cpu"
-    assert win.device_label.text().startswith("Device: CPU")
+    assert win.device_label.toolTip().startswith("Device: CPU")
     # a result made on the CPU carries no device note in its pane
     _add(win, "device", synthetic(40, 56, 9))
     r = _set(win, "B", "hevc", qp=35)
     assert r.device == "cpu" and "CUDA" not in win.model.note("B")
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def _statuses(win) -> list[tuple[str, str]]:  # noqa: ANN001
+    out: list[tuple[str, str]] = []
+    win.worker.job_finished.connect(lambda job, status: out.append((job.pipeline, status)))
+    return out
+
+
+def test_esc_with_nothing_running_leaves_no_cancelling(win) -> None:
+    _idle(win)
+    win.status.idle()
+    win.cancel()
+    QApplication.processEvents()
+    assert win.stage_label.text() == "Ready"
+    assert "Cancelling" not in win.stage_label.text()
+
+
+def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> None:
+    """Cancel lands inside a long decoder pass (between its tiles, not at a stage
+    boundary), the result is marked stopped, the deferred work of the other pane is
+    dropped, and no job goes on by itself."""
+    win.panel_b.set_source("", emit=False)
+    _add(win, "slow", synthetic(40, 48, 31))
+    SlowFake.release.clear()
+    statuses = _statuses(win)
+    updates: list[dict] = []
+    win.worker.result_updated.connect(lambda key, values: updates.append(values))
+    progress: list[tuple[str, int, int]] = []
+    win.worker.progress.connect(lambda _id, stage, done, total: progress.append(
+        (stage, done, total)))
+    win.panel_a.set_source("hevc", {"qp": 40}, emit=False)
+    win.panel_b.set_source("test-slow", {"qp": 20, "s": 2}, emit=False)
+    win.request("A")  # finishes first; its verification is deferred behind B
+    win.request("B")
+    try:
+        _wait(lambda: SlowFake.tiles_seen > 3, 60)  # B is inside its decoder's pass
+        _wait(lambda: any(t == 50 for _, _, t in progress), 30)  # tiles are reported
+        assert "of 50" in win.stage_label.text() and "%" in win.stage_label.text()
+        win.cancel()
+        assert win.stage_label.text().startswith("Cancelling")
+        _wait(lambda: ("test-slow", "cancelled") in statuses, 30)
+        _idle(win)
+    finally:
+        SlowFake.release.set()
+    b = win.shown["B"]
+    assert b is not None and b.stopped and not b.verified and not b.metrics_done
+    a = win.session.get_result(win.current_id, "hevc", {"qp": 40})
+    assert a is not None and a.stopped and not a.metrics_done  # deferred work dropped
+    assert win.panels["B"].value_labels["ms_ssim"].text() == "stopped"
+    assert win.stage_label.text() == "Cancelled"
+    n = len(updates)
+    for _ in range(20):  # nothing goes on by itself
+        QApplication.processEvents()
+        time.sleep(0.01)
+    assert len(updates) == n and not win.worker.busy
+    assert not any(v.get("metrics_done") for v in updates if v)
+    # asking for it again encodes it again
+    win.request("B")
+    _wait(lambda: win.shown["B"] is not None and win.shown["B"].metrics_done, 60)
+    _idle(win)
+    assert win.shown["B"] is not b and win.shown["B"].verified
+    for side in SIDES:
+        win.panels[side].set_source("", emit=False)
+        win.request(side)
+
+
+def test_closing_an_image_cancels_and_frees_its_work(win) -> None:
+    win.panel_b.set_source("", emit=False)
+    entry = _add(win, "closing", synthetic(40, 48, 32))
+    SlowFake.release.clear()
+    statuses = _statuses(win)
+    win.panel_b.set_source("test-slow", {"qp": 24, "s": 2}, emit=False)
+    win.request("B")
+    try:
+        _wait(lambda: SlowFake.tiles_seen > 3, 60)
+        assert any(k[0] == entry.id for k in win.worker._prepared)
+        win.panel_b.set_source("", emit=False)  # the next image shown asks for nothing
+        win.close_image()
+        _wait(lambda: ("test-slow", "cancelled") in statuses, 30)
+        _idle(win)
+    finally:
+        SlowFake.release.set()
+    assert entry.id not in win.session.images
+    assert not any(k[0] == entry.id for k in win.worker._prepared)
+    assert not any(r.image_id == entry.id for r in win.session.results.values())
+    win.panel_b.set_source("", emit=False)
+
+
+def test_an_internal_error_is_one_sentence_and_the_pane_says_it_failed(win) -> None:
+    _add(win, "crash", synthetic(40, 48, 33))
+    n = len(win.dialogs)
+    win.panel_b.set_source("test-crash", {"qp": 20, "s": 2}, emit=False)
+    win.request("B")
+    _wait(lambda: len(win.dialogs) > n, 60)
+    _idle(win)
+    text = win.dialogs[-1]
+    assert "Internal error" in text and "EDMS_DEBUG=1" in text and "report" in text
+    assert "expanded size" not in text and "RuntimeError" not in text
+    caption = win.compare.pane_b.caption.toolTip() or win.compare.pane_b.caption.text()
+    assert "original" not in caption and "test-crash" in caption and "failed" in caption
+    assert win.shown["B"] is None
+    win.panel_b.set_source("", emit=False)
+    win.request("B")
+
+
+def test_an_opened_edms_is_the_result(win, tmp_path, monkeypatch) -> None:
+    _add(win, "edmsfile", synthetic(56, 72, 34))
+    result = _set(win, "B", "test-layered", qp=20, s=2)
+    target = tmp_path / "file.edms"
+    monkeypatch.setattr(win, "ask_save_path", lambda *a: str(target))
+    win.export_edms()
+    n = win.image_combo.count()
+    win.open_paths([str(target)])
+    _wait(lambda: win.image_combo.count() == n + 1, 60)
+    _idle(win)
+    entry = win.current()
+    b = win.shown["B"]
+    assert entry.is_edms and b is not None and b.from_file and b.image_id == entry.id
+    assert b.file_bytes == len(result.edms) and math.isnan(b.psnr)
+    assert win.panels["B"].value_labels["psnr"].text() == "—"
+    # another setting is not encoded from the decoded image
+    jobs = []
+    win.worker.job_started.connect(jobs.append)
+    win.panel_b.set_params({"qp": 30})
+    win.request("B")
+    _idle(win)
+    assert not [j for j in jobs if j.kind == "encode"]
+    assert win.shown["B"] is None and "no original" in win.status.currentMessage()
+    assert win.session.rd_series(entry.id) == {} and win.session.rd_points(entry.id) == []
+    # both panes name the layers' codecs the same way
+    note_a = win.model.note("A")
+    assert "(raw)" in note_a and all(la.codec == "raw" for la in b.layers)
+    # the same file again adds no entry
+    win.open_paths([str(target)])
+    _idle(win)
+    assert win.image_combo.count() == n + 1
+    win.panel_b.set_source("", emit=False)
+
+
+def test_match_bitrate_says_when_the_target_is_out_of_reach(win) -> None:
+    from app.gui.worker import Job
+
+    entry = _add(win, "reach", synthetic(48, 64, 35))
+    notices: list[str] = []
+    win.worker.notice.connect(lambda job, text: notices.append(text))
+    win.panel_b.set_source("jpeg", {"q": 50}, emit=False)
+    win._sync_pane("B")
+    win.worker.submit(Job(kind="match", image_id=entry.id, image=entry.array, pipeline="jpeg",
+                          params={"q": 50}, side="B", target_bpp=80.0))
+    _wait(lambda: bool(notices), 60)
+    _idle(win)
+    assert notices[-1].startswith("jpeg cannot reach 80.0000 bpp")
+    assert "jpeg cannot reach" in win.model.note("B")
+    win.panel_b.set_source("", emit=False)
+
+
+def test_export_and_save_name_the_pane_and_use_the_last_save_folder(win, tmp_path,
+                                                                   monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    _add(win, "namepane", synthetic(40, 48, 36))
+    _set(win, "B", "hevc", qp=40)
+    win.settings.setValue("lastFolder", "/dataset/images")
+    win.settings.setValue("lastSaveFolder", str(tmp_path))
+    asked: list[tuple[str, str]] = []
+
+    def fake(parent, title, start, filters):  # noqa: ANN001, ANN202
+        asked.append((title, start))
+        return str(tmp_path / "sub" / "x.edms"), ""
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake))
+    win.export_edms()
+    assert "pane B" in asked[-1][0] and "hevc qp=40" in asked[-1][0]
+    assert Path(asked[-1][1]).parent == tmp_path
+    win.save_decoded()
+    assert "pane B" in asked[-1][0]
+    assert Path(asked[-1][1]).parent == tmp_path / "sub"  # the last folder saved to
+    win.panel_b.set_source("", emit=False)
+
+
+def test_help_shows_the_format_spec_shortcuts_and_documentation_links(win) -> None:
+    from app.gui.docs import DocViewer, ShortcutList
+
+    win.open_format_spec()
+    viewer = win._doc_viewer
+    assert isinstance(viewer, DocViewer) and viewer.isVisible()
+    assert ".edms" in viewer.browser.toPlainText() and viewer.path.name == "edms-format.md"
+    viewer.close()
+    win.show_shortcuts()
+    table = win._shortcut_list.table
+    rows = {(table.item(i, 1).text(), table.item(i, 2).text()) for i in range(table.rowCount())}
+    assert ("Cancel", "Esc") in rows and ("Open", "Ctrl+O") in rows
+    assert isinstance(win._shortcut_list, ShortcutList)
+    win._shortcut_list.close()
+    win.about()
+    box = win._about_box
+    assert "docs/edms-format.md" in box.text() and "README.md" in box.text()
+    box.close()
+    win.show_doc("no/such.md")
+    assert "not part of this installation" in win._doc_viewer.browser.toPlainText()
+    win._doc_viewer.close()
+
+
+def test_over_the_pixel_limit_points_to_the_setting(win, tmp_path, monkeypatch) -> None:
+    from PIL import Image
+
+    path = tmp_path / "big.png"
+    Image.fromarray(synthetic(1100, 1000, 37)).save(path)
+    win.settings.setValue("maxPixels", 1_000_000)
+    try:
+        n = len(win.dialogs)
+        win.open_paths([str(path)])
+        _wait(lambda: len(win.dialogs) > n)
+        assert "Settings ▸ Maximum Image Size" in win.dialogs[-1]
+        monkeypatch.setattr(QInputDialog, "getInt", staticmethod(lambda *a, **k: (2, True)))
+        win.ask_max_pixels()
+        assert win.max_pixels() == 2_000_000
+        win.open_paths([str(path)])
+        _idle(win)
+        assert win.current().name == "big.png"
+    finally:
+        win.settings.remove("maxPixels")
+    win.close_image()
+
+
+def test_inspector_names_layers_for_people(win) -> None:
+    from app.workbench import layer_label
+
+    _add(win, "names", synthetic(40, 48, 38))
+    r = _set(win, "B", "test-layered", qp=20, s=2)
+    r.views["segmentation_before_smapnet"] = r.views["segmentation"]
+    win._inspect("B")
+    texts = [win.inspector.list.item(i).text() for i in range(win.inspector.list.count())]
+    assert "segmentation before SMapNet" in texts
+    assert "segmentation_before_smapnet" in win.inspector.names()
+    assert layer_label("error map ×4") == "error map ×4"
+    del r.views["segmentation_before_smapnet"]
+    win.dock_rd.raise_()
+    win.panel_b.set_source("", emit=False)
+
+
+def test_rd_plot_starts_at_zero_bpp_with_one_point_and_keeps_the_legend_off_the_data(
+        win) -> None:
+    entry = _add(win, "onept", synthetic(40, 48, 39))
+    _set(win, "B", "hevc", qp=38)
+    win._force_refresh = True
+    win._refresh_data_views()
+    win._force_refresh = False
+    series = win.session.rd_series(entry.id)
+    assert sum(len(v) for v in series.values()) == 1
+    (x0, x1), _ = win.rd_panel.plot.getViewBox().viewRange()
+    assert x0 >= 0 and x1 > series["hevc"][0][0]
+    legend = win.rd_panel.legend
+    assert legend.names == ["hevc"]
+    assert not win.rd_panel.plot.geometry().intersects(legend.geometry())  # beside the plot
+    win.panel_b.set_source("", emit=False)
+
+
+def test_error_map_has_a_colour_scale(win) -> None:
+    _add(win, "scale", synthetic(40, 48, 40))
+    r = _set(win, "B", "hevc", qp=45)
+    win.heat_check.setChecked(True)
+    try:
+        QApplication.processEvents()
+        assert win.error_scale.isVisible()
+        peak = int(np.abs(win.current().array.astype(int) - r.decoded.astype(int)).max())
+        assert win.error_scale.peak == peak and str(peak) in win.error_scale.peak_label.text()
+    finally:
+        win.heat_check.setChecked(False)
+    assert not win.error_scale.isVisible()
+    win.panel_b.set_source("", emit=False)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1366, 768)])
+def test_no_text_is_cut_off_at_laptop_sizes(win, size) -> None:  # noqa: ANN001
+    from app.gui.layoutcheck import clipped_texts
+
+    old = win.size()
+    win.resize(*size)
+    try:
+        _add(win, "a-rather-long-photo-name-from-a-camera-0001.png", synthetic(80, 120, 41))
+        win.panel_a.set_source("test-layered", {"qp": 20, "s": 2}, emit=False)
+        win.request("A")
+        _set(win, "B", "hevc", qp=37)
+        win.status.set_latency(1.234, False, 120)
+        win.pixel_label.setText(win.model.pixel_text(79, 119) or "(119, 79)  orig 255,255,255")
+        win.status.job_started("smic factor=8, qp=37", 0)
+        win.status.stage("synthesis", 5, 12)
+        for _ in range(5):
+            QApplication.processEvents()
+        assert clipped_texts(win) == []
+        win.dock_inspector.raise_()
+        win._refresh_inspector()
+        QApplication.processEvents()
+        assert clipped_texts(win) == []
+        # captions keep their dB value in a narrow pane
+        win.compare.pane_b.resize(260, 200)
+        win._set_caption("B")
+        assert "dB" in win.compare.pane_b.caption.text()
+    finally:
+        win.status.idle()
+        win.dock_rd.raise_()
+        win.panel_a.set_source("", emit=False)
+        win.request("A")
+        win.panel_b.set_source("", emit=False)
+        win.resize(old)
+
+
+def test_panel_numbers_scroll_in_a_low_window(win) -> None:
+    old = win.size()
+    win.resize(1280, 640)
+    try:
+        _add(win, "low", synthetic(40, 48, 42))
+        _set(win, "B", "test-layered", qp=20, s=2)
+        QApplication.processEvents()
+        area = win.dock_b.widget()
+        assert area.widget() is win.panel_b
+        if win.panel_b.sizeHint().height() > area.viewport().height():
+            assert area.verticalScrollBar().maximum() > 0
+        # every number can be scrolled into view
+        label = win.panel_b.value_labels["decode"]
+        area.ensureWidgetVisible(label)
+        QApplication.processEvents()
+        assert not label.visibleRegion().isEmpty()
+    finally:
+        win.panel_b.set_source("", emit=False)
+        win.resize(old)

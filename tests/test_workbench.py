@@ -170,8 +170,10 @@ def test_display_caption_note_overlay_pixel_and_error_map() -> None:
     r = _result(img.id, "smic", {"qp": 30, "factor": 4}, views=views, device="cuda")
     wb.accept(r, "B")
     assert wb.overlay() is seg
-    assert wb.caption("B", error=True).startswith("B · smic factor=4, qp=30 · ")
-    assert wb.caption("B").endswith("30.00 dB")
+    # numbers first: a caption cut short for a narrow pane keeps its dB value
+    assert wb.caption("B", error=True) == "B · 3.333 bpp · 30.00 dB · smic factor=4, qp=30 · " \
+        "error ×4"
+    assert wb.caption("B") == "B · 3.333 bpp · 30.00 dB · smic factor=4, qp=30"
     assert "CUDA" in wb.note("B") and "decodes to this image on the CPU" in wb.note("B")
     assert np.array_equal(wb.image_for("B"), r.decoded)
     assert wb.image_for("B", error=True).shape == img.array.shape
@@ -192,3 +194,148 @@ def test_devices_fall_back_to_the_cpu() -> None:
     wb.set_devices([])
     assert wb.devices == ["cpu"] and wb.device == "cpu"
     assert ORIGINAL == ""
+
+
+# ------------------------------------------------------------------ issue 11: the window's parts
+
+
+def test_closing_an_image_cancels_and_frees_its_work() -> None:
+    wb = _bench()
+    closed: list[int] = []
+    wb.on_close = closed.append
+    ids = [wb.add_image(f"i{k}", _image(k)).id for k in range(2)]
+    wb.select(ids[0])
+    wb.close_current()
+    assert closed == [ids[0]] and ids[0] not in wb.session.images
+
+
+def test_a_failed_pane_says_so_not_original() -> None:
+    from app.workbench import internal_error_text
+
+    wb = _bench()
+    img = wb.add_image("a", _image())
+    wb.select(img.id)
+    wb.set_pane("B", "hevc", {"qp": 30})
+    assert wb.request("B").action == "encode"
+    message = internal_error_text()
+    assert "EDMS_DEBUG=1" in message and "bug" in message and "report" in message
+    wb.fail("B", f"hevc: {message}")
+    caption = wb.caption("B")
+    assert "original" not in caption and "hevc qp=30" in caption and "failed" in caption
+    assert wb.note("B").startswith("hevc: Internal error")
+    wb.fail("B", "short")
+    assert wb.caption("B") == "B · hevc qp=30 · short"
+    assert wb.request("B").action == "encode" and wb.panes["B"].problem == ""  # tried again
+
+
+def test_an_opened_edms_file_is_the_result() -> None:
+    wb = _bench()
+    header = {"pipeline": "hevc", "pipeline_version": 1, "params": {"qp": 30}, "width": 12,
+              "height": 8, "total_bytes": 40, "bpp": 3.3, "header_bytes": 20,
+              "model_fingerprint": "", "layers": [{"index": 0, "kind": "compact_image",
+                                                   "codec_id": 3, "bytes": 20}]}
+    entry = wb.add_image("x.edms", _image(), "/tmp/x.edms", header=header)
+    r = _result(entry.id, "hevc", {"qp": 30})
+    r.from_file = True
+    wb.session.add_result(r)
+    wb.select(entry.id)
+    wb.set_pane("B", "hevc", {"qp": 30})
+    assert wb.request("B").action == "cached" and wb.panes["B"].shown is r
+    assert "from the file" in wb.caption("B")
+    # another setting would be compared with the decoded image: not offered
+    wb.set_pane("B", "hevc", {"qp": 40})
+    req = wb.request("B")
+    assert req.action == "unavailable" and "no original" in req.message
+    assert "original" not in wb.caption("B").split("·")[1]
+    wb.set_pane("B", "hevc", {"qp": 30})
+    wb.request("B")
+    assert wb.sweep_plan([("hevc", [22, 32])], every_image=True) == []
+    assert isinstance(wb.match_request(), str)
+    assert wb.session.rd_series(entry.id) == {}
+    # pane A's header names codecs as pane B's layers do (jpegxl, not "codec 3")
+    assert "(jpegxl)" in wb.note("A") and "codec 3" not in wb.note("A")
+    assert "compact image" in wb.note("A")
+
+
+def test_stopped_results_are_encoded_again_when_asked_for() -> None:
+    wb = _bench()
+    img = wb.add_image("a", _image())
+    wb.select(img.id)
+    wb.set_pane("B", "hevc", {"qp": 30})
+    r = _result(img.id, "hevc", {"qp": 30})
+    wb.accept(r, "B")
+    assert wb.request("B").action == "cached"
+    wb.update(r.key, {"stopped": True})
+    assert r.stopped and wb.request("B").action == "encode"
+
+
+def test_layer_and_codec_labels_for_people() -> None:
+    from app.workbench import codec_label, layer_label
+
+    assert layer_label("segmentation_before_smapnet") == "segmentation before SMapNet"
+    assert layer_label("finenet_output") == "FineNet output"
+    assert layer_label("compact") == "compact"
+    assert codec_label(3) == "jpegxl" and codec_label(250) == "codec 250"
+
+
+def test_pending_images_and_paths(tmp_path) -> None:
+    wb = _bench()
+    p = tmp_path / "a.png"
+    p.write_bytes(b"")
+    e = wb.session.add_pending("a.png", str(p))
+    assert e.pending and e.width == 0
+    assert wb.session.find_path(str(tmp_path / "." / "a.png")) is e
+    assert wb.session.find_path(str(tmp_path / "b.png")) is None
+    wb.session.load_pending(e.id, _image())
+    assert not e.pending and (e.width, e.height) == (12, 8)
+    assert wb.sweep_plan([("hevc", [22])], every_image=True) == []  # nothing selected
+    wb.select(e.id)
+    assert [x.name for x, _ in wb.sweep_plan([("hevc", [22])], every_image=True)] == ["a.png"]
+
+
+def test_eta_percent_and_time_left() -> None:
+    import pytest
+
+    pytest.importorskip("PySide6")
+    from app.gui.statusbar import Eta
+
+    now = [100.0]
+    eta = Eta(clock=lambda: now[0])
+    assert eta.text("synthesis", 0, 0) == ""
+    assert eta.text("synthesis", 0, 12) == "0 of 12 (0 %)"
+    now[0] += 10.0
+    assert eta.text("synthesis", 2, 12) == "2 of 12 (17 %), about 50 s left"
+    now[0] += 10.0
+    assert eta.text("synthesis", 4, 12) == "4 of 12 (33 %), about 40 s left"
+    now[0] += 60.0
+    assert eta.text("synthesis", 6, 12) == "6 of 12 (50 %), about 1 min 20 s left"
+    assert eta.text("synthesis", 12, 12) == "12 of 12 (100 %)"
+    assert eta.text("metrics", 1, 3) == "1 of 3 (33 %)"  # a new pass starts over
+
+
+def test_match_says_when_the_target_is_out_of_reach() -> None:
+    import pytest
+
+    pytest.importorskip("PySide6")
+    from app.gui.worker import out_of_reach
+
+    assert out_of_reach("smic", 0.834, 0.80, {"qp": 22}, 0.1) == ""
+    text = out_of_reach("smic", 0.834, 0.542, {"qp": 22, "factor": 4}, 0.1)
+    assert text.startswith("smic cannot reach 0.8340 bpp") and "0.5420 bpp" in text
+    assert "factor=4, qp=22" in text
+    low = out_of_reach("hevc", 0.01, 0.05, {"qp": 51}, 0.1)
+    assert "cannot go as low as 0.0100 bpp" in low
+
+
+def test_shortcut_list_comes_from_the_actions_table(qapp) -> None:  # noqa: ANN001
+    from app.gui.actions import ACTIONS, shortcut_rows
+
+    rows = shortcut_rows()
+    commands = {cmd for _, cmd, _ in rows}
+    assert {"Cancel", "Open", "Match Bitrate (B to A)", "Keyboard Shortcuts"} <= commands
+    assert ("Compress", "Cancel", "Esc") in rows
+    from PySide6.QtGui import QKeySequence
+
+    # every action with keys on this platform (Quit's standard key is empty on some)
+    assert len(rows) == len([a for a in ACTIONS if a.shortcut is not None
+                             and QKeySequence(a.shortcut).toString()])

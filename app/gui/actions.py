@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu
 
 SK = QKeySequence.StandardKey
 
-MENUS = ("&File", "&View", "&Compress", "&Data", "&Help")
+MENUS = ("&File", "&View", "&Compress", "&Data", "&Settings", "&Help")
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,26 @@ ACTIONS: tuple[ActionSpec, ...] = (
                args=("csv",)),
     ActionSpec("actionExportJson", "Export RD Data as &JSON (CompressAI)…", "&Data",
                "export_rd", args=("json",)),
-    ActionSpec("actionAbout", "&About", "&Help", "about"),
+    ActionSpec("actionMaxPixels", "&Maximum Image Size…", "&Settings", "ask_max_pixels"),
+    ActionSpec("actionShortcuts", "&Keyboard Shortcuts", "&Help", "show_shortcuts",
+               SK.HelpContents),
     ActionSpec("actionFormat", "File &Format", "&Help", "open_format_spec"),
+    ActionSpec("actionAbout", "&About", "&Help", "about"),
 )
+
+
+def shortcut_rows(actions: tuple[ActionSpec, ...] = ACTIONS) -> list[tuple[str, str, str]]:
+    """(menu, command, keys) of every action with a shortcut, in menu order, with the keys
+    as this platform writes them."""
+    rows = []
+    for spec in actions:
+        if spec.kind != "action" or spec.shortcut is None:
+            continue
+        keys = QKeySequence(spec.shortcut).toString(QKeySequence.SequenceFormat.NativeText)
+        if keys:
+            rows.append((spec.menu.replace("&", ""), spec.text.replace("&", "").rstrip("…"),
+                         keys))
+    return rows
 
 
 def _resolve(window: object, path: str):  # noqa: ANN202 - a bound method

@@ -40,6 +40,19 @@ def to_pixmap(array: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(image.copy())
 
 
+def _fit_caption(label: QLabel, text: str, width: int) -> None:
+    """``text`` in ``label``, elided at its end to ``width`` pixels (padding included)."""
+    margins = label.contentsMargins()
+    pad = margins.left() + margins.right() + 16  # the style sheet's padding
+    fm = label.fontMetrics()
+    shown = text
+    if width > pad and fm.horizontalAdvance(text) > width - pad:
+        shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, width - pad)
+    label.setText(shown)
+    label.setToolTip(text if shown != text else "")
+    label.adjustSize()
+
+
 class ImageCanvas(QGraphicsView):
     """One zoomable, pannable image with an optional overlay and a caption."""
 
@@ -108,8 +121,11 @@ class ImageCanvas(QGraphicsView):
         self.overlay_item.setOpacity(float(opacity))
 
     def set_caption(self, text: str) -> None:
-        self.caption.setText(text)
-        self.caption.adjustSize()
+        """The caption, cut at its end with "…" when the pane is narrower (captions put
+        their numbers first, so the setting goes before the dB value); the whole text is
+        the tool tip."""
+        self._caption_text = text
+        _fit_caption(self.caption, text, self.viewport().width() - 16)
         self.caption.setVisible(bool(text))
 
     # zoom
@@ -169,6 +185,8 @@ class ImageCanvas(QGraphicsView):
         super().resizeEvent(event)
         if self._fit_pending:
             self.fit()
+        _fit_caption(self.caption, getattr(self, "_caption_text", ""),
+                     self.viewport().width() - 16)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().mouseMoveEvent(event)
@@ -190,7 +208,9 @@ class ImageCanvas(QGraphicsView):
         painter.save()
         painter.resetTransform()
         painter.setPen(QColor(170, 170, 176))
-        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+        painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12),
+                         int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                         self.placeholder)
         painter.restore()
 
     def _user_changed(self) -> None:
@@ -234,9 +254,11 @@ class SwipeCanvas(ImageCanvas):
         self._update_divider()
 
     def set_captions(self, a: str, b: str) -> None:
-        self.set_caption(a)
-        self.caption_b.setText(b)
-        self.caption_b.adjustSize()
+        half = self.viewport().width() // 2 - 16
+        self._caption_text, self._caption_b_text = a, b
+        _fit_caption(self.caption, a, half)
+        self.caption.setVisible(bool(a))
+        _fit_caption(self.caption_b, b, half)
         self.caption_b.setVisible(bool(b))
         self._place_caption_b()
 
@@ -296,6 +318,9 @@ class SwipeCanvas(ImageCanvas):
 
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().resizeEvent(event)
+        half = self.viewport().width() // 2 - 16
+        _fit_caption(self.caption, getattr(self, "_caption_text", ""), half)
+        _fit_caption(self.caption_b, getattr(self, "_caption_b_text", ""), half)
         self._place_caption_b()
 
     def _place_caption_b(self) -> None:

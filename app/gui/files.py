@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QStatusBar
+from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QMenu, QStatusBar
 
 from app.errors import EdmsError
 from app.gui.rdplot import RDPanel
@@ -46,6 +46,9 @@ class FileActions:
 
     if TYPE_CHECKING:  # the window's methods this mixin calls
         def show_error(self, message: str, title: str = ...) -> None: ...
+        def max_pixels(self) -> int: ...
+        def _select_image(self, image_id: int) -> None: ...
+        image_combo: QComboBox
         def statusBar(self) -> QStatusBar: ...  # noqa: N802 - Qt's name
         def current(self) -> ImageEntry | None: ...
         def _add_entry(self, entry: ImageEntry) -> None: ...
@@ -98,8 +101,12 @@ class FileActions:
         return paths
 
     def ask_save_path(self, title: str, suggested: str, filters: str) -> str:
-        folder = Path(str(self.settings.value("lastFolder", str(Path.home()))))
+        """A path to write to, starting in the folder last saved to (not the folder the
+        image came from, often a dataset's); remembered for the next save."""
+        folder = Path(str(self.settings.value("lastSaveFolder", str(Path.home()))))
         path, _ = QFileDialog.getSaveFileName(self, title, str(folder / suggested), filters)
+        if path:
+            self.settings.setValue("lastSaveFolder", str(Path(path).parent))
         return path
 
     def open_dialog(self) -> None:
@@ -112,34 +119,93 @@ class FileActions:
         from app.eval import find_images
 
         failures = []
-        expanded: list[str] = []
         for p in paths:
             if Path(p).is_dir():
-                found = [str(q) for q in find_images([p])]
-                found += [str(q) for q in sorted(Path(p).glob("*.edms"))]
-                if not found:
+                # a folder is listed at once; its images are decoded when first shown
+                found = [Path(q) for q in find_images([p])]
+                edms = sorted(Path(p).glob("*.edms"))
+                if not found and not edms:
                     failures.append(f"{Path(p).name}: no images in this folder")
-                expanded += found
+                    continue
+                first = self._list_folder(found)
+                self.settings.setValue("lastFolder", str(Path(p)))
+                self._add_recent(str(p))
+                for path in edms:
+                    failures += self._open_file(path, remember=False)
+                if first is not None:
+                    self._show_entry(first)
             else:
-                expanded.append(p)
-        for p in expanded:
-            path = Path(p)
-            try:
-                if _is_edms(path):
-                    self._open_edms(path)
-                else:
-                    self._open_image(path)
-                self.settings.setValue("lastFolder", str(path.parent))
-                self._add_recent(str(path))
-            except (EdmsError, OSError, ValueError) as exc:
-                failures.append(f"{path.name}: {exc}" if path.name not in str(exc) else str(exc))
+                failures += self._open_file(Path(p))
         if failures:
             self.show_error("Could not open:\n" + "\n".join(failures), "Open failed")
+
+    def _open_file(self, path: Path, remember: bool = True) -> list[str]:
+        """Open one file (or show it, if it is open already); the failures, as lines."""
+        known = self.session.find_path(str(path))
+        if known is not None:  # the same file again: show it, no second entry
+            self._show_entry(known.id)
+            self.statusBar().showMessage(f"{path.name} is open already", 4000)
+            return []
+        try:
+            if _is_edms(path):
+                self._open_edms(path)
+            else:
+                self._open_image(path)
+        except (EdmsError, OSError, ValueError) as exc:
+            return [_pixel_hint(f"{path.name}: {exc}" if path.name not in str(exc)
+                                else str(exc))]
+        if remember:
+            self.settings.setValue("lastFolder", str(path.parent))
+            self._add_recent(str(path))
+        return []
+
+    def _show_entry(self, image_id: int) -> None:
+        i = self.image_combo.findData(image_id)
+        if i == self.image_combo.currentIndex():
+            self._select_image(image_id)
+        else:
+            self.image_combo.setCurrentIndex(i)  # selects it
+
+    def _list_folder(self, paths: list[Path]) -> int | None:
+        """List a folder's images without decoding them; the first new one's id."""
+        first = None
+        for path in paths:
+            known = self.session.find_path(str(path))
+            if known is not None:
+                first = first or known.id
+                continue
+            entry = self.session.add_pending(path.name, str(path))
+            self._add_entry(entry, select=False)
+            first = first or entry.id
+        return first
+
+    def _load_pending(self, entry: ImageEntry) -> bool:
+        """Decode a listed image (when it is first shown); a failure is a dialog and the
+        entry goes away."""
+        from app.imageio import load_image
+
+        try:
+            loaded = load_image(entry.path or "", max_pixels=self.max_pixels())
+            self.session.load_pending(entry.id, loaded.array, loaded.notes)
+        except (EdmsError, OSError, ValueError) as exc:
+            self.session.remove_image(entry.id)
+            i = self.image_combo.findData(entry.id)
+            self.image_combo.blockSignals(True)
+            self.image_combo.removeItem(i)
+            self.image_combo.blockSignals(False)
+            self.show_error(_pixel_hint(str(exc)), "Open failed")
+            return False
+        i = self.image_combo.findData(entry.id)
+        if i >= 0:
+            self.image_combo.setItemText(i, f"{entry.name}  ({entry.width}×{entry.height})")
+        if loaded.notes:
+            self.statusBar().showMessage(f"{entry.name}: " + "; ".join(loaded.notes), 8000)
+        return True
 
     def _open_image(self, path: Path) -> None:
         from app.imageio import load_image
 
-        loaded = load_image(path)
+        loaded = load_image(path, max_pixels=self.max_pixels())
         entry = self.model.add_image(path.name, loaded.array, str(path), loaded.notes)
         self._add_entry(entry)
         if loaded.notes:
@@ -211,15 +277,21 @@ class FileActions:
     def _export_result(self) -> Result | None:
         return self.model.export_result()
 
+    def _export_side(self) -> str:
+        """The pane Export and Save take (B's result, else A's)."""
+        return "B" if self.model.panes["B"].shown is not None else "A"
+
     def export_edms(self) -> None:
         r = self._export_result()
         entry = self.current()
         if r is None or entry is None:
             self.show_error("Nothing to export: compress the image first (pane B or A).")
             return
+        side = self._export_side()
         stem = Path(entry.name).stem.split(" ")[0]
         suggested = f"{stem}-{r.pipeline}-{'-'.join(f'{k}{v}' for k, v in r.params.items())}.edms"
-        path = self.ask_save_path("Export .edms", suggested, "EDMS files (*.edms)")
+        path = self.ask_save_path(f"Export pane {side} ({r.pipeline} {_plabel(r.params)}) as "
+                                  ".edms", suggested, "EDMS files (*.edms)")
         if not path:
             return
         try:
@@ -227,8 +299,8 @@ class FileActions:
         except OSError as exc:
             self.show_error(f"Cannot write {path}: {exc}")
             return
-        self.settings.setValue("lastFolder", str(Path(path).parent))
-        self.statusBar().showMessage(f"Wrote {path} ({len(r.edms)} bytes)", 6000)
+        self.statusBar().showMessage(f"Wrote pane {side} to {path} ({len(r.edms)} bytes)",
+                                     6000)
 
     def save_decoded(self) -> None:
         from app.imageio import save_image_atomic
@@ -238,8 +310,10 @@ class FileActions:
         if r is None or entry is None:
             self.show_error("Nothing to save: compress the image first.")
             return
+        side = self._export_side()
         stem = Path(entry.name).stem.split(" ")[0]
-        path = self.ask_save_path("Save decoded image", f"{stem}-{r.pipeline}-decoded.png",
+        path = self.ask_save_path(f"Save pane {side}'s decoded image ({r.pipeline} "
+                                  f"{_plabel(r.params)})", f"{stem}-{r.pipeline}-decoded.png",
                                   "PNG (*.png);;TIFF (*.tif *.tiff);;WebP lossless (*.webp);;"
                                   "PPM (*.ppm);;BMP (*.bmp)")
         if not path:
@@ -249,7 +323,7 @@ class FileActions:
         except EdmsError as exc:
             self.show_error(str(exc))
             return
-        self.statusBar().showMessage(f"Saved {path}", 6000)
+        self.statusBar().showMessage(f"Saved pane {side} to {path}", 6000)
 
     def export_rd(self, what: str) -> None:
         from app.eval import plot_rd, write_json_atomic
@@ -290,6 +364,16 @@ class FileActions:
             self.statusBar().showMessage(f"Wrote {path}", 6000)
 
     dragMoveEvent = dragEnterEvent
+
+
+def _plabel(params: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _pixel_hint(message: str) -> str:
+    """The pixel-limit message points to the window's setting, not only the CLI flag."""
+    return message.replace("raise it with --max-pixels",
+                           "raise it in Settings ▸ Maximum Image Size… (or with --max-pixels)")
 
 
 def _is_edms(path: Path) -> bool:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.gui.canvas import ImageCanvas, to_pixmap
 from app.gui.panels import fmt_bytes
 from app.session import Result, error_map, view_to_rgb
+from app.workbench import layer_label
 
 
 def _thumb(array: np.ndarray, size: int = 96) -> QIcon:
@@ -56,6 +57,8 @@ class LayerInspector(QWidget):
         self.list.setViewMode(QListWidget.ViewMode.ListMode)
         self.list.setIconSize(QSize(72, 54))
         self.list.setMinimumWidth(190)
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.canvas = ImageCanvas("inspectorCanvas")
         self.canvas.placeholder = "Run a pipeline to inspect its layers"
         self.layers = QTableWidget(0, 4)
@@ -85,10 +88,14 @@ class LayerInspector(QWidget):
         self.list.currentItemChanged.connect(self._show_current)
 
     def names(self) -> list[str]:
-        return [self.list.item(i).text() for i in range(self.list.count())]
+        """The views listed, by their names in the pipeline (the list shows them for
+        people: :func:`app.workbench.layer_label`)."""
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole)
+                for i in range(self.list.count())]
 
     def set_result(self, original: np.ndarray | None, result: Result | None) -> None:
-        current = self.list.currentItem().text() if self.list.currentItem() else ""
+        item = self.list.currentItem()
+        current = item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
         self.list.blockSignals(True)
         self.list.clear()
         self._images = {}
@@ -113,8 +120,9 @@ class LayerInspector(QWidget):
             items.append(("error map ×4", error_map(original, result.decoded)))
         for name, rgb in items:
             self._images[name] = rgb
-            item = QListWidgetItem(_thumb(rgb), name)
-            item.setToolTip(f"{name}: {rgb.shape[1]}×{rgb.shape[0]}")
+            item = QListWidgetItem(_thumb(rgb), layer_label(name))
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            item.setToolTip(f"{layer_label(name)} ({name}): {rgb.shape[1]}×{rgb.shape[0]}")
             self.list.addItem(item)
         self.list.blockSignals(False)
         names = self.names()
@@ -127,7 +135,7 @@ class LayerInspector(QWidget):
         self.layers.setRowCount(len(rows) + 1)
         for i, (kind, codec, n) in enumerate([*rows, ("total", "", total)]):
             share = f"{100.0 * n / total:.1f} %" if total else ""
-            for j, text in enumerate((kind, codec, fmt_bytes(n), share)):
+            for j, text in enumerate((layer_label(kind), codec, fmt_bytes(n), share)):
                 item = QTableWidgetItem(text)
                 if j >= 2:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
@@ -138,4 +146,4 @@ class LayerInspector(QWidget):
         item = self.list.currentItem()
         if item is None:
             return
-        self.canvas.set_image(self._images.get(item.text()))
+        self.canvas.set_image(self._images.get(item.data(Qt.ItemDataRole.UserRole)))

@@ -16,17 +16,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QActionGroup, QDesktopServices
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
+from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
     QDockWidget,
+    QFrame,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSlider,
     QToolBar,
     QVBoxLayout,
@@ -34,16 +37,17 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
-from app.gui.actions import build_menus
+from app.gui.actions import build_menus, shortcut_rows
 from app.gui.canvas import CompareView
 from app.gui.files import SAMPLES, FileActions
 from app.gui.inspector import LayerInspector
-from app.gui.panels import Legend, ResultsTable, SidePanel
+from app.gui.nonefix import protect_none
+from app.gui.panels import ErrorScale, Legend, ResultsTable, SidePanel
 from app.gui.rdplot import RDPanel
 from app.gui.statusbar import StatusBar
 from app.gui.worker import Job, PipelineInfo, WorkerThread
 from app.session import ImageEntry, Result, Session, colorize_segmentation, params_label
-from app.workbench import ORIGINAL, SIDES, EncodeRequest, Workbench
+from app.workbench import ORIGINAL, SIDES, EncodeRequest, Workbench, internal_error_text
 
 DEBOUNCE_MS = 120
 DEVICE_LABELS = {"cpu": "CPU", "cuda": "CUDA"}
@@ -53,6 +57,7 @@ class MainWindow(FileActions, QMainWindow):
     """Widgets bound to a :class:`Workbench` (``self.model``) and a worker thread."""
 
     def __init__(self, settings: QSettings | None = None) -> None:
+        protect_none()  # PySide6 6.12 on Python 3.11 drops references to None
         super().__init__()
         # The worker's Python code and the UI share the interpreter lock; a shorter switch
         # interval (default 5 ms) lets the UI thread take it back sooner.
@@ -85,8 +90,10 @@ class MainWindow(FileActions, QMainWindow):
         w.result_updated.connect(self._on_updated)
         w.job_finished.connect(self._on_job_finished)
         w.failed.connect(self._on_failed)
+        w.notice.connect(self._on_notice)
         w.idle.connect(self.status.idle)
         w.pipeline_unavailable.connect(self._on_unavailable)
+        self.model.on_close = w.forget_image  # closing an image cancels and frees its work
         self._refresh_all()
 
     # ------------------------------------------------------------------ model access
@@ -124,15 +131,18 @@ class MainWindow(FileActions, QMainWindow):
             c.setAcceptDrops(False)
             c.viewport().setAcceptDrops(False)
         self.compare.pane_a.placeholder = (
-            "Drop images or .edms files here\\nor use File ▸ Open (Ctrl+O) / Open Sample")
+            "Drop images or .edms files here\nor use File ▸ Open (Ctrl+O) / Open Sample")
         self.compare.swipe.placeholder = self.compare.pane_a.placeholder
         self.legend = Legend()
         self.legend.hide()
+        self.error_scale = ErrorScale()
+        self.error_scale.hide()
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
         cl.addWidget(self.compare, 1)
+        cl.addWidget(self.error_scale)
         cl.addWidget(self.legend)
         self.setCentralWidget(central)
 
@@ -140,8 +150,9 @@ class MainWindow(FileActions, QMainWindow):
         self.panel_b = SidePanel("B")
         self.panels = {"A": self.panel_a, "B": self.panel_b}
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.dock_a = self._dock("Pane A", "dockA", self.panel_a, left)
-        self.dock_b = self._dock("Pane B", "dockB", self.panel_b, right)
+        # the panels scroll when the window is too low for their numbers (640 px)
+        self.dock_a = self._dock("Pane A", "dockA", _scrolled(self.panel_a), left)
+        self.dock_b = self._dock("Pane B", "dockB", _scrolled(self.panel_b), right)
         self.rd_panel = RDPanel()
         self.results_table = ResultsTable()
         self.inspector = LayerInspector()
@@ -196,7 +207,7 @@ class MainWindow(FileActions, QMainWindow):
         self.latency_label = self.status.latency_label
         self.device_label = self.status.device_label
         self.resize(1480, 940)
-        self.resizeDocks([self.dock_a, self.dock_b], [250, 250], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.dock_a, self.dock_b], [260, 260], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_rd], [330], Qt.Orientation.Vertical)
 
         self._rd_timer = QTimer(self)
@@ -339,7 +350,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         self.save_settings()
-        self.worker_thread.shutdown()
+        self.shutdown()
         super().closeEvent(event)
 
     def shutdown(self) -> None:
@@ -353,26 +364,78 @@ class MainWindow(FileActions, QMainWindow):
         QMessageBox.critical(self, title, message)
 
     def about(self) -> None:
-        QMessageBox.about(
-            self, "About EDMS Workbench",
+        from app.gui.docs import DOCUMENTS
+
+        box = QMessageBox(self)
+        box.setObjectName("aboutBox")
+        box.setWindowTitle("About EDMS Workbench")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        links = "".join(f"<li><a href='{name}'>{title}</a></li>"
+                        for name, title in DOCUMENTS.items())
+        box.setText(
             f"<h3>EDMS Workbench {__version__}</h3><p>Semantic, layered image compression "
             "(DSSLIC, EDMS, SMIC) side by side with classical codecs.</p>"
-            f"<p>Pipelines: {', '.join(self.model.catalog)}</p>")
+            f"<p>Pipelines: {', '.join(self.model.catalog)}</p>"
+            f"<p>Documentation (opens here):</p><ul>{links}</ul>"
+            "<p>Keyboard shortcuts: Help ▸ Keyboard Shortcuts.</p>")
+        label = box.findChild(QLabel, "qt_msgbox_label")
+        if label is not None:  # the links open in the window's document viewer
+            label.setOpenExternalLinks(False)
+            label.linkActivated.connect(lambda name: (box.accept(), self.show_doc(name)))
+        self._about_box = box
+        box.open()
+
+    def show_doc(self, name: str) -> None:
+        """A bundled document in a viewer inside the window (no launcher needed)."""
+        from app.gui.docs import DocViewer
+
+        viewer = DocViewer(name, self)
+        self._doc_viewer = viewer
+        viewer.show()
 
     def open_format_spec(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(
-            str(Path(__file__).resolve().parents[2] / "docs" / "edms-format.md")))
+        """Help ▸ File Format: the bundled ``.edms`` specification."""
+        self.show_doc("docs/edms-format.md")
+
+    def show_shortcuts(self) -> None:
+        from app.gui.docs import ShortcutList
+
+        dialog = ShortcutList(shortcut_rows(), self)
+        self._shortcut_list = dialog
+        dialog.show()
+
+    def max_pixels(self) -> int:
+        """The largest image (pixels) File ▸ Open reads (Settings ▸ Maximum Image Size)."""
+        from app.imageio import DEFAULT_MAX_PIXELS
+
+        try:
+            value = int(self.settings.value("maxPixels", DEFAULT_MAX_PIXELS))
+        except (TypeError, ValueError):
+            value = DEFAULT_MAX_PIXELS
+        return max(value, 1)
+
+    def ask_max_pixels(self) -> None:
+        """Settings ▸ Maximum Image Size: the pixel limit in megapixels."""
+        mp, ok = QInputDialog.getInt(
+            self, "Maximum image size",
+            "Largest image to open, in megapixels (memory grows with it: about 60 bytes "
+            "per pixel while a learned pipeline runs):", self.max_pixels() // 1_000_000,
+            1, 1000, 16)
+        if ok:
+            self.settings.setValue("maxPixels", int(mp) * 1_000_000)
+            self.status.showMessage(f"Images up to {mp} megapixels will open", 5000)
 
     # ------------------------------------------------------------------ loading
-    def _add_entry(self, entry: ImageEntry) -> None:
+    def _add_entry(self, entry: ImageEntry, select: bool = True) -> None:
         self.image_combo.blockSignals(True)
-        label = f"{entry.name}  ({entry.width}×{entry.height})"
-        self.image_combo.addItem(label, entry.id)
+        self.image_combo.addItem(_entry_label(entry), entry.id)
         self.image_combo.setItemData(self.image_combo.count() - 1, entry.path or entry.name,
                                      Qt.ItemDataRole.ToolTipRole)
-        self.image_combo.setCurrentIndex(self.image_combo.count() - 1)
+        if select:
+            self.image_combo.setCurrentIndex(self.image_combo.count() - 1)
         self.image_combo.blockSignals(False)
-        self._select_image(entry.id)
+        if select:
+            self._select_image(entry.id)
 
     def close_image(self) -> None:
         closing = self.model.current_id
@@ -395,6 +458,9 @@ class MainWindow(FileActions, QMainWindow):
             self._select_image(int(data))
 
     def _select_image(self, image_id: int) -> None:
+        entry = self.session.images.get(image_id)
+        if entry is not None and entry.pending and not self._load_pending(entry):
+            return
         self.model.select(image_id)
         self._refresh_all()
         self.compare.fit()
@@ -469,6 +535,10 @@ class MainWindow(FileActions, QMainWindow):
             return
         for side in SIDES:
             self._sync_pane(side)
+        if self.rd_panel.sweep_all.isChecked():  # listed images are decoded now
+            for entry in list(self.session.images.values()):
+                if entry.pending:
+                    self._load_pending(entry)
         todo = self.model.sweep_plan(plan, self.rd_panel.sweep_all.isChecked())
         for entry, jobs in todo:
             self.worker.submit(Job(kind="sweep", image_id=entry.id, image=entry.array,
@@ -477,8 +547,11 @@ class MainWindow(FileActions, QMainWindow):
             self.status.showMessage("Sweep: every point is already computed", 4000)
 
     def cancel(self) -> None:
-        self.worker.cancel()
-        self.status.cancelling()
+        """Stop the running job (Esc): after its current tile or stage."""
+        if self.worker.cancel():
+            self.status.cancelling()
+        else:
+            self.status.showMessage("Nothing to cancel", 2000)
 
     def set_swipe(self, on: bool) -> None:
         state = self.compare.view_state()
@@ -587,6 +660,7 @@ class MainWindow(FileActions, QMainWindow):
         if status != "done":
             for side in SIDES:
                 self._set_caption(side)
+                self._refresh_numbers(side)
         if status == "cancelled":
             self.status.cancelled()
         elif job.kind == "sweep" and status == "done":
@@ -598,8 +672,25 @@ class MainWindow(FileActions, QMainWindow):
             message = f"{Path(path).name}: {message}"
         elif job.kind in ("encode", "match", "sweep"):
             message = f"{job.pipeline or 'sweep'}: {message}"
+        side = job.side if job.kind in ("encode", "match") else ""
+        if side and job.image_id == self.model.current_id:
+            self._sync_pane(side)
+            pane = self.model.panes[side]
+            shown = pane.shown
+            if pane.pipeline == job.pipeline and (shown is None or shown.pipeline != job.pipeline
+                                                  or shown.params != pane.params):
+                # the pane says it failed; it never claims to show the original
+                self.model.fail(side, message)
+                self._refresh_side(side)
         self.show_error(message, "Compression failed" if job.kind != "decode" else
                         "Cannot decode")
+
+    def _on_notice(self, job: Job, text: str) -> None:
+        """Something to know about a job's result (Match bitrate out of reach)."""
+        self.status.showMessage(text, 15000)
+        if job.side and job.image_id == self.model.current_id:
+            self.model.set_notice(job.side, text)
+            self._refresh_numbers(job.side)
 
     # ------------------------------------------------------------------ refresh
     def _refresh_all(self) -> None:
@@ -659,6 +750,7 @@ class MainWindow(FileActions, QMainWindow):
         self._set_caption(side)
         self._refresh_numbers(side)
         self._refresh_overlay()
+        self._refresh_error_scale()
         if self.inspector.side.currentData() == side and _on_screen(self.inspector):
             self._refresh_inspector()
         self._rd_timer.start()
@@ -666,6 +758,13 @@ class MainWindow(FileActions, QMainWindow):
     def _refresh_panes(self) -> None:
         for side in SIDES:
             self._refresh_side(side)
+        self._refresh_error_scale()
+
+    def _refresh_error_scale(self) -> None:
+        heat = self.heat_check.isChecked() and self.current() is not None
+        self.error_scale.setVisible(heat)
+        if heat:
+            self.error_scale.set_peak(self.model.error_peak())
         if self.current() is None:
             for c in self.compare.canvases():
                 c.set_image(None)
@@ -747,6 +846,23 @@ class MainWindow(FileActions, QMainWindow):
         self._refresh_side("B")
 
 
+def _entry_label(entry: ImageEntry) -> str:
+    if entry.pending:
+        return entry.name
+    return f"{entry.name}  ({entry.width}×{entry.height})"
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a vertical scroll area (docks that may be lower than their content)."""
+    area = QScrollArea()
+    area.setObjectName(f"{widget.objectName()}Scroll")
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
+
+
 def _check(text: str, name: str, tip: str) -> QCheckBox:
     box = QCheckBox(text)
     box.setObjectName(name)
@@ -762,16 +878,17 @@ def _on_screen(widget: QWidget) -> bool:
 def _install_excepthook(window: MainWindow) -> None:
     """An unexpected exception in a slot becomes an error dialog, never a silent failure
     or a crash; the traceback still goes to stderr for bug reports."""
+    import os
     import traceback
 
     def hook(kind, value, tb) -> None:  # noqa: ANN001
-        traceback.print_exception(kind, value, tb)
+        if os.environ.get("EDMS_DEBUG") or issubclass(kind, KeyboardInterrupt):
+            traceback.print_exception(kind, value, tb)
         if issubclass(kind, KeyboardInterrupt):
             QApplication.quit()
             return
-        window.show_error(f"Internal error: {kind.__name__}: {value}\n\n"
-                          "The workbench keeps running; details are on the console.",
-                          "Unexpected error")
+        window.show_error(internal_error_text() + "\n\nThe workbench keeps running.",
+                          "Internal error")
 
     sys.excepthook = hook
 
@@ -798,4 +915,11 @@ def run_app(argv: list[str]) -> int:
     files = [a for a in argv[1:] if not a.startswith("-")]
     if files:
         QTimer.singleShot(0, lambda: window.open_paths(files))
-    return app.exec()
+    code = app.exec()
+    # Stop and join the worker before Qt tears the widgets down (closing the window did
+    # it already, unless the loop ended otherwise); then free the window in order.
+    window.shutdown()
+    sys.excepthook = sys.__excepthook__
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.worker import PipelineInfo
 from app.session import CAMVID_CLASSES, CAMVID_PALETTE, Result, params_label
+from app.workbench import layer_label
 
 ORIGINAL = ""  # source value of "Original"
 
@@ -50,6 +52,16 @@ def fmt_time(s: float) -> str:
     if s is None or math.isnan(s):
         return "—"
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def _measure(value: float, result: Result) -> str:
+    """A metric of a result: "…" while it is computed, "—" where there is none (a file
+    has no original), "stopped" when Cancel stopped it."""
+    if result.from_file:
+        return "—"
+    if math.isnan(value) and result.stopped:
+        return "stopped"
+    return fmt_num(value, 4)
 
 
 class ParamRow(QWidget):
@@ -85,8 +97,9 @@ class ParamRow(QWidget):
             self.spin.setRange(spec["minimum"], spec["maximum"])
             self.spin.setKeyboardTracking(False)
         self.spin.setObjectName(f"param{side}_{spec['name']}")
-        self.spin.setMinimumWidth(64)
         self.set_value(spec["default"])
+        # never narrower than its widest value: a squeezed dock clips the slider instead
+        self.spin.setMinimumWidth(max(64, self.spin.sizeHint().width()))
         tip = (
             f"{spec['label']}: {rng}, default {spec['default']}"
             + (" (higher = better quality)" if spec["higher_is_better"] else
@@ -283,6 +296,7 @@ class SidePanel(QWidget):
         self.layers_label = QLabel()
         self.layers_label.setObjectName(f"layers{self.side}")
         self.layers_label.setTextFormat(Qt.TextFormat.RichText)
+        self.layers_label.setWordWrap(True)
         lay.addWidget(self.layers_label)
         self.note = QLabel()
         self.note.setObjectName(f"note{self.side}")
@@ -300,8 +314,8 @@ class SidePanel(QWidget):
                 file=fmt_bytes(result.file_bytes),
                 bpp=fmt_num(result.bpp, 4),
                 psnr=fmt_num(result.psnr, 2, "dB") if not math.isnan(result.psnr) else "—",
-                ms_ssim=fmt_num(result.ms_ssim, 4) if not result.from_file else "—",
-                haarpsi=fmt_num(result.haarpsi, 4) if not result.from_file else "—",
+                ms_ssim=_measure(result.ms_ssim, result),
+                haarpsi=_measure(result.haarpsi, result),
                 encode=fmt_time(result.encode_s),
                 decode=fmt_time(result.decode_s),
             )
@@ -312,7 +326,8 @@ class SidePanel(QWidget):
             for kind, codec, n in rows:
                 share = 100.0 * n / max(result.file_bytes, 1)
                 codec_txt = f" <small>({codec})</small>" if codec else ""
-                html += (f"<tr><td>{kind}{codec_txt}</td><td align='right'>{fmt_bytes(n)}</td>"
+                html += (f"<tr><td>{layer_label(kind)}{codec_txt}</td>"
+                         f"<td align='right'>{fmt_bytes(n)}</td>"
                          f"<td align='right'>&nbsp;{share:.0f}%</td></tr>")
             html += "</table>"
             self.layers_label.setText(html)
@@ -399,3 +414,66 @@ class Legend(QWidget):
             cell.addWidget(label)
             cell.addStretch(1)
             grid.addLayout(cell, i // cols, i % cols)
+
+
+class ErrorScale(QWidget):
+    """The error map's colour bar: the "hot" colours against |original − decoded| (the
+    largest difference over R, G, B, in 8-bit levels), as :func:`app.session.error_map`
+    draws them (×``gain``, so ``256 / gain`` levels and more are white)."""
+
+    def __init__(self, gain: float = 4.0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorScale")
+        self.gain = gain
+        self.peak = 0
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 2, 6, 2)
+        lay.setSpacing(8)
+        self.title = QLabel("Error |original − decoded|, 8-bit levels:")
+        self.bar = QLabel()
+        self.bar.setObjectName("errorScaleBar")
+        self.peak_label = QLabel()
+        self.peak_label.setObjectName("errorScalePeak")
+        lay.addWidget(self.title)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.peak_label)
+        lay.addStretch(1)
+        self._draw()
+
+    def set_peak(self, peak: int) -> None:
+        """The largest error of the shown results (0: nothing compared)."""
+        self.peak = int(peak)
+        self.peak_label.setText(f"largest: {self.peak}" if self.peak else "")
+
+    def _draw(self) -> None:
+        from PySide6.QtGui import QFont, QPainter
+
+        from app.session import error_map
+
+        top = int(round(256 / self.gain))  # the first level drawn white
+        width, bar_h, text_h = 320, 12, 14
+        levels = np.minimum((np.arange(width) * top / (width - 1)).round(), 255)
+        ramp = error_map(np.zeros((1, width, 3), np.uint8),
+                         np.repeat(levels.astype(np.uint8)[None, :, None], 3, 2),
+                         self.gain)
+        pix = QPixmap(width, bar_h + text_h)
+        pix.fill(self.palette().window().color())
+        from app.gui.canvas import to_pixmap
+
+        p = QPainter(pix)
+        p.drawPixmap(0, 0, width, bar_h, to_pixmap(np.repeat(ramp, bar_h, 0)))
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF() * 0.85, 7.0))
+        p.setFont(font)
+        p.setPen(self.palette().text().color())
+        ticks = [0, top // 4, top // 2, 3 * top // 4, top]
+        for v in ticks:
+            x = int(v / top * (width - 1))
+            p.drawLine(x, bar_h - 3, x, bar_h)
+            text = f"≥{v}" if v == top else str(v)
+            w = p.fontMetrics().horizontalAdvance(text)
+            p.drawText(min(max(x - w // 2, 0), width - w), bar_h + text_h - 2, text)
+        p.end()
+        self.bar.setPixmap(pix)
+        self.bar.setToolTip(f"Black: no difference; white: {top} levels or more "
+                            f"(the map shows the difference ×{self.gain:g})")

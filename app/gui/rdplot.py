@@ -28,17 +28,22 @@ METRICS = (("psnr", "PSNR-RGB (dB)"), ("ms_ssim", "MS-SSIM (dB, −10·log10(1�
            ("haarpsi", "HaarPSI"))
 
 
+#: Okabe & Ito's colour-blind-safe palette (black left out: the dark theme's background)
+OKABE_ITO = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
+             (213, 94, 0), (204, 121, 167), (153, 153, 153))
+#: marker shapes (pyqtgraph symbols), told apart without colour
+SYMBOLS = ("o", "s", "t", "d", "star", "t1", "p", "h", "+", "t2", "t3", "arrow_up")
+
+
+def pipeline_style(index: int) -> tuple[tuple[int, int, int], str]:
+    """Colour and marker of the ``index``-th pipeline: the colour cycles through the 8
+    Okabe-Ito colours and the marker through 12 shapes, so neighbours differ in both and
+    no two of the first 24 pipelines share the pair."""
+    return OKABE_ITO[index % len(OKABE_ITO)], SYMBOLS[index % len(SYMBOLS)]
+
+
 def pipeline_colour(index: int) -> tuple[int, int, int]:
-    # Tableau-10 without its grey, then the lighter Tableau-20 tones (again without grey),
-    # then ColorBrewer Dark2 without its grey: 24 colours, distinct on light and dark
-    # backgrounds; more than there are pipelines.
-    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-               (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207),
-               (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150),
-               (197, 176, 213), (196, 156, 148), (247, 182, 210), (219, 219, 141),
-               (158, 218, 229), (27, 158, 119), (217, 95, 2), (117, 112, 179),
-               (231, 41, 138), (102, 166, 30), (230, 171, 2)]
-    return colours[index % len(colours)]
+    return pipeline_style(index)[0]
 
 
 def _tip(name: str, p: tuple) -> str:
@@ -54,6 +59,52 @@ def _tip(name: str, p: tuple) -> str:
             f"HaarPSI {item['haarpsi']:.4f}")
 
 
+class CurveLegend(QWidget):
+    """The RD plot's legend: one row per curve (its line and marker, then its name), in a
+    column beside the plot so it never hides a point."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("rdLegend")
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(4, 4, 4, 4)
+        self._lay.setSpacing(2)
+        self._lay.addStretch(1)
+        self.names: list[str] = []
+
+    def clear(self) -> None:
+        while self._lay.count() > 1:
+            item = self._lay.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.names = []
+
+    def add(self, name: str, rgb: tuple[int, int, int], symbol: str) -> None:
+        from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
+        from PySide6.QtGui import QColor, QPainter, QPixmap
+
+        pix = QPixmap(28, 14)
+        pix.fill(QColor(0, 0, 0, 0))
+        p = QPainter(pix)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(pg.mkPen(color=rgb, width=2))
+        p.drawLine(0, 7, 28, 7)
+        p.translate(14, 7)
+        drawSymbol(p, symbol, 9, pg.mkPen(self.palette().text().color()), pg.mkBrush(*rgb))
+        p.end()
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.setSpacing(4)
+        icon = QLabel()
+        icon.setPixmap(pix)
+        h.addWidget(icon)
+        h.addWidget(QLabel(name))
+        h.addStretch(1)
+        self._lay.insertWidget(self._lay.count() - 1, row)
+        self.names.append(name)
+
+
 class RDPanel(QWidget):
     """Plot on the left; sweep plan, BD table and export buttons on the right."""
 
@@ -65,6 +116,7 @@ class RDPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("rdPanel")
         self.colours: dict[str, tuple[int, int, int]] = {}
+        self.symbols: dict[str, str] = {}
         self.catalog: list[PipelineInfo] = []
         # plot
         pg.setConfigOptions(antialias=True)
@@ -74,9 +126,9 @@ class RDPanel(QWidget):
         self.plot.setLabel("bottom", "bpp (whole .edms file)")
         for axis in ("left", "bottom"):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
-        # top left: RD curves rise to the right and no codec reaches high quality at the
-        # lowest rates, so that corner stays empty
-        self.legend = self.plot.addLegend(offset=(10, 10), labelTextSize="9pt")
+        # the legend is a column of its own right of the plot, never over the data
+        self.legend = CurveLegend()
+        self.plot.getViewBox().setLimits(xMin=0)  # no negative bpp, even for one point
         self.metric = QComboBox()
         self.metric.setObjectName("rdMetric")
         for key, label in METRICS:
@@ -100,7 +152,10 @@ class RDPanel(QWidget):
         top.addStretch(1)
         top.addWidget(self.points_label)
         lv.addLayout(top)
-        lv.addWidget(self.plot, 1)
+        plot_row = QHBoxLayout()
+        plot_row.addWidget(self.plot, 1)
+        plot_row.addWidget(self.legend)
+        lv.addLayout(plot_row, 1)
         # sweep plan
         self.sweep_table = QTableWidget(0, 2)
         self.sweep_table.setObjectName("sweepTable")
@@ -186,7 +241,6 @@ class RDPanel(QWidget):
             axis = self.plot.getAxis(name)
             axis.setPen(pg.mkPen(fg))
             axis.setTextPen(pg.mkPen(fg))
-        self.legend.setLabelTextColor(fg)
 
     def changeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         from PySide6.QtCore import QEvent
@@ -197,7 +251,9 @@ class RDPanel(QWidget):
 
     def set_catalog(self, infos: list[PipelineInfo], checked: set[str] | None = None) -> None:
         self.catalog = [i for i in infos if not i.error]
-        self.colours = {info.name: pipeline_colour(i) for i, info in enumerate(infos)}
+        styles = {info.name: pipeline_style(i) for i, info in enumerate(infos)}
+        self.colours = {name: st[0] for name, st in styles.items()}
+        self.symbols = {name: st[1] for name, st in styles.items()}
         checked = checked if checked is not None else {"hevc", "jpeg", "webp"}
         self.sweep_table.setRowCount(len(self.catalog))
         for r, info in enumerate(self.catalog):
@@ -263,21 +319,28 @@ class RDPanel(QWidget):
         key = self.metric_key()
         self.plot.setLabel("left", dict(METRICS)[key])
         n = 0
+        edge = self.palette().text().color()
         for name, pts in series.items():
             rgb = self.colours.get(name, (200, 200, 200))
+            symbol = self.symbols.get(name, "o")
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             n += len(pts)
             pen = pg.mkPen(color=rgb, width=2)
-            self.plot.plot(xs, ys, pen=pen, name=name)
+            self.plot.plot(xs, ys, pen=pen, symbol=symbol, symbolSize=8,
+                           symbolBrush=pg.mkBrush(*rgb), symbolPen=pg.mkPen(edge))
+            self.legend.add(name, rgb, symbol)
             tips = [_tip(name, p) for p in pts]
             scatter = pg.ScatterPlotItem(
-                xs, ys, data=tips, size=8, pen=pg.mkPen("w", width=0.5),
+                xs, ys, data=tips, size=8, symbol=symbol, pen=pg.mkPen(edge, width=0.5),
                 brush=pg.mkBrush(*rgb), hoverable=True, hoverSize=12,
                 tip=lambda x, y, data: data,
             )
             self.plot.addItem(scatter)
             self.scatter_items[name] = scatter
+        if n:
+            xs_all = [p[0] for pts in series.values() for p in pts]
+            self.plot.setXRange(0, max(xs_all) * 1.08 or 1.0, padding=0)
         for r in highlight:
             for name, pts in series.items():
                 for p in pts:

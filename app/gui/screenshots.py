@@ -6,7 +6,9 @@ heat map; and the compare view in the dark palette. The image is ``--image PATH`
 example a Kodak photo), else scikit-image's ``astronaut``. The learned
 pipeline shown is the first usable one of ``edms``, ``dsslic`` (they need trained
 weights), else ``hevc``. Also prints the measured time from a QP change to the updated
-view. Run it under Xvfb (``xvfb-run -s "-screen 0 1600x1000x24" ...``) or with
+view. ``--size 1280x720`` renders the window at a small laptop's size (default
+1560x960); every state is also checked for text that does not fit its widget, listed on
+stderr. Run it under Xvfb (``xvfb-run -s "-screen 0 1600x1000x24" ...``) or with
 ``QT_QPA_PLATFORM=offscreen``.
 """
 
@@ -26,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image", type=Path, default=None,
                     help="image to show (default: scikit-image's astronaut)")
     ap.add_argument("--learned", default="", help="learned pipeline to show (default: auto)")
+    ap.add_argument("--size", default="1560x960",
+                    help="window size WIDTHxHEIGHT (default 1560x960; 1280x720 for a laptop)")
     args = ap.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        ap.error(f"--size: expected WIDTHxHEIGHT, got {args.size!r}")
     args.outdir.mkdir(parents=True, exist_ok=True)
 
     from PySide6.QtCore import QSettings, Qt
@@ -44,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     QMessageBox.critical = staticmethod(lambda *a, **k: errors.append(a[2]))  # never block
     ini = Path(tempfile.mkdtemp()) / "screenshots.ini"
     w = MainWindow(QSettings(str(ini), QSettings.Format.IniFormat))
-    w.resize(1560, 960)
+    w.resize(width, height)
     w.show()
 
     def pump(seconds: float = 0.3) -> None:
@@ -69,11 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         w._force_refresh = False
         pump(0.4)
 
+    from app.gui.layoutcheck import clipped_texts
+
     def shot(name: str) -> None:
         pump(0.3)
         path = args.outdir / f"{name}.png"
         w.grab().save(str(path))
         print(f"wrote {path}")
+        for problem in clipped_texts(w):
+            print(f"  {name}: text does not fit: {problem}", file=sys.stderr)
 
     def show(side: str, pipeline: str, **params: int) -> bool:
         n = len(errors)

@@ -22,10 +22,20 @@ pipeline the worker sets the attribute ``pipeline.progress`` to a callable
 ``progress(stage: str) -> None`` and resets it to ``None`` afterwards. A pipeline may
 call it at each stage boundary (``"segmentation"``, ``"compact image"``,
 ``"synthesis"``, ``"residual coding"``, ...). The call raises :class:`Cancelled` when the
-user pressed Cancel; pipelines must let it propagate. Cancel therefore takes effect at
-the next stage boundary: a codec call that is running (x265, a network forward pass)
-cannot be interrupted. Classical pipelines do not call it; the worker itself reports
-``"preparing"``, ``"coding"``, ``"decoding"`` and ``"metrics"``.
+user pressed Cancel; pipelines must let it propagate. Classical pipelines do not call it;
+the worker itself reports ``"preparing"``, ``"coding"``, ``"decoding"`` and ``"metrics"``.
+Within a stage, the tiled network passes (:func:`app.pipelines.netrun.tiled`,
+:func:`app.pipelines.endtoend.tiled_latent`) call the context-local hook of
+:mod:`app.pipelines.watch` after every tile; every job runs inside
+:func:`app.pipelines.watch.watching` with :meth:`Worker.check_cancel_and_report`, so Cancel
+takes effect after the running tile (not the running stage) and the status bar shows
+tiles done of the pass with an estimate of the time left. A codec call that is running
+(x265, one tile's forward pass) cannot be interrupted.
+
+Cancel drops the waiting jobs and the deferred verification of shown results too, so a
+cancelled job never goes on by itself; a result whose verification or metrics were
+stopped is marked :attr:`Result.stopped` (shown as not measured, encoded again when it is
+asked for). :meth:`Worker.forget_image` cancels and frees the work of a closed image.
 
 Devices: at start the worker asks torch which devices exist and sends the list with
 :attr:`devices_ready` (``["cpu"]``, plus ``"cuda"`` when ``torch.cuda.is_available()``);
@@ -51,16 +61,13 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.errors import Cancelled
 from app.session import LayerInfo, Result
-from app.workbench import PipelineInfo
+from app.workbench import PipelineInfo, internal_error_text
 
 __all__ = ["Cancelled", "Job", "PipelineInfo", "Worker", "WorkerThread"]
 
 _PREPARED_CACHE_SIZE = 6
-
-
-class Cancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raised at a stage boundary after the user pressed Cancel."""
 
 
 @dataclass
@@ -102,6 +109,7 @@ class Worker(QObject):
     result_updated = Signal(object, object)  # Result.key, {field: value} (see _finish)
     job_finished = Signal(object, str)  # Job, "done" | "cancelled" | "error"
     failed = Signal(object, str)  # Job, message for people
+    notice = Signal(object, str)  # Job, something the user should know (not an error)
     pipeline_unavailable = Signal(str, str)  # name, why (e.g. trained weights missing)
     idle = Signal()
 
@@ -118,6 +126,9 @@ class Worker(QObject):
         self._devices_sent = False
         self._prepared: OrderedDict[tuple, tuple[Any, float]] = OrderedDict()
         self._busy = False
+        self._job: Job | None = None  # the running job
+        self._stage = ""  # the running job's current stage (for tile progress)
+        self._forget: set[int] = set()  # closed images whose analyses must be dropped
 
     # ------------------------------------------------------------------ GUI-thread API
     def submit(self, job: Job) -> Job:
@@ -133,11 +144,30 @@ class Worker(QObject):
             self._cond.notify()
         return job
 
-    def cancel(self) -> None:
-        """Drop waiting jobs and stop the running one at its next stage boundary."""
+    def cancel(self) -> bool:
+        """Drop waiting jobs and deferred verifications, and stop the running job after
+        its current tile or stage. Returns False when there was nothing to stop."""
         with self._cond:
-            self._queue.clear()
-            self._cancel.set()
+            anything = self._busy or bool(self._queue) or bool(self._deferred)
+            self._queue = [j for j in self._queue if j.kind == "device"]
+            for _job, result, _ in self._deferred:
+                self.result_updated.emit(result.key, {"stopped": True})
+            self._deferred.clear()
+            if anything:
+                self._cancel.set()
+            self._cond.notify()
+        return anything
+
+    def forget_image(self, image_id: int) -> None:
+        """The image was closed: drop its waiting and deferred work, stop its running job
+        and free its cached analyses (in the worker thread, before the next job)."""
+        with self._cond:
+            self._queue = [j for j in self._queue if j.image_id != image_id]
+            self._deferred = [d for d in self._deferred if d[0].image_id != image_id]
+            self._forget.add(image_id)
+            running = self._job
+            if running is not None and running.image_id == image_id:
+                self._cancel.set()
             self._cond.notify()
 
     def set_device(self, choice: str) -> None:
@@ -159,6 +189,18 @@ class Worker(QObject):
     def busy(self) -> bool:
         return self._busy
 
+    def check_cancel_and_report(self, done: int, total: int) -> None:
+        """The per-tile hook (called in the worker thread between tiles of a network
+        pass): raise :class:`Cancelled` if the user pressed Cancel, else report
+        ``done`` of ``total`` tiles of the current stage."""
+        self._check()
+        job = self._job
+        if job is not None and total > 1:
+            self.progress.emit(job.id, self._stage or "network", int(done), int(total))
+
+    def _cancel_requested(self) -> bool:
+        return self._cancel.is_set() or self._stop
+
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)
@@ -177,24 +219,36 @@ class Worker(QObject):
         self.ready.emit()
         while True:
             with self._cond:
+                self._drop_forgotten()
                 while not self._queue and not self._deferred and not self._stop:
                     self._cond.wait(0.5)
+                    self._drop_forgotten()
                 if self._stop:
                     return
                 job = self._queue.pop(0) if self._queue else None
+                if job is None and not self._deferred:
+                    continue  # a cancel emptied the queue meanwhile
                 if job is not None:
                     self._cancel.clear()
             if job is None:
-                djob, result, original = self._deferred.pop(0)
-                self._cancel.clear()
+                with self._cond:
+                    if not self._deferred:  # cancelled meanwhile
+                        continue
+                    djob, result, original = self._deferred.pop(0)
+                    self._cancel.clear()
+                self._job, self._busy = djob, True
                 try:
-                    self._complete(djob, result, original)
+                    with self._watching():
+                        self._complete(djob, result, original)
                 except Cancelled:
-                    pass
+                    self.result_updated.emit(result.key, {"stopped": True})
                 except Exception as exc:  # noqa: BLE001 - becomes a dialog
                     self.result_updated.emit(result.key, {"invalid": True})
                     self.failed.emit(djob, _message(exc))
-                if not self._deferred and not self._queue:
+                self._job, self._busy = None, False
+                with self._cond:
+                    empty = not self._deferred and not self._queue
+                if empty:
                     self.idle.emit()
                 continue
             self._run_job(job)
@@ -208,26 +262,46 @@ class Worker(QObject):
             self._resolve_device()
             return
         self._busy = True
+        self._job, self._stage = job, ""
         self.job_started.emit(job)
         status = "done"
         try:
-            if job.kind == "encode":
-                self._do_encode(job)
-            elif job.kind == "sweep":
-                self._do_sweep(job)
-            elif job.kind == "match":
-                self._do_match(job)
-            elif job.kind == "decode":
-                self._do_decode(job)
-            else:
-                raise ValueError(f"unknown job kind {job.kind!r}")
+            with self._watching():
+                self._dispatch(job)
         except Cancelled:
             status = "cancelled"
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dialog
             status = "error"
             self.failed.emit(job, _message(exc))
         self.job_finished.emit(job, status)
+        self._job = None
         self._busy = False  # after the signals: "not busy" means they are all posted
+
+    def _dispatch(self, job: Job) -> None:
+        if job.kind == "encode":
+            self._do_encode(job)
+        elif job.kind == "sweep":
+            self._do_sweep(job)
+        elif job.kind == "match":
+            self._do_match(job)
+        elif job.kind == "decode":
+            self._do_decode(job)
+        else:
+            raise ValueError(f"unknown job kind {job.kind!r}")
+
+    def _watching(self):  # noqa: ANN202 - a context manager
+        """The per-tile hook of :mod:`app.pipelines.watch` for the running job."""
+        from app.pipelines.watch import watching
+
+        return watching(progress=self.check_cancel_and_report,
+                        cancelled=self._cancel_requested)
+
+    def _drop_forgotten(self) -> None:
+        """Free the cached analyses of closed images (called with the lock held)."""
+        if self._forget:
+            for key in [k for k in self._prepared if k[0] in self._forget]:
+                del self._prepared[key]
+            self._forget.clear()
 
     # ------------------------------------------------------------------ helpers
     def _send_catalog(self) -> None:
@@ -305,6 +379,7 @@ class Worker(QObject):
     def _with_progress(self, pipeline: Any, job: Job, fn, *args):  # noqa: ANN001, ANN202
         def progress(stage: str) -> None:
             self._check()
+            self._stage = str(stage)
             self.progress.emit(job.id, str(stage), 0, 0)
 
         with contextlib.suppress(AttributeError):
@@ -322,6 +397,7 @@ class Worker(QObject):
             self._prepared.move_to_end(key)
             return hit[0], hit[1], True
         self.progress.emit(job.id, "preparing", 0, 0)
+        self._stage = "preparing"
         t0 = time.perf_counter()
         prepared = self._with_progress(pipeline, job, pipeline.prepare, image)
         dt = time.perf_counter() - t0
@@ -347,6 +423,7 @@ class Worker(QObject):
         prepared, prep_s, cached = self._prepare(pipeline, job, image_id, image)
         self._check()
         self.progress.emit(job.id, "coding", 0, 0)
+        self._stage = "coding"
         coded = self._with_progress(pipeline, job, api.code, pipeline, prepared, params)
         enc, data, enc_s = coded.encoded, coded.data, coded.encode_s
         layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
@@ -381,6 +458,7 @@ class Worker(QObject):
             return
         self._check()
         self.progress.emit(job.id, "decoding", 0, 0)
+        self._stage = "decoding"
         pipeline = self._pipeline(result.pipeline)
         # quiet: the pipeline gave no reconstruction, so there is nothing to check
         # against and the decoded image becomes the result's
@@ -427,6 +505,7 @@ class Worker(QObject):
             try:
                 self._complete(job, result, job.image)
             except Cancelled:
+                self.result_updated.emit(result.key, {"stopped": True})
                 raise
             except Exception:
                 self.result_updated.emit(result.key, {"invalid": True})
@@ -468,6 +547,10 @@ class Worker(QObject):
         coded = self._with_progress(pipeline, job, api.closest_setting, pipeline, job.image,
                                     job.target_bpp, None, prepared, probe)
         job.params = dict(coded.encoded.params)
+        reach = out_of_reach(job.pipeline, job.target_bpp, coded.bpp(), job.params,
+                             api.TOLERANCE)
+        if reach:
+            self.notice.emit(job, reach)
         self._do_encode(job)
 
     def _do_decode(self, job: Job) -> None:
@@ -475,6 +558,7 @@ class Worker(QObject):
         from app.container import from_bytes
 
         self.progress.emit(job.id, "decoding", 0, 0)
+        self._stage = "decoding"
         enc = from_bytes(job.data)
         pipeline = self._pipeline(enc.pipeline)
         api.check_compatible(pipeline, enc)
@@ -554,12 +638,9 @@ def _kind_name(kind: int) -> str:
 
 
 def _codec(codec_id: int) -> str:
-    from app.codecs import codec_name
+    from app.workbench import codec_label
 
-    try:
-        return codec_name(codec_id)
-    except Exception:  # noqa: BLE001 - unknown ids are shown as numbers
-        return f"#{codec_id}"
+    return codec_label(codec_id)
 
 
 def _plabel(params: dict[str, int]) -> str:
@@ -573,9 +654,28 @@ def _safe(fn, a: np.ndarray, b: np.ndarray) -> float:  # noqa: ANN001
         return math.nan
 
 
+def out_of_reach(pipeline: str, target: float, got: float, params: dict[str, int],
+                 tolerance: float) -> str:
+    """What Match bitrate tells the user when the pipeline cannot come within
+    ``tolerance`` (relative) of the target bpp; empty when it can."""
+    if target <= 0 or abs(got - target) <= tolerance * target:
+        return ""
+    what = "reach" if got < target else "go as low as"
+    return (f"{pipeline} cannot {what} {target:.4f} bpp on this image: the closest it gets "
+            f"is {got:.4f} bpp ({_plabel(params)}), shown in B.")
+
+
 def _message(exc: BaseException) -> str:
+    """One line for people: an :class:`EdmsError`'s own text; anything else is a bug,
+    reported as one sentence saying so and how to report it (the traceback goes to
+    stderr when ``EDMS_DEBUG`` is set, as for the command line)."""
+    import os
+    import traceback
+
     from app.errors import EdmsError
 
     if isinstance(exc, EdmsError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    if os.environ.get("EDMS_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+    return internal_error_text()
