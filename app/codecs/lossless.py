@@ -37,6 +37,7 @@ from app.codecs.base import (
     write_varint,
 )
 from app.errors import CodecError
+from app.pipelines.watch import check_cancelled
 
 CODEC_ID_RAW = 1
 CODEC_ID_JPEGXL = 3
@@ -300,6 +301,7 @@ def encode_smallest_lossless(
     best: tuple[int, bytes] | None = None
     errors = []
     for codec in candidates:
+        check_cancelled()  # a caller's stop request, between candidates (app.pipelines.watch)
         try:
             data = codec.encode(array)
             exact = _same_array(codec.decode(data), array)
