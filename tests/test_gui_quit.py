@@ -1,6 +1,7 @@
 """Quitting the window is clean: a subprocess opens a folder of many images, shows each
-(so each starts an encode) and quits while the worker is busy; it must exit with status 0 and no ``Fatal Python error`` (PySide6 6.12 on
-Python 3.11 aborted with ``none_dealloc``, see :mod:`app.gui.nonefix`)."""
+(so each starts an encode) and quits while the worker is busy; it must exit with status 0
+and no ``Fatal Python error`` (PySide6 6.12 on Python 3.11 aborted with ``none_dealloc``,
+see :mod:`app.gui.nonefix`)."""
 
 from __future__ import annotations
 

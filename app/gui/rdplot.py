@@ -76,6 +76,7 @@ class CurveLegend(QWidget):
         while self._lay.count() > 1:
             item = self._lay.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # gone now, not only at the next event loop turn
                 item.widget().deleteLater()
         self.names = []
 
