@@ -314,14 +314,16 @@ class TrainLoop:
 
     def _finish_ranks(self) -> None:
         """Give every rank rank 0's buffers (the saved state) and, with
-        ``EDMS_TRAIN_DIGEST=1``, print each rank's sha256 of the exported network's
-        parameters (before that copy: DDP keeps them equal by itself) and of its whole
-        state dict (after it: equal to the checkpoint's)."""
+        ``EDMS_TRAIN_DIGEST=1``, print each rank's sha256 of the parameters of all the
+        modules (before that copy: DDP keeps them equal by itself) and of the exported
+        network's whole state dict (after it: equal to the checkpoint's)."""
         report = os.environ.get("EDMS_TRAIN_DIGEST") == "1"
         if not (report or distributed.active()):
             return
         net = next(iter(self.parts.values()))
-        params = distributed.digest(dict(net.named_parameters()))
+        params = distributed.digest({f"{key}.{n}": t for key, part in self.parts.items()
+                                     if isinstance(part, torch.nn.Module)
+                                     for n, t in part.named_parameters()})
         for part in self.parts.values():
             if isinstance(part, torch.nn.Module):
                 distributed.sync_buffers(part)
