@@ -328,6 +328,7 @@ class TrainLoop:
             if isinstance(part, torch.nn.Module):
                 distributed.sync_buffers(part)
         if report:
+            # one write per line, so the lines of different ranks sharing a pipe do not mix
             print(f"digest rank {distributed.rank()}/{distributed.world_size()} step "
-                  f"{self.step} params {params} state {distributed.digest(net.state_dict())}",
-                  flush=True)
+                  f"{self.step} params {params} state {distributed.digest(net.state_dict())}\n",
+                  end="", flush=True)

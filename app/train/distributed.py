@@ -108,8 +108,8 @@ def shard(items: Sequence[T]) -> list[T]:
     if not part and items:
         raise SystemExit(f"{len(items)} training items for {world_size()} processes: "
                          "use fewer processes or more data")
-    print(f"rank {rank()}/{world_size()}: {len(part)} of {len(items)} training items",
-          flush=True)
+    print(f"rank {rank()}/{world_size()}: {len(part)} of {len(items)} training items\n",
+          end="", flush=True)  # one write: ranks sharing a pipe do not mix their lines
     return part
 
 
