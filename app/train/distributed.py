@@ -81,8 +81,17 @@ def setup(device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    minutes = float(os.environ.get("EDMS_DIST_TIMEOUT_MINUTES", DEFAULT_TIMEOUT_MINUTES))
-    dist.init_process_group(backend, timeout=_dt.timedelta(minutes=minutes))
+    raw = os.environ.get("EDMS_DIST_TIMEOUT_MINUTES", str(DEFAULT_TIMEOUT_MINUTES))
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise SystemExit(f"EDMS_DIST_TIMEOUT_MINUTES={raw!r} is not a number") from None
+    try:
+        dist.init_process_group(backend, timeout=_dt.timedelta(minutes=minutes))
+    except (ValueError, RuntimeError) as e:  # e.g. WORLD_SIZE set by hand, not by torchrun
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SystemExit(f"cannot join the process group (start with torchrun): {first}"
+                         ) from None
     atexit.register(_teardown)
     if is_main():
         print(f"distributed: {world_size()} processes, backend {backend}", flush=True)
@@ -104,10 +113,10 @@ def shard(items: Sequence[T]) -> list[T]:
     """This rank's share of ``items``: ``items[rank::world]`` (all of them when alone)."""
     if not active():
         return list(items)
-    part = list(items[rank()::world_size()])
-    if not part and items:
+    if len(items) < world_size():  # the same test on every rank: all of them exit
         raise SystemExit(f"{len(items)} training items for {world_size()} processes: "
                          "use fewer processes or more data")
+    part = list(items[rank()::world_size()])
     print(f"rank {rank()}/{world_size()}: {len(part)} of {len(items)} training items\n",
           end="", flush=True)  # one write: ranks sharing a pipe do not mix their lines
     return part
