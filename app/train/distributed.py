@@ -105,6 +105,10 @@ def _teardown() -> None:
 def device_for(name: str) -> torch.device:
     """The device of this process for ``--device cuda`` under torchrun: ``cuda:LOCAL_RANK``."""
     if name == "cuda" and env_world_size() > 1:
+        if local_rank() >= torch.cuda.device_count():
+            raise SystemExit(f"process {local_rank()} of this machine needs GPU "
+                             f"{local_rank()}, and there are {torch.cuda.device_count()}: "
+                             "give torchrun at most one process per GPU (--nproc_per_node)")
         return torch.device("cuda", local_rank())
     return torch.device(name)
 
