@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from app.nets.postnet import CONFIGS, build_postnet
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -157,6 +158,17 @@ def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
     return data
 
 
+def load_or_prepare_once(path: Path, make: Any) -> dict[str, np.ndarray]:
+    """:func:`load_or_prepare` on rank 0 (which writes the cache) while the other ranks of
+    a torchrun job wait, then read the cache; a rank that cannot see it (no shared run
+    folder) prepares the pairs itself, in memory."""
+    data = load_or_prepare(path, make) if distributed.is_main() else None
+    distributed.barrier()
+    if data is None:
+        data = load_or_prepare(path, make) if path.exists() else make()
+    return data
+
+
 def _to_t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).float() / 255
 
@@ -228,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
               rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
               (rng.random(), rng.random())) for _ in range(args.per_frame)]
             for _ in train_s]
-    train = load_or_prepare(run_dir / "pairs-train.npz",
+    train = load_or_prepare_once(run_dir / "pairs-train.npz",
                             lambda: prepare_parallel(train_s, names, plan, "pairs train",
                                                              args.workers))
     val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
@@ -236,11 +248,15 @@ def run(args: argparse.Namespace) -> int:
     vnames = [n for n in ("edms", "edms-lb") if n in names] or names[:1]
     vplan = [[(n, q, sc, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS
               for sc in VAL_SCALES] for _ in val_s]
-    val = load_or_prepare(run_dir / "pairs-val.npz",
+    val = load_or_prepare_once(run_dir / "pairs-val.npz",
                           lambda: prepare_parallel(val_s, names, vplan, "pairs val",
                                                    args.workers)) if val_s else None
     print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation pairs",
           flush=True)
+    # this process's pairs (all of them without torchrun)
+    mine = distributed.shard(range(len(train["x"])))
+    if len(mine) < len(train["x"]):
+        train = {k: v[mine] for k, v in train.items()}
 
     from app.pipelines import registry
 
@@ -256,8 +272,9 @@ def run(args: argparse.Namespace) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
     loop = TrainLoop(args, "postnet", iters, {"model": model, "opt": opt})
     loop.resume()
-    brng = random.Random(1234 + loop.step)
-    torch.manual_seed(1234 + loop.step)
+    net = loop.wrap(model)
+    brng = random.Random(1234 + loop.step + loop.seed_offset)
+    torch.manual_seed(1234 + loop.step + loop.seed_offset)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"postnet-{cfg}", {
@@ -289,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
         x, xh, xp, qp = (t.to(device) for t in _batch(train, batch, crop, brng))
-        loss = F.mse_loss(model(xh, xp, qp), x)
+        loss = F.mse_loss(net(xh, xp, qp), x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

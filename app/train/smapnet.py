@@ -24,6 +24,7 @@ from tqdm import tqdm
 from app.metrics import miou
 from app.nets.dsslic import one_hot
 from app.nets.smapnet import CONFIGS, build_smapnet
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -116,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
 
     nets = DsslicNets(cfg, "cpu")
     base_qps = tuple(int(v) for v in str(args.base_qps).split(","))
-    train = _prepare(load_split(args.data, "train", args.limit), nets, "s~ train", base_qps)
+    train_s = load_split(args.data, "train", args.limit)
+    n_train = len(train_s)
+    # this process's frames (all of them without torchrun)
+    train = _prepare(distributed.shard(train_s), nets, "s~ train", base_qps)
     val = _prepare(load_split(args.data, "val", args.limit), nets, "s~ val", base_qps)
     baseline = evaluate(None, val, device)
     print(f"val agreement of s~ = SegNet(c') with SegNet(x): mIoU "
@@ -126,13 +130,14 @@ def run(args: argparse.Namespace) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=1e-4)
     loop = TrainLoop(args, "smapnet", iters, {"model": model, "opt": opt})
     loop.resume()
-    rng = random.Random(1234 + loop.step)
-    torch.manual_seed(1234 + loop.step)
+    net = loop.wrap(model)
+    rng = random.Random(1234 + loop.step + loop.seed_offset)
+    torch.manual_seed(1234 + loop.step + loop.seed_offset)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"smapnet-{cfg}", {
             "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": loop.step,
-            "training_data": f"CamVid train, {len(train) // len(base_qps)} frames x base layers "
+            "training_data": f"CamVid train, {n_train} frames x base layers "
             f"{list(base_qps)} (-1 = lossless, else HEVC QP): s~ = SegNet(c') -> SegNet(x)",
             # s~ depends on SegNet and on the compact image only (not on FineNet)
             "trained_against": {"segnet": zoo.read_manifest("segnet", cfg)["sha256"],
@@ -157,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
         s, c, t = _batch(train, batch, crop, rng)
-        loss = F.cross_entropy(model(one_hot(s.to(device)), c.to(device)), t.to(device))
+        loss = F.cross_entropy(net(one_hot(s.to(device)), c.to(device)), t.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
