@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from app.nets.classifier import CONFIGS, build_classifier
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -100,22 +101,27 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.data)
     size = int(CONFIGS[cfg]["input"] * 1.15)
     train_x, train_y, classes = load_class_folders(root / "train", args.limit, size)
+    n_train = len(train_x)
+    # this process's images (all of them without torchrun)
+    train_x, train_y = distributed.shard(train_x), distributed.shard(train_y)
     val_x, val_y, _ = load_class_folders(root / "val", args.val_limit, 224)
-    print(f"classifier-{cfg}: {len(train_x)} train / {len(val_x)} val images, "
+    print(f"classifier-{cfg}: {n_train} train / {len(val_x)} val images, "
           f"{len(classes)} classes", flush=True)
     model = build_classifier(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=5e-4)
     loop = TrainLoop(args, "classifier", iters, {"model": model, "opt": opt})
     loop.resume()
-    rng = random.Random(17 + loop.step)
-    torch.manual_seed(17 + loop.step)
+    model_fwd = loop.wrap(model)  # the training step's forward pass
+    seed = loop.step + loop.seed_offset
+    rng = random.Random(17 + seed)
+    torch.manual_seed(17 + seed)
     inp = int(CONFIGS[cfg]["input"])
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"classifier-{cfg}", {
             "name": "classifier", "config_name": cfg, "config": CONFIGS[cfg],
             "classes": classes, "steps": loop.step,
-            "training_data": f"Imagenette train, {len(train_x)} images (uncompressed), "
+            "training_data": f"Imagenette train, {n_train} images (uncompressed), "
             f"random resized crops to {inp}x{inp}, flips",
             "loss": "cross-entropy, label smoothing 0.1",
             "validation": {"data": f"Imagenette val, {len(val_x)} images", **metrics},
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         idx = [rng.randrange(len(train_x)) for _ in range(batch)]
         x = torch.stack([random_resized_crop(train_x[i], inp, rng) for i in idx]).to(device)
         y = torch.tensor([train_y[i] for i in idx], device=device)
-        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+        loss = F.cross_entropy(model_fwd(x), y, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
