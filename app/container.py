@@ -48,7 +48,12 @@ __all__ = [
 ]
 
 MAGIC = b"EDMS"
-FORMAT_VERSION = 1
+#: the newest format version; version 2 adds the CHECK layer (a hash of the encoder's
+#: reconstruction). A file is written as version 2 exactly when it has a CHECK layer and
+#: as version 1 otherwise, so both stay canonical.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+CHECK_BYTES = 8  # the CHECK layer: the first 8 bytes of a SHA-256 (codec id 0)
 
 # Limits of format version 1 (docs/edms-format.md, "Limits"). Readers and writers share
 # them, so every file the writer produces is accepted by the reader.
@@ -261,6 +266,14 @@ def _pack_header(encoded: Encoded) -> tuple[bytes, list[bytes]]:
         raise _fail(f"layers must be a list of Layer, got {type(layers).__name__}")
     if not 1 <= len(layers) <= MAX_LAYERS:
         raise _fail(f"{len(layers)} layers, 1..{MAX_LAYERS} allowed")
+    checks = [layer for layer in layers
+              if isinstance(layer, Layer) and _as_int(layer.kind, "kind") == LayerKind.CHECK]
+    if len(checks) > 1:
+        raise _fail(f"{len(checks)} check layers, at most one allowed")
+    for layer in checks:
+        if layer.codec_id != 0 or len(_as_bytes(layer.data, "check")) != CHECK_BYTES:
+            raise _fail(f"the check layer must hold {CHECK_BYTES} bytes with codec id 0")
+    format_version = 2 if checks else 1
     table = []
     payloads = []
     for i, layer in enumerate(layers):
@@ -292,7 +305,7 @@ def _pack_header(encoded: Encoded) -> tuple[bytes, list[bytes]]:
             *table,
         ]
     )
-    head = MAGIC + bytes((FORMAT_VERSION,)) + _varint(len(body)) + body
+    head = MAGIC + bytes((format_version,)) + _varint(len(body)) + body
     header = head + _crc32(head).to_bytes(4, "little")
     total = len(header) + sum(len(p) for p in payloads)
     if total > MAX_FILE_BYTES:
@@ -375,10 +388,10 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
     if n < _FIXED_PREFIX + 1:
         raise EdmsFormatError(f"truncated: {n} byte(s) cannot hold an .edms header")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise EdmsFormatError(
             f"unsupported .edms format version {version} "
-            f"(this reader supports version {FORMAT_VERSION})"
+            f"(this reader supports versions {', '.join(map(str, SUPPORTED_VERSIONS))})"
         )
     r = _Reader(data, _FIXED_PREFIX, n, "file")
     body_len = r.varint("header body length", MAX_HEADER_BODY, minimum=1)
@@ -424,7 +437,8 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
     for i in range(n_layers):
         kind_pos = h.pos
         kind = h.u8(f"layer {i} kind")
-        if kind not in LayerKind._value2member_map_:
+        if kind not in LayerKind._value2member_map_ or (kind == LayerKind.CHECK
+                                                         and version < 2):
             raise EdmsFormatError(f"unknown layer kind {kind} for layer {i} at byte {kind_pos}")
         codec = h.u8(f"layer {i} codec id")
         length = h.varint(f"layer {i} length", 2**64 - 1)
@@ -442,6 +456,12 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
             f"inconsistent header: {body_end - h.pos} unexpected byte(s) after the layer "
             f"table at byte {h.pos}"
         )
+    checks = [t for t in table if t[0] == LayerKind.CHECK]
+    if version == 2 and (len(checks) != 1 or checks[0][1] != 0
+                         or checks[0][2] != CHECK_BYTES):
+        raise EdmsFormatError(
+            f"inconsistent header: a version-2 file has exactly one check layer of "
+            f"{CHECK_BYTES} bytes with codec id 0 (found {len(checks)})")
     if needed < available:
         raise EdmsFormatError(
             f"over-long: {available - needed} trailing byte(s) after the last layer "
@@ -540,7 +560,8 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
     payload = sum(len(layer.data) for layer in encoded.layers)
     total = header_bytes + payload
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": 2 if any(layer.kind == LayerKind.CHECK
+                                   for layer in encoded.layers) else 1,
         "pipeline": encoded.pipeline,
         "pipeline_version": encoded.pipeline_version,
         "model_fingerprint": encoded.model_fingerprint.hex(),

@@ -277,8 +277,14 @@ BAD_INPUTS = {
     "bad magic": (b"PK\x03\x04" + bytes(40), r"^not an \.edms file"),
     "short bad magic": (b"ED", r"^truncated"),
     "png": (b"\x89PNG\r\n\x1a\n" + bytes(30), r"^not an \.edms file"),
-    "version 0": (raw_file(fmt=0), r"unsupported \.edms format version 0 .*supports version 1"),
-    "version 2": (raw_file(fmt=2), r"unsupported \.edms format version 2"),
+    "version 0": (raw_file(fmt=0),
+                  r"unsupported \.edms format version 0 .*supports versions 1, 2"),
+    "check layer in version 1": (raw_file(layers=((1, 5, b"p"), (7, 0, b"12345678"))),
+                                 r"unknown layer kind 7"),
+    "version 2 without check": (raw_file(fmt=2), r"exactly one check layer"),
+    "short check layer": (raw_file(fmt=2, layers=((1, 5, b"p"), (7, 0, b"1234567"))),
+                          r"exactly one check layer"),
+    "version 3": (raw_file(fmt=3), r"unsupported \.edms format version 3"),
     "header crc": (raw_file(header_crc=0x12345678), r"corrupt header: CRC-32 mismatch .*12345678"),
     "layer crc": (
         raw_file(payload=b"paylaod"),
@@ -799,3 +805,13 @@ def test_fuzz_structured_headers_match_spec(fields: dict) -> None:
     assert enc.params == {n.decode(): v for n, v in fields["params"]}
     assert [(x.kind, x.codec_id, x.data) for x in enc.layers] == list(fields["layers"])
     assert to_bytes(enc) == data
+
+
+def test_version_2_carries_one_check_layer_canonically() -> None:
+    data = raw_file(fmt=2, layers=((1, 5, b"payload"), (7, 0, b"abcdefgh")))
+    enc = from_bytes(data)
+    assert [int(layer.kind) for layer in enc.layers] == [1, 7]
+    assert to_bytes(enc) == data
+    plain = raw_file()
+    assert to_bytes(from_bytes(plain)) == plain  # no check layer: still version 1
+    assert plain[4] == 1 and data[4] == 2

@@ -27,6 +27,7 @@ class LayerKind(enum.IntEnum):
     RESIDUAL = 4  # enhancement residual r
     LATENT = 5  # entropy-coded latent of an end-to-end codec
     SIDE_INFO = 6  # anything else a pipeline needs (hyper-priors, tables)
+    CHECK = 7  # hash of the encoder's reconstruction, checked by the decoder (format v2)
 
 
 @dataclass(frozen=True)
