@@ -142,13 +142,18 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     from app.pipelines import registry
 
     for name in registry.available():
+        problem = registry.load_error(name)  # a plug-in that failed to load: always shown
+        if problem:
+            print(f"{name:<12} UNAVAILABLE: {problem}")
+            continue
         specs = "; ".join(
             f"{s.label} {'/'.join(map(str, s.values)) if s.values else f'{s.minimum}..{s.maximum}'}"
             f" (default {s.default}"
             + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
             for s in registry.params(name)
         )
-        problem = registry.status(name) if args.check else None
+        if problem is None and args.check:
+            problem = registry.status(name)
         print(f"{name:<12} {registry.describe(name)}\n{'':<12} {specs}"
               + (f"\n{'':<12} UNAVAILABLE: {problem}" if problem else ""))
     return 0

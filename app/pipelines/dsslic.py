@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.classes import VOID
 from app.codecs import decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
 from app.pipelines.base import Layer, LayerKind
-from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+from app.pipelines.dsslic_spec import DSSLIC, DSSLIC_LB
+from app.pipelines.layered import LayeredPipeline
 from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
 
 
@@ -126,9 +128,7 @@ def _cached_nets(config: str, device: str, extra: tuple[str, ...], recon: str) -
 class DsslicPipeline(LayeredPipeline):
     """DSSLIC, paper layout: segmentation map + lossless compact image + HEVC residual."""
 
-    name = "dsslic"
-    version = 1
-    description = "DSSLIC: segmentation + lossless compact image + HEVC residual (paper)"
+    spec = DSSLIC
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
         self.nets = shared_nets(config, device)
@@ -159,7 +159,7 @@ class DsslicPipeline(LayeredPipeline):
         if layer is None:
             raise PipelineError(f"{self.name}: the file has no semantic_map layer")
         seg = decode_layer(layer.codec_id, layer.data)
-        if seg.ndim != 2 or seg.dtype != np.uint8 or int(seg.max(initial=0)) > 11:
+        if seg.ndim != 2 or seg.dtype != np.uint8 or int(seg.max(initial=0)) > VOID:
             raise PipelineError(f"{self.name}: the semantic map layer is not a class map")
         return {"seg": seg}
 
@@ -175,9 +175,8 @@ class DsslicPipeline(LayeredPipeline):
 
 
 class DsslicLossyBasePipeline(DsslicPipeline):
-    name = "dsslic-lb"
-    description = "DSSLIC with a lossy HEVC base layer at qp - base_dqp (our extension)"
-    version = 2  # v2: 10-bit residual without halving, box-average compact image (lite)
+    """Our extension: the base layer is coded by HEVC at ``qp - base_dqp``."""
+
+    spec = DSSLIC_LB
     lossy_base = True
     residual_10bit = True
-    params = (QP_SPEC, BASE_DQP_SPEC)
