@@ -45,7 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NUM_CLASSES = 11
+from app.classes import NUM_CLASSES
+from app.nets.zoo import network
+
 ALPHA = 8
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -243,6 +245,8 @@ def _pad(t: torch.Tensor, m: int) -> torch.Tensor:
     return F.pad(t, (0, pw, 0, ph), mode="replicate")
 
 
+# dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS §2.2)
+@network("dsslic", "dsslic-edms")
 class DSSLIC(nn.Module):
     """CompNet + FineNet (the generator side; discriminators live in training only)."""
 

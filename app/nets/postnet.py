@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.nets.zoo import network
+
 CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"head": 32, "trunk": 64, "blocks": 4},
     "paper": {"head": 64, "trunk": 128, "blocks": 12},  # no paper: a larger size for GPUs
@@ -39,6 +41,7 @@ class _Block(nn.Module):
         return x + self.c2(F.relu(self.c1(x)))
 
 
+@network("postnet")
 class PostNet(nn.Module):
     """x_tilde = x_hat + PostNet(x_hat, x', qp); tensors in [0, 1], (N, 3, H, W)."""
 

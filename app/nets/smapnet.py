@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NUM_CLASSES = 11
+from app.classes import NUM_CLASSES
+from app.nets.zoo import network
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"channels": 32, "units": 6, "scale": 4, "num_classes": NUM_CLASSES},
@@ -32,6 +33,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+@network("smapnet")
 class SMapNet(nn.Module):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()

@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.classes import NUM_CLASSES
 from app.nets.common import pad_to_multiple
-
-NUM_CLASSES = 11
+from app.nets.zoo import network
 
 SSNET_CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"base": 24, "n_res": 4, "num_classes": NUM_CLASSES, "disc": [32, 64, 128, 128]},
@@ -84,6 +84,7 @@ def _cbr(cin: int, cout: int, k: int, stride: int = 1, slope: float = 0.0,
     return layers
 
 
+@network("ssnet")
 class SSNet(nn.Module):
     """SS-Net generator (§2.1, Fig. 2): RGB in [-1, 1] (N, 3, H, W) -> logits (N, C, H, W)."""
 
@@ -123,6 +124,7 @@ class _Level(nn.Module):
         return self.body(x)
 
 
+@network("recnet")
 class RecNet(nn.Module):
     """Rec-Net generator (§2.2, Fig. 3).
 

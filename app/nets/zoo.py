@@ -11,11 +11,13 @@ The models folder is ``$EDMS_MODELS_DIR`` if set, else ``models/`` at the reposi
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+import pkgutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file
@@ -23,17 +25,33 @@ from torch import nn
 
 from app.errors import PipelineError
 
+_NETWORKS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
 
-def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
-    from app.nets.dsslic import DSSLIC
-    from app.nets.postnet import PostNet
-    from app.nets.segnet import SegNet
-    from app.nets.smapnet import SMapNet
-    from app.nets.smic import RecNet, SSNet
+N = TypeVar("N", bound=Callable[..., nn.Module])
 
-    # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
-    return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
-            "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet}
+
+def network(*names: str) -> Callable[[N], N]:
+    """Class decorator: ``@network("segnet")`` makes ``models/segnet-<config>.*`` load into
+    that class, built from the manifest's ``config`` dict (CompressAI registers its models
+    the same way). One class may serve several weight names."""
+
+    def register(builder: N) -> N:
+        for name in names:
+            _NETWORKS[name] = builder
+        return builder
+
+    return register
+
+
+def networks() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
+    """Every registered network by weight name; the modules of :mod:`app.nets` register
+    theirs when imported, so they are all imported here."""
+    import app.nets
+
+    for module in pkgutil.iter_modules(app.nets.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"app.nets.{module.name}")
+    return dict(_NETWORKS)
 
 
 def models_dir() -> Path:
@@ -88,10 +106,9 @@ def verified_path(name: str, config: str = "lite", root: Path | None = None
 
 def load_model(name: str, config: str = "lite", device: str | torch.device = "cpu",
                root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Build ``name`` (``segnet``, ``dsslic``, ``smapnet``, ``ssnet``, ``recnet``) from its
-    manifest config, load the verified fp16 weights as float32 and return
-    ``(module in eval mode, manifest)``."""
-    builders = _builders()
+    """Build network ``name`` (see :func:`networks`) from its manifest config, load the
+    verified fp16 weights as float32 and return ``(module in eval mode, manifest)``."""
+    builders = networks()
     if name not in builders:
         raise PipelineError(f"unknown network {name!r}; known: {sorted(builders)}")
     st, man = verified_path(name, config, root)

@@ -27,12 +27,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-NUM_CLASSES = 11
-VOID = 11
-CAMVID_CLASSES = (
-    "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
-    "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
-)
+from app.classes import NUM_CLASSES, VOID
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 # Cityscapes trainId (0..18, 255 = ignore) -> CamVid 11-class index. This follows how the

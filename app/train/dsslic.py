@@ -68,6 +68,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import SegDataset, infinite_batches, load_split
+from app.train.registry import trainer
 
 LAMBDA = 10.0
 DEFAULTS = {"lite": {"iters": 6000, "batch": 2, "crop": 256},
@@ -212,6 +213,7 @@ def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+@trainer("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = DEFAULTS[cfg_name]

@@ -34,6 +34,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import load_split
+from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
             "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
@@ -208,6 +209,7 @@ def evaluate(model: torch.nn.Module, data: dict[str, np.ndarray], names: list[st
     return {"gain_db": float(np.mean(gains)), "per_pipeline_qp": per}
 
 
+@trainer("postnet", "decoder post-filter of the layered pipelines (extension)", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
     d = DEFAULTS[cfg]

@@ -32,6 +32,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import load_split
+from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
             "paper": {"iters": 20000, "batch": 8, "crop": 256, "lr": 1e-3}}
@@ -103,6 +104,7 @@ def evaluate(model: torch.nn.Module | None, data: list, device: torch.device) ->
             "per_class_iou": [None if np.isnan(v) else float(v) for v in per_class]}
 
 
+@trainer("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic", add_args)
 def run(args: argparse.Namespace) -> int:
     from app.nets import zoo
     from app.pipelines.dsslic import DsslicNets

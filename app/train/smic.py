@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.classes import VOID
 from app.nets.smic import (
     FACTORS,
     RECNET_CONFIGS,
@@ -53,7 +54,8 @@ from app.train.common import (
     pick_device,
     set_threads,
 )
-from app.train.data import VOID, SegDataset, class_weights, infinite_batches, load_split
+from app.train.data import SegDataset, class_weights, infinite_batches, load_split
+from app.train.registry import trainer
 
 LAMBDA = 100.0
 SS_DEFAULTS = {"lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
@@ -133,6 +135,7 @@ def _training_data(args: argparse.Namespace, n: int) -> str:
     return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
 
 
+@trainer("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)", add_ssnet_args)
 def run_ssnet(args: argparse.Namespace) -> int:
     from app.train.segnet import evaluate
 
@@ -306,6 +309,7 @@ def _recnet_batch(batch_img: torch.Tensor, qp_range: tuple[int, int], rng: rando
     return torch.cat(xs), torch.cat(ups)
 
 
+@trainer("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet", add_recnet_args)
 def run_recnet(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = REC_DEFAULTS[cfg_name]
