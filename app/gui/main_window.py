@@ -46,6 +46,7 @@ from app.session import (
     error_map,
     params_label,
 )
+from app.shipped import shipped_path
 
 DEBOUNCE_MS = 120
 
@@ -370,8 +371,7 @@ class MainWindow(FileActions, QMainWindow):
         h = mb.addMenu("&Help")
         self._action(h, "&About", "actionAbout", self.about)
         self._action(h, "File &Format", "actionFormat", lambda: QDesktopServices.openUrl(
-            QUrl.fromLocalFile(str(Path(__file__).resolve().parents[2] / "docs"
-                                   / "edms-format.md"))))
+            QUrl.fromLocalFile(str(shipped_path("docs", "edms-format.md")))))
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
@@ -978,7 +978,7 @@ def run_app(argv: list[str]) -> int:
     app.setOrganizationName("edms-workbench")
     app.setApplicationVersion(__version__)
     apply_theme(app)
-    icon = Path(__file__).resolve().parents[2] / "resources" / "edms-workbench.svg"
+    icon = shipped_path("resources", "edms-workbench.svg")
     if icon.is_file():
         from PySide6.QtGui import QIcon
 

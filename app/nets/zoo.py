@@ -5,7 +5,8 @@ manifest (config dict, sha256 of the weights file, training data, steps, validat
 metrics, date, torch version); the sha256 is verified before the weights are read, so a
 corrupt or swapped file is refused instead of silently producing different bitstreams.
 
-The models folder is ``$EDMS_MODELS_DIR`` if set, else ``models/`` at the repository root.
+The models folder is ``$EDMS_MODELS_DIR`` if set, else the shipped ``models/``
+(:func:`app.shipped.shipped_path`: inside an installed wheel, or at the repository root).
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def networks() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
 
 def models_dir() -> Path:
     env = os.environ.get("EDMS_MODELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    if env:
+        return Path(env)
+    from app.shipped import shipped_path
+
+    return shipped_path("models")
 
 
 def _paths(name: str, config: str, root: Path | None) -> tuple[Path, Path]:
