@@ -125,7 +125,7 @@ def test_broken_plugin_in_process(plugins: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_plugin_shows_in_gui_pipeline_lists(plugins: Path, monkeypatch: pytest.MonkeyPatch,
-                                            qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+                                            qtbot, tmp_path: Path) -> None:
     pytest.importorskip("pytestqt")
     from PySide6.QtCore import QSettings, Qt
 

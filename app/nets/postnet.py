@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.nets.common import zero_init
 from app.nets.zoo import network
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -54,8 +55,7 @@ class PostNet(nn.Module):
         self.up = nn.Conv2d(t, 4 * h, 3, padding=1)
         self.fuse = nn.Conv2d(2 * h, h, 3, padding=1)
         self.tail = nn.Conv2d(h, 3, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)  # starts as the identity: x_tilde = x_hat
-        nn.init.zeros_(self.tail.bias)
+        zero_init(self.tail)  # starts as the identity: x_tilde = x_hat
 
     def forward(self, x_hat: torch.Tensor, pred: torch.Tensor, qp: torch.Tensor | float
                 ) -> torch.Tensor:

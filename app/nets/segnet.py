@@ -93,6 +93,8 @@ class SegNet(nn.Module):
     """Segmentation network; see the module docstring for the two configurations."""
 
     multiple = 8
+    mean: torch.Tensor  # buffers (ImageNet input normalisation)
+    std: torch.Tensor
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.classes import NUM_CLASSES
+from app.nets.common import zero_init
 from app.nets.zoo import network
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -46,8 +47,7 @@ class SMapNet(nn.Module):
         self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
         self.out = nn.Conv2d(ch, nc, 3, padding=1)
         self.beta = nn.Parameter(torch.tensor(4.0))
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        zero_init(self.out)
 
     def forward(self, onehot: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """onehot (N, 11, H, W), image c' in [0, 1] (N, 3, H, W) -> logits (N, 11, H, W)."""

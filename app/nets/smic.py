@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.classes import NUM_CLASSES
-from app.nets.common import pad_to_multiple
+from app.nets.common import pad_to_multiple, zero_init
 from app.nets.zoo import network
 
 SSNET_CONFIGS: dict[str, dict[str, Any]] = {
@@ -147,8 +147,7 @@ class RecNet(nn.Module):
             _Level(2 * w[i - 1], w[i - 1]) for i in range(len(w) - 1, 0, -1))
         self.out = nn.Conv2d(w[0], 3, 1)
         if self.global_skip:
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            zero_init(self.out)
 
     def forward(self, up: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(torch.cat([up, seg], 1), self.multiple)

@@ -110,9 +110,12 @@ def verified_path(name: str, config: str = "lite", root: Path | None = None
 
 
 def load_model(name: str, config: str = "lite", device: str | torch.device = "cpu",
-               root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+               root: Path | None = None) -> tuple[Any, dict[str, Any]]:
     """Build network ``name`` (see :func:`networks`) from its manifest config, load the
-    verified fp16 weights as float32 and return ``(module in eval mode, manifest)``."""
+    verified fp16 weights as float32 and return ``(module in eval mode, manifest)``.
+
+    The module's class depends on ``name`` (SegNet, DSSLIC, ...), hence typed ``Any``:
+    callers use their network's own methods (``predict``, ``compact``, ...)."""
     builders = networks()
     if name not in builders:
         raise PipelineError(f"unknown network {name!r}; known: {sorted(builders)}")

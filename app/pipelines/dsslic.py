@@ -13,7 +13,8 @@ x' is computed from the decoded c on both sides.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from app.pipelines.base import Layer, LayerKind
 from app.pipelines.dsslic_spec import DSSLIC, DSSLIC_LB
 from app.pipelines.layered import LayeredPipeline
 from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
+
+if TYPE_CHECKING:
+    from app.nets.smapnet import SMapNet
 
 
 class DsslicNets:
@@ -43,7 +47,7 @@ class DsslicNets:
         self.dsslic, self.dsslic_manifest = zoo.load_model(recon, config, self.device)
         self.fingerprint = zoo.fingerprint(["segnet", recon, *extra], config)
 
-    def _run(self, fn, inputs, out_scale: int, h: int, w: int) -> torch.Tensor:  # noqa: ANN001
+    def _run(self, fn, inputs, out_scale: int, h: int, w: int) -> torch.Tensor:
         with fixed_threads():
             moved = [(t.to(self.device), s) for t, s in inputs]
             return tiled(fn, moved, out_scale, h, w).cpu()
@@ -55,6 +59,14 @@ class DsslicNets:
         labels = self._run(lambda t: self.segnet.predict(t).to(torch.uint8), [(x, UNIT)],
                            UNIT, h, w)
         return labels[0].numpy()
+
+    def segment_and_compact(self, image: np.ndarray, report: Callable[[str], None]
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """s = SegNet(x), c = CompNet(x, s) (8-bit), telling ``report`` each stage."""
+        report("segmentation")
+        seg = self.segment(image)
+        report("compact image")
+        return seg, self.compact(image, seg)
 
     def compact(self, image: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """c = CompNet(x, s), rounded to the 8-bit base layer (h/8 x w/8 x 3)."""
@@ -96,7 +108,7 @@ class DsslicNets:
         return np.ascontiguousarray(labels[0, :h, :w].numpy())
 
 
-    def enhance(self, smapnet: torch.nn.Module, s_up: np.ndarray, c8: np.ndarray) -> np.ndarray:
+    def enhance(self, smapnet: SMapNet, s_up: np.ndarray, c8: np.ndarray) -> np.ndarray:
         """SMapNet(s~, c'): EDMS's enhanced segmentation (HxW uint8)."""
         from app.nets.dsslic import one_hot, uint8_to_compact, upsample_compact
 
@@ -139,10 +151,7 @@ class DsslicPipeline(LayeredPipeline):
 
     def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Encoder side of both papers: s = SegNet(x), c = CompNet(x, s) (8-bit)."""
-        self.report("segmentation")
-        seg = self.nets.segment(image)
-        self.report("compact image")
-        return seg, self.nets.compact(image, seg)
+        return self.nets.segment_and_compact(image, self.report)
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
         seg, c8 = self.segment_and_compact(image)

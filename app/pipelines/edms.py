@@ -45,7 +45,10 @@ class EdmsPipeline(LayeredPipeline):
             self._post = shared_post_filter(config, device)
 
     model_fingerprint = DsslicPipeline.model_fingerprint
-    segment_and_compact = DsslicPipeline.segment_and_compact
+
+    def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's s = SegNet(x) and c = CompNet(x, s), as in DSSLIC."""
+        return self.nets.segment_and_compact(image, self.report)
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
         if self.nets.dsslic.compnet is None:

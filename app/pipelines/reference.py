@@ -47,7 +47,7 @@ def box_downsample(image: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
 def bicubic_upsample(c8: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
     """Pillow's bicubic x alpha (integer arithmetic, so identical on every machine)."""
     h, w = c8.shape[:2]
-    return np.asarray(Image.fromarray(c8).resize((w * alpha, h * alpha), Image.BICUBIC))
+    return np.asarray(Image.fromarray(c8).resize((w * alpha, h * alpha), Image.Resampling.BICUBIC))
 
 
 class LayeredReferencePipeline(LayeredPipeline):

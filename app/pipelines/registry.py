@@ -150,7 +150,7 @@ def _instantiate(entry: _Entry) -> Pipeline:
     sp = entry.spec
     try:
         impl = sp.load()
-    except Exception as exc:  # noqa: BLE001 - a plug-in's import error becomes a message
+    except Exception as exc:  # a plug-in's import error becomes a message
         raise PipelineError(f"{sp.name}: cannot import {sp.impl}: "
                             f"{type(exc).__name__}: {exc}") from exc
     if not (isinstance(impl, type) and issubclass(impl, Pipeline)):
@@ -197,7 +197,7 @@ def _ensure_loaded() -> None:
             bad = [s for s in specs if not isinstance(s, PipelineSpec)]
             if bad or not specs:
                 raise TypeError(f"expected PipelineSpec objects, got {bad[:1] or 'none'}")
-        except Exception as exc:  # noqa: BLE001 - one broken plug-in must not stop the rest
+        except Exception as exc:  # one broken plug-in must not stop the rest
             why = (f"plug-in {ep.name!r} ({dist}, {ep.value}) failed to load: "
                    f"{type(exc).__name__}: {exc}")
             _add(_Entry(ep.name, why, dist, error=why))

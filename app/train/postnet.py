@@ -36,7 +36,7 @@ from app.train.common import (
 from app.train.data import load_split
 from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
             "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
 VAL_QPS = (27, 37)
 VAL_SCALES = (1.0, 0.5)
@@ -94,7 +94,12 @@ def prepare_pairs(samples: list, names: list[str], plan: list[list[tuple]], desc
     from app.pipelines import registry
 
     pipes = {n: registry.get(n) for n in names}
-    xs, xh, xp, qps, pid, scales = [], [], [], [], [], []
+    xs: list[np.ndarray] = []
+    xh: list[np.ndarray] = []
+    xp: list[np.ndarray] = []
+    qps: list[int] = []
+    pid: list[int] = []
+    scales: list[float] = []
     for s, jobs in tqdm(list(zip(samples, plan, strict=True)), desc=desc, mininterval=30,
                         ncols=100):
         preps: dict[tuple, Any] = {}
@@ -279,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
+        assert val is not None  # only called with validation frames
         model.eval()
         m = evaluate(model, val, names, device)
         model.train()

@@ -35,7 +35,7 @@ from app.train.data import (
 )
 from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
             "paper": {"iters": 20000, "batch": 8, "crop": 320, "lr": 1e-3}}
 
 

@@ -58,10 +58,12 @@ from app.train.data import SegDataset, class_weights, infinite_batches, load_spl
 from app.train.registry import trainer
 
 LAMBDA = 100.0
-SS_DEFAULTS = {"lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
-               "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
-REC_DEFAULTS = {"lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
-                "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
+SS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
+    "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
+REC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
+    "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
 
 
 def add_ssnet_args(p: argparse.ArgumentParser) -> None:
@@ -317,7 +319,8 @@ def run_recnet(args: argparse.Namespace) -> int:
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
     if crop % 16:
         raise SystemExit("--crop must be a multiple of 16")
-    qp_range = tuple(int(v) for v in args.qp_range.split(","))
+    lo, hi = (int(v) for v in args.qp_range.split(","))
+    qp_range = (lo, hi)
     set_threads(args.threads)
     device = pick_device(args.device)
     print(f"loading {args.data} ...", flush=True)
