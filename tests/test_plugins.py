@@ -151,3 +151,16 @@ def test_plugin_shows_in_gui_pipeline_lists(plugins: Path, monkeypatch: pytest.M
         w.close()
         monkeypatch.undo()
         registry.reload()
+
+
+def test_spec_refuses_what_a_file_cannot_carry() -> None:
+    from app.pipelines.spec import ParamSpec, PipelineSpec
+
+    qp = ParamSpec("qp", "QP", 0, 51, 32, (32,), False)
+    PipelineSpec("ok-1", 1, "", (qp,), "extension", "m:C")
+    for kwargs, message in (({"name": "Bad_Name"}, "not 1..32"), ({"version": -1}, "range"),
+                            ({"params": ()}, "non-empty"), ({"impl": "m.C"}, "module:Class")):
+        args = {"name": "ok", "version": 1, "description": "", "params": (qp,),
+                "paper": "extension", "impl": "m:C", **kwargs}
+        with pytest.raises(ValueError, match=message):
+            PipelineSpec(**args)

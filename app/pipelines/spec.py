@@ -12,8 +12,13 @@ without torch: listing pipelines, their parameters and descriptions loads no net
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+# What the .edms header can store (docs/edms-format.md, "Header body").
+_NAME = re.compile(r"[a-z0-9-]{1,32}")
+_PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,21 @@ class PipelineSpec:
     paper: str  # the paper (and section) it implements, or "extension" for ours
     impl: str
     options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        """Refuse what no ``.edms`` file could carry, when the spec is declared (a plug-in
+        with a bad spec then fails to load and is listed with this message)."""
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"pipeline name {self.name!r} is not 1..32 of [a-z0-9-]")
+        if not 0 <= self.version <= 2**31 - 1:
+            raise ValueError(f"{self.name}: version {self.version} is out of range")
+        if not self.params or not all(isinstance(p, ParamSpec) for p in self.params):
+            raise ValueError(f"{self.name}: params must be a non-empty tuple of ParamSpec")
+        bad = [p.name for p in self.params if not _PARAM_NAME.fullmatch(p.name)]
+        if bad:
+            raise ValueError(f"{self.name}: parameter names {bad} are not [a-z][a-z0-9_]*")
+        if ":" not in self.impl:
+            raise ValueError(f"{self.name}: impl {self.impl!r} is not 'module:Class'")
 
     def load(self) -> Any:
         """Import and return the object ``impl`` names (this may import torch)."""
