@@ -124,7 +124,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for layer in info["layers"]:
         try:
             layer["codec"] = codec_name(layer["codec_id"])
-        except Exception:  # noqa: BLE001 - an id this build does not know
+        except Exception:  # an id this build does not know
             layer["codec"] = f"unknown codec {layer['codec_id']}"
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -146,13 +146,18 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     from app.pipelines import registry
 
     for name in registry.available():
+        problem = registry.load_error(name)  # a plug-in that failed to load: always shown
+        if problem:
+            print(f"{name:<12} UNAVAILABLE: {problem}")
+            continue
         specs = "; ".join(
             f"{s.label} {'/'.join(map(str, s.values)) if s.values else f'{s.minimum}..{s.maximum}'}"
             f" (default {s.default}"
             + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
             for s in registry.params(name)
         )
-        problem = registry.status(name) if args.check else None
+        if problem is None and args.check:
+            problem = registry.status(name)
         print(f"{name:<12} {registry.describe(name)}\n{'':<12} {specs}"
               + (f"\n{'':<12} UNAVAILABLE: {problem}" if problem else ""))
     return 0
@@ -380,8 +385,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     image = _load(args.image, args.max_pixels)
     h, w = image.shape[:2]
     t0 = time.perf_counter()
-    labels = shared_nets(args.config)
-    labels = labels.segment(pad_image(image))[:h, :w]
+    labels = shared_nets(args.config).segment(pad_image(image))[:h, :w]
     seconds = time.perf_counter() - t0
     save_image_atomic(args.output, labels)
     if args.color:
@@ -517,7 +521,7 @@ def _guarded(fn) -> int:
             raise
         _print_err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return EXIT_USER
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+    except Exception as exc:  # last line of defence: one line, no traceback
         if debug:
             raise
         _print_err(f"internal error ({type(exc).__name__}): {exc}; rerun with EDMS_DEBUG=1")

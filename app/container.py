@@ -30,7 +30,8 @@ from operator import index
 from pathlib import Path
 from typing import Any
 
-from app.errors import EdmsError, PipelineError
+from app.codecs.base import MAX_PIXELS as CODEC_MAX_PIXELS
+from app.errors import EdmsError
 from app.pipelines.base import Encoded, Layer, LayerKind
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "MAGIC",
     "MAX_FILE_BYTES",
     "EdmsFormatError",
-    "check_fingerprint",
     "describe",
     "from_bytes",
     "header_size",
@@ -63,7 +63,7 @@ MAX_PIPELINE_ID = 32
 MAX_PIPELINE_VERSION = 2**31 - 1
 MAX_FINGERPRINT = 64  # room for a SHA-512 digest
 MAX_SIDE = 65535
-MAX_PIXELS = 1 << 30
+MAX_PIXELS = CODEC_MAX_PIXELS  # one limit: no layer decoder accepts a larger image
 MAX_PARAMS = 32
 MAX_PARAM_NAME = 16
 PARAM_MIN, PARAM_MAX = -(2**31), 2**31 - 1
@@ -212,7 +212,7 @@ def _check_size(width: int, height: int, fail: Callable[[str], EdmsFormatError])
     if width * height > MAX_PIXELS:
         raise fail(
             f"image {width}x{height} has {width * height} pixels, over the limit "
-            f"of {MAX_PIXELS} (2**30)"
+            f"of {MAX_PIXELS} (2**28)"
         )
 
 
@@ -583,35 +583,3 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
         "total_bytes": total,
         "bpp": total * 8 / (encoded.width * encoded.height),
     }
-
-
-def _short_hex(value: bytes, other: bytes) -> str:
-    """Hex of ``value``, cut after 8 bytes unless needed to tell it from ``other``."""
-    if not value:
-        return "(none)"
-    text = value.hex()
-    shown = 16
-    while shown < len(text) and text[:shown] == other.hex()[:shown]:
-        shown += 16
-    return text if shown >= len(text) else text[:shown] + "..."
-
-
-def check_fingerprint(encoded: Encoded, expected: bytes, pipeline_name: str) -> None:
-    """Refuse to decode ``encoded`` with weights other than those it was encoded with.
-
-    Pipelines call this first in ``decode``. Raises :class:`PipelineError` if the file
-    belongs to another pipeline or if its model fingerprint differs from ``expected``.
-    """
-    if encoded.pipeline != pipeline_name:
-        raise PipelineError(
-            f"file was encoded with pipeline {encoded.pipeline!r}, "
-            f"cannot decode it with {pipeline_name!r}"
-        )
-    stored = bytes(encoded.model_fingerprint)
-    expected = bytes(expected)
-    if stored != expected:
-        raise PipelineError(
-            f"{pipeline_name}: file was encoded with model weights "
-            f"{_short_hex(stored, expected)}, this decoder has "
-            f"{_short_hex(expected, stored)}: decode with the same weights"
-        )

@@ -312,7 +312,8 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
         names = [first.param] + sorted(k for k, _ in first.key() if k != first.param)
         rows = []
         for setting, pts in by_setting.items():
-            row = {k: float(np.mean([getattr(p, k) for p in pts])) for k in _MEAN_KEYS}
+            row: dict[str, Any] = {k: float(np.mean([getattr(p, k) for p in pts]))
+                                   for k in _MEAN_KEYS}
             row["setting"] = dict(setting)
             row["n"] = len(pts)
             row.update(_task_row([p.task for p in pts]))

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from app import container
 from app.container import (
     EdmsFormatError,
-    check_fingerprint,
     describe,
     from_bytes,
     header_size,
@@ -29,7 +28,7 @@ from app.container import (
     to_bytes,
     write_edms,
 )
-from app.errors import EdmsError, PipelineError
+from app.errors import EdmsError
 from app.pipelines.base import Encoded, Layer, LayerKind
 
 FUZZ = settings(
@@ -154,7 +153,7 @@ ROUND_TRIP = [
         2**31 - 1,
         bytes(range(64)),
         65535,
-        16384,
+        4096,  # 65535 x 4096 is just under MAX_PIXELS = 2**28
         {f"p{i:02d}_x": v for i, v in enumerate([-(2**31), 2**31 - 1, 0, -1, 1] * 6)},
         [Layer(LayerKind(k % 6 + 1), k % 256, bytes([k]) * k) for k in range(64)],
     ),
@@ -614,34 +613,6 @@ def test_write_into_missing_directory(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-# --------------------------------------------------------------------------- fingerprint
-
-
-def test_check_fingerprint() -> None:
-    enc = dsslic_like((1, 1, 1))
-    check_fingerprint(enc, bytes.fromhex("1a2b3c4d5e6f7081"), "dsslic")
-    with pytest.raises(
-        PipelineError,
-        match=r"^dsslic: file was encoded with model weights 1a2b3c4d5e6f7081, this decoder "
-        r"has 5e6f708100000000: decode with the same weights$",
-    ):
-        check_fingerprint(enc, bytes.fromhex("5e6f708100000000"), "dsslic")
-    with pytest.raises(PipelineError, match=r"weights \(none\), this decoder has 0102"):
-        check_fingerprint(hevc_like(b""), b"\x01\x02", "hevc")
-    with pytest.raises(PipelineError, match=r"pipeline 'dsslic', cannot decode it with 'smic'"):
-        check_fingerprint(enc, enc.model_fingerprint, "smic")
-
-
-def test_check_fingerprint_long_digests_show_where_they_differ() -> None:
-    a, b = bytes(32), bytes(12) + b"\x01" + bytes(19)
-    enc = _with(model_fingerprint=a)
-    with pytest.raises(PipelineError) as info:
-        check_fingerprint(enc, b, "hevc")
-    shown = re.findall(r"([0-9a-f]+)(?:\.\.\.)?", str(info.value).split("weights ")[1])
-    assert shown[0] != shown[1] and len(shown[0]) < 64
-    assert "..." in str(info.value)
-
-
 # --------------------------------------------------------------------------- fuzzing
 
 SEEDS = [
@@ -777,7 +748,7 @@ def _spec_valid(f: dict) -> bool:
         and len(f["fingerprint"]) <= 64
         and 1 <= f["width"] <= 65535
         and 1 <= f["height"] <= 65535
-        and f["width"] * f["height"] <= 2**30
+        and f["width"] * f["height"] <= 2**28
         and len(names) <= 32
         and all(_NAME_RE.fullmatch(n) for n in names)
         and all(a < b for a, b in pairwise(names))

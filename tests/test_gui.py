@@ -130,8 +130,7 @@ def win(qapp, tmp_path_factory):
     w.close()
     mp.undo()
     for name in ("test-layered", "test-broken"):
-        registry._FACTORIES.pop(name, None)
-        registry._INSTANCES.pop(name, None)
+        registry.unregister(name)
 
 
 def _wait(cond, timeout: float = 30.0) -> None:

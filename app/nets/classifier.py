@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.nets import zoo
+
 IMAGENETTE_CLASSES = (
     "tench", "English springer", "cassette player", "chain saw", "church", "French horn",
     "garbage truck", "gas pump", "golf ball", "parachute",
@@ -43,6 +45,7 @@ class _Block(nn.Module):
         return F.relu(self.b2(self.c2(y)) + self.skip(x))
 
 
+@zoo.network("classifier")
 class Classifier(nn.Module):
     """(N, 3, H, W) in [0, 1] -> class logits."""
 

@@ -33,6 +33,7 @@ from torch import nn
 from app.classes import NUM_CLASSES
 from app.entropy.gdn import GDN
 from app.entropy.models import EntropyBottleneck, GaussianConditional
+from app.nets import zoo
 from app.nets.hyperprior import (
     LAMBDAS,
     MULTIPLE,
@@ -182,6 +183,10 @@ class MENet(nn.Module):
 
     multiple = MULTIPLE
 
+    @classmethod
+    def from_config(cls, config: dict[str, int]) -> MENet:
+        return cls(**config)
+
     def __init__(self, N: int = 64, M: int = 128, Ms: int = 32, S: int = 64,  # noqa: N803
                  E: int = 16, R: int = 1, qualities: int = len(LAMBDAS),  # noqa: N803
                  aggregate: bool = True, quantise_semantic: bool = True) -> None:
@@ -221,3 +226,6 @@ class MENet(nn.Module):
         x_enh = self.enhance(x_hat, seg)
         return {"x_hat": x_hat, "x_enh": x_enh, "seg": seg,
                 "likelihoods": Likelihoods(lat_lik, z_lik)}
+
+
+zoo.network("menet")(MENet.from_config)

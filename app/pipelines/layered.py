@@ -74,6 +74,7 @@ def residual_apply(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
 def amplify_residual(residual: np.ndarray, gain: int = 4) -> np.ndarray:
     """A viewable residual: 128 + gain * (r - 128), clipped (for the layer inspector);
     the 10-bit residual is shown on the same scale of x - x'."""
+    v: np.ndarray
     if residual.dtype == np.uint16:
         v = 128 + gain * (residual.astype(np.int32) - 512) // 4
     else:
@@ -301,7 +302,7 @@ class LayeredPipeline(Pipeline):
         )
 
     def decode(self, encoded: Encoded) -> np.ndarray:
-        required = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
+        required: tuple[LayerKind, ...] = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
         if self.use_post_filter:
             required = (*required, LayerKind.SIDE_INFO)
         by_kind = layers_by_kind(self.name, encoded.layers, required)
@@ -321,8 +322,8 @@ class LayeredPipeline(Pipeline):
         x_hat = residual_apply(prediction, r)
         if not self.use_post_filter:
             return x_hat
-        side = by_kind[LayerKind.SIDE_INFO]
-        levels = unpack_levels(decode_layer(side.codec_id, side.data),
+        side_layer = by_kind[LayerKind.SIDE_INFO]
+        levels = unpack_levels(decode_layer(side_layer.codec_id, side_layer.data),
                                (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), self.name)
         if not levels.any():  # the encoder found the filter useless everywhere: skip it
             return x_hat

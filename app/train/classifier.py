@@ -28,6 +28,7 @@ from app.train.common import (
     pick_device,
     set_threads,
 )
+from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 6000, "batch": 32, "lr": 2e-3},
             "paper": {"iters": 60000, "batch": 64, "lr": 1e-3}}
@@ -92,6 +93,7 @@ def evaluate(model: torch.nn.Module, images: list[np.ndarray], labels: list[int]
     return {"top1": top1 / len(images), "top5": top5 / len(images), "images": len(images)}
 
 
+@trainer("classifier", "reference Imagenette classifier of edms eval --task", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
     d = DEFAULTS[cfg]

@@ -129,7 +129,7 @@ def install_sigterm() -> threading.Event:
     """Turn SIGTERM/SIGINT into a flag so the loop can write a last checkpoint and exit."""
     ev = threading.Event()
 
-    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+    def handler(signum: int, frame: Any) -> None:
         ev.set()
 
     if threading.current_thread() is threading.main_thread():

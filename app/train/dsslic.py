@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from pytorch_msssim import ssim
 
 from app.nets.dsslic import (
     CONFIGS,
+    DSSLIC,
     build_discriminator,
     build_dsslic,
     compact_to_uint8,
@@ -69,6 +70,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import SegDataset, infinite_batches, load_split
+from app.train.registry import trainer
 
 LAMBDA = 10.0
 DEFAULTS = {"lite": {"iters": 6000, "batch": 2, "crop": 256},
@@ -176,7 +178,7 @@ class SegSource:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, samples: list, device: torch.device,
+def evaluate(model: DSSLIC, samples: list, device: torch.device,
              segs: SegSource, base_qp: int = 24) -> dict[str, Any]:
     """Mean PSNR over the val frames of x' and of plain bicubic c', with the lossless base
     and with the base HEVC-coded at ``base_qp``; segmentation = SegNet(x) (or GT), or
@@ -213,6 +215,7 @@ def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+@trainer("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = DEFAULTS[cfg_name]
@@ -321,25 +324,27 @@ def run(args: argparse.Namespace) -> int:
             oh = one_hot(seg)
             cond = c_up.detach()
             fake_out = disc_fwd(oh, cond, xr)
-            l_adv = sum(_gan_loss(o[-1], True, args.gan) for o in fake_out)
+            l_adv = cast(torch.Tensor, sum(_gan_loss(o[-1], True, args.gan) for o in fake_out))
             loss_g = loss_g + l_adv
             logs["g_adv"] = l_adv.item()
             if p < 2 / 3:  # §3.4: no feature matching in the last third
                 with torch.no_grad():
                     real_out = disc(oh, cond, x)
-                l_fm = LAMBDA * sum(F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out,
-                                                                    strict=True)
-                                    for f, r in zip(fo[:-1], ro[:-1], strict=True))
+                l_fm = LAMBDA * cast(torch.Tensor, sum(
+                    F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out, strict=True)
+                    for f, r in zip(fo[:-1], ro[:-1], strict=True)))
                 loss_g = loss_g + l_fm
                 logs["fm"] = l_fm.item()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         if disc_fwd is not None:
+            assert opt_d is not None  # made together with disc
             real_out = disc_fwd(oh, cond, x)
             fake_out = disc_fwd(oh, cond, xr.detach())
-            l_d = sum(_gan_loss(r[-1], True, args.gan) + _gan_loss(f[-1], False, args.gan)
-                      for r, f in zip(real_out, fake_out, strict=True))
+            l_d = cast(torch.Tensor, sum(
+                _gan_loss(r[-1], True, args.gan) + _gan_loss(f[-1], False, args.gan)
+                for r, f in zip(real_out, fake_out, strict=True)))
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
             opt_d.step()

@@ -40,6 +40,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
+from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
             "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
@@ -163,6 +164,8 @@ def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.nda
     return out
 
 
+@trainer("hyperprior", "scale-hyperprior codec with gain units (Ballé et al. 2018)", add_args)
+@trainer("menet", "MENet: one bitstream -> image + segmentation (Chen et al. 2021)", add_args)
 def run(args: argparse.Namespace) -> int:
     net, cfg = args.net, args.config
     d = DEFAULTS[cfg]

@@ -35,8 +35,9 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import load_split
+from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
             "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
 VAL_QPS = (27, 37)
 VAL_SCALES = (1.0, 0.5)
@@ -94,7 +95,12 @@ def prepare_pairs(samples: list, names: list[str], plan: list[list[tuple]], desc
     from app.pipelines import registry
 
     pipes = {n: registry.get(n) for n in names}
-    xs, xh, xp, qps, pid, scales = [], [], [], [], [], []
+    xs: list[np.ndarray] = []
+    xh: list[np.ndarray] = []
+    xp: list[np.ndarray] = []
+    qps: list[int] = []
+    pid: list[int] = []
+    scales: list[float] = []
     for s, jobs in tqdm(list(zip(samples, plan, strict=True)), desc=desc, mininterval=30,
                         ncols=100):
         preps: dict[tuple, Any] = {}
@@ -220,6 +226,7 @@ def evaluate(model: torch.nn.Module, data: dict[str, np.ndarray], names: list[st
     return {"gain_db": float(np.mean(gains)), "per_pipeline_qp": per}
 
 
+@trainer("postnet", "decoder post-filter of the layered pipelines (extension)", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
     d = DEFAULTS[cfg]
@@ -294,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
+        assert val is not None  # only called with validation frames
         model.eval()
         m = evaluate(model, val, names, device)
         model.train()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.classes import CAMVID_CLASSES, NUM_CLASSES, VOID
 from app.nets.segnet import CONFIGS, build_segnet
 from app.train import distributed
 from app.train.common import (
@@ -28,16 +29,14 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import (
-    CAMVID_CLASSES,
-    NUM_CLASSES,
-    VOID,
     SegDataset,
     class_weights,
     infinite_batches,
     load_split,
 )
+from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
             "paper": {"iters": 20000, "batch": 8, "crop": 320, "lr": 1e-3}}
 
 
@@ -77,6 +76,7 @@ def _lr_at(step: int, p: float, base: float, warmup: int = 100) -> float:
     return base * max(0.0, 1 - p) ** 0.9
 
 
+@trainer("segnet", "segmentation network (DSSLIC SegNet)", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = DEFAULTS[cfg_name]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from app.metrics import miou
 from app.nets.dsslic import one_hot
-from app.nets.smapnet import CONFIGS, build_smapnet
+from app.nets.smapnet import CONFIGS, SMapNet, build_smapnet
 from app.train import distributed
 from app.train.common import (
     TrainLoop,
@@ -33,8 +33,9 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import load_split
+from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
             "paper": {"iters": 20000, "batch": 8, "crop": 256, "lr": 1e-3}}
 
 
@@ -46,7 +47,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _prepare(samples: list, nets: Any, desc: str,
-             base_qps: tuple[int, ...] = (-1,)) -> list[tuple[np.ndarray, ...]]:
+             base_qps: tuple[int, ...] = (-1,)
+             ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(c' uint8 HxWx3, s~ HxW, s HxW) per frame and base layer, as the pipelines do."""
     from app.codecs import CODEC_ID_HEVC, decode_layer, hevc
     from app.nets.dsslic import uint8_to_compact, upsample_compact
@@ -87,7 +89,7 @@ def _batch(data: list, batch: int, crop: int, rng: random.Random):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module | None, data: list, device: torch.device) -> dict[str, Any]:
+def evaluate(model: SMapNet | None, data: list, device: torch.device) -> dict[str, Any]:
     preds, targets = [], []
     for c_up, s_up, seg in data:
         if model is None:
@@ -104,6 +106,7 @@ def evaluate(model: torch.nn.Module | None, data: list, device: torch.device) ->
             "per_class_iou": [None if np.isnan(v) else float(v) for v in per_class]}
 
 
+@trainer("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic", add_args)
 def run(args: argparse.Namespace) -> int:
     from app.nets import zoo
     from app.pipelines.dsslic import DsslicNets

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.classes import VOID
 from app.nets.smic import (
     FACTORS,
     RECNET_CONFIGS,
@@ -54,13 +55,16 @@ from app.train.common import (
     pick_device,
     set_threads,
 )
-from app.train.data import VOID, SegDataset, class_weights, infinite_batches, load_split
+from app.train.data import SegDataset, class_weights, infinite_batches, load_split
+from app.train.registry import trainer
 
 LAMBDA = 100.0
-SS_DEFAULTS = {"lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
-               "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
-REC_DEFAULTS = {"lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
-                "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
+SS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
+    "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
+REC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
+    "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
 
 
 def add_ssnet_args(p: argparse.ArgumentParser) -> None:
@@ -134,6 +138,7 @@ def _training_data(args: argparse.Namespace, n: int) -> str:
     return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
 
 
+@trainer("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)", add_ssnet_args)
 def run_ssnet(args: argparse.Namespace) -> int:
     from app.train.segnet import evaluate
 
@@ -310,6 +315,7 @@ def _recnet_batch(batch_img: torch.Tensor, qp_range: tuple[int, int], rng: rando
     return torch.cat(xs), torch.cat(ups)
 
 
+@trainer("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet", add_recnet_args)
 def run_recnet(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = REC_DEFAULTS[cfg_name]
@@ -317,7 +323,8 @@ def run_recnet(args: argparse.Namespace) -> int:
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
     if crop % 16:
         raise SystemExit("--crop must be a multiple of 16")
-    qp_range = tuple(int(v) for v in args.qp_range.split(","))
+    lo, hi = (int(v) for v in args.qp_range.split(","))
+    qp_range = (lo, hi)
     set_threads(args.threads)
     device = pick_device(args.device)
     print(f"loading {args.data} ...", flush=True)
