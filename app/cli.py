@@ -180,7 +180,7 @@ def _eval_items(args: argparse.Namespace) -> list[tuple[str, str | int | None, s
         return [(str(i.image), str(i.label), i.label_format)
                 for i in tasks.segmentation_set(args.images[0])]
     items, _ = tasks.classification_set(args.images[0])
-    return [(str(i.image), int(i.label), "class") for i in items]
+    return [(str(i.image), int(str(i.label)), "class") for i in items]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

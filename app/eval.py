@@ -154,7 +154,7 @@ def evaluate_image(
     for point in grid:
         if should_stop is not None and should_stop():
             return
-        params = pipeline.check_params(point)
+        params = pipeline.check_params(dict(point))
         value = params[spec.name]
         label = " ".join(f"{k}={v}" for k, v in point.items())
         trip = api.round_trip(pipeline, prepared, params,
@@ -208,15 +208,16 @@ class TaskScorer:
 
         got = carried(self.task, {k: getattr(v, "array", v) for k, v in views.items()})
         if self.task == "segmentation":
-            assert isinstance(self.truth, np.ndarray)
+            truth = self.truth
+            assert isinstance(truth, np.ndarray)
 
             def seg(pred: np.ndarray) -> dict[str, list[int]]:
                 sc = SegmentationScore()
-                sc.update(pred, self.truth)
+                sc.update(pred, truth)
                 return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
 
             return {"analysed": seg(self.analyse(decoded)),
-                    "carried": seg(got) if got is not None and got.shape == self.truth.shape
+                    "carried": seg(got) if got is not None and got.shape == truth.shape
                     else None}
         return {"target": int(self.truth), "analysed": list(self.analyse(decoded)),
                 "carried": got[:5] if got is not None else None}
@@ -255,8 +256,9 @@ def task_accuracy(task: str, data: Sequence[dict[str, Any]], which: str
     """The data-set accuracy of points' task data (``which``: analysed or carried)."""
     from app.tasks import ClassificationScore, SegmentationScore
 
-    parts = [d.get(which) for d in data]
-    if not parts or any(p is None for p in parts):
+    got = [d.get(which) for d in data]
+    parts = [p for p in got if p is not None]
+    if not parts or len(parts) != len(got):
         return None
     if task == "segmentation":
         sc = SegmentationScore()

@@ -49,6 +49,9 @@ class _Block(nn.Module):
 class Classifier(nn.Module):
     """(N, 3, H, W) in [0, 1] -> class logits."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         w = list(config["widths"])

@@ -26,6 +26,8 @@ latents (see :mod:`app.nets.hyperprior`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -168,7 +170,7 @@ class EnhancementModule(nn.Module):
         self.res = nn.Sequential(*[ResBlock(e) for _ in range(blocks)])
         self.fuse = nn.Conv2d(2 * e, 3, 3, padding=1)
         nn.init.zeros_(self.fuse.weight)
-        nn.init.zeros_(self.fuse.bias)
+        nn.init.zeros_(self.fuse.bias)  # type: ignore[arg-type]  # the conv has a bias
 
     def forward(self, x_hat: torch.Tensor, seg_logits: torch.Tensor) -> torch.Tensor:
         s = torch.softmax(seg_logits, dim=1)
@@ -184,7 +186,7 @@ class MENet(nn.Module):
     multiple = MULTIPLE
 
     @classmethod
-    def from_config(cls, config: dict[str, int]) -> MENet:
+    def from_config(cls, config: dict[str, Any]) -> MENet:
         return cls(**config)
 
     def __init__(self, N: int = 64, M: int = 128, Ms: int = 32, S: int = 64,  # noqa: N803

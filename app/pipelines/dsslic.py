@@ -54,7 +54,7 @@ class DsslicNets:
         """Run the encoder's analysis networks on ``device`` from now on."""
         self.analysis_device = torch.device(device)
 
-    def _analysis(self, module: torch.nn.Module) -> torch.nn.Module:
+    def _analysis(self, module: torch.nn.Module) -> Any:
         return module_on(module, self.analysis_device, vars(self).setdefault("_copies", {}))
 
     def __init__(self, config: str = "lite", device: str = "cpu",

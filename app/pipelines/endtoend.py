@@ -93,7 +93,7 @@ def gaussian_tables() -> coder.TableSet:
     return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])
 
 
-def bottleneck_tables(model: torch.nn.Module) -> coder.TableSet:
+def bottleneck_tables(model: Any) -> coder.TableSet:
     from app.entropy.models import BOTTLENECK_RANGE
 
     with fixed_threads():
@@ -126,7 +126,8 @@ class EndToEndPipeline(Pipeline):
 
             model, _ = zoo.load_model(self.weights, config)
             fingerprint = zoo.fingerprint(self.weights, config)
-        self.model = model.eval()
+        # the network's own attributes (g_s, gains, M, ...) are looked up dynamically
+        self.model: Any = model.eval()
         self._fingerprint = fingerprint
         self.z_tables = bottleneck_tables(self.model)
 

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ _LOCK = threading.Lock()
 
 
 def module_on(module: torch.nn.Module, device: torch.device,
-              copies: dict[tuple[int, str], torch.nn.Module]) -> torch.nn.Module:
+              copies: dict[tuple[int, str], torch.nn.Module]) -> Any:
     """``module`` itself for the CPU, else a copy of it on ``device`` (made once and kept
     in ``copies``). The CPU modules never move, so whatever the encoder's analysis runs
     on, the networks whose outputs the decoder must rebuild bit for bit stay on the CPU

@@ -49,12 +49,13 @@ def load_class_folders(root: Path, limit: int | None = None, size: int | None = 
     images, labels = [], []
     for i, c in enumerate(classes):
         for p in sorted((root / c).iterdir())[:limit]:
-            with Image.open(p) as im:
-                im = im.convert("RGB")
+            with Image.open(p) as f:
+                im = f.convert("RGB")
                 if size and min(im.size) != size:
                     s = size / min(im.size)
                     im = im.resize((max(size, round(im.width * s)),
-                                    max(size, round(im.height * s))), Image.BICUBIC)
+                                    max(size, round(im.height * s))),
+                                   Image.Resampling.BICUBIC)
                 images.append(np.asarray(im, dtype=np.uint8).copy())
             labels.append(i)
     return images, labels, classes
@@ -97,7 +98,8 @@ def evaluate(model: torch.nn.Module, images: list[np.ndarray], labels: list[int]
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
     d = DEFAULTS[cfg]
-    iters, batch, lr0 = args.iters or d["iters"], args.batch or d["batch"], args.lr or d["lr"]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    lr0 = float(args.lr or d["lr"])
     set_threads(args.threads)
     device = pick_device(args.device)
     root = Path(args.data)

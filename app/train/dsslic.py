@@ -329,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
             logs["g_adv"] = l_adv.item()
             if p < 2 / 3:  # §3.4: no feature matching in the last third
                 with torch.no_grad():
+                    assert disc is not None  # disc_fwd wraps it
                     real_out = disc(oh, cond, x)
                 l_fm = LAMBDA * cast(torch.Tensor, sum(
                     F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out, strict=True)

@@ -106,7 +106,7 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int):
 def build(net: str, cfg: str) -> torch.nn.Module:
     if net == "hyperprior":
         return hp.ScaleHyperprior(**hp.CONFIGS[cfg])
-    return mn.MENet(**mn.CONFIGS[cfg])
+    return mn.MENet.from_config(mn.CONFIGS[cfg])
 
 
 def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -169,8 +169,8 @@ def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.nda
 def run(args: argparse.Namespace) -> int:
     net, cfg = args.net, args.config
     d = DEFAULTS[cfg]
-    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
-    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
     set_threads(args.threads)
     device = pick_device(args.device)
     frames = load_split(args.data, "train", args.limit)
