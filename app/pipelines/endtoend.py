@@ -34,19 +34,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.codecs import CODEC_ID_RANS
 from app.entropy import coder
 from app.entropy.models import scale_indices
 from app.errors import PipelineError
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, View, ViewKind
+from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
+from app.pipelines.endtoend_spec import HYPERPRIOR
 from app.pipelines.netrun import fixed_threads
 
-CODEC_ID_RANS = 9  # the layer codec id of latents coded by app.entropy.coder
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample
 TILE = 64  # latent samples per tile side (1024 pixels)
 HALO = 4  # latent samples of margin around each tile
 
-QUALITY_SPEC = ParamSpec("quality", "quality", 1, 8, 4, (1, 2, 3, 4, 5, 6, 7, 8), True)
 
 
 def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.Tensor, int]],
@@ -114,7 +114,6 @@ def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
 class EndToEndPipeline(Pipeline):
     """Shared by the learned codecs; subclasses set ``weights`` and the synthesis."""
 
-    params: ClassVar[tuple[ParamSpec, ...]] = (QUALITY_SPEC,)
     weights: ClassVar[str]
     #: names of the LATENT layers, in file order, and their channel counts (set per model)
     latent_parts: ClassVar[tuple[str, ...]] = ("y",)
@@ -250,12 +249,6 @@ class EndToEndPipeline(Pipeline):
 
 
 class HyperpriorPipeline(EndToEndPipeline):
-    name = "hyperprior"
-    version = 1
-    description = ("Scale hyperprior (Ballé 2018) with gain units: the learned "
-                   "non-semantic reference")
+    spec = HYPERPRIOR
     weights = "hyperprior"
 
-
-def extra_info() -> dict[str, Any]:  # pragma: no cover - documentation helper
-    return {"tile": TILE, "halo": HALO}

@@ -56,6 +56,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images-limit", type=int, default=None, help="use at most N photographs")
     p.add_argument("--val-frames", type=int, default=8, help="CamVid val frames validated on")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the CE term (menet)")
+    p.add_argument("--export-now", action="store_true",
+                   help="validate the checkpoint's weights and export them, without training "
+                   "(the checkpoint is left as it is, so --resume continues the schedule)")
     add_schedule_args(p, val_every=1000)
 
 
@@ -267,6 +270,13 @@ def run(args: argparse.Namespace) -> int:
         logs["loss"] = float(loss)
         return logs
 
+    if args.export_now:
+        if loop.step == 0:
+            raise SystemExit(f"--export-now: no checkpoint in {loop.run_dir} (use --resume)")
+        score, metrics = validate()
+        export({k: v.detach().cpu() for k, v in model.state_dict().items()}, metrics)
+        print(f"exported step {loop.step} (validation score {score:.4f}) to {loop.out_dir}")
+        return 0
     model.train()
     loop.run(train_step, validate, export)
     return 0
