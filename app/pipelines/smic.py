@@ -35,6 +35,7 @@ from app.errors import PipelineError
 from app.pipelines import netrun
 from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, layers_by_kind
 from app.pipelines.netrun import UNIT, fixed_threads, image_to_tensor, tiled, to_uint8_image
+from app.pipelines.watch import check_cancelled
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
 MAX_LABEL = 11  # 0..10 CamVid classes, 11 void (SS-Net never predicts it; accepted anyway)
@@ -107,6 +108,7 @@ def encode_semantic_map(labels: np.ndarray) -> tuple[int, bytes, int | None]:
     def attempt(qp: int) -> bytes | None:
         nonlocal too_big
         if qp not in tried:
+            check_cancelled()
             data = hevc(qp).encode(samples)
             too_big = too_big or len(data) >= len(lossless)
             ok = np.array_equal(hevc_samples_to_map(decode_layer(CODEC_ID_HEVC, data)), labels)
