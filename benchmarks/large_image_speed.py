@@ -68,6 +68,9 @@ def main() -> int:
                     help="size of the synthetic 3:2 image (default 8.6)")
     ap.add_argument("--image", help="an image file to use instead of the synthetic one")
     ap.add_argument("--pipelines", default=",".join(LEARNED))
+    ap.add_argument("--tile-workers", type=int, default=0,
+                    help="tiles computed at once (default: netrun.TILE_WORKERS); 1 = serial, "
+                         "to measure what the parallel tiles gain on the same code")
     ap.add_argument("--json", help="write the measurements to this file")
     ap.add_argument("--compare", help="a --json file of an earlier run: report whether "
                     "the .edms bytes and decoded images are identical")
@@ -81,8 +84,13 @@ def main() -> int:
         image = synthetic_photo(int(w / 1.5), w)
     import torch
 
-    print(f"image {image.shape[1]}x{image.shape[0]} ({image.shape[0] * image.shape[1] / 1e6:.2f}"
-          f" MP), torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
+    from app.pipelines import netrun
+
+    if args.tile_workers:
+        netrun.TILE_WORKERS = args.tile_workers
+    h, w = image.shape[:2]
+    print(f"image {w}x{h} ({h * w / 1e6:.2f} MP), tile workers {netrun.TILE_WORKERS}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     earlier = {}
     if args.compare:
         with open(args.compare) as f:
