@@ -491,19 +491,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
-        return _guarded(lambda: cmd_train(argparse.Namespace(), argv[1:]))
+        return _guarded(lambda: cmd_train(argparse.Namespace(), argv[1:]), argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    return _guarded(lambda: args.func(args))
+    return _guarded(lambda: args.func(args), argv)
 
 
-def _guarded(fn) -> int:
-    from app.errors import EdmsError
+def internal_error_message(argv: list[str]) -> str:
+    """The one sentence shown for an unexpected exception: it is a bug, and how to report
+    it (the command, rerun with EDMS_DEBUG=1 for the traceback); the exception's own text
+    (often a library's internals) is left to that traceback."""
+    import shlex
+
+    command = shlex.join(["edms", *argv])
+    return (f"internal error (a bug in edms, not a problem with your input): please report "
+            f"it with the command `{command}` and the traceback that "
+            f"`EDMS_DEBUG=1 {command}` prints")
+
+
+def _guarded(fn, argv: list[str]) -> int:  # noqa: ANN001
+    from app.errors import Cancelled, EdmsError
 
     debug = bool(os.environ.get("EDMS_DEBUG"))
     try:
         return int(fn() or 0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         _print_err("interrupted")
         return 130
     except EdmsError as exc:
@@ -521,10 +533,10 @@ def _guarded(fn) -> int:
             raise
         _print_err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return EXIT_USER
-    except Exception as exc:  # last line of defence: one line, no traceback
-        if debug:
+    except Exception:  # last line of defence: one line, no traceback
+        if debug:  # the exception's own text is in this traceback, not in the line below
             raise
-        _print_err(f"internal error ({type(exc).__name__}): {exc}; rerun with EDMS_DEBUG=1")
+        _print_err(internal_error_message(argv))
         return EXIT_INTERNAL
 
 

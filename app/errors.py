@@ -19,3 +19,10 @@ class CodecError(EdmsError):
 
 class PipelineError(EdmsError):
     """A pipeline was misused (unknown name, bad parameter, model mismatch)."""
+
+
+class Cancelled(Exception):  # noqa: N818 - a request, not a failure
+    """The caller asked a running encode/decode to stop (see :mod:`app.pipelines.watch`).
+
+    Not an :class:`EdmsError`: nothing is wrong with the input, so callers report it as
+    "cancelled", never as an error."""

@@ -41,6 +41,7 @@ from app.errors import PipelineError
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
 from app.pipelines.endtoend_spec import HYPERPRIOR
 from app.pipelines.netrun import fixed_threads
+from app.pipelines.watch import checkpoint
 
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample
@@ -59,20 +60,23 @@ def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.T
     one tile are processed whole.
     """
     if hl <= tile and wl <= tile:
-        return fn(*(t for t, _ in inputs))
+        whole = fn(*(t for t, _ in inputs))
+        checkpoint(1, 1)
+        return whole
     out: torch.Tensor | None = None
-    for y0 in range(0, hl, tile):
-        for x0 in range(0, wl, tile):
-            y1, x1 = min(y0 + tile, hl), min(x0 + tile, wl)
-            ey0, ex0 = max(0, y0 - halo), max(0, x0 - halo)
-            ey1, ex1 = min(hl, y1 + halo), min(wl, x1 + halo)
-            o = fn(*(t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s] for t, s in inputs))
-            if out is None:
-                out = torch.empty(*o.shape[:-2], hl * out_scale, wl * out_scale,
-                                  dtype=o.dtype)
-            s = out_scale
-            out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[
-                ..., (y0 - ey0) * s:(y1 - ey0) * s, (x0 - ex0) * s:(x1 - ex0) * s]
+    starts = [(y0, x0) for y0 in range(0, hl, tile) for x0 in range(0, wl, tile)]
+    for i, (y0, x0) in enumerate(starts):
+        y1, x1 = min(y0 + tile, hl), min(x0 + tile, wl)
+        ey0, ex0 = max(0, y0 - halo), max(0, x0 - halo)
+        ey1, ex1 = min(hl, y1 + halo), min(wl, x1 + halo)
+        o = fn(*(t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s] for t, s in inputs))
+        if out is None:
+            out = torch.empty(*o.shape[:-2], hl * out_scale, wl * out_scale,
+                              dtype=o.dtype)
+        s = out_scale
+        out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[
+            ..., (y0 - ey0) * s:(y1 - ey0) * s, (x0 - ex0) * s:(x1 - ex0) * s]
+        checkpoint(i + 1, len(starts))  # a caller's stop request ends the work here
     assert out is not None
     return out
 

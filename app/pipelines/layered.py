@@ -35,6 +35,7 @@ from app.pipelines.base import (
     ViewKind,
     layers_by_kind,
 )
+from app.pipelines.watch import check_cancelled
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
@@ -128,6 +129,7 @@ def post_filter_levels(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarra
     h = image.shape[0]
     out = np.zeros((-(-h // block), -(-image.shape[1] // block)), np.uint8)
     for by in range(out.shape[0]):  # a row of blocks at a time: bounded memory at 24 MP
+        check_cancelled()
         rows = slice(by * block, min(h, (by + 1) * block))
         x16, d = _as_blend_inputs(x_hat[rows], filtered[rows])  # once for all strengths
         sse = np.stack([_block_sse(image[rows], _blend(x16, d, w), block)

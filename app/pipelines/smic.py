@@ -52,6 +52,7 @@ from app.pipelines.netrun import (
     to_uint8_image,
 )
 from app.pipelines.smic_spec import SMIC
+from app.pipelines.watch import check_cancelled
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
 MAX_LABEL = VOID  # CamVid classes and void (SS-Net never predicts void; accepted anyway)
@@ -117,6 +118,7 @@ def encode_semantic_map(labels: np.ndarray) -> tuple[int, bytes, int | None]:
     def attempt(qp: int) -> bytes | None:
         nonlocal too_big
         if qp not in tried:
+            check_cancelled()
             data = hevc(qp).encode(samples)
             too_big = too_big or len(data) >= len(lossless)
             ok = np.array_equal(hevc_samples_to_map(decode_layer(CODEC_ID_HEVC, data)), labels)
