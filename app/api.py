@@ -27,7 +27,7 @@ from app import metrics
 from app.container import from_bytes, read_edms, to_bytes
 from app.errors import PipelineError
 from app.pipelines import registry
-from app.pipelines.base import Encoded, Pipeline
+from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline
 
 #: relative bpp distance within which :func:`closest_setting`'s candidates compete on PSNR
 TOLERANCE = 0.1
@@ -57,16 +57,66 @@ def check_compatible(pipeline: Pipeline, encoded: Encoded) -> None:
         )
 
 
+def reconstruction_hash(image: np.ndarray) -> bytes:
+    """The CHECK layer's 8 bytes: SHA-256 over the height and width (u32 little-endian)
+    and the HxWx3 uint8 pixels in row-major RGB order, truncated."""
+    import hashlib
+
+    h, w = image.shape[:2]
+    digest = hashlib.sha256(int(h).to_bytes(4, "little") + int(w).to_bytes(4, "little"))
+    digest.update(np.ascontiguousarray(image, dtype=np.uint8).data)
+    return digest.digest()[:8]
+
+
+def runs_networks(pipeline: Pipeline) -> bool:
+    """Pipelines whose decoder runs networks carry the CHECK layer (their weights have a
+    fingerprint); classical decoders are exact by construction."""
+    return bool(pipeline.model_fingerprint)
+
+
+def seal(pipeline: Pipeline, encoded: Encoded) -> Encoded:
+    """Append the CHECK layer (a hash of the encoder's reconstruction) to the file of a
+    pipeline that runs networks, so a decoder that computes anything differently (other
+    threads, hardware, library versions) fails loudly instead of showing a wrong image."""
+    if runs_networks(pipeline) and encoded.reconstruction is not None and not any(
+            layer.kind == LayerKind.CHECK for layer in encoded.layers):
+        encoded.layers.append(Layer(LayerKind.CHECK, 0,
+                                    reconstruction_hash(encoded.reconstruction)))
+    return encoded
+
+
+def decode_verified(pipeline: Pipeline, encoded: Encoded) -> np.ndarray:
+    """Decode ``encoded`` with ``pipeline`` (layers without the CHECK layer) and verify the
+    image against the CHECK layer; a file of a network pipeline must have one."""
+    check = [layer for layer in encoded.layers if layer.kind == LayerKind.CHECK]
+    if runs_networks(pipeline) and not check:
+        raise PipelineError(f"{encoded.pipeline}: the file has no reconstruction check; "
+                            "it was not written by this version of the workbench")
+    if check:
+        import dataclasses
+
+        encoded = dataclasses.replace(
+            encoded, layers=[lay for lay in encoded.layers if lay.kind != LayerKind.CHECK])
+    image = pipeline.decode(encoded)
+    if check and reconstruction_hash(image) != check[0].data:
+        raise PipelineError(
+            f"{encoded.pipeline}: decoded differently from the encoder (reconstruction hash "
+            f"{reconstruction_hash(image).hex()}, the file expects {check[0].data.hex()}); "
+            "this decoder computes different probabilities or network outputs")
+    return image
+
+
 def encode(image: np.ndarray, pipeline: str, params: dict[str, int]) -> tuple[Encoded, bytes]:
     """Encode an HxWx3 uint8 image; return the result and the ``.edms`` bytes."""
-    enc = registry.get(pipeline).encode(image, params)
+    p = registry.get(pipeline)
+    enc = seal(p, p.encode(image, params))
     return enc, to_bytes(enc)
 
 
 def decode_encoded(encoded: Encoded) -> np.ndarray:
     pipeline = registry.get(encoded.pipeline)
     check_compatible(pipeline, encoded)
-    return pipeline.decode(encoded)
+    return decode_verified(pipeline, encoded)
 
 
 def decode(source: str | Path | bytes) -> Decoded:
@@ -115,7 +165,7 @@ def code(pipeline: Pipeline | str, prepared: Any, params: Mapping[str, int]) -> 
     """Encode the output of ``pipeline.prepare`` at ``params`` and serialise it."""
     p = _pipeline(pipeline)
     t0 = time.perf_counter()
-    enc = p.encode_prepared(prepared, p.check_params(dict(params)))
+    enc = seal(p, p.encode_prepared(prepared, p.check_params(dict(params))))
     data = to_bytes(enc)
     return Coded(enc, data, time.perf_counter() - t0)
 
@@ -128,7 +178,7 @@ def decode_checked(pipeline: Pipeline | str, data: bytes,
     pipeline) when the decoder did not rebuild the reconstruction."""
     p = _pipeline(pipeline)
     t0 = time.perf_counter()
-    decoded = p.decode(from_bytes(data))
+    decoded = decode_verified(p, from_bytes(data))
     decode_s = time.perf_counter() - t0
     if reconstruction is not None and not np.array_equal(decoded, reconstruction):
         raise PipelineError(f"{what or p.name}: the decoder did not rebuild the encoder's "

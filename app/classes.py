@@ -12,8 +12,8 @@ CAMVID_CLASSES: tuple[str, ...] = (
     "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
     "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
 )
-NUM_CLASSES = len(CAMVID_CLASSES)
-VOID = 11
+NUM_CLASSES = len(CAMVID_CLASSES)  # what the networks predict
+VOID = NUM_CLASSES  # the label of unlabelled pixels (ignored in training)
 CAMVID_PALETTE: np.ndarray = np.array(
     [
         (128, 128, 128),  # Sky

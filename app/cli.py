@@ -8,6 +8,7 @@ file. Set ``EDMS_DEBUG=1`` to get tracebacks.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -123,7 +124,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for layer in info["layers"]:
         try:
             layer["codec"] = codec_name(layer["codec_id"])
-        except Exception:  # noqa: BLE001 - an id this build does not know
+        except Exception:  # an id this build does not know
             layer["codec"] = f"unknown codec {layer['codec_id']}"
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -145,37 +146,56 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     from app.pipelines import registry
 
     for name in registry.available():
+        problem = registry.load_error(name)  # a plug-in that failed to load: always shown
+        if problem:
+            print(f"{name:<12} UNAVAILABLE: {problem}")
+            continue
         specs = "; ".join(
             f"{s.label} {'/'.join(map(str, s.values)) if s.values else f'{s.minimum}..{s.maximum}'}"
             f" (default {s.default}"
             + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
             for s in registry.params(name)
         )
-        problem = registry.status(name) if args.check else None
+        if problem is None and args.check:
+            problem = registry.status(name)
         print(f"{name:<12} {registry.describe(name)}\n{'':<12} {specs}"
               + (f"\n{'':<12} UNAVAILABLE: {problem}" if problem else ""))
     return 0
 
 
-def _eval_task(task: tuple) -> list:
-    path, pipeline, values, max_pixels, overrides = task
-    from app.eval import evaluate_image
-    from app.imageio import load_image
+def _eval_items(args: argparse.Namespace) -> list[tuple[str, str | int | None, str]]:
+    """(image path, ground truth, label format) of every image ``edms eval`` measures."""
+    from app.eval import find_images
 
-    image = load_image(path, max_pixels=max_pixels).array
-    return list(evaluate_image(image, Path(path).name, pipeline, values,
-                               overrides=overrides))
+    if args.task == "rd":
+        images = find_images(args.images)
+        if not images:
+            raise FileNotFoundError("no images found in " + ", ".join(args.images))
+        return [(str(p), None, "camvid") for p in images]
+    from app import tasks
+
+    if len(args.images) != 1:
+        raise tasks.TaskDataError(f"--task {args.task} takes one labelled data set")
+    if args.task == "segmentation":
+        return [(str(i.image), str(i.label), i.label_format)
+                for i in tasks.segmentation_set(args.images[0])]
+    items, _ = tasks.classification_set(args.images[0])
+    return [(str(i.image), int(str(i.label)), "class") for i in items]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from app import evalrun
     from app.errors import PipelineError
     from app.eval import (
-        find_images,
+        RDPoint,
+        aggregate,
+        plot_accuracy,
         plot_rd,
         results_document,
         sweep_grid,
+        task_accuracy,
         write_json_atomic,
     )
     from app.imageio import load_image
@@ -201,41 +221,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 raise PipelineError(f"--param {key}: none of {only or ', '.join(names)} has it")
             for n in users:
                 overrides[n][pname] = values
+    grids = {}
     for n in names:
-        for point in sweep_grid(n, overrides[n], args.q):
-            registry.get(n).check_params(point)  # out-of-range values fail early
-    images = find_images(args.images)
-    if not images:
-        raise FileNotFoundError("no images found in " + ", ".join(args.images))
-    for path in images:  # refuse bad inputs before spending minutes on the good ones
+        grids[n] = [registry.get(n).check_params(point)  # out-of-range values fail early
+                    for point in sweep_grid(n, overrides[n], args.q)]
+    items = _eval_items(args)
+    for path, _, _ in items:  # refuse bad inputs before spending minutes on the good ones
         load_image(path, max_pixels=args.max_pixels)
-    tasks = [(str(p), n, args.q, args.max_pixels, overrides[n]) for p in images for n in names]
-    points = []
-    if args.jobs > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    if args.cluster:
+        from app.cluster import connect
 
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_eval_task, t) for t in tasks]
-            for fut in tqdm(as_completed(futures), total=len(futures), desc="eval",
-                            unit="img×pipeline", disable=args.quiet):
-                points.extend(fut.result())
-    else:
-        for task in tqdm(tasks, desc="eval", unit="img×pipeline", disable=args.quiet):
-            points.extend(_eval_task(task))
-    order = {(str(p.name), n): i for i, (p, n) in enumerate((p, n) for p in images for n in names)}
+        connect(args.cluster)  # fails in one line before any work (not installed, bad URL)
+    cache = None
+    if not args.no_cache:
+        from app.resultcache import ResultCache, default_path
+
+        cache = ResultCache(args.cache or default_path())
+    try:
+        plan = evalrun.plan(items, names, grids, args.max_pixels, args.task, cache)
+        if cache is not None and plan.cached:
+            print(f"{len(plan.cached)} point(s) from the cache {cache.path}; "
+                  f"{len(plan.tasks)} image x pipeline task(s) to run")
+        if args.cluster:
+            from app.cluster import run_ray
+
+            def runner(ts):  # noqa: ANN001, ANN202
+                return run_ray(ts, args.cluster, args.actors)
+        else:
+            def runner(ts):  # noqa: ANN001, ANN202
+                return evalrun.run_local(ts, args.jobs)
+        with tqdm(total=len(plan.tasks), desc="eval", unit="img×pipeline",
+                  disable=args.quiet) as bar:
+            raw = evalrun.execute(plan, runner, cache, bar.update)
+    finally:
+        if cache is not None:
+            cache.close()
+    ceiling = [r["task"] for r in raw if r["pipeline"] == evalrun.UNCOMPRESSED]
+    fields = {f.name for f in dataclasses.fields(RDPoint)}
+    points = [RDPoint(**{k: v for k, v in r.items() if k in fields})
+              for r in raw if r["pipeline"] != evalrun.UNCOMPRESSED]
+    order = {(Path(path).name, n): i
+             for i, (path, n) in enumerate((it[0], n) for it in items for n in names)}
     points.sort(key=lambda p: (order.get((p.image, p.pipeline), 0), p.key()))
     anchor = args.anchor if args.anchor in names else None
     doc = results_document(points, anchor, hull_only=args.hull)
+    top = None
+    if ceiling:
+        acc = task_accuracy(args.task, ceiling, "analysed")
+        doc["task"] = args.task
+        doc["ceiling"] = {"what": "the reference network on the uncompressed images",
+                          **(acc or {})}
+        top = (acc or {}).get("miou" if args.task == "segmentation" else "top1")
     _print_summary(doc)
     if args.json:
         write_json_atomic(args.json, doc)
         print(f"wrote {args.json}")
     if args.plot:
-        from app.eval import aggregate
-
-        plot_rd(aggregate(points, args.hull), args.plot, title=f"{len(images)} image(s)")
+        summary = aggregate(points, args.hull)
+        if args.task == "rd":
+            plot_rd(summary, args.plot, title=f"{len(items)} image(s)")
+        else:
+            plot_accuracy(summary, args.plot, title=f"{args.task}, {len(items)} image(s)",
+                          ceiling=top)
         print(f"wrote {args.plot}")
     return 0
 
@@ -257,14 +304,35 @@ def _print_summary(doc: dict) -> None:
             star = "*" if i in hull else " "
             print(f"{star} {vals} {r['bpp'][i]:8.4f} {r['bpp-payload'][i]:8.4f} "
                   f"{psnr_s} {r['ms-ssim-rgb'][i]:8.5f} {r['haarpsi'][i]:8.5f} "
-                  f"{r['encoding_time'][i]:7.3f} {r['decoding_time'][i]:7.3f}")
+                  f"{r['encoding_time'][i]:7.3f} {r['decoding_time'][i]:7.3f}"
+                  + _accuracy_cells(r, i))
+    if "ceiling" in doc:
+        c = doc["ceiling"]
+        acc = (f"mIoU {c['miou']:.4f}, pixel accuracy {c['pixel_acc']:.4f}" if "miou" in c
+               else f"top-1 {c.get('top1', float('nan')):.4f}, "
+               f"top-5 {c.get('top5', float('nan')):.4f}")
+        print(f"\nceiling ({c['what']}): {acc}")
     if doc.get("bd"):
         print(f"\nBD against {doc['anchor']} (PSNR-RGB, whole-file bpp)")
         for name, row in doc["bd"].items():
             rate, psnr = row["bd-rate-%"], row["bd-psnr-db"]
             rate_s = f"{rate:+7.2f} %" if isinstance(rate, float) else "    n/a"
             psnr_s = f"{psnr:+6.3f} dB" if isinstance(psnr, float) else "n/a"
-            print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}")
+            acc = "   ".join(f"{k[8:-2]} {v:+7.2f} %" for k, v in row.items()
+                               if k.startswith("bd-rate-") and k != "bd-rate-%"
+                               and isinstance(v, float))
+            print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}"
+                  + (f"   at equal {acc}" if acc else ""))
+
+
+def _accuracy_cells(r: dict, i: int) -> str:
+    """The machine-accuracy columns of a results row (``--task``), or nothing."""
+    cells = []
+    for key in ("miou", "miou-carried", "top1", "top1-carried", "top5"):
+        v = r.get(key, [None] * (i + 1))[i]
+        if isinstance(v, float):
+            cells.append(f"{key} {v:.4f}")
+    return ("  " + "  ".join(cells)) if cells else ""
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -317,8 +385,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     image = _load(args.image, args.max_pixels)
     h, w = image.shape[:2]
     t0 = time.perf_counter()
-    labels = shared_nets(args.config)
-    labels = labels.segment(pad_image(image))[:h, :w]
+    labels = shared_nets(args.config).segment(pad_image(image))[:h, :w]
     seconds = time.perf_counter() - t0
     save_image_atomic(args.output, labels)
     if args.color:
@@ -383,6 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hull", action="store_true",
                    help="report and plot only each pipeline's RD hull (frontier in bpp/PSNR)")
     p.add_argument("--anchor", default="hevc", help="BD-rate anchor pipeline (default hevc)")
+    p.add_argument("--task", choices=("rd", "segmentation", "classification"), default="rd",
+                   help="also measure machine accuracy: DATA is a labelled set (CamVid "
+                   "X/ + Xannot/, Cityscapes, a file list; or class folders)")
+    p.add_argument("--cache", default=None,
+                   help="result cache file (default: results.sqlite in the user cache "
+                   "directory); reruns compute only what is missing")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--cluster", default=None, metavar="ray|ray://HOST:PORT",
+                   help="run on Ray: a local instance, or an existing cluster")
+    p.add_argument("--actors", type=int, default=0,
+                   help="Ray actors per pipeline (default: the cluster's CPUs shared)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
@@ -413,19 +491,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
-        return _guarded(lambda: cmd_train(argparse.Namespace(), argv[1:]))
+        return _guarded(lambda: cmd_train(argparse.Namespace(), argv[1:]), argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    return _guarded(lambda: args.func(args))
+    return _guarded(lambda: args.func(args), argv)
 
 
-def _guarded(fn) -> int:
-    from app.errors import EdmsError
+def internal_error_message(argv: list[str]) -> str:
+    """The one sentence shown for an unexpected exception: it is a bug, and how to report
+    it (the command, rerun with EDMS_DEBUG=1 for the traceback); the exception's own text
+    (often a library's internals) is left to that traceback."""
+    import shlex
+
+    command = shlex.join(["edms", *argv])
+    return (f"internal error (a bug in edms, not a problem with your input): please report "
+            f"it with the command `{command}` and the traceback that "
+            f"`EDMS_DEBUG=1 {command}` prints")
+
+
+def _guarded(fn, argv: list[str]) -> int:  # noqa: ANN001
+    from app.errors import Cancelled, EdmsError
 
     debug = bool(os.environ.get("EDMS_DEBUG"))
     try:
         return int(fn() or 0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         _print_err("interrupted")
         return 130
     except EdmsError as exc:
@@ -443,10 +533,10 @@ def _guarded(fn) -> int:
             raise
         _print_err(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
         return EXIT_USER
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
-        if debug:
+    except Exception:  # last line of defence: one line, no traceback
+        if debug:  # the exception's own text is in this traceback, not in the line below
             raise
-        _print_err(f"internal error ({type(exc).__name__}): {exc}; rerun with EDMS_DEBUG=1")
+        _print_err(internal_error_message(argv))
         return EXIT_INTERNAL
 
 

@@ -30,7 +30,8 @@ from operator import index
 from pathlib import Path
 from typing import Any
 
-from app.errors import EdmsError, PipelineError
+from app.codecs.base import MAX_PIXELS as CODEC_MAX_PIXELS
+from app.errors import EdmsError
 from app.pipelines.base import Encoded, Layer, LayerKind
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "MAGIC",
     "MAX_FILE_BYTES",
     "EdmsFormatError",
-    "check_fingerprint",
     "describe",
     "from_bytes",
     "header_size",
@@ -48,7 +48,12 @@ __all__ = [
 ]
 
 MAGIC = b"EDMS"
-FORMAT_VERSION = 1
+#: the newest format version; version 2 adds the CHECK layer (a hash of the encoder's
+#: reconstruction). A file is written as version 2 exactly when it has a CHECK layer and
+#: as version 1 otherwise, so both stay canonical.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+CHECK_BYTES = 8  # the CHECK layer: the first 8 bytes of a SHA-256 (codec id 0)
 
 # Limits of format version 1 (docs/edms-format.md, "Limits"). Readers and writers share
 # them, so every file the writer produces is accepted by the reader.
@@ -58,7 +63,7 @@ MAX_PIPELINE_ID = 32
 MAX_PIPELINE_VERSION = 2**31 - 1
 MAX_FINGERPRINT = 64  # room for a SHA-512 digest
 MAX_SIDE = 65535
-MAX_PIXELS = 1 << 30
+MAX_PIXELS = CODEC_MAX_PIXELS  # one limit: no layer decoder accepts a larger image
 MAX_PARAMS = 32
 MAX_PARAM_NAME = 16
 PARAM_MIN, PARAM_MAX = -(2**31), 2**31 - 1
@@ -207,7 +212,7 @@ def _check_size(width: int, height: int, fail: Callable[[str], EdmsFormatError])
     if width * height > MAX_PIXELS:
         raise fail(
             f"image {width}x{height} has {width * height} pixels, over the limit "
-            f"of {MAX_PIXELS} (2**30)"
+            f"of {MAX_PIXELS} (2**28)"
         )
 
 
@@ -261,6 +266,14 @@ def _pack_header(encoded: Encoded) -> tuple[bytes, list[bytes]]:
         raise _fail(f"layers must be a list of Layer, got {type(layers).__name__}")
     if not 1 <= len(layers) <= MAX_LAYERS:
         raise _fail(f"{len(layers)} layers, 1..{MAX_LAYERS} allowed")
+    checks = [layer for layer in layers
+              if isinstance(layer, Layer) and _as_int(layer.kind, "kind") == LayerKind.CHECK]
+    if len(checks) > 1:
+        raise _fail(f"{len(checks)} check layers, at most one allowed")
+    for layer in checks:
+        if layer.codec_id != 0 or len(_as_bytes(layer.data, "check")) != CHECK_BYTES:
+            raise _fail(f"the check layer must hold {CHECK_BYTES} bytes with codec id 0")
+    format_version = 2 if checks else 1
     table = []
     payloads = []
     for i, layer in enumerate(layers):
@@ -292,7 +305,7 @@ def _pack_header(encoded: Encoded) -> tuple[bytes, list[bytes]]:
             *table,
         ]
     )
-    head = MAGIC + bytes((FORMAT_VERSION,)) + _varint(len(body)) + body
+    head = MAGIC + bytes((format_version,)) + _varint(len(body)) + body
     header = head + _crc32(head).to_bytes(4, "little")
     total = len(header) + sum(len(p) for p in payloads)
     if total > MAX_FILE_BYTES:
@@ -375,10 +388,10 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
     if n < _FIXED_PREFIX + 1:
         raise EdmsFormatError(f"truncated: {n} byte(s) cannot hold an .edms header")
     version = data[len(MAGIC)]
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise EdmsFormatError(
             f"unsupported .edms format version {version} "
-            f"(this reader supports version {FORMAT_VERSION})"
+            f"(this reader supports versions {', '.join(map(str, SUPPORTED_VERSIONS))})"
         )
     r = _Reader(data, _FIXED_PREFIX, n, "file")
     body_len = r.varint("header body length", MAX_HEADER_BODY, minimum=1)
@@ -424,7 +437,8 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
     for i in range(n_layers):
         kind_pos = h.pos
         kind = h.u8(f"layer {i} kind")
-        if kind not in LayerKind._value2member_map_:
+        if kind not in LayerKind._value2member_map_ or (kind == LayerKind.CHECK
+                                                         and version < 2):
             raise EdmsFormatError(f"unknown layer kind {kind} for layer {i} at byte {kind_pos}")
         codec = h.u8(f"layer {i} codec id")
         length = h.varint(f"layer {i} length", 2**64 - 1)
@@ -442,6 +456,12 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
             f"inconsistent header: {body_end - h.pos} unexpected byte(s) after the layer "
             f"table at byte {h.pos}"
         )
+    checks = [t for t in table if t[0] == LayerKind.CHECK]
+    if version == 2 and (len(checks) != 1 or checks[0][1] != 0
+                         or checks[0][2] != CHECK_BYTES):
+        raise EdmsFormatError(
+            f"inconsistent header: a version-2 file has exactly one check layer of "
+            f"{CHECK_BYTES} bytes with codec id 0 (found {len(checks)})")
     if needed < available:
         raise EdmsFormatError(
             f"over-long: {available - needed} trailing byte(s) after the last layer "
@@ -540,7 +560,8 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
     payload = sum(len(layer.data) for layer in encoded.layers)
     total = header_bytes + payload
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": 2 if any(layer.kind == LayerKind.CHECK
+                                   for layer in encoded.layers) else 1,
         "pipeline": encoded.pipeline,
         "pipeline_version": encoded.pipeline_version,
         "model_fingerprint": encoded.model_fingerprint.hex(),
@@ -562,35 +583,3 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
         "total_bytes": total,
         "bpp": total * 8 / (encoded.width * encoded.height),
     }
-
-
-def _short_hex(value: bytes, other: bytes) -> str:
-    """Hex of ``value``, cut after 8 bytes unless needed to tell it from ``other``."""
-    if not value:
-        return "(none)"
-    text = value.hex()
-    shown = 16
-    while shown < len(text) and text[:shown] == other.hex()[:shown]:
-        shown += 16
-    return text if shown >= len(text) else text[:shown] + "..."
-
-
-def check_fingerprint(encoded: Encoded, expected: bytes, pipeline_name: str) -> None:
-    """Refuse to decode ``encoded`` with weights other than those it was encoded with.
-
-    Pipelines call this first in ``decode``. Raises :class:`PipelineError` if the file
-    belongs to another pipeline or if its model fingerprint differs from ``expected``.
-    """
-    if encoded.pipeline != pipeline_name:
-        raise PipelineError(
-            f"file was encoded with pipeline {encoded.pipeline!r}, "
-            f"cannot decode it with {pipeline_name!r}"
-        )
-    stored = bytes(encoded.model_fingerprint)
-    expected = bytes(expected)
-    if stored != expected:
-        raise PipelineError(
-            f"{pipeline_name}: file was encoded with model weights "
-            f"{_short_hex(stored, expected)}, this decoder has "
-            f"{_short_hex(expected, stored)}: decode with the same weights"
-        )

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,11 @@ class RDPoint:
     layers: dict[str, int]
     #: every rate parameter of the point (``param``/``value`` is the first one)
     params: dict[str, int] = field(default_factory=dict)
+    #: machine-task data of the point (``edms eval --task``; see :mod:`app.tasks`):
+    #: segmentation: ``{"analysed": {"cm", "tc"}, "carried": {...} | None}`` (confusion
+    #: matrix and ground-truth class counts, summed over images); classification:
+    #: ``{"target", "analysed": top-5, "carried": top-5 | None}``
+    task: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> tuple:
         return tuple(sorted((self.params or {self.param: self.value}).items()))
@@ -132,11 +138,15 @@ def evaluate_image(
     values: Sequence[int] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overrides: Mapping[str, Sequence[int]] | None = None,
+    scorer: TaskScorer | None = None,
+    grid: Sequence[Mapping[str, int]] | None = None,
 ) -> Iterator[RDPoint]:
-    """Yield one :class:`RDPoint` per point of :func:`sweep_grid`, preparing the image once."""
+    """Yield one :class:`RDPoint` per point of :func:`sweep_grid` (or of ``grid``, the
+    settings still missing from a cache), preparing the image once. With a ``scorer`` each
+    point also carries its machine-task data."""
     pipeline = registry.get(pipeline_name)
     spec = pipeline.params[0]
-    grid = sweep_grid(pipeline_name, overrides, values)
+    grid = list(grid) if grid is not None else sweep_grid(pipeline_name, overrides, values)
     h, w = image.shape[:2]
     t0 = time.perf_counter()
     prepared = pipeline.prepare(image)
@@ -144,7 +154,7 @@ def evaluate_image(
     for point in grid:
         if should_stop is not None and should_stop():
             return
-        params = pipeline.check_params(point)
+        params = pipeline.check_params(dict(point))
         value = params[spec.name]
         label = " ".join(f"{k}={v}" for k, v in point.items())
         trip = api.round_trip(pipeline, prepared, params,
@@ -175,7 +185,91 @@ def evaluate_image(
             decode_s=decode_s,
             layers=layer_sizes,
             params=dict(params),
+            task=scorer.score(decoded, enc.views) if scorer is not None else {},
         )
+
+
+class TaskScorer:
+    """Scores decoded images for ``edms eval --task`` (:mod:`app.tasks`): the *analysed*
+    accuracy of a fixed reference network on the decoded image and the *carried* accuracy
+    of the semantics the file delivers itself (its pipeline's views). ``truth`` is the
+    ground truth of the image being evaluated (an HxW class map or a class index).
+
+    The carried semantics are read from the encoder's views: every pipeline decodes
+    bit-exactly, and its decoder computes (or reads from the file) the same map or classes.
+    """
+
+    def __init__(self, task: str, truth: np.ndarray | int, config: str = "lite") -> None:
+        self.task, self.truth = task, truth
+        self.analyse = reference_analyser(task, config)
+
+    def score(self, decoded: np.ndarray, views: Mapping[str, Any]) -> dict[str, Any]:
+        from app.tasks import SegmentationScore, carried
+
+        got = carried(self.task, {k: getattr(v, "array", v) for k, v in views.items()})
+        if self.task == "segmentation":
+            truth = self.truth
+            assert isinstance(truth, np.ndarray)
+
+            def seg(pred: np.ndarray) -> dict[str, list[int]]:
+                sc = SegmentationScore()
+                sc.update(pred, truth)
+                return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
+
+            return {"analysed": seg(self.analyse(decoded)),
+                    "carried": seg(got) if got is not None and got.shape == truth.shape
+                    else None}
+        return {"target": int(self.truth), "analysed": list(self.analyse(decoded)),
+                "carried": got[:5] if got is not None else None}
+
+
+def reference_analyser(task: str, config: str = "lite") -> Callable[[np.ndarray], Any]:
+    """The fixed reference network of a task: the shipped SegNet (an HxW class map) or the
+    shipped Imagenette classifier (its top-5 class indices)."""
+    if task == "segmentation":
+        from app.pipelines.dsslic import shared_nets
+        from app.pipelines.layered import pad_image
+
+        nets = shared_nets(config)
+
+        def segment(image: np.ndarray) -> np.ndarray:
+            h, w = image.shape[:2]
+            return nets.segment(pad_image(image))[:h, :w]
+
+        return segment
+    if task == "classification":
+        from app.pipelines.classify import shared_classifier
+
+        return shared_classifier(config).top5
+    raise PipelineError(f"unknown task {task!r}; known: segmentation, classification")
+
+
+def reference_fingerprint(task: str, config: str = "lite") -> bytes:
+    """Fingerprint of the task's reference network (part of a cached point's key)."""
+    from app.nets import zoo
+
+    return zoo.fingerprint("segnet" if task == "segmentation" else "classifier", config)
+
+
+def task_accuracy(task: str, data: Sequence[dict[str, Any]], which: str
+                  ) -> dict[str, Any] | None:
+    """The data-set accuracy of points' task data (``which``: analysed or carried)."""
+    from app.tasks import ClassificationScore, SegmentationScore
+
+    got = [d.get(which) for d in data]
+    parts = [p for p in got if p is not None]
+    if not parts or len(parts) != len(got):
+        return None
+    if task == "segmentation":
+        sc = SegmentationScore()
+        for p in parts:
+            sc.cm += np.asarray(p["cm"], dtype=np.int64).reshape(sc.n, sc.n)
+            sc.target_count += np.asarray(p["tc"], dtype=np.int64)
+        return sc.result()
+    cs = ClassificationScore()
+    for d, p in zip(data, parts, strict=True):
+        cs.update(p, int(d["target"]))
+    return cs.result()
 
 
 def find_images(paths: Iterable[str | Path]) -> list[Path]:
@@ -220,16 +314,21 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
         names = [first.param] + sorted(k for k, _ in first.key() if k != first.param)
         rows = []
         for setting, pts in by_setting.items():
-            row = {k: float(np.mean([getattr(p, k) for p in pts])) for k in _MEAN_KEYS}
+            row: dict[str, Any] = {k: float(np.mean([getattr(p, k) for p in pts]))
+                                   for k in _MEAN_KEYS}
             row["setting"] = dict(setting)
             row["n"] = len(pts)
+            row.update(_task_row([p.task for p in pts]))
             rows.append(row)
         rows.sort(key=lambda r: r["bpp"])
         hull = rd_hull([r["bpp"] for r in rows], [r["psnr_rgb"] for r in rows])
         if hull_only:
             rows = [rows[i] for i in hull]
             hull = list(range(len(rows)))
-        results = {_JSON_NAMES[k]: [r[k] for r in rows] for k in _MEAN_KEYS}
+        results: dict[str, list] = {_JSON_NAMES[k]: [r[k] for r in rows] for k in _MEAN_KEYS}
+        for key in TASK_KEYS:
+            if any(key in r for r in rows):
+                results[key] = [r.get(key) for r in rows]
         for pname in names:
             results[pname] = [r["setting"].get(pname) for r in rows]
         results["images"] = [r["n"] for r in rows]
@@ -242,6 +341,29 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
             "hull": hull,
         }
     return out
+
+
+#: accuracy keys of the results (``-carried``: from the file's own semantics)
+TASK_KEYS = tuple(k + sfx for k in ("miou", "pixel-acc", "per-class-iou", "top1", "top5")
+                  for sfx in ("", "-carried"))
+
+
+def _task_row(data: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Data-set accuracies of one setting's points (empty without task data)."""
+    if not data or not all(data):
+        return {}
+    task = "classification" if "target" in data[0] else "segmentation"
+    row: dict[str, Any] = {}
+    for which, sfx in (("analysed", ""), ("carried", "-carried")):
+        acc = task_accuracy(task, data, which)
+        if acc is None:
+            continue
+        if task == "segmentation":
+            row.update({"miou" + sfx: acc["miou"], "pixel-acc" + sfx: acc["pixel_acc"],
+                        "per-class-iou" + sfx: acc["per_class_iou"]})
+        else:
+            row.update({"top1" + sfx: acc["top1"], "top5" + sfx: acc["top5"]})
+    return row
 
 
 def _frontier(entry: dict) -> dict[str, list]:
@@ -268,6 +390,18 @@ def bd_table(summary: dict[str, dict], anchor: str) -> dict[str, dict[str, float
                 row[key] = fn(ref["bpp"], ref["psnr-rgb"], res["bpp"], res["psnr-rgb"])
             except ValueError:
                 row[key] = None
+        for acc in ("miou", "top1"):  # bits saved at equal accuracy, against the anchor
+            ref_acc = summary[anchor]["results"].get(acc)
+            for sfx in ("", "-carried"):
+                got = entry["results"].get(acc + sfx)
+                if ref_acc is None or got is None:
+                    continue
+                try:
+                    row[f"bd-rate-{acc}{sfx}-%"] = metrics.bd_rate(
+                        summary[anchor]["results"]["bpp"], ref_acc,
+                        entry["results"]["bpp"], got)
+                except ValueError:
+                    row[f"bd-rate-{acc}{sfx}-%"] = None
         table[name] = row
     return table
 
@@ -347,6 +481,46 @@ def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "") -> None
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=130, format=Path(path).suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
+
+
+def plot_accuracy(summary: dict[str, dict], path: str | Path, title: str = "",
+                  ceiling: float | None = None) -> None:
+    """Rate-accuracy plot (mIoU or top-1 against bpp), written atomically: the analysed
+    accuracy as solid lines, the carried one (the file's own semantics) dashed, and the
+    reference network's accuracy on the uncompressed images as a horizontal line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = "miou" if any("miou" in e["results"] for e in summary.values()) else "top1"
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for name, entry in summary.items():
+        r = entry["results"]
+        for sfx, style in (("", "-"), ("-carried", "--")):
+            acc = r.get(key + sfx)
+            if acc is None:
+                continue
+            pts = sorted((b, a) for b, a in zip(r["bpp"], acc, strict=True)
+                         if a is not None and math.isfinite(a))
+            if pts:
+                ax.plot([b for b, _ in pts], [a for _, a in pts], style, marker="o", ms=3,
+                        label=f"{name} ({'carried' if sfx else 'analysed'})")
+    if ceiling is not None and math.isfinite(ceiling):
+        ax.axhline(ceiling, color="k", lw=0.8, ls=":", label="reference net, uncompressed")
+    ax.set_xlabel("bpp (whole .edms file)")
+    ax.set_ylabel("mIoU (CamVid classes, void ignored)" if key == "miou" else "top-1 accuracy")
+    ax.grid(True, alpha=0.3)
+    ax.set_xlim(left=0)
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:

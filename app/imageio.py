@@ -34,9 +34,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from app.errors import EdmsError, ImageReadError
 
@@ -45,9 +46,7 @@ __all__ = [
     "ImageWriteError",
     "LoadedImage",
     "apply_orientation",
-    "crop",
     "load_image",
-    "pad_to_multiple",
     "save_image_atomic",
 ]
 
@@ -151,7 +150,12 @@ def load_image(
 
     try:
         with _pillow_guard():
-            fp = io.BytesIO(data) if data is not None else path
+            fp: io.BytesIO | Path
+            if data is not None:
+                fp = io.BytesIO(data)
+            else:
+                assert path is not None  # a path was given
+                fp = path
             with Image.open(fp, formats=_allowed_formats()) as im:
                 width, height = im.size
                 if width * height > max_pixels:
@@ -163,7 +167,11 @@ def load_image(
                     raise _Unsupported("the header declares an empty image")
                 kind = _full_depth_kind(im, head)
                 if kind is not None:
-                    raw = data if data is not None else path.read_bytes()
+                    if data is not None:
+                        raw = data
+                    else:
+                        assert path is not None
+                        raw = path.read_bytes()
                     loaded = _load_16bit(im, raw, kind)
                 else:
                     loaded = _load_pillow(im)
@@ -179,7 +187,7 @@ def load_image(
         raise ImageReadError(f"{name}: file not found") from None
     except PermissionError:
         raise ImageReadError(f"{name}: permission denied") from None
-    except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError, ...
+    except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, ...
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageReadError(f"{name} is truncated or corrupt ({detail})") from None
     arr = np.ascontiguousarray(loaded.array)
@@ -219,7 +227,7 @@ def _is_png16(head: bytes) -> bool:
 def _orientation(im: Image.Image) -> int:
     try:
         value = int(im.getexif().get(_ORIENTATION_TAG, 1))
-    except Exception:  # noqa: BLE001 - a damaged EXIF block is not worth refusing the image
+    except Exception:  # a damaged EXIF block is not worth refusing the image
         return 1
     return value if value in _ORIENTATION_NOTES else 1
 
@@ -322,7 +330,7 @@ def _full_depth_kind(im: Image.Image, head: bytes) -> str | None:
     """
     if _is_png16(head):
         return "png"
-    if im.format == "TIFF" and im.mode in ("RGB", "RGBA"):
+    if isinstance(im, TiffImagePlugin.TiffImageFile) and im.mode in ("RGB", "RGBA"):
         bits = im.tag_v2.get(258, (8,))  # BitsPerSample
         if 16 in (bits if isinstance(bits, tuple) else (bits,)):
             return "tiff"
@@ -349,7 +357,8 @@ def _load_16bit(im: Image.Image, raw: bytes, kind: str) -> LoadedImage:
     if arr.shape[:2] != (height, width) or arr.shape[2] not in (1, 2, 3, 4):
         raise _Unsupported(f"unexpected 16-bit {kind.upper()} layout {arr.shape}")
     channels = arr.shape[2]
-    extra = im.tag_v2.get(338, (2,)) if kind == "tiff" else (2,)  # ExtraSamples
+    tiff = im if isinstance(im, TiffImagePlugin.TiffImageFile) else None
+    extra = tiff.tag_v2.get(338, (2,)) if tiff is not None else (2,)  # ExtraSamples
     premultiplied = (extra[0] if isinstance(extra, tuple) else extra) == 1
     notes: list[str] = ["16-bit converted to 8-bit"]
     # EXIF orientation (PNG eXIf chunk, TIFF Orientation tag), read by Pillow.
@@ -402,7 +411,7 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- writing
 
-_WRITE_FORMATS = {
+_WRITE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     ".png": ("PNG", {}),
     ".ppm": ("PPM", {}),
     ".bmp": ("BMP", {}),
@@ -458,34 +467,3 @@ def save_image_atomic(path: str | os.PathLike[str], array: np.ndarray) -> None:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise ImageWriteError(f"{path}: cannot write ({reason})") from None
         raise
-
-
-# ----------------------------------------------------------------------------- geometry
-
-
-def pad_to_multiple(
-    array: np.ndarray, multiple: int, mode: str = "edge"
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pad the bottom and right of ``HxW[xC]`` so both sides are multiples of ``multiple``.
-
-    Returns the padded array and the original ``(h, w)`` for :func:`crop`. ``mode`` is
-    any ``numpy.pad`` mode (``"edge"`` by default; ``"reflect"`` needs sides > 1).
-    An array that already fits is returned as is (no copy).
-    """
-    if multiple < 1:
-        raise ValueError(f"multiple must be >= 1, got {multiple}")
-    if array.ndim not in (2, 3):
-        raise ValueError(f"expected an HxW or HxWxC array, got shape {array.shape}")
-    h, w = array.shape[:2]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return array, (h, w)
-    pad = [(0, ph), (0, pw)] + [(0, 0)] * (array.ndim - 2)
-    return np.pad(array, pad, mode=mode), (h, w)
-
-
-def crop(array: np.ndarray, h: int, w: int) -> np.ndarray:
-    """The top-left ``h x w`` of ``array`` (undoes :func:`pad_to_multiple`), C-contiguous."""
-    if not (0 < h <= array.shape[0] and 0 < w <= array.shape[1]):
-        raise ValueError(f"cannot crop {array.shape[:2]} to {h}x{w}")
-    return np.ascontiguousarray(array[:h, :w])

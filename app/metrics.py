@@ -5,8 +5,8 @@ in float64. Conventions used throughout the workbench:
 
 - **bpp** is bits per pixel of the original image. The honest number, and the one the
   CLI, the GUI and ``eval`` report as ``bpp``, counts the whole ``.edms`` file, header
-  included (:func:`bpp_file`); :func:`bpp_payload` counts the layer bytes only (what a
-  paper that ignores container overhead would report).
+  included; ``eval`` also reports ``bpp_payload``, the layer bytes only (what a paper
+  that ignores container overhead would report).
 - **PSNR-RGB** is one PSNR over all R, G and B samples (peak 255), not an average of
   per-channel PSNRs. Identical images give ``math.inf``; callers print ``"inf"``.
 - **MS-SSIM** (Wang, Simoncelli, Bovik 2003) comes from ``pytorch-msssim`` on the RGB
@@ -19,22 +19,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from app.pipelines.base import Layer
 
 __all__ = [
     "bd_psnr",
     "bd_rate",
     "bpp",
-    "bpp_file",
-    "bpp_payload",
     "confusion_matrix",
-    "evaluate_pair",
     "haarpsi",
     "miou",
     "ms_ssim_rgb",
@@ -52,16 +45,6 @@ def bpp(num_bytes: int, width: int, height: int) -> float:
     if num_bytes < 0:
         raise ValueError(f"byte count must be >= 0, got {num_bytes}")
     return 8.0 * num_bytes / (width * height)
-
-
-def bpp_file(encoded_bytes_len: int, width: int, height: int) -> float:
-    """bpp of a whole ``.edms`` file (header, layer table and payload): the default."""
-    return bpp(encoded_bytes_len, width, height)
-
-
-def bpp_payload(layers: Iterable[Layer], width: int, height: int) -> float:
-    """bpp of the layer payloads only (sum of ``len(layer.data)``), container excluded."""
-    return bpp(sum(len(layer.data) for layer in layers), width, height)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -149,7 +132,7 @@ def ms_ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
     return float(value)
 
 
-def _ms_ssim_truncated(x, y, weights: list[float]):  # noqa: ANN001, ANN202 - torch tensors
+def _ms_ssim_truncated(x, y, weights: list[float]):  # torch tensors
     """pytorch-msssim's ``ms_ssim`` loop with fewer scales.
 
     The library asserts a 5-scale minimum size even when given fewer weights, so the loop
@@ -171,6 +154,7 @@ def _ms_ssim_truncated(x, y, weights: list[float]):  # noqa: ANN001, ANN202 - to
             padding = [s % 2 for s in x.shape[2:]]
             x = F.avg_pool2d(x, kernel_size=2, padding=padding)
             y = F.avg_pool2d(y, kernel_size=2, padding=padding)
+    assert ssim_per_channel is not None  # weights has five scales
     stack = torch.stack([*mcs, torch.relu(ssim_per_channel)], dim=0)
     return torch.prod(stack ** w.view(-1, 1, 1), dim=0).mean()
 
@@ -283,18 +267,6 @@ def haarpsi(a: np.ndarray, b: np.ndarray) -> float:
     return min(score, 1.0)  # float rounding can land a hair above 1 for near-identical images
 
 
-# ----------------------------------------------------------------------------- all
-
-
-def evaluate_pair(original: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
-    """The image-quality metrics of the RD tables: ``psnr-rgb``, ``ms-ssim-rgb``, ``haarpsi``."""
-    return {
-        "psnr-rgb": psnr_rgb(original, decoded),
-        "ms-ssim-rgb": ms_ssim_rgb(original, decoded),
-        "haarpsi": haarpsi(original, decoded),
-    }
-
-
 # ----------------------------------------------------------------------------- mIoU
 
 
@@ -382,7 +354,7 @@ BD_METHOD = "akima"
 BD_MIN_POINTS = 4
 
 
-def _rd_curve(rates: Sequence[float], psnr: Sequence[float], label: str):  # noqa: ANN202
+def _rd_curve(rates: Sequence[float], psnr: Sequence[float], label: str):
     r = np.asarray(rates, dtype=np.float64).ravel()
     d = np.asarray(psnr, dtype=np.float64).ravel()
     if r.size != d.size:

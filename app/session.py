@@ -249,11 +249,6 @@ class Session:
         ]
         return sorted(out, key=lambda r: (r.pipeline, r.bpp))
 
-    def closest_bpp(self, image_id: int, pipeline: str, bpp: float) -> Result | None:
-        """The stored result of ``pipeline`` whose bpp is closest to ``bpp``."""
-        cands = [r for r in self.results_for(image_id, pipeline) if not r.from_file]
-        return min(cands, key=lambda r: abs(r.bpp - bpp), default=None)
-
     # RD data
     def rd_points(self, image_id: int) -> list[RDPoint]:
         """Complete (all metrics known) results of an image as RD points."""
@@ -323,9 +318,6 @@ class Session:
         if not points:
             return {}
         return bd_table(aggregate(points), anchor)
-
-    def summary(self, image_id: int) -> dict[str, dict]:
-        return aggregate(self.rd_points(image_id))
 
     def csv_text(self, image_id: int | None = None) -> str:
         """All RD points (of one image, or of every image) as CSV, one row per point."""

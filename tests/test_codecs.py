@@ -65,20 +65,27 @@ def ids(codecs: list[LayerCodec]) -> list[str]:
 def test_codec_ids_are_stable() -> None:
     # part of the .edms format: a failure here means a renumbered id, which is forbidden
     assert CODEC_IDS == {
-        1: "raw", 2: "hevc", 3: "jpegxl", 4: "png",
-        5: "webp", 6: "jpeg", 7: "jpeg2000", 8: "avif",
+        0: "none", 1: "raw", 2: "hevc", 3: "jpegxl", 4: "png",
+        5: "webp", 6: "jpeg", 7: "jpeg2000", 8: "avif", 9: "rans",
     }
     for codec in lossless_codecs() + lossy_codecs():
         assert codec.codec_id in CODEC_IDS
         assert codec_name(codec.codec_id) == CODEC_IDS[codec.codec_id]
 
 
-@pytest.mark.parametrize("bad_id", [0, 9, 255, -1, "2", None])
+@pytest.mark.parametrize("bad_id", [11, 255, -1, "2", None])
 def test_unknown_codec_id_raises(bad_id: object) -> None:
     with pytest.raises(CodecError):
         decode_layer(bad_id, b"\x01\x01\x01\x00")  # type: ignore[arg-type]
     with pytest.raises(CodecError):
         codec_name(bad_id)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("codec_id", [0, 9])
+def test_non_image_codec_ids_are_named_but_not_decoded(codec_id: int) -> None:
+    assert codec_name(codec_id) in ("none", "rans")
+    with pytest.raises(CodecError, match="not an image codec"):
+        decode_layer(codec_id, b"\x01\x01\x01\x00")
 
 
 # --------------------------------------------------------------------------- lossless

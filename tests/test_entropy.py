@@ -199,3 +199,82 @@ def test_bit_map_view_is_drawn_over_its_blocks() -> None:
     assert rgb[0, 0].tolist() == [0, 0, 0]  # no bits: black
     assert rgb[31, 31].tolist() == [255, 255, 255]  # the most: white
     assert View(ViewKind.BIT_MAP, bits, scale=16).crop(17, 5).array.shape == (2, 1)
+
+
+def _menet_file(e2e_pipelines):  # noqa: ANN001, ANN202
+    from app import api
+
+    p = e2e_pipelines["menet"]
+    image = np.random.default_rng(9).integers(0, 256, (50, 61, 3), dtype=np.uint8)
+    coded = api.code(p, p.prepare(image), {"quality": 4})
+    return p, coded
+
+
+def test_file_carries_a_reconstruction_check(e2e_pipelines) -> None:
+    from app import api
+    from app.pipelines.base import LayerKind
+
+    p, coded = _menet_file(e2e_pipelines)
+    kinds = [layer.kind for layer in from_bytes(coded.data).layers]
+    assert kinds[-1] == LayerKind.CHECK and coded.data[4] == 2  # format version 2
+    image, _ = api.decode_checked(p, coded.data, coded.encoded.reconstruction)
+    assert np.array_equal(image, coded.encoded.reconstruction)
+
+
+def test_flipped_latent_byte_is_refused_by_the_container(e2e_pipelines) -> None:
+    from app.container import EdmsFormatError
+
+    _, coded = _menet_file(e2e_pipelines)
+    data = bytearray(coded.data)
+    data[-20] ^= 0x01  # inside the last latent layer's payload
+    with pytest.raises(EdmsFormatError, match="CRC-32 mismatch"):
+        from_bytes(bytes(data))
+
+
+def test_decoder_with_other_weights_refuses_the_file(e2e_pipelines) -> None:
+    from app import api
+    from app.pipelines.menet import MenetPipeline
+
+    p, coded = _menet_file(e2e_pipelines)
+    other = MenetPipeline(p.model, b"otherfp1")
+    with pytest.raises(PipelineError, match="model weights"):
+        api.check_compatible(other, from_bytes(coded.data))
+
+
+def test_check_catches_a_decoder_with_different_probabilities(e2e_pipelines,
+                                                               monkeypatch) -> None:
+    """One scale index off by one in the decoder: an error, never a wrong image."""
+    from app import api
+    from app.pipelines import endtoend
+
+    p, coded = _menet_file(e2e_pipelines)
+    real = endtoend.scale_indices
+    calls = []
+
+    def perturbed(scales):  # noqa: ANN001, ANN202
+        idx = real(scales)
+        calls.append(1)
+        idx.view(-1)[idx.numel() // 2] = (idx.view(-1)[idx.numel() // 2] + 1) % 64
+        return idx
+
+    monkeypatch.setattr(endtoend, "scale_indices", perturbed)
+    with pytest.raises(PipelineError, match="decoded differently|latent stream is damaged"):
+        api.decode_checked(p, coded.data, None)
+    assert calls
+
+
+def test_check_catches_a_decoder_computing_other_network_outputs(e2e_pipelines,
+                                                                 monkeypatch) -> None:
+    from app import api
+
+    p, coded = _menet_file(e2e_pipelines)
+    real = p.synthesise
+
+    def drifted(lat, h, w, views):  # noqa: ANN001, ANN202
+        out = real(lat, h, w, views).copy()
+        out[0, 0, 0] ^= 1  # one pixel's lowest bit, as a different float order might
+        return out
+
+    monkeypatch.setattr(p, "synthesise", drifted)
+    with pytest.raises(PipelineError, match="decoded differently from the encoder"):
+        api.decode_checked(p, coded.data, None)

@@ -23,9 +23,7 @@ from app.imageio import (
     ImageWriteError,
     LoadedImage,
     apply_orientation,
-    crop,
     load_image,
-    pad_to_multiple,
     save_image_atomic,
 )
 from tests import badinputs as bi
@@ -457,29 +455,3 @@ def test_save_failure_leaves_old_file_and_no_temp(
         save_image_atomic(path, np.zeros((4, 4, 3), dtype=np.uint8))
     assert path.read_bytes() == b"previous content"
     assert os.listdir(tmp_path) == ["out.png"]
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-@pytest.mark.parametrize("shape", [(1, 1, 3), (13, 7, 3), (16, 32, 3), (5, 9)])
-@pytest.mark.parametrize("mode", ["edge", "constant", "symmetric"])
-def test_pad_and_crop_roundtrip(shape: tuple[int, ...], mode: str) -> None:
-    arr = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
-    padded, (h, w) = pad_to_multiple(arr, 16, mode=mode)
-    assert padded.shape[0] % 16 == 0 and padded.shape[1] % 16 == 0
-    assert padded.shape[2:] == arr.shape[2:] and (h, w) == arr.shape[:2]
-    assert np.array_equal(crop(padded, h, w), arr)
-    if mode == "edge":
-        assert np.array_equal(padded[-1, : arr.shape[1]], arr[-1])  # bottom rows repeat
-
-
-def test_pad_noop_and_errors() -> None:
-    arr = np.zeros((32, 16, 3), dtype=np.uint8)
-    padded, size = pad_to_multiple(arr, 16)
-    assert padded is arr and size == (32, 16)
-    with pytest.raises(ValueError):
-        pad_to_multiple(arr, 0)
-    with pytest.raises(ValueError):
-        crop(arr, 33, 16)
-    assert crop(arr[:, ::2], 8, 4).flags["C_CONTIGUOUS"]

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from app import metrics
-from app.pipelines.base import Layer, LayerKind
 
 KODAK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kodak"
 
@@ -61,9 +60,7 @@ def image() -> np.ndarray:
 
 def test_bpp_variants() -> None:
     assert metrics.bpp(1000, 100, 80) == pytest.approx(1.0)
-    assert metrics.bpp_file(49152, 768, 512) == pytest.approx(1.0)
-    layers = [Layer(LayerKind.SEMANTIC_MAP, 1, b"x" * 100), Layer(LayerKind.RESIDUAL, 2, b"y" * 50)]
-    assert metrics.bpp_payload(layers, 10, 12) == pytest.approx(8 * 150 / 120)
+    assert metrics.bpp(49152, 768, 512) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         metrics.bpp(10, 0, 5)
     with pytest.raises(ValueError):
@@ -218,20 +215,12 @@ def test_conv_same_matches_matlab_alignment() -> None:
 @pytest.mark.skipif(not KODAK.is_dir(), reason="Kodak images not found in ../shared/data")
 def test_haarpsi_and_ms_ssim_on_kodak_jpeg() -> None:
     a = np.asarray(Image.open(KODAK / "kodim23.png").convert("RGB"))[:256, :384]
-    out = {q: metrics.evaluate_pair(a, jpeg(a, q)) for q in (10, 50, 90)}
+    out = {q: {"psnr-rgb": metrics.psnr_rgb(a, b), "ms-ssim-rgb": metrics.ms_ssim_rgb(a, b),
+               "haarpsi": metrics.haarpsi(a, b)} for q in (10, 50, 90) for b in [jpeg(a, q)]}
     for key in ("psnr-rgb", "ms-ssim-rgb", "haarpsi"):
         assert out[10][key] < out[50][key] < out[90][key], key
     assert 0.5 < out[10]["haarpsi"] < out[90]["haarpsi"] < 1
 
-
-def test_evaluate_pair_keys(image: np.ndarray) -> None:
-    out = metrics.evaluate_pair(image, image)
-    assert set(out) == {"psnr-rgb", "ms-ssim-rgb", "haarpsi"}
-    assert out["psnr-rgb"] == math.inf and out["haarpsi"] == 1.0
-    assert all(isinstance(v, float) for v in out.values())
-
-
-# --------------------------------------------------------------------------- mIoU
 
 
 def test_miou_hand_computed() -> None:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from app.classes import VOID
 from app.errors import PipelineError
 from app.nets import zoo
 from app.nets.dsslic import (
@@ -29,7 +30,6 @@ from app.train.common import export_safetensors
 from app.train.data import (
     LABELID_LUT,
     TRAINID_LUT,
-    VOID,
     SegDataset,
     detect_layout,
     load_split,

@@ -30,6 +30,7 @@ from app.nets.smic import (
     sampled_size,
 )
 from app.pipelines import smic as smic_mod
+from app.pipelines import smic_spec
 from app.pipelines.smic import (
     SmicNets,
     SmicPipeline,
@@ -271,7 +272,7 @@ def test_sweep_grid_product_and_overrides():
     from app.eval import sweep_grid
 
     grid = sweep_grid("smic")
-    assert len(grid) == len(smic_mod.QP_SPEC.sweep) * len(smic_mod.FACTOR_SPEC.sweep)
+    assert len(grid) == len(smic_spec.QP_SPEC.sweep) * len(smic_spec.FACTOR_SPEC.sweep)
     assert sweep_grid("smic", {"factor": [8, 16], "qp": [30]}) == [
         {"qp": 30, "factor": 8, "map_scale": 8}, {"qp": 30, "factor": 16, "map_scale": 8}]
     assert sweep_grid("jpeg") == [{"q": v} for v in sweep_grid_values("jpeg")]

@@ -64,6 +64,9 @@ from app.codecs.lossless import (
 )
 from app.errors import CodecError
 
+CODEC_ID_NONE = 0
+CODEC_ID_RANS = 9
+
 CODEC_IDS: dict[int, str] = {
     CODEC_ID_RAW: "raw",
     CODEC_ID_HEVC: "hevc",
@@ -73,6 +76,9 @@ CODEC_IDS: dict[int, str] = {
     CODEC_ID_JPEG: "jpeg",
     CODEC_ID_JPEG2000: "jpeg2000",
     CODEC_ID_AVIF: "avif",
+    # not image codecs (no entry in _DECODERS): named here so every id has one name
+    CODEC_ID_NONE: "none",  # the CHECK layer's hash
+    CODEC_ID_RANS: "rans",  # latents entropy-coded by app.entropy.coder (constriction)
 }
 """Stable one-byte codec ids of ``.edms`` layers (see the module docstring)."""
 
@@ -98,7 +104,9 @@ def codec_name(codec_id: int) -> str:
 
 def decode_layer(codec_id: int, data: bytes) -> np.ndarray:
     """Decode one layer's bytes; raises :class:`CodecError` on an unknown id or bad data."""
-    codec_name(codec_id)
+    name = codec_name(codec_id)
+    if codec_id not in _DECODERS:
+        raise CodecError(f"layer codec id {codec_id} ({name}) is not an image codec")
     return _DECODERS[codec_id](data)
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from app.errors import CodecError
 
 MAX_PIXELS = 2**28
-"""Largest decoded image (width x height) any decoder accepts."""
+"""Largest image (width x height) any decoder accepts, and the ``.edms`` header's limit
+(docs/edms-format.md, "Header body"; :mod:`app.container` uses this same constant)."""
 
 T = TypeVar("T")
 

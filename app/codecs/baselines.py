@@ -42,7 +42,7 @@ JPEG, WebP and JPEG XL cannot go much lower: their lowest settings are above 0.0
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -157,7 +157,7 @@ class JpegCodec(LayerCodec):
         import imagecodecs
 
         array = check_image(array)
-        kwargs = {} if array.ndim == 2 else {"subsampling": self.subsampling}
+        kwargs: dict[str, Any] = {} if array.ndim == 2 else {"subsampling": self.subsampling}
         with codec_errors("JPEG encode failed"):
             return bytes(
                 imagecodecs.jpeg8_encode(array, level=self.quality, optimize=True, **kwargs)

@@ -24,13 +24,13 @@ class _LowerBound(torch.autograd.Function):
     gradient pushes x up (so a parameter stuck at the bound can recover)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.bound = bound
         return x.clamp_min(bound)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):  # noqa: ANN205
         (x,) = ctx.saved_tensors
         pass_through = (x >= ctx.bound) | (grad < 0)
         return grad * pass_through.to(grad.dtype), None

@@ -86,6 +86,8 @@ def _std_normal_cdf(x: torch.Tensor) -> torch.Tensor:
 class GaussianConditional(nn.Module):
     """Likelihoods of y under zero-mean Gaussians ⊛ U(-1/2, 1/2) with given scales."""
 
+    table: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("table", scale_table(), persistent=False)
@@ -142,10 +144,11 @@ class EntropyBottleneck(nn.Module):
 
     def _logits_cumulative(self, x: torch.Tensor) -> torch.Tensor:
         """x: (C, 1, N) -> logits of the cumulative at x, (C, 1, N)."""
+        factors: list[torch.Tensor] = list(self.factors)
         for i, (m, b) in enumerate(zip(self.matrices, self.biases, strict=True)):
             x = torch.matmul(F.softplus(m), x) + b
-            if i < len(self.factors):
-                x = x + torch.tanh(self.factors[i]) * torch.tanh(x)
+            if i < len(factors):
+                x = x + torch.tanh(factors[i]) * torch.tanh(x)
         return x
 
     def _likelihood_cn(self, v: torch.Tensor) -> torch.Tensor:

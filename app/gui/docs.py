@@ -34,12 +34,14 @@ DOCUMENTS = {
 
 
 def find_doc(name: str) -> Path | None:
-    """A bundled document by its path in the source tree (``docs/edms-format.md``), in
-    the source tree or among the files a wheel ships (``app/_shipped``)."""
-    for base in (ROOT, ROOT / "app" / "_shipped"):
-        for cand in (base / name, base / Path(name).name):
-            if cand.is_file():
-                return cand
+    """A bundled document by its path in the source tree (``docs/edms-format.md``): the
+    copy a wheel ships (:func:`app.shipped.shipped_path`, the format spec), else the
+    source tree's; None when this installation has no such file."""
+    from app.shipped import shipped_path
+
+    for cand in (shipped_path(*Path(name).parts), ROOT / name):
+        if cand.is_file():
+            return cand
     return None
 
 

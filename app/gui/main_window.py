@@ -47,6 +47,7 @@ from app.gui.rdplot import RDPanel
 from app.gui.statusbar import StatusBar
 from app.gui.worker import Job, PipelineInfo, WorkerThread
 from app.session import ImageEntry, Result, Session, colorize_segmentation, params_label
+from app.shipped import shipped_path
 from app.workbench import ORIGINAL, SIDES, EncodeRequest, Workbench, internal_error_text
 
 DEBOUNCE_MS = 120
@@ -904,7 +905,7 @@ def run_app(argv: list[str]) -> int:
     app.setOrganizationName("edms-workbench")
     app.setApplicationVersion(__version__)
     apply_theme(app)
-    icon = Path(__file__).resolve().parents[2] / "resources" / "edms-workbench.svg"
+    icon = shipped_path("resources", "edms-workbench.svg")
     if icon.is_file():
         from PySide6.QtGui import QIcon
 

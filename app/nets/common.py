@@ -27,3 +27,10 @@ class ConvBNReLU(nn.Sequential):
             nn.BatchNorm2d(cout),
             nn.ReLU(inplace=True),
         )
+
+
+def zero_init(conv: nn.Module) -> None:
+    """Zero a convolution's weight and bias, so the branch it ends starts as a no-op."""
+    assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)

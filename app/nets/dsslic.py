@@ -45,7 +45,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NUM_CLASSES = 11
+from app.classes import NUM_CLASSES
+from app.nets.common import zero_init
+from app.nets.zoo import network
+
 ALPHA = 8
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -119,8 +122,7 @@ class CompNet(nn.Module):
         self.net = nn.Sequential(*_c7(3 + num_classes, w[0]), *_d(w[0], w[1]), *_d(w[1], w[2]),
                                  *_d(w[2], w[3]), *_out(w[3]))
         if skip:
-            nn.init.zeros_(self.net[-2].weight)
-            nn.init.zeros_(self.net[-2].bias)
+            zero_init(self.net[-2])
 
     def forward(self, x: torch.Tensor, seg1h: torch.Tensor) -> torch.Tensor:
         y = self.net(torch.cat([x, seg1h], 1))
@@ -141,8 +143,7 @@ class FineNet(nn.Module):
             *_u(w[3], w[2]), *_u(w[2], w[1]), *_u(w[1], w[0]), *_out(w[0]))
         # Zero-initialised last conv: f = 0 and x' = c' at the start of training, so
         # FineNet begins as the identity refinement (an initialisation choice only).
-        nn.init.zeros_(self.net[-2].weight)
-        nn.init.zeros_(self.net[-2].bias)
+        zero_init(self.net[-2])
 
     def forward(self, seg1h: torch.Tensor, c_up: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([seg1h, c_up], 1))
@@ -199,11 +200,11 @@ def one_hot(seg: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
 
 class _RoundSTE(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         return torch.round(x)
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:  # noqa: ARG004
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
         return g
 
 
@@ -243,6 +244,8 @@ def _pad(t: torch.Tensor, m: int) -> torch.Tensor:
     return F.pad(t, (0, pw, 0, ph), mode="replicate")
 
 
+# dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS §2.2)
+@network("dsslic", "dsslic-edms")
 class DSSLIC(nn.Module):
     """CompNet + FineNet (the generator side; discriminators live in training only)."""
 

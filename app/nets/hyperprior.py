@@ -23,6 +23,7 @@ from torch import nn
 
 from app.entropy.gdn import GDN
 from app.entropy.models import EntropyBottleneck, GaussianConditional
+from app.nets import zoo
 
 # λ of each trained quality for loss = λ·255²·MSE + bpp (images in [0, 1]); the usual
 # MSE ladder of learned codecs (CompressAI's quality 1..8 use these values).
@@ -127,6 +128,10 @@ class ScaleHyperprior(nn.Module):
 
     multiple = MULTIPLE
 
+    @classmethod
+    def from_config(cls, config: dict[str, int]) -> ScaleHyperprior:
+        return cls(**config)
+
     def __init__(self, N: int = 64, M: int = 128, qualities: int = len(LAMBDAS)) -> None:  # noqa: N803
         super().__init__()
         self.N, self.M = N, M
@@ -149,3 +154,6 @@ class ScaleHyperprior(nn.Module):
         y_hat, y_lik = self.gaussian(y, scales)
         x_hat = self.g_s(y_hat * inv_gain)
         return {"x_hat": x_hat, "likelihoods": Likelihoods(y_lik, z_lik)}
+
+
+zoo.network("hyperprior")(ScaleHyperprior.from_config)

@@ -26,6 +26,8 @@ latents (see :mod:`app.nets.hyperprior`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,6 +35,7 @@ from torch import nn
 from app.classes import NUM_CLASSES
 from app.entropy.gdn import GDN
 from app.entropy.models import EntropyBottleneck, GaussianConditional
+from app.nets import zoo
 from app.nets.hyperprior import (
     LAMBDAS,
     MULTIPLE,
@@ -167,7 +170,7 @@ class EnhancementModule(nn.Module):
         self.res = nn.Sequential(*[ResBlock(e) for _ in range(blocks)])
         self.fuse = nn.Conv2d(2 * e, 3, 3, padding=1)
         nn.init.zeros_(self.fuse.weight)
-        nn.init.zeros_(self.fuse.bias)
+        nn.init.zeros_(self.fuse.bias)  # type: ignore[arg-type]  # the conv has a bias
 
     def forward(self, x_hat: torch.Tensor, seg_logits: torch.Tensor) -> torch.Tensor:
         s = torch.softmax(seg_logits, dim=1)
@@ -181,6 +184,10 @@ class MENet(nn.Module):
     """The ``menet`` network: one bitstream (ŷ, ẑ_s, ẑ) -> image and class map."""
 
     multiple = MULTIPLE
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MENet:
+        return cls(**config)
 
     def __init__(self, N: int = 64, M: int = 128, Ms: int = 32, S: int = 64,  # noqa: N803
                  E: int = 16, R: int = 1, qualities: int = len(LAMBDAS),  # noqa: N803
@@ -221,3 +228,6 @@ class MENet(nn.Module):
         x_enh = self.enhance(x_hat, seg)
         return {"x_hat": x_hat, "x_enh": x_enh, "seg": seg,
                 "likelihoods": Likelihoods(lat_lik, z_lik)}
+
+
+zoo.network("menet")(MENet.from_config)

@@ -21,6 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.nets.common import zero_init
+from app.nets.zoo import network
+
 CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"head": 32, "trunk": 64, "blocks": 4},
     "paper": {"head": 64, "trunk": 128, "blocks": 12},  # no paper: a larger size for GPUs
@@ -39,6 +42,7 @@ class _Block(nn.Module):
         return x + self.c2(F.relu(self.c1(x)))
 
 
+@network("postnet")
 class PostNet(nn.Module):
     """x_tilde = x_hat + PostNet(x_hat, x', qp); tensors in [0, 1], (N, 3, H, W)."""
 
@@ -51,8 +55,7 @@ class PostNet(nn.Module):
         self.up = nn.Conv2d(t, 4 * h, 3, padding=1)
         self.fuse = nn.Conv2d(2 * h, h, 3, padding=1)
         self.tail = nn.Conv2d(h, 3, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)  # starts as the identity: x_tilde = x_hat
-        nn.init.zeros_(self.tail.bias)
+        zero_init(self.tail)  # starts as the identity: x_tilde = x_hat
 
     def forward(self, x_hat: torch.Tensor, pred: torch.Tensor, qp: torch.Tensor | float
                 ) -> torch.Tensor:

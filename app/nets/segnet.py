@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.classes import NUM_CLASSES
 from app.nets.common import ConvBNReLU, pad_to_multiple
+from app.nets.zoo import network
 
-NUM_CLASSES = 11
 # ImageNet statistics are only a fixed input normalisation here (no pretrained weights).
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -87,10 +88,13 @@ class PPM(nn.Module):
         return torch.cat(feats, 1)
 
 
+@network("segnet")
 class SegNet(nn.Module):
     """Segmentation network; see the module docstring for the two configurations."""
 
     multiple = 8
+    mean: torch.Tensor  # buffers (ImageNet input normalisation)
+    std: torch.Tensor
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()

@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NUM_CLASSES = 11
+from app.classes import NUM_CLASSES
+from app.nets.common import zero_init
+from app.nets.zoo import network
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"channels": 32, "units": 6, "scale": 4, "num_classes": NUM_CLASSES},
@@ -32,6 +34,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+@network("smapnet")
 class SMapNet(nn.Module):
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
@@ -44,8 +47,7 @@ class SMapNet(nn.Module):
         self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
         self.out = nn.Conv2d(ch, nc, 3, padding=1)
         self.beta = nn.Parameter(torch.tensor(4.0))
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        zero_init(self.out)
 
     def forward(self, onehot: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """onehot (N, 11, H, W), image c' in [0, 1] (N, 3, H, W) -> logits (N, 11, H, W)."""

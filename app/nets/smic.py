@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.nets.common import pad_to_multiple
-
-NUM_CLASSES = 11
+from app.classes import NUM_CLASSES
+from app.nets.common import pad_to_multiple, zero_init
+from app.nets.zoo import network
 
 SSNET_CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"base": 24, "n_res": 4, "num_classes": NUM_CLASSES, "disc": [32, 64, 128, 128]},
@@ -84,6 +84,7 @@ def _cbr(cin: int, cout: int, k: int, stride: int = 1, slope: float = 0.0,
     return layers
 
 
+@network("ssnet")
 class SSNet(nn.Module):
     """SS-Net generator (§2.1, Fig. 2): RGB in [-1, 1] (N, 3, H, W) -> logits (N, C, H, W)."""
 
@@ -123,6 +124,7 @@ class _Level(nn.Module):
         return self.body(x)
 
 
+@network("recnet")
 class RecNet(nn.Module):
     """Rec-Net generator (§2.2, Fig. 3).
 
@@ -145,8 +147,7 @@ class RecNet(nn.Module):
             _Level(2 * w[i - 1], w[i - 1]) for i in range(len(w) - 1, 0, -1))
         self.out = nn.Conv2d(w[0], 3, 1)
         if self.global_skip:
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            zero_init(self.out)
 
     def forward(self, up: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(torch.cat([up, seg], 1), self.multiple)

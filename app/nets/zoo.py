@@ -5,17 +5,20 @@ manifest (config dict, sha256 of the weights file, training data, steps, validat
 metrics, date, torch version); the sha256 is verified before the weights are read, so a
 corrupt or swapped file is refused instead of silently producing different bitstreams.
 
-The models folder is ``$EDMS_MODELS_DIR`` if set, else ``models/`` at the repository root.
+The models folder is ``$EDMS_MODELS_DIR`` if set, else the shipped ``models/``
+(:func:`app.shipped.shipped_path`: inside an installed wheel, or at the repository root).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+import pkgutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file
@@ -23,25 +26,42 @@ from torch import nn
 
 from app.errors import PipelineError
 
+_NETWORKS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
 
-def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
-    from app.nets.dsslic import DSSLIC
-    from app.nets.hyperprior import ScaleHyperprior
-    from app.nets.menet import MENet
-    from app.nets.postnet import PostNet
-    from app.nets.segnet import SegNet
-    from app.nets.smapnet import SMapNet
-    from app.nets.smic import RecNet, SSNet
+N = TypeVar("N", bound=Callable[..., nn.Module])
 
-    # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
-    return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
-            "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet,
-            "hyperprior": lambda c: ScaleHyperprior(**c), "menet": lambda c: MENet(**c)}
+
+def network(*names: str) -> Callable[[N], N]:
+    """Class decorator: ``@network("segnet")`` makes ``models/segnet-<config>.*`` load into
+    that class, built from the manifest's ``config`` dict (CompressAI registers its models
+    the same way). One class may serve several weight names."""
+
+    def register(builder: N) -> N:
+        for name in names:
+            _NETWORKS[name] = builder
+        return builder
+
+    return register
+
+
+def networks() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
+    """Every registered network by weight name; the modules of :mod:`app.nets` register
+    theirs when imported, so they are all imported here."""
+    import app.nets
+
+    for module in pkgutil.iter_modules(app.nets.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"app.nets.{module.name}")
+    return dict(_NETWORKS)
 
 
 def models_dir() -> Path:
     env = os.environ.get("EDMS_MODELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    if env:
+        return Path(env)
+    from app.shipped import shipped_path
+
+    return shipped_path("models")
 
 
 def _paths(name: str, config: str, root: Path | None) -> tuple[Path, Path]:
@@ -90,11 +110,13 @@ def verified_path(name: str, config: str = "lite", root: Path | None = None
 
 
 def load_model(name: str, config: str = "lite", device: str | torch.device = "cpu",
-               root: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Build ``name`` (``segnet``, ``dsslic``, ``smapnet``, ``ssnet``, ``recnet``) from its
-    manifest config, load the verified fp16 weights as float32 and return
-    ``(module in eval mode, manifest)``."""
-    builders = _builders()
+               root: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """Build network ``name`` (see :func:`networks`) from its manifest config, load the
+    verified fp16 weights as float32 and return ``(module in eval mode, manifest)``.
+
+    The module's class depends on ``name`` (SegNet, DSSLIC, ...), hence typed ``Any``:
+    callers use their network's own methods (``predict``, ``compact``, ...)."""
+    builders = networks()
     if name not in builders:
         raise PipelineError(f"unknown network {name!r}; known: {sorted(builders)}")
     st, man = verified_path(name, config, root)

@@ -16,6 +16,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from app.errors import PipelineError
+from app.pipelines.spec import ParamSpec, PipelineSpec
+
+__all__ = [
+    "Encoded",
+    "Layer",
+    "LayerKind",
+    "ParamSpec",
+    "Pipeline",
+    "PipelineSpec",
+    "layers_by_kind",
+]
 
 
 class LayerKind(enum.IntEnum):
@@ -27,6 +38,7 @@ class LayerKind(enum.IntEnum):
     RESIDUAL = 4  # enhancement residual r
     LATENT = 5  # entropy-coded latent of an end-to-end codec
     SIDE_INFO = 6  # anything else a pipeline needs (hyper-priors, tables)
+    CHECK = 7  # hash of the encoder's reconstruction, checked by the decoder (format v2)
 
 
 @dataclass(frozen=True)
@@ -106,37 +118,12 @@ class Encoded:
     views: dict[str, View] = field(default_factory=dict)
 
 
-@dataclass
-class ParamSpec:
-    """A pipeline's integer rate parameter (QP, native quality, sampling factor).
-
-    ``values``, when not empty, is the discrete set of allowed values (e.g. SMIC's sampling
-    factors 2/4/8/16); ``minimum``/``maximum`` are then its smallest and largest members.
-    """
-
-    name: str  # short key stored in the container, e.g. "qp" or "q"
-    label: str  # for people, e.g. "QP" or "JPEG quality"
-    minimum: int
-    maximum: int
-    default: int
-    sweep: tuple[int, ...]  # default sweep, roughly 0.05-2 bpp on Kodak
-    higher_is_better: bool  # True for quality knobs, False for QP
-    values: tuple[int, ...] = ()  # allowed values if only some of minimum..maximum are
-
-    def allows(self, value: int) -> bool:
-        if self.values:
-            return int(value) in self.values
-        return self.minimum <= int(value) <= self.maximum
-
-    def describe_range(self) -> str:
-        if self.values:
-            return "one of " + "/".join(str(v) for v in self.values)
-        return f"in {self.minimum}..{self.maximum}"
-
-
 class Pipeline:
-    """Base class: subclasses set the class attributes and implement the methods."""
+    """Base class: a subclass sets ``spec`` (its :class:`PipelineSpec`) and implements the
+    methods; ``name``, ``version``, ``description`` and ``params`` are read from the spec
+    when the class is created, so they are declared once."""
 
+    spec: ClassVar[PipelineSpec | None] = None
     name: ClassVar[str]
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
@@ -144,6 +131,24 @@ class Pipeline:
     #: Set by a caller (the GUI worker) to hear about stages ("segmentation", "compact
     #: image", "synthesis", "residual coding", ...); it may raise to cancel.
     progress: Callable[[str], None] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            cls.name = spec.name
+            cls.version = spec.version
+            cls.description = spec.description
+            cls.params = spec.params
+
+    @classmethod
+    def from_spec(cls, spec: PipelineSpec) -> Pipeline:
+        """The instance the registry serves for ``spec`` (default: ``cls()``)."""
+        if cls.spec is not spec:
+            raise PipelineError(
+                f"{spec.impl} declares pipeline {getattr(cls, 'name', '?')!r}, "
+                f"not {spec.name!r}")
+        return cls()
 
     def to(self, device: str) -> bool:
         """Run the networks of the encoder's analysis (whose outputs are coded into the
@@ -172,8 +177,6 @@ class Pipeline:
 
     def check_params(self, params: dict[str, int]) -> dict[str, int]:
         """Fill defaults and validate ranges; raise PipelineError on a bad value."""
-        from app.errors import PipelineError
-
         out = self.default_params()
         known = {p.name: p for p in self.params}
         for key, value in params.items():

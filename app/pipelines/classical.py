@@ -7,31 +7,56 @@ and the GUI work end to end and are the anchors the learned pipelines are compar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from app.codecs import decode_layer
-from app.codecs.base import LayerCodec
+from app.codecs import BASELINE_KNOBS, BASELINE_LABELS, baseline_codec, decode_layer
 from app.errors import PipelineError
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline
+from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline
+from app.pipelines.spec import ParamSpec, PipelineSpec
+
+
+def _spec(name: str, codec: str, description: str) -> PipelineSpec:
+    """The spec of baseline ``codec`` (see :data:`app.codecs.BASELINE_KNOBS`) as ``name``."""
+    knob = BASELINE_KNOBS[codec]
+    key, label = BASELINE_LABELS[codec]
+    param = ParamSpec(key, label, knob.minimum, knob.maximum, knob.default, knob.sweep,
+                      knob.higher_is_better)
+    return PipelineSpec(name, 1, description, (param,), "baseline",
+                        "app.pipelines.classical:ClassicalPipeline", {"codec": codec})
+
+
+#: The classical baselines (entry point ``classical`` of ``edms_workbench.pipelines``).
+SPECS = (
+    _spec("hevc", "hevc444",
+          "HEVC intra (x265), 4:4:4 (RGB to YCbCr BT.601 full range), fixed QP — BPG's successor"),
+    _spec("hevc-420", "hevc420", "HEVC intra (x265), YCbCr 4:2:0, fixed QP"),
+    _spec("jpeg", "jpeg", "JPEG (libjpeg), 4:2:0, quality 1-100"),
+    _spec("jpeg2000", "jpeg2000", "JPEG 2000 (OpenJPEG), target PSNR in dB"),
+    _spec("webp", "webp", "WebP lossy (libwebp), quality 0-100"),
+    _spec("avif", "avif", "AVIF (libavif/AV1), quality 0-100"),
+    _spec("jpegxl", "jpegxl", "JPEG XL lossy (libjxl), quality 1-99"),
+)
 
 
 class ClassicalPipeline(Pipeline):
-    """One classical codec as a pipeline: image -> one IMAGE layer -> image."""
+    """One classical codec as a pipeline: image -> one IMAGE layer -> image.
 
-    def __init__(
-        self,
-        name: str,
-        description: str,
-        param: ParamSpec,
-        make_codec: Callable[[int], LayerCodec],
-    ) -> None:
-        self.name = name  # type: ignore[misc]
-        self.description = description  # type: ignore[misc]
-        self.params = (param,)  # type: ignore[misc]
-        self._make_codec = make_codec
+    One class serves every baseline, so the instance (not the class) carries the spec."""
+
+    def __init__(self, spec: PipelineSpec) -> None:
+        self.spec = spec  # type: ignore[misc]
+        self.name = spec.name  # type: ignore[misc]
+        self.version = spec.version  # type: ignore[misc]
+        self.description = spec.description  # type: ignore[misc]
+        self.params = spec.params  # type: ignore[misc]
+        self._make_codec = partial(baseline_codec, spec.options["codec"])
+
+    @classmethod
+    def from_spec(cls, spec: PipelineSpec) -> ClassicalPipeline:
+        return cls(spec)
 
     def encode_prepared(self, prepared: Any, params: dict[str, int]) -> Encoded:
         image = np.ascontiguousarray(prepared)

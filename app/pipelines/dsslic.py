@@ -13,15 +13,18 @@ x' is computed from the decoded c on both sides.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from app.classes import VOID
 from app.codecs import decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
 from app.pipelines.base import Layer, LayerKind, View, ViewKind
-from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+from app.pipelines.dsslic_spec import DSSLIC, DSSLIC_LB
+from app.pipelines.layered import LayeredPipeline
 from app.pipelines.netrun import (
     UNIT,
     fixed_threads,
@@ -30,6 +33,9 @@ from app.pipelines.netrun import (
     tiled,
     to_uint8_image,
 )
+
+if TYPE_CHECKING:
+    from app.nets.smapnet import SMapNet
 
 
 class DsslicNets:
@@ -48,7 +54,7 @@ class DsslicNets:
         """Run the encoder's analysis networks on ``device`` from now on."""
         self.analysis_device = torch.device(device)
 
-    def _analysis(self, module: torch.nn.Module) -> torch.nn.Module:
+    def _analysis(self, module: torch.nn.Module) -> Any:
         return module_on(module, self.analysis_device, vars(self).setdefault("_copies", {}))
 
     def __init__(self, config: str = "lite", device: str = "cpu",
@@ -75,6 +81,14 @@ class DsslicNets:
         labels = self._run(lambda t: segnet.predict(t).to(torch.uint8), [(x, UNIT)],
                            UNIT, h, w, self.analysis_device)
         return labels[0].numpy()
+
+    def segment_and_compact(self, image: np.ndarray, report: Callable[[str], None]
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """s = SegNet(x), c = CompNet(x, s) (8-bit), telling ``report`` each stage."""
+        report("segmentation")
+        seg = self.segment(image)
+        report("compact image")
+        return seg, self.compact(image, seg)
 
     def compact(self, image: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """c = CompNet(x, s), rounded to the 8-bit base layer (h/8 x w/8 x 3)."""
@@ -117,7 +131,7 @@ class DsslicNets:
         return np.ascontiguousarray(labels[0, :h, :w].numpy())
 
 
-    def enhance(self, smapnet: torch.nn.Module, s_up: np.ndarray, c8: np.ndarray) -> np.ndarray:
+    def enhance(self, smapnet: SMapNet, s_up: np.ndarray, c8: np.ndarray) -> np.ndarray:
         """SMapNet(s~, c'): EDMS's enhanced segmentation (HxW uint8)."""
         from app.nets.dsslic import one_hot, uint8_to_compact, upsample_compact
 
@@ -149,9 +163,7 @@ def _cached_nets(config: str, device: str, extra: tuple[str, ...], recon: str) -
 class DsslicPipeline(LayeredPipeline):
     """DSSLIC, paper layout: segmentation map + lossless compact image + HEVC residual."""
 
-    name = "dsslic"
-    version = 1
-    description = "DSSLIC: segmentation + lossless compact image + HEVC residual (paper)"
+    spec = DSSLIC
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
         self.nets = shared_nets(config, device)
@@ -171,10 +183,7 @@ class DsslicPipeline(LayeredPipeline):
 
     def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Encoder side of both papers: s = SegNet(x), c = CompNet(x, s) (8-bit)."""
-        self.report("segmentation")
-        seg = self.nets.segment(image)
-        self.report("compact image")
-        return seg, self.nets.compact(image, seg)
+        return self.nets.segment_and_compact(image, self.report)
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
         seg, c8 = self.segment_and_compact(image)
@@ -191,7 +200,7 @@ class DsslicPipeline(LayeredPipeline):
         if layer is None:
             raise PipelineError(f"{self.name}: the file has no semantic_map layer")
         seg = decode_layer(layer.codec_id, layer.data)
-        if seg.ndim != 2 or seg.dtype != np.uint8 or int(seg.max(initial=0)) > 11:
+        if seg.ndim != 2 or seg.dtype != np.uint8 or int(seg.max(initial=0)) > VOID:
             raise PipelineError(f"{self.name}: the semantic map layer is not a class map")
         return {"seg": seg}
 
@@ -207,9 +216,8 @@ class DsslicPipeline(LayeredPipeline):
 
 
 class DsslicLossyBasePipeline(DsslicPipeline):
-    name = "dsslic-lb"
-    description = "DSSLIC with a lossy HEVC base layer at qp - base_dqp (our extension)"
-    version = 2  # v2: 10-bit residual without halving, box-average compact image (lite)
+    """Our extension: the base layer is coded by HEVC at ``qp - base_dqp``."""
+
+    spec = DSSLIC_LB
     lossy_base = True
     residual_10bit = True
-    params = (QP_SPEC, BASE_DQP_SPEC)

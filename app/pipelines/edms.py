@@ -18,13 +18,12 @@ import numpy as np
 
 from app.pipelines.base import Layer, LayerKind, View, ViewKind
 from app.pipelines.dsslic import DsslicPipeline, shared_nets
-from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+from app.pipelines.edms_spec import EDMS, EDMS_LB, EDMS_LB_PF, EDMS_NOENH, EDMS_PF
+from app.pipelines.layered import LayeredPipeline
 
 
 class EdmsPipeline(LayeredPipeline):
-    name = "edms"
-    version = 1
-    description = "EDMS: compact image + HEVC residual; segmentation recomputed and enhanced"
+    spec = EDMS
     enhance = True
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
@@ -46,7 +45,10 @@ class EdmsPipeline(LayeredPipeline):
             self._post = shared_post_filter(config, device)
 
     model_fingerprint = DsslicPipeline.model_fingerprint
-    segment_and_compact = DsslicPipeline.segment_and_compact
+
+    def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's s = SegNet(x) and c = CompNet(x, s), as in DSSLIC."""
+        return self.nets.segment_and_compact(image, self.report)
 
     def to(self, device: str) -> bool:
         """SegNet(x) and CompNet (when there is one; lite EDMS box-averages) run on
@@ -102,30 +104,21 @@ class EdmsPipeline(LayeredPipeline):
 
 
 class EdmsNoEnhancePipeline(EdmsPipeline):
-    name = "edms-noenh"
-    description = "EDMS without semantic enhancement (no SMapNet)"
+    spec = EDMS_NOENH
     enhance = False
 
 
 class EdmsLossyBasePipeline(EdmsPipeline):
-    name = "edms-lb"
-    description = "EDMS with a lossy HEVC base layer at qp - base_dqp (our extension)"
-    version = 2  # v2: 10-bit residual without halving, box-average compact image (lite)
+    spec = EDMS_LB  # base layer coded by HEVC at qp - base_dqp
     lossy_base = True
     residual_10bit = True
-    params = (QP_SPEC, BASE_DQP_SPEC)
 
 
 class EdmsPostFilterPipeline(EdmsPipeline):
-    name = "edms-pf"
-    description = "EDMS (paper layout) + PostNet post-filter, strength per 64x64 block (extension)"
-    version = 2  # v2: four strengths per block (2 bits) instead of on/off flags
+    spec = EDMS_PF  # PostNet strength per 64x64 block
     use_post_filter = True
 
 
 class EdmsLossyBasePostFilterPipeline(EdmsLossyBasePipeline):
-    name = "edms-lb-pf"
-    description = ("EDMS, lossy HEVC base + PostNet post-filter, strength per 64x64 block "
-                   "(extension)")
-    version = 3  # v3: four strengths per block (2 bits) instead of on/off flags
+    spec = EDMS_LB_PF  # PostNet strength per 64x64 block
     use_post_filter = True

@@ -34,20 +34,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.codecs import CODEC_ID_RANS
 from app.entropy import coder
 from app.entropy.models import scale_indices
 from app.errors import PipelineError
-from app.pipelines.base import Encoded, Layer, LayerKind, ParamSpec, Pipeline, View, ViewKind
+from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
+from app.pipelines.endtoend_spec import HYPERPRIOR
 from app.pipelines.netrun import fixed_threads
-from app.pipelines.watch import check_cancelled, checkpoint
+from app.pipelines.watch import checkpoint
 
-CODEC_ID_RANS = 9  # the layer codec id of latents coded by app.entropy.coder
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample
 TILE = 64  # latent samples per tile side (1024 pixels)
 HALO = 4  # latent samples of margin around each tile
 
-QUALITY_SPEC = ParamSpec("quality", "quality", 1, 8, 4, (1, 2, 3, 4, 5, 6, 7, 8), True)
 
 
 def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.Tensor, int]],
@@ -60,24 +60,23 @@ def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.T
     one tile are processed whole.
     """
     if hl <= tile and wl <= tile:
-        return fn(*(t for t, _ in inputs))
+        whole = fn(*(t for t, _ in inputs))
+        checkpoint(1, 1)
+        return whole
     out: torch.Tensor | None = None
-    cols = -(-wl // tile)
-    n_tiles = -(-hl // tile) * cols
-    for y0 in range(0, hl, tile):
-        for x0 in range(0, wl, tile):
-            check_cancelled()  # the caller's stop request (app.pipelines.watch)
-            y1, x1 = min(y0 + tile, hl), min(x0 + tile, wl)
-            ey0, ex0 = max(0, y0 - halo), max(0, x0 - halo)
-            ey1, ex1 = min(hl, y1 + halo), min(wl, x1 + halo)
-            o = fn(*(t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s] for t, s in inputs))
-            if out is None:
-                out = torch.empty(*o.shape[:-2], hl * out_scale, wl * out_scale,
-                                  dtype=o.dtype)
-            s = out_scale
-            out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[
-                ..., (y0 - ey0) * s:(y1 - ey0) * s, (x0 - ex0) * s:(x1 - ex0) * s]
-            checkpoint((y0 // tile) * cols + x0 // tile + 1, n_tiles)
+    starts = [(y0, x0) for y0 in range(0, hl, tile) for x0 in range(0, wl, tile)]
+    for i, (y0, x0) in enumerate(starts):
+        y1, x1 = min(y0 + tile, hl), min(x0 + tile, wl)
+        ey0, ex0 = max(0, y0 - halo), max(0, x0 - halo)
+        ey1, ex1 = min(hl, y1 + halo), min(wl, x1 + halo)
+        o = fn(*(t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s] for t, s in inputs))
+        if out is None:
+            out = torch.empty(*o.shape[:-2], hl * out_scale, wl * out_scale,
+                              dtype=o.dtype)
+        s = out_scale
+        out[..., y0 * s:y1 * s, x0 * s:x1 * s] = o[
+            ..., (y0 - ey0) * s:(y1 - ey0) * s, (x0 - ex0) * s:(x1 - ex0) * s]
+        checkpoint(i + 1, len(starts))  # a caller's stop request ends the work here
     assert out is not None
     return out
 
@@ -98,7 +97,7 @@ def gaussian_tables() -> coder.TableSet:
     return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])
 
 
-def bottleneck_tables(model: torch.nn.Module) -> coder.TableSet:
+def bottleneck_tables(model: Any) -> coder.TableSet:
     from app.entropy.models import BOTTLENECK_RANGE
 
     with fixed_threads():
@@ -119,7 +118,6 @@ def to_uint8(x: torch.Tensor, h: int, w: int) -> np.ndarray:
 class EndToEndPipeline(Pipeline):
     """Shared by the learned codecs; subclasses set ``weights`` and the synthesis."""
 
-    params: ClassVar[tuple[ParamSpec, ...]] = (QUALITY_SPEC,)
     weights: ClassVar[str]
     #: names of the LATENT layers, in file order, and their channel counts (set per model)
     latent_parts: ClassVar[tuple[str, ...]] = ("y",)
@@ -131,7 +129,8 @@ class EndToEndPipeline(Pipeline):
 
             model, _ = zoo.load_model(self.weights, config)
             fingerprint = zoo.fingerprint(self.weights, config)
-        self.model = model.eval()
+        # the network's own attributes (g_s, gains, M, ...) are looked up dynamically
+        self.model: Any = model.eval()
         self._fingerprint = fingerprint
         self.z_tables = bottleneck_tables(self.model)
 
@@ -254,12 +253,6 @@ class EndToEndPipeline(Pipeline):
 
 
 class HyperpriorPipeline(EndToEndPipeline):
-    name = "hyperprior"
-    version = 1
-    description = ("Scale hyperprior (Ballé 2018) with gain units: the learned "
-                   "non-semantic reference")
+    spec = HYPERPRIOR
     weights = "hyperprior"
 
-
-def extra_info() -> dict[str, Any]:  # pragma: no cover - documentation helper
-    return {"tile": TILE, "halo": HALO}

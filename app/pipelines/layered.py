@@ -35,6 +35,7 @@ from app.pipelines.base import (
     ViewKind,
     layers_by_kind,
 )
+from app.pipelines.watch import check_cancelled
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
@@ -74,6 +75,7 @@ def residual_apply(prediction: np.ndarray, residual: np.ndarray) -> np.ndarray:
 def amplify_residual(residual: np.ndarray, gain: int = 4) -> np.ndarray:
     """A viewable residual: 128 + gain * (r - 128), clipped (for the layer inspector);
     the 10-bit residual is shown on the same scale of x - x'."""
+    v: np.ndarray
     if residual.dtype == np.uint16:
         v = 128 + gain * (residual.astype(np.int32) - 512) // 4
     else:
@@ -127,6 +129,7 @@ def post_filter_levels(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarra
     h = image.shape[0]
     out = np.zeros((-(-h // block), -(-image.shape[1] // block)), np.uint8)
     for by in range(out.shape[0]):  # a row of blocks at a time: bounded memory at 24 MP
+        check_cancelled()
         rows = slice(by * block, min(h, (by + 1) * block))
         x16, d = _as_blend_inputs(x_hat[rows], filtered[rows])  # once for all strengths
         sse = np.stack([_block_sse(image[rows], _blend(x16, d, w), block)
@@ -301,7 +304,7 @@ class LayeredPipeline(Pipeline):
         )
 
     def decode(self, encoded: Encoded) -> np.ndarray:
-        required = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
+        required: tuple[LayerKind, ...] = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
         if self.use_post_filter:
             required = (*required, LayerKind.SIDE_INFO)
         by_kind = layers_by_kind(self.name, encoded.layers, required)
@@ -321,8 +324,8 @@ class LayeredPipeline(Pipeline):
         x_hat = residual_apply(prediction, r)
         if not self.use_post_filter:
             return x_hat
-        side = by_kind[LayerKind.SIDE_INFO]
-        levels = unpack_levels(decode_layer(side.codec_id, side.data),
+        side_layer = by_kind[LayerKind.SIDE_INFO]
+        levels = unpack_levels(decode_layer(side_layer.codec_id, side_layer.data),
                                (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), self.name)
         if not levels.any():  # the encoder found the filter useless everywhere: skip it
             return x_hat

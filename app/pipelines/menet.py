@@ -17,12 +17,11 @@ import torch
 
 from app.pipelines.base import View, ViewKind
 from app.pipelines.endtoend import LATENT_SCALE, EndToEndPipeline, tiled_latent, to_uint8
+from app.pipelines.endtoend_spec import MENET, MENET_NOENH
 
 
 class MenetPipeline(EndToEndPipeline):
-    name = "menet"
-    version = 1
-    description = "MENet: learned codec whose bitstream decodes to an image and a segmentation"
+    spec = MENET
     weights = "menet"
     enhance = True
 
@@ -49,7 +48,5 @@ class MenetPipeline(EndToEndPipeline):
 
 
 class MenetNoEnhancePipeline(MenetPipeline):
-    name = "menet-noenh"
-    version = 1
-    description = "MENet decoded without its post-enhancement module (ablation)"
+    spec = MENET_NOENH
     enhance = False

@@ -9,15 +9,23 @@ set, and outputs are rounded to 8 bit before they leave this module.
 Large images are processed in tiles of ``TILE`` pixels with a ``HALO``-pixel margin that
 is computed and thrown away; the tiling depends only on the image size, so encoder and
 decoder tile alike and peak memory stays bounded (a 24-megapixel image decodes within a
-few hundred MB of activations with the lite networks).
+few hundred MB of activations with the lite networks). The tiles of one pass run on up to
+:data:`TILE_WORKERS` threads at once, each with :data:`INFERENCE_THREADS` intra-op
+threads: every tile is computed exactly as it would be alone, so the output does not
+depend on how many tiles run in parallel, and a 2-core machine uses both cores. Between
+tiles the caller's progress callback and cancellation request are honoured
+(:mod:`app.pipelines.watch`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,12 +36,14 @@ INFERENCE_THREADS = 1
 UNIT = 8  # the compact image's down-sampling factor (DSSLIC alpha)
 TILE = 1024  # pixels; a multiple of UNIT
 HALO = 32  # pixels; a multiple of UNIT
+# Tiles computed at once (threads); each tile's result is the same whatever this is.
+TILE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 _LOCK = threading.Lock()
 
 
 def module_on(module: torch.nn.Module, device: torch.device,
-              copies: dict[tuple[int, str], torch.nn.Module]) -> torch.nn.Module:
+              copies: dict[tuple[int, str], torch.nn.Module]) -> Any:
     """``module`` itself for the CPU, else a copy of it on ``device`` (made once and kept
     in ``copies``). The CPU modules never move, so whatever the encoder's analysis runs
     on, the networks whose outputs the decoder must rebuild bit for bit stay on the CPU
@@ -65,45 +75,106 @@ def tiled(
     out_scale: int,
     height: int,
     width: int,
-    tile: int = TILE,
-    halo: int = HALO,
+    tile: int | None = None,
+    halo: int | None = None,
 ) -> torch.Tensor:
     """Apply ``fn`` tile by tile over an image of ``height`` x ``width`` pixels.
 
     ``inputs`` are ``(tensor, pixels_per_unit)`` pairs: 8 for full-resolution tensors, 1
     for compact-image tensors (one sample per 8x8 block). ``fn`` maps input tiles to an
     output with ``out_scale`` samples per unit. Small images are processed whole.
+    ``tile`` and ``halo`` default to :data:`TILE` and :data:`HALO` (read at call time). Raises
+    :class:`app.errors.Cancelled` between tiles when the caller asks
+    (:func:`app.pipelines.watch.watching`).
     """
+    tile = TILE if tile is None else tile
+    halo = HALO if halo is None else halo
     hu, wu = -(-height // UNIT), -(-width // UNIT)
     tu, hau = tile // UNIT, halo // UNIT
     if hu <= tu and wu <= tu:
-        return fn(*(t for t, _ in inputs))
+        check_cancelled()
+        o = fn(*(t for t, _ in inputs))
+        checkpoint(1, 1)
+        return o
     out: torch.Tensor | None = None
     out_h = height if out_scale == UNIT else hu * out_scale
     out_w = width if out_scale == UNIT else wu * out_scale
-    n_tiles = -(-hu // tu) * -(-wu // tu)
-    for y0 in range(0, hu, tu):
-        for x0 in range(0, wu, tu):
-            check_cancelled()  # the caller's stop request (app.pipelines.watch)
-            y1, x1 = min(y0 + tu, hu), min(x0 + tu, wu)
-            ey0, ex0 = max(0, y0 - hau), max(0, x0 - hau)
-            ey1, ex1 = min(hu, y1 + hau), min(wu, x1 + hau)
-            parts = [t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s] for t, s in inputs]
-            o = fn(*parts)
-            if out is None:
-                out = torch.empty(*o.shape[:-2], out_h, out_w, dtype=o.dtype)
-            # The last tile row/column may end inside the last 8x8 unit (an image side
-            # that is not a multiple of UNIT): clip to the output and take as many rows
-            # and columns of the tile's output, whatever padding ``fn`` added.
-            s = out_scale
-            oy1, ox1 = min(y1 * s, out_h), min(x1 * s, out_w)
-            ty0, tx0 = (y0 - ey0) * s, (x0 - ex0) * s
-            out[..., y0 * s:oy1, x0 * s:ox1] = o[
-                ..., ty0:ty0 + oy1 - y0 * s, tx0:tx0 + ox1 - x0 * s
-            ]
-            checkpoint((y0 // tu) * -(-wu // tu) + x0 // tu + 1, n_tiles)
+    s = out_scale
+    tiles = [(y0, x0) for y0 in range(0, hu, tu) for x0 in range(0, wu, tu)]
+
+    def run(y0: int, x0: int) -> torch.Tensor:
+        y1, x1 = min(y0 + tu, hu), min(x0 + tu, wu)
+        ey0, ex0 = max(0, y0 - hau), max(0, x0 - hau)
+        ey1, ex1 = min(hu, y1 + hau), min(wu, x1 + hau)
+        parts = [t[..., ey0 * s_:ey1 * s_, ex0 * s_:ex1 * s_] for t, s_ in inputs]
+        o = fn(*parts)
+        # The last tile row/column may end inside the last 8x8 unit (an image side
+        # that is not a multiple of UNIT): clip to the output and take as many rows
+        # and columns of the tile's output, whatever padding ``fn`` added.
+        oy1, ox1 = min(y1 * s, out_h), min(x1 * s, out_w)
+        ty0, tx0 = (y0 - ey0) * s, (x0 - ex0) * s
+        return o[..., ty0:ty0 + oy1 - y0 * s, tx0:tx0 + ox1 - x0 * s]
+
+    def place(y0: int, x0: int, o: torch.Tensor) -> None:
+        nonlocal out
+        if out is None:
+            out = torch.empty(*o.shape[:-2], out_h, out_w, dtype=o.dtype)
+        out[..., y0 * s:y0 * s + o.shape[-2], x0 * s:x0 * s + o.shape[-1]] = o
+
+    workers = min(TILE_WORKERS, len(tiles))
+    if workers <= 1 or torch.get_num_threads() != INFERENCE_THREADS:
+        # serial: one worker, or a caller outside fixed_threads (whose thread setting
+        # the worker threads must not change)
+        for i, (y0, x0) in enumerate(tiles):
+            check_cancelled()
+            place(y0, x0, run(y0, x0))
+            checkpoint(i + 1, len(tiles))
+    else:
+        _tiled_parallel(run, place, tiles, workers)
     assert out is not None
     return out
+
+
+def _tiled_parallel(run: Callable[[int, int], torch.Tensor],
+                    place: Callable[[int, int, torch.Tensor], None],
+                    tiles: list[tuple[int, int]], workers: int) -> None:
+    """Run ``run(y0, x0)`` for every tile on ``workers`` threads with one intra-op thread
+    each (the caller holds :func:`fixed_threads`), at most ``workers`` tiles in flight
+    (bounded memory); results are placed, progress reported and cancellation checked in
+    the caller's thread (whose context holds the callbacks)."""
+
+    def task(y0: int, x0: int) -> torch.Tensor:
+        # thread-local settings: a fresh thread has grad mode on and may not have
+        # picked up the intra-op thread count yet
+        if torch.get_num_threads() != INFERENCE_THREADS:
+            torch.set_num_threads(INFERENCE_THREADS)
+        with torch.inference_mode():
+            return run(y0, x0)
+
+    check_cancelled()
+    pending: dict[Future[torch.Tensor], tuple[int, int]] = {}
+    todo = iter(tiles)
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edms-tile") as pool:
+        try:
+            for y0, x0 in todo:
+                pending[pool.submit(task, y0, x0)] = (y0, x0)
+                if len(pending) < workers:
+                    continue
+                while len(pending) >= workers:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        place(*pending.pop(f), f.result())
+                        done += 1
+                        checkpoint(done, len(tiles))
+            for f in list(pending):
+                place(*pending.pop(f), f.result())
+                done += 1
+                checkpoint(done, len(tiles))
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
 
 
 def uint8_tensor(image: np.ndarray) -> torch.Tensor:

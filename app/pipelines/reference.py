@@ -18,8 +18,22 @@ from PIL import Image
 
 from app.pipelines.base import View, ViewKind
 from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC, LayeredPipeline
+from app.pipelines.spec import PipelineSpec
 
 ALPHA = 8
+
+LAYERED_REF = PipelineSpec(
+    "layered-ref", 1,
+    "Layered scheme without networks (box down, bicubic up): the reference",
+    (QP_SPEC,), "DSSLIC Algorithm 1 without networks (reference)",
+    "app.pipelines.reference:LayeredReferencePipeline")
+LAYERED_REF_LB = PipelineSpec(
+    "layered-ref-lb", 1,
+    "Layered reference with a lossy HEVC base layer (extension)",
+    (QP_SPEC, BASE_DQP_SPEC), "extension",
+    "app.pipelines.reference:LayeredReferenceLossyBasePipeline")
+#: Entry point ``layered-ref`` of ``edms_workbench.pipelines`` (this module needs no torch).
+SPECS = (LAYERED_REF, LAYERED_REF_LB)
 
 
 def box_downsample(image: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
@@ -34,13 +48,11 @@ def box_downsample(image: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
 def bicubic_upsample(c8: np.ndarray, alpha: int = ALPHA) -> np.ndarray:
     """Pillow's bicubic x alpha (integer arithmetic, so identical on every machine)."""
     h, w = c8.shape[:2]
-    return np.asarray(Image.fromarray(c8).resize((w * alpha, h * alpha), Image.BICUBIC))
+    return np.asarray(Image.fromarray(c8).resize((w * alpha, h * alpha), Image.Resampling.BICUBIC))
 
 
 class LayeredReferencePipeline(LayeredPipeline):
-    name = "layered-ref"
-    version = 1
-    description = "Layered reference without networks: box x8 down, bicubic up, HEVC residual"
+    spec = LAYERED_REF
 
     def analyse(self, image: np.ndarray) -> dict[str, Any]:
         self.report("compact image")
@@ -54,8 +66,6 @@ class LayeredReferencePipeline(LayeredPipeline):
 
 
 class LayeredReferenceLossyBasePipeline(LayeredReferencePipeline):
-    name = "layered-ref-lb"
-    description = "Layered reference with a lossy HEVC base layer and a 10-bit residual"
+    spec = LAYERED_REF_LB
     lossy_base = True
     residual_10bit = True
-    params = (QP_SPEC, BASE_DQP_SPEC)

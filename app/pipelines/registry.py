@@ -1,60 +1,127 @@
-"""Registry of pipelines by name.
+"""Registry of pipelines, found through the ``edms_workbench.pipelines`` entry points.
 
-Pipelines register a zero-argument factory, so listing them is cheap and learned
-pipelines load their networks only when first used (CompressAI's model zoo does the
-same with its ``models`` dict).
+The registry knows no pipeline by name. Every distribution (this one included) declares
+entry points in that group, each naming a :class:`~app.pipelines.spec.PipelineSpec` or a
+sequence of them (napari finds its readers through its plug-in manifest the same way).
+Listing names, descriptions and parameters reads only the specs, so no torch is imported;
+a pipeline's class is imported and instantiated when it is first used (CompressAI's model
+zoo is lazy the same way). An entry point that fails to load, or names something that is
+not a spec, is listed under its entry-point name with the error; the rest keep working.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
 
 from app.errors import PipelineError
-from app.pipelines.base import Pipeline
+from app.pipelines.base import ParamSpec, Pipeline
+from app.pipelines.spec import PipelineSpec
 
-_FACTORIES: dict[str, tuple[Callable[[], Pipeline], str]] = {}
+GROUP = "edms_workbench.pipelines"
+_OWN_DISTRIBUTION = "edms-workbench"
+
+
+@dataclass
+class _Entry:
+    """One listed pipeline: from a spec, an in-process factory, or a plug-in that failed."""
+
+    name: str
+    description: str
+    origin: str  # "edms-workbench", a plug-in's distribution, or "in-process"
+    spec: PipelineSpec | None = None
+    factory: Callable[[], Pipeline] | None = None
+    error: str | None = None
+
+
+_ENTRIES: dict[str, _Entry] = {}
 _INSTANCES: dict[str, Pipeline] = {}
+_LOCAL: dict[str, _Entry] = {}  # registered in-process; survive reload()
+_LOADED = False
 
 
 def register(name: str, factory: Callable[[], Pipeline], description: str) -> None:
-    """Register ``factory`` under ``name`` (replacing an earlier registration)."""
-    _FACTORIES[name] = (factory, description)
+    """Register an in-process pipeline ``factory`` under ``name`` (test doubles, scripts).
+
+    Products register through the entry-point group instead. ``factory.pipeline_class``,
+    if present, returns the class, so its parameters are known without instantiating it.
+    """
+    entry = _Entry(name, description, "in-process", factory=factory)
+    _LOCAL[name] = entry
+    _ensure_loaded()
+    _ENTRIES[name] = entry
     _INSTANCES.pop(name, None)
 
 
+def unregister(name: str) -> None:
+    """Forget an in-process registration (no effect on entry-point pipelines)."""
+    _LOCAL.pop(name, None)
+    if name in _ENTRIES and _ENTRIES[name].origin == "in-process":
+        del _ENTRIES[name]
+    _INSTANCES.pop(name, None)
+
+
+def reload() -> None:
+    """Scan the entry points again (after ``sys.path`` changed) and drop loaded instances."""
+    global _LOADED
+    _LOADED = False
+    _ENTRIES.clear()
+    _INSTANCES.clear()
+    _ensure_loaded()
+
+
 def available() -> list[str]:
-    """Names of all registered pipelines, in registration order."""
-    _ensure_builtin()
-    return list(_FACTORIES)
+    """Names of all listed pipelines: this distribution's first, in entry-point order,
+    then plug-ins; a plug-in that failed to load is listed under its entry-point name."""
+    _ensure_loaded()
+    return list(_ENTRIES)
+
+
+def spec(name: str) -> PipelineSpec | None:
+    """The spec of ``name`` (None for in-process registrations and failed plug-ins)."""
+    return _entry(name).spec
+
+
+def origin(name: str) -> str:
+    """The distribution that declares ``name`` (``"in-process"`` for :func:`register`)."""
+    return _entry(name).origin
 
 
 def describe(name: str) -> str:
-    _ensure_builtin()
-    return _FACTORIES[name][1] if name in _FACTORIES else ""
+    _ensure_loaded()
+    return _ENTRIES[name].description if name in _ENTRIES else ""
+
+
+def load_error(name: str) -> str | None:
+    """Why the plug-in listed as ``name`` failed to load, or None."""
+    return _entry(name).error
+
+
+def params(name: str) -> tuple[ParamSpec, ...]:
+    """The rate parameters of ``name`` without importing its class or loading networks."""
+    entry = _entry(name)
+    if entry.error is not None:
+        raise PipelineError(entry.error)
+    if name in _INSTANCES:
+        return tuple(_INSTANCES[name].params)
+    if entry.spec is not None:
+        return entry.spec.params
+    cls_getter = getattr(entry.factory, "pipeline_class", None)
+    if cls_getter is not None:
+        return tuple(cls_getter().params)
+    return tuple(get(name).params)
 
 
 def get(name: str) -> Pipeline:
-    """The (cached) pipeline instance for ``name``; PipelineError if unknown."""
-    _ensure_builtin()
-    if name not in _FACTORIES:
-        raise PipelineError(
-            f"unknown pipeline {name!r}; available: {', '.join(_FACTORIES)}"
-        )
+    """The (cached) pipeline instance for ``name``; PipelineError if unknown or broken."""
+    entry = _entry(name)
+    if entry.error is not None:
+        raise PipelineError(entry.error)
     if name not in _INSTANCES:
-        _INSTANCES[name] = _FACTORIES[name][0]()
+        _INSTANCES[name] = _instantiate(entry)
     return _INSTANCES[name]
-
-
-def params(name: str) -> tuple:
-    """The rate parameters of ``name`` without loading its networks."""
-    _ensure_builtin()
-    if name in _INSTANCES:
-        return _INSTANCES[name].params
-    factory = _FACTORIES[name][0] if name in _FACTORIES else None
-    cls_getter = getattr(factory, "pipeline_class", None)
-    if cls_getter is not None:
-        return cls_getter().params
-    return get(name).params
 
 
 def status(name: str) -> str | None:
@@ -66,12 +133,75 @@ def status(name: str) -> str | None:
     return None
 
 
-_BUILTIN_DONE = False
+# --------------------------------------------------------------------------- internals
 
 
-def _ensure_builtin() -> None:
-    global _BUILTIN_DONE
-    if _BUILTIN_DONE:
+def _entry(name: str) -> _Entry:
+    _ensure_loaded()
+    if name not in _ENTRIES:
+        raise PipelineError(f"unknown pipeline {name!r}; available: {', '.join(_ENTRIES)}")
+    return _ENTRIES[name]
+
+
+def _instantiate(entry: _Entry) -> Pipeline:
+    if entry.factory is not None:
+        return entry.factory()
+    assert entry.spec is not None
+    sp = entry.spec
+    try:
+        impl = sp.load()
+    except Exception as exc:  # a plug-in's import error becomes a message
+        raise PipelineError(f"{sp.name}: cannot import {sp.impl}: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    if not (isinstance(impl, type) and issubclass(impl, Pipeline)):
+        raise PipelineError(f"{sp.name}: {sp.impl} is not a Pipeline class")
+    pipeline = impl.from_spec(sp)
+    if pipeline.name != sp.name or pipeline.version != sp.version:
+        raise PipelineError(f"{sp.impl} is {pipeline.name!r} v{pipeline.version}, its spec "
+                            f"says {sp.name!r} v{sp.version}")
+    return pipeline
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    eps = list(metadata.entry_points(group=GROUP))
+
+    def own(ep: metadata.EntryPoint) -> bool:
+        dist = ep.dist
+        return dist is not None and _normalise(dist.name) == _OWN_DISTRIBUTION
+
+    return [ep for ep in eps if own(ep)] + [ep for ep in eps if not own(ep)]
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _add(entry: _Entry) -> None:
+    if entry.name in _ENTRIES:
+        other = _ENTRIES[entry.name]
+        why = f"pipeline {entry.name!r} of {entry.origin} is already declared by {other.origin}"
+        entry = _Entry(f"{entry.name} ({entry.origin})", why, entry.origin, error=why)
+    _ENTRIES[entry.name] = entry
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if _LOADED:
         return
-    _BUILTIN_DONE = True
-    from app.pipelines import builtin  # noqa: F401  (registers on import)
+    _LOADED = True
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        try:
+            loaded: Any = ep.load()
+            specs = [loaded] if isinstance(loaded, PipelineSpec) else list(loaded)
+            bad = [s for s in specs if not isinstance(s, PipelineSpec)]
+            if bad or not specs:
+                raise TypeError(f"expected PipelineSpec objects, got {bad[:1] or 'none'}")
+        except Exception as exc:  # one broken plug-in must not stop the rest
+            why = (f"plug-in {ep.name!r} ({dist}, {ep.value}) failed to load: "
+                   f"{type(exc).__name__}: {exc}")
+            _add(_Entry(ep.name, why, dist, error=why))
+            continue
+        for s in specs:
+            _add(_Entry(s.name, s.description, dist, spec=s))
+    _ENTRIES.update(_LOCAL)

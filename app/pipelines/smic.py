@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from app.classes import VOID
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
 from app.pipelines import netrun
@@ -37,7 +38,6 @@ from app.pipelines.base import (
     Encoded,
     Layer,
     LayerKind,
-    ParamSpec,
     Pipeline,
     View,
     ViewKind,
@@ -51,9 +51,11 @@ from app.pipelines.netrun import (
     tiled,
     to_uint8_image,
 )
+from app.pipelines.smic_spec import SMIC
+from app.pipelines.watch import check_cancelled
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
-MAX_LABEL = 11  # 0..10 CamVid classes, 11 void (SS-Net never predicts it; accepted anyway)
+MAX_LABEL = VOID  # CamVid classes and void (SS-Net never predicts void; accepted anyway)
 # Margins for tiled inference of images larger than a tile (netrun.tiled; its HALO of 32
 # is too small here). Measured receptive-field radii (gradient support of one output
 # pixel): lite SS-Net 42 px, lite Rec-Net 69 px, so these halos cover them and tiled
@@ -62,13 +64,6 @@ MAX_LABEL = 11  # 0..10 CamVid classes, 11 void (SS-Net never predicts it; accep
 SSNET_HALO = 64
 RECNET_HALO = 96
 
-QP_SPEC = ParamSpec("qp", "QP (sampled image)", 0, 51, 37, (22, 27, 32, 37, 42), False)
-FACTOR_SPEC = ParamSpec("factor", "sampling factor", 2, 16, 4, (4, 8), False,
-                        values=(2, 4, 8, 16))
-# Our extension: the semantic map is sent at 1/map_scale resolution (block majority vote),
-# the decoder repeats each label map_scale x map_scale times. 1 = the paper's full map.
-MAP_SCALE_SPEC = ParamSpec("map_scale", "semantic map down-sampling", 1, 16, 8, (8,), False,
-                           values=(1, 2, 4, 8, 16))
 _MAP_QPS = (51, 46, 41, 36, 31, 26, 21, 16, 11, 6, 0)
 
 
@@ -123,6 +118,7 @@ def encode_semantic_map(labels: np.ndarray) -> tuple[int, bytes, int | None]:
     def attempt(qp: int) -> bytes | None:
         nonlocal too_big
         if qp not in tried:
+            check_cancelled()
             data = hevc(qp).encode(samples)
             too_big = too_big or len(data) >= len(lossless)
             ok = np.array_equal(hevc_samples_to_map(decode_layer(CODEC_ID_HEVC, data)), labels)
@@ -245,10 +241,7 @@ class SmicPrepared:
 class SmicPipeline(Pipeline):
     """SMIC: semantic map (layer 1) + HEVC-coded sampled image (layer 2) -> Rec-Net."""
 
-    name = "smic"
-    version = 1
-    description = "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction"
-    params = (QP_SPEC, FACTOR_SPEC, MAP_SCALE_SPEC)
+    spec = SMIC
 
     def __init__(self, config: str = "lite", device: str = "cpu",
                  nets: SmicNets | None = None) -> None:

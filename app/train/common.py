@@ -24,15 +24,23 @@ import torch
 from safetensors.torch import save_file
 
 from app.nets.zoo import sha256_file
+from app.train import distributed
 
 
 def pick_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu."""
+    """``auto`` -> cuda if available else cpu.
+
+    Under torchrun (``WORLD_SIZE`` > 1) a CUDA process gets ``cuda:LOCAL_RANK`` and every
+    process joins the process group here (:func:`app.train.distributed.setup`), before
+    the trainer loads its shard of the data.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda requested but CUDA is not available")
-    return torch.device(name)
+    device = distributed.device_for(name)
+    distributed.setup(device)
+    return device
 
 
 def set_threads(n: int | None) -> None:
@@ -121,7 +129,7 @@ def install_sigterm() -> threading.Event:
     """Turn SIGTERM/SIGINT into a flag so the loop can write a last checkpoint and exit."""
     ev = threading.Event()
 
-    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+    def handler(signum: int, frame: Any) -> None:
         ev.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -163,6 +171,14 @@ class TrainLoop:
     first one is the network that is exported. A trainer supplies one training step (it
     gets the schedule position p and sets its own learning rates), a validation returning
     ``(score, metrics)`` (higher score is better) and the export of a state dict.
+
+    Under torchrun (:mod:`app.train.distributed`) the parts hold the unwrapped modules (so
+    checkpoints do not depend on the number of processes) and the training step runs the
+    modules returned by :meth:`wrap`; rank 0 alone reads and writes checkpoints (the
+    checkpoint read is broadcast), validates, exports and shows the progress bar. The
+    schedule position and the stop decision (schedule end, signal, ``--minutes``) are
+    agreed by all ranks every step. With ``EDMS_TRAIN_DIGEST=1`` every rank prints the
+    sha256 of its final weights (:func:`app.train.distributed.digest`).
     """
 
     def __init__(self, args: argparse.Namespace, name: str, iters: int,
@@ -177,6 +193,14 @@ class TrainLoop:
         self.best: float = float("-inf")
         self.best_metrics: dict[str, Any] | None = None
         self.stopped_by_signal = False
+        self.is_main = distributed.is_main()
+        # added to a trainer's seeds: each rank draws its own crops (0 without torchrun)
+        self.seed_offset = distributed.seed_offset()
+
+    def wrap(self, module: torch.nn.Module, **ddp_kwargs: Any) -> torch.nn.Module:
+        """The module the training step's forward passes go through: DDP under torchrun,
+        ``module`` itself otherwise. Call it after :meth:`resume`."""
+        return distributed.wrap(module, **ddp_kwargs)
 
     def resume(self, check: Callable[[dict[str, Any]], None] | None = None
                ) -> dict[str, Any] | None:
@@ -184,10 +208,12 @@ class TrainLoop:
         ``check`` sees the checkpoint first (and may refuse it with SystemExit)."""
         if not self.args.resume:
             return None
-        if not self.last.exists():
-            print(f"--resume: no checkpoint at {self.last}, starting fresh", flush=True)
+        ck = load_checkpoint(self.last) if self.is_main and self.last.exists() else None
+        ck = distributed.broadcast_object(ck)
+        if ck is None:
+            if self.is_main:
+                print(f"--resume: no checkpoint at {self.last}, starting fresh", flush=True)
             return None
-        ck = load_checkpoint(self.last)
         if check is not None:
             check(ck)
         for key, part in self.parts.items():
@@ -199,10 +225,15 @@ class TrainLoop:
         self.best = float("-inf") if best is None else float(best)
         self.best_metrics = ck.get("best_metrics")
         self.p0 = self.p = float(ck.get("progress", ck.get("p", self.step / max(1, self.iters))))
-        print(f"resumed from {self.last} at step {self.step} (best {self.best:.4f})", flush=True)
+        if self.is_main:
+            print(f"resumed from {self.last} at step {self.step} (best {self.best:.4f})",
+                  flush=True)
         return ck
 
     def save(self, path: Path | None = None) -> None:
+        """Write the checkpoint (rank 0 only; the other ranks hold the same state)."""
+        if not self.is_main:
+            return
         atomic_save({**{k: v.state_dict() for k, v in self.parts.items()}, "step": self.step,
                      "progress": self.p, "best": self.best, "best_metrics": self.best_metrics,
                      **self.extra}, path or self.last)
@@ -226,11 +257,17 @@ class TrainLoop:
         last_val = -1
         last_ckpt = time.monotonic()
         pbar = tqdm(total=None, initial=self.step, desc=f"{self.name}-{self.args.config}",
-                    mininterval=30, ncols=110)
+                    mininterval=30, ncols=110, disable=not self.is_main)
 
         def do_validate() -> None:
             nonlocal last_val
             last_val = self.step
+            assert validate is not None
+            if self.is_main:
+                validate_and_export()
+            distributed.barrier()  # the other ranks wait for rank 0's validation
+
+        def validate_and_export() -> None:
             assert validate is not None
             score, metrics = validate()
             if score > self.best:
@@ -242,9 +279,12 @@ class TrainLoop:
                 print(f"new best {score:.4f} at step {self.step} -> exported to "
                       f"{self.out_dir}", flush=True)
 
+        signalled = False
         while True:
-            self.p = sched(self.step)
-            if self.p >= 1.0 or stop.is_set():
+            # one all-reduce: every rank takes the same LR and stops at the same step
+            self.p, flag = distributed.agree_max([sched(self.step), float(stop.is_set())])
+            signalled = flag > 0
+            if self.p >= 1.0 or signalled:
                 break
             logs = train_step(self.p)
             self.step += 1
@@ -260,12 +300,35 @@ class TrainLoop:
                 self.save()
                 last_ckpt = time.monotonic()
         pbar.close()
-        self.stopped_by_signal = stop.is_set()
+        self.stopped_by_signal = signalled
         self.save()
         if validate is not None and last_val != self.step and not self.stopped_by_signal:
             do_validate()
-        if validate is None:
+        if validate is None and self.is_main:
             export(self._first_state()[1], {})
+        self._finish_ranks()
         why = "signal" if self.stopped_by_signal else "schedule done"
-        print(f"stopped ({why}) at step {self.step}; best validation score {self.best:.4f}; "
-              f"checkpoint {self.last}", flush=True)
+        if self.is_main:
+            print(f"stopped ({why}) at step {self.step}; best validation score "
+                  f"{self.best:.4f}; checkpoint {self.last}", flush=True)
+
+    def _finish_ranks(self) -> None:
+        """Give every rank rank 0's buffers (the saved state) and, with
+        ``EDMS_TRAIN_DIGEST=1``, print each rank's sha256 of the parameters of all the
+        modules (before that copy: DDP keeps them equal by itself) and of the exported
+        network's whole state dict (after it: equal to the checkpoint's)."""
+        report = os.environ.get("EDMS_TRAIN_DIGEST") == "1"
+        if not (report or distributed.active()):
+            return
+        net = next(iter(self.parts.values()))
+        params = distributed.digest({f"{key}.{n}": t for key, part in self.parts.items()
+                                     if isinstance(part, torch.nn.Module)
+                                     for n, t in part.named_parameters()})
+        for part in self.parts.values():
+            if isinstance(part, torch.nn.Module):
+                distributed.sync_buffers(part)
+        if report:
+            # one write per line, so the lines of different ranks sharing a pipe do not mix
+            print(f"digest rank {distributed.rank()}/{distributed.world_size()} step "
+                  f"{self.step} params {params} state {distributed.digest(net.state_dict())}\n",
+                  end="", flush=True)

@@ -27,12 +27,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-NUM_CLASSES = 11
-VOID = 11
-CAMVID_CLASSES = (
-    "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
-    "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
-)
+from app.classes import NUM_CLASSES, VOID
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 # Cityscapes trainId (0..18, 255 = ignore) -> CamVid 11-class index. This follows how the
@@ -79,18 +75,20 @@ LABELID_LUT = TRAINID_LUT[_lut(_CITYSCAPES_ID_TO_TRAINID, 255)]
 
 
 def _load_rgb(path: Path, max_side: int | None) -> np.ndarray:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.open(path) as f:
+        im = f.convert("RGB")
         if max_side and max(im.size) > max_side:
             s = max_side / max(im.size)
-            im = im.resize((round(im.width * s), round(im.height * s)), Image.BICUBIC)
+            im = im.resize((round(im.width * s), round(im.height * s)),
+                           Image.Resampling.BICUBIC)
         return np.asarray(im, dtype=np.uint8).copy()
 
 
 def _load_label(path: Path, size: tuple[int, int], lut: np.ndarray | None) -> np.ndarray:
-    with Image.open(path) as im:
+    with Image.open(path) as f:
+        im: Image.Image = f
         if im.size != size:
-            im = im.resize(size, Image.NEAREST)
+            im = im.resize(size, Image.Resampling.NEAREST)
         lab = np.asarray(im, dtype=np.uint8)
     if lab.ndim == 3:
         lab = lab[..., 0]

@@ -42,7 +42,7 @@ from __future__ import annotations
 import argparse
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from pytorch_msssim import ssim
 
 from app.nets.dsslic import (
     CONFIGS,
+    DSSLIC,
     build_discriminator,
     build_dsslic,
     compact_to_uint8,
@@ -59,6 +60,7 @@ from app.nets.dsslic import (
     uint8_to_compact,
     upsample_compact,
 )
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -68,6 +70,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import SegDataset, infinite_batches, load_split
+from app.train.registry import trainer
 
 LAMBDA = 10.0
 DEFAULTS = {"lite": {"iters": 6000, "batch": 2, "crop": 256},
@@ -175,7 +178,7 @@ class SegSource:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, samples: list, device: torch.device,
+def evaluate(model: DSSLIC, samples: list, device: torch.device,
              segs: SegSource, base_qp: int = 24) -> dict[str, Any]:
     """Mean PSNR over the val frames of x' and of plain bicubic c', with the lossless base
     and with the base HEVC-coded at ``base_qp``; segmentation = SegNet(x) (or GT), or
@@ -212,6 +215,7 @@ def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
+@trainer("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = DEFAULTS[cfg_name]
@@ -228,11 +232,13 @@ def run(args: argparse.Namespace) -> int:
     val = load_split(args.data, "val", args.limit)
     if not train:
         raise SystemExit(f"no training frames in {args.data}")
+    n_train = len(train)
+    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
     gen = build_dsslic(cfg_name).to(device)
     if args.init and not args.resume:
         init_from_safetensors(gen, args.init)
     segs = SegSource(args.seg, device)
-    rng = random.Random(99 + (args.iters or 0))
+    rng = random.Random(99 + (args.iters or 0) + distributed.seed_offset())
     disc = build_discriminator(cfg_name).to(device) if use_gan else None
     betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
@@ -253,7 +259,9 @@ def run(args: argparse.Namespace) -> int:
           f"{'/' + args.gan if use_gan else ''}; {iters} iters, batch {batch}, crop {crop}, "
           f"lr {args.lr}, device {device}, threads {torch.get_num_threads()}", flush=True)
 
-    seed = 4321 + loop.step
+    gen_fwd = loop.wrap(distributed.Methods(gen))  # forward passes of the training step
+    disc_fwd = loop.wrap(disc) if disc is not None else None
+    seed = 4321 + loop.step + loop.seed_offset
     random.seed(seed)
     torch.manual_seed(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
@@ -262,8 +270,8 @@ def run(args: argparse.Namespace) -> int:
         export_safetensors(state, loop.out_dir, f"{args.name}-{cfg_name}", {
             "name": args.name, "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": ng,
-            "training_data": "CamVid train, 367 frames" if len(train) == 367
-            else f"{args.data} train, {len(train)} frames",
+            "training_data": "CamVid train, 367 frames" if n_train == 367
+            else f"{args.data} train, {n_train} frames",
             "segmentation_input": {
                 "gt": "ground-truth label maps (void -> zero one-hot)",
                 "mix": "shipped SegNet: SegNet(x) or SegNet(c'), half each",
@@ -294,10 +302,10 @@ def run(args: argparse.Namespace) -> int:
         x = img.to(device) * 2 - 1
         seg = seg.to(device)
         seg_x = segs.of_image(x, seg)
-        cq = quantize_compact(gen.compact(x, seg_x), ste=True)
+        cq = quantize_compact(gen_fwd("compact", x, seg_x), ste=True)
         cq = degrade_base(cq, args.base_lossy, tuple(args.base_qp), rng)
         seg = segs.for_finenet(x, seg, cq, rng)
-        xr, c_up = gen.reconstruct(cq, seg)
+        xr, c_up = gen_fwd("reconstruct", cq, seg)
         if args.loss == "mse":
             l2 = ((x - xr) ** 2).mean()
             loss_g = l2 * 100
@@ -312,29 +320,32 @@ def run(args: argparse.Namespace) -> int:
             l_c = 2 * LAMBDA * w_c * (x - c_up).abs().mean()
             loss_g = loss_g + l_c
             logs["l1_c"] = l_c.item()
-        if disc is not None:
+        if disc_fwd is not None:
             oh = one_hot(seg)
             cond = c_up.detach()
-            fake_out = disc(oh, cond, xr)
-            l_adv = sum(_gan_loss(o[-1], True, args.gan) for o in fake_out)
+            fake_out = disc_fwd(oh, cond, xr)
+            l_adv = cast(torch.Tensor, sum(_gan_loss(o[-1], True, args.gan) for o in fake_out))
             loss_g = loss_g + l_adv
             logs["g_adv"] = l_adv.item()
             if p < 2 / 3:  # §3.4: no feature matching in the last third
                 with torch.no_grad():
+                    assert disc is not None  # disc_fwd wraps it
                     real_out = disc(oh, cond, x)
-                l_fm = LAMBDA * sum(F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out,
-                                                                    strict=True)
-                                    for f, r in zip(fo[:-1], ro[:-1], strict=True))
+                l_fm = LAMBDA * cast(torch.Tensor, sum(
+                    F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out, strict=True)
+                    for f, r in zip(fo[:-1], ro[:-1], strict=True)))
                 loss_g = loss_g + l_fm
                 logs["fm"] = l_fm.item()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        if disc is not None:
-            real_out = disc(oh, cond, x)
-            fake_out = disc(oh, cond, xr.detach())
-            l_d = sum(_gan_loss(r[-1], True, args.gan) + _gan_loss(f[-1], False, args.gan)
-                      for r, f in zip(real_out, fake_out, strict=True))
+        if disc_fwd is not None:
+            assert opt_d is not None  # made together with disc
+            real_out = disc_fwd(oh, cond, x)
+            fake_out = disc_fwd(oh, cond, xr.detach())
+            l_d = cast(torch.Tensor, sum(
+                _gan_loss(r[-1], True, args.gan) + _gan_loss(f[-1], False, args.gan)
+                for r, f in zip(real_out, fake_out, strict=True)))
             opt_d.zero_grad(set_to_none=True)
             l_d.backward()
             opt_d.step()

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from app.classes import NUM_CLASSES, VOID
 from app.nets import hyperprior as hp
 from app.nets import menet as mn
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -39,6 +40,7 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
+from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
             "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
@@ -54,18 +56,29 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images-limit", type=int, default=None, help="use at most N photographs")
     p.add_argument("--val-frames", type=int, default=8, help="CamVid val frames validated on")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the CE term (menet)")
+    p.add_argument("--export-now", action="store_true",
+                   help="validate the checkpoint's weights and export them, without training "
+                   "(the checkpoint is left as it is, so --resume continues the schedule)")
     add_schedule_args(p, val_every=1000)
 
 
-def _load_photos(folder: str | None, limit: int | None, seed: int = 0) -> list[np.ndarray]:
-    from PIL import Image
-
+def _photo_paths(folder: str | None, limit: int | None, seed: int = 0) -> list[Path]:
     if not folder:
         return []
     paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
     if limit:
         random.Random(seed).shuffle(paths)
         paths = sorted(paths[:limit])
+    return paths
+
+
+def _load_photos(folder: str | None, limit: int | None, seed: int = 0) -> list[np.ndarray]:
+    return _read_photos(_photo_paths(folder, limit, seed))
+
+
+def _read_photos(paths: list[Path]) -> list[np.ndarray]:
+    from PIL import Image
+
     out = []
     for p in paths:
         with Image.open(p) as im:
@@ -96,7 +109,7 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int):
 def build(net: str, cfg: str) -> torch.nn.Module:
     if net == "hyperprior":
         return hp.ScaleHyperprior(**hp.CONFIGS[cfg])
-    return mn.MENet(**mn.CONFIGS[cfg])
+    return mn.MENet.from_config(mn.CONFIGS[cfg])
 
 
 def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -154,35 +167,43 @@ def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.nda
     return out
 
 
+@trainer("hyperprior", "scale-hyperprior codec with gain units (Ballé et al. 2018)", add_args)
+@trainer("menet", "MENet: one bitstream -> image + segmentation (Chen et al. 2021)", add_args)
 def run(args: argparse.Namespace) -> int:
     net, cfg = args.net, args.config
     d = DEFAULTS[cfg]
-    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
-    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
     set_threads(args.threads)
     device = pick_device(args.device)
     frames = load_split(args.data, "train", args.limit)
-    photos = _load_photos(args.images, args.images_limit)
-    if not frames and not photos:
+    photo_paths = _photo_paths(args.images, args.images_limit)
+    if not frames and not photo_paths:
         raise SystemExit("no training images")
+    n_frames, n_photos = len(frames), len(photo_paths)
+    weights = class_weights(frames).to(device) if net == "menet" and frames else None
+    # this process's frames and photographs (all of them without torchrun)
+    frames = distributed.shard(frames) if frames else []
+    photos = _read_photos(distributed.shard(photo_paths) if photo_paths else [])
     val_frames = load_split(args.data, "val", None)
     val_frames = val_frames[:: max(1, len(val_frames) // max(1, args.val_frames))]
     val_frames = val_frames[: args.val_frames]
     val_photos = _load_photos(args.val_images, 8, seed=1) if args.val_images else []
-    print(f"{net}-{cfg}: {len(frames)} CamVid frames, {len(photos)} photographs; validation "
+    print(f"{net}-{cfg}: {n_frames} CamVid frames, {n_photos} photographs; validation "
           f"{len(val_frames)} frames, {len(val_photos)} photographs", flush=True)
 
     model = build(net, cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
     loop = TrainLoop(args, net, iters, {"model": model, "opt": opt})
     loop.resume()
-    torch.manual_seed(4321 + loop.step)
+    model_fwd = loop.wrap(model)  # the training step's forward pass
+    seed = loop.step + loop.seed_offset
+    torch.manual_seed(4321 + seed)
     seg_iter = infinite_batches(SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch,
-                                seed=7 + loop.step) if frames else None
-    photo_iter = photo_batches(photos, batch, crop, seed=11 + loop.step) if photos else None
-    weights = class_weights(frames).to(device) if net == "menet" and frames else None
+                                seed=7 + seed) if frames else None
+    photo_iter = photo_batches(photos, batch, crop, seed=11 + seed) if photos else None
     lambdas = torch.tensor(hp.LAMBDAS, device=device)
-    qrng = random.Random(99 + loop.step)
+    qrng = random.Random(99 + seed)
     camvid_every = 2 if net == "menet" else 3
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
@@ -190,8 +211,8 @@ def run(args: argparse.Namespace) -> int:
         export_safetensors(state, loop.out_dir, f"{net}-{cfg}", {
             "name": net, "config_name": cfg, "config": conf, "steps": loop.step,
             "lambdas": list(hp.LAMBDAS),
-            "training_data": f"CamVid train ({len(frames)} frames, random 0.5-1.0 down-scale)"
-            f" and {len(photos)} photographs from a natural-image folder (Imagenette train), "
+            "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
+            f" and {n_photos} photographs from a natural-image folder (Imagenette train), "
             f"{crop}x{crop} crops, batch {batch}; a CamVid batch every {camvid_every} steps",
             "loss": "lambda_q*255^2*MSE + bpp per sample, q uniform over the lambdas"
             + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
@@ -228,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         x = x.to(device)
         q = torch.tensor([qrng.randrange(len(hp.LAMBDAS)) for _ in range(x.shape[0])],
                          device=device)
-        o = model(x, q.float())
+        o = model_fwd(x, q.float())
         npix = x.shape[-2] * x.shape[-1]
         bpp = per_sample_bits(o["likelihoods"]) / npix
         if net == "menet":
@@ -249,6 +270,13 @@ def run(args: argparse.Namespace) -> int:
         logs["loss"] = float(loss)
         return logs
 
+    if args.export_now:
+        if loop.step == 0:
+            raise SystemExit(f"--export-now: no checkpoint in {loop.run_dir} (use --resume)")
+        score, metrics = validate()
+        export({k: v.detach().cpu() for k, v in model.state_dict().items()}, metrics)
+        print(f"exported step {loop.step} (validation score {score:.4f}) to {loop.out_dir}")
+        return 0
     model.train()
     loop.run(train_step, validate, export)
     return 0

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from app.nets.postnet import CONFIGS, build_postnet
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -34,8 +35,9 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import load_split
+from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
             "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
 VAL_QPS = (27, 37)
 VAL_SCALES = (1.0, 0.5)
@@ -93,7 +95,12 @@ def prepare_pairs(samples: list, names: list[str], plan: list[list[tuple]], desc
     from app.pipelines import registry
 
     pipes = {n: registry.get(n) for n in names}
-    xs, xh, xp, qps, pid, scales = [], [], [], [], [], []
+    xs: list[np.ndarray] = []
+    xh: list[np.ndarray] = []
+    xp: list[np.ndarray] = []
+    qps: list[int] = []
+    pid: list[int] = []
+    scales: list[float] = []
     for s, jobs in tqdm(list(zip(samples, plan, strict=True)), desc=desc, mininterval=30,
                         ncols=100):
         preps: dict[tuple, Any] = {}
@@ -157,6 +164,17 @@ def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
     return data
 
 
+def load_or_prepare_once(path: Path, make: Any) -> dict[str, np.ndarray]:
+    """:func:`load_or_prepare` on rank 0 (which writes the cache) while the other ranks of
+    a torchrun job wait, then read the cache; a rank that cannot see it (no shared run
+    folder) prepares the pairs itself, in memory."""
+    data = load_or_prepare(path, make) if distributed.is_main() else None
+    distributed.barrier()
+    if data is None:
+        data = load_or_prepare(path, make) if path.exists() else make()
+    return data
+
+
 def _to_t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).float() / 255
 
@@ -208,6 +226,7 @@ def evaluate(model: torch.nn.Module, data: dict[str, np.ndarray], names: list[st
     return {"gain_db": float(np.mean(gains)), "per_pipeline_qp": per}
 
 
+@trainer("postnet", "decoder post-filter of the layered pipelines (extension)", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
     d = DEFAULTS[cfg]
@@ -228,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
               rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
               (rng.random(), rng.random())) for _ in range(args.per_frame)]
             for _ in train_s]
-    train = load_or_prepare(run_dir / "pairs-train.npz",
+    train = load_or_prepare_once(run_dir / "pairs-train.npz",
                             lambda: prepare_parallel(train_s, names, plan, "pairs train",
                                                              args.workers))
     val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
@@ -236,11 +255,15 @@ def run(args: argparse.Namespace) -> int:
     vnames = [n for n in ("edms", "edms-lb") if n in names] or names[:1]
     vplan = [[(n, q, sc, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS
               for sc in VAL_SCALES] for _ in val_s]
-    val = load_or_prepare(run_dir / "pairs-val.npz",
+    val = load_or_prepare_once(run_dir / "pairs-val.npz",
                           lambda: prepare_parallel(val_s, names, vplan, "pairs val",
                                                    args.workers)) if val_s else None
     print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation pairs",
           flush=True)
+    # this process's pairs (all of them without torchrun)
+    mine = distributed.shard(range(len(train["x"])))
+    if len(mine) < len(train["x"]):
+        train = {k: v[mine] for k, v in train.items()}
 
     from app.pipelines import registry
 
@@ -256,8 +279,9 @@ def run(args: argparse.Namespace) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
     loop = TrainLoop(args, "postnet", iters, {"model": model, "opt": opt})
     loop.resume()
-    brng = random.Random(1234 + loop.step)
-    torch.manual_seed(1234 + loop.step)
+    net = loop.wrap(model)
+    brng = random.Random(1234 + loop.step + loop.seed_offset)
+    torch.manual_seed(1234 + loop.step + loop.seed_offset)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"postnet-{cfg}", {
@@ -277,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
+        assert val is not None  # only called with validation frames
         model.eval()
         m = evaluate(model, val, names, device)
         model.train()
@@ -289,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
         x, xh, xp, qp = (t.to(device) for t in _batch(train, batch, crop, brng))
-        loss = F.mse_loss(model(xh, xp, qp), x)
+        loss = F.mse_loss(net(xh, xp, qp), x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.classes import CAMVID_CLASSES, NUM_CLASSES, VOID
 from app.nets.segnet import CONFIGS, build_segnet
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -27,16 +29,14 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import (
-    CAMVID_CLASSES,
-    NUM_CLASSES,
-    VOID,
     SegDataset,
     class_weights,
     infinite_batches,
     load_split,
 )
+from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
             "paper": {"iters": 20000, "batch": 8, "crop": 320, "lr": 1e-3}}
 
 
@@ -76,6 +76,7 @@ def _lr_at(step: int, p: float, base: float, warmup: int = 100) -> float:
     return base * max(0.0, 1 - p) ** 0.9
 
 
+@trainer("segnet", "segmentation network (DSSLIC SegNet)", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = DEFAULTS[cfg_name]
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     weights = class_weights(train).to(device)
     print(f"{len(train)} train / {len(val)} val frames; class weights "
           f"{[round(w, 2) for w in weights.tolist()]}", flush=True)
+    n_train = len(train)
+    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
 
     model = build_segnet(cfg_name).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=1e-4)
@@ -103,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
           f"crop {crop}, lr {base_lr}, device {device}, threads {torch.get_num_threads()}",
           flush=True)
 
-    seed = 1234 + loop.step
+    net = loop.wrap(model)
+    seed = 1234 + loop.step + loop.seed_offset
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
@@ -119,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         export_safetensors(state, loop.out_dir, f"segnet-{cfg_name}", {
             "name": "segnet", "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": nparams, "training_data": "CamVid train, 367 frames"
-            if len(train) == 367 else f"{args.data} train, {len(train)} frames",
+            if n_train == 367 else f"{args.data} train, {n_train} frames",
             "steps": loop.step, "validation": {"data": f"val, {len(val)} frames", **metrics},
             "loss": "class-weighted CE (ENet weights), void ignored",
         })
@@ -130,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
             g["lr"] = lr
         x, y = next(loader)
         x, y = x.to(device), y.to(device)
-        loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=VOID)
+        loss = F.cross_entropy(net(x), y, weight=weights, ignore_index=VOID)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from app.metrics import miou
 from app.nets.dsslic import one_hot
-from app.nets.smapnet import CONFIGS, build_smapnet
+from app.nets.smapnet import CONFIGS, SMapNet, build_smapnet
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -32,8 +33,9 @@ from app.train.common import (
     set_threads,
 )
 from app.train.data import load_split
+from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
+DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
             "paper": {"iters": 20000, "batch": 8, "crop": 256, "lr": 1e-3}}
 
 
@@ -45,7 +47,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _prepare(samples: list, nets: Any, desc: str,
-             base_qps: tuple[int, ...] = (-1,)) -> list[tuple[np.ndarray, ...]]:
+             base_qps: tuple[int, ...] = (-1,)
+             ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(c' uint8 HxWx3, s~ HxW, s HxW) per frame and base layer, as the pipelines do."""
     from app.codecs import CODEC_ID_HEVC, decode_layer, hevc
     from app.nets.dsslic import uint8_to_compact, upsample_compact
@@ -86,7 +89,7 @@ def _batch(data: list, batch: int, crop: int, rng: random.Random):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module | None, data: list, device: torch.device) -> dict[str, Any]:
+def evaluate(model: SMapNet | None, data: list, device: torch.device) -> dict[str, Any]:
     preds, targets = [], []
     for c_up, s_up, seg in data:
         if model is None:
@@ -103,6 +106,7 @@ def evaluate(model: torch.nn.Module | None, data: list, device: torch.device) ->
             "per_class_iou": [None if np.isnan(v) else float(v) for v in per_class]}
 
 
+@trainer("smapnet", "EDMS SMapNet: SegNet(c') -> SegNet(x); needs segnet, dsslic", add_args)
 def run(args: argparse.Namespace) -> int:
     from app.nets import zoo
     from app.pipelines.dsslic import DsslicNets
@@ -116,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
 
     nets = DsslicNets(cfg, "cpu")
     base_qps = tuple(int(v) for v in str(args.base_qps).split(","))
-    train = _prepare(load_split(args.data, "train", args.limit), nets, "s~ train", base_qps)
+    train_s = load_split(args.data, "train", args.limit)
+    n_train = len(train_s)
+    # this process's frames (all of them without torchrun)
+    train = _prepare(distributed.shard(train_s), nets, "s~ train", base_qps)
     val = _prepare(load_split(args.data, "val", args.limit), nets, "s~ val", base_qps)
     baseline = evaluate(None, val, device)
     print(f"val agreement of s~ = SegNet(c') with SegNet(x): mIoU "
@@ -126,13 +133,14 @@ def run(args: argparse.Namespace) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=1e-4)
     loop = TrainLoop(args, "smapnet", iters, {"model": model, "opt": opt})
     loop.resume()
-    rng = random.Random(1234 + loop.step)
-    torch.manual_seed(1234 + loop.step)
+    net = loop.wrap(model)
+    rng = random.Random(1234 + loop.step + loop.seed_offset)
+    torch.manual_seed(1234 + loop.step + loop.seed_offset)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"smapnet-{cfg}", {
             "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": loop.step,
-            "training_data": f"CamVid train, {len(train) // len(base_qps)} frames x base layers "
+            "training_data": f"CamVid train, {n_train} frames x base layers "
             f"{list(base_qps)} (-1 = lossless, else HEVC QP): s~ = SegNet(c') -> SegNet(x)",
             # s~ depends on SegNet and on the compact image only (not on FineNet)
             "trained_against": {"segnet": zoo.read_manifest("segnet", cfg)["sha256"],
@@ -157,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
         s, c, t = _batch(train, batch, crop, rng)
-        loss = F.cross_entropy(model(one_hot(s.to(device)), c.to(device)), t.to(device))
+        loss = F.cross_entropy(net(one_hot(s.to(device)), c.to(device)), t.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.classes import VOID
 from app.nets.smic import (
     FACTORS,
     RECNET_CONFIGS,
@@ -45,6 +46,7 @@ from app.nets.smic import (
     build_ssnet,
     one_hot,
 )
+from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
@@ -53,13 +55,16 @@ from app.train.common import (
     pick_device,
     set_threads,
 )
-from app.train.data import VOID, SegDataset, class_weights, infinite_batches, load_split
+from app.train.data import SegDataset, class_weights, infinite_batches, load_split
+from app.train.registry import trainer
 
 LAMBDA = 100.0
-SS_DEFAULTS = {"lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
-               "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
-REC_DEFAULTS = {"lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
-                "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
+SS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
+    "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
+REC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
+    "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
 
 
 def add_ssnet_args(p: argparse.ArgumentParser) -> None:
@@ -133,6 +138,7 @@ def _training_data(args: argparse.Namespace, n: int) -> str:
     return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
 
 
+@trainer("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)", add_ssnet_args)
 def run_ssnet(args: argparse.Namespace) -> int:
     from app.train.segnet import evaluate
 
@@ -148,6 +154,8 @@ def run_ssnet(args: argparse.Namespace) -> int:
     if not train:
         raise SystemExit(f"no training frames in {args.data}")
     weights = class_weights(train).to(device)
+    n_train = len(train)
+    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
     gen = build_ssnet(cfg_name).to(device)
     disc = build_d1(cfg_name).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
@@ -160,7 +168,8 @@ def run_ssnet(args: argparse.Namespace) -> int:
     print(f"SS-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D1 "
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, threads {torch.get_num_threads()}", flush=True)
-    seed = 2468 + loop.step
+    gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)  # forward passes of the step
+    seed = 2468 + loop.step + loop.seed_offset
     random.seed(seed)
     torch.manual_seed(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
@@ -168,7 +177,7 @@ def run_ssnet(args: argparse.Namespace) -> int:
     def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}", {
             "name": "ssnet", "config_name": cfg_name, "config": SSNET_CONFIGS[cfg_name],
-            "params": ng, "training_data": _training_data(args, len(train)),
+            "params": ng, "training_data": _training_data(args, n_train),
             "steps": loop.step, "validation": {"data": f"val, {len(val)} frames", **m},
             "loss": f"cGAN (D1, non-saturating BCE) x{args.adv_weight} (from schedule "
                     f"progress {args.adv_start}) + "
@@ -194,17 +203,17 @@ def run_ssnet(args: argparse.Namespace) -> int:
         x, lab = img.to(device) * 2 - 1, lab.to(device)
         keep = (lab != VOID).unsqueeze(1).float()
         real_map = one_hot(lab)
-        logits = gen(x)
+        logits = gen_fwd(x)
         fake_map = logits.softmax(1) * keep
         l1 = args.l1_weight * ((fake_map - real_map).abs() * keep).mean()
         ce = F.cross_entropy(logits, lab, weight=weights, ignore_index=VOID)
-        adv = _bce(disc(x, fake_map), True)
+        adv = _bce(disc_fwd(x, fake_map), True)
         aw = args.adv_weight if p >= args.adv_start else 0.0
         loss_g = aw * adv + l1 + args.ce_weight * ce
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        l_d = _bce(disc(x, real_map), True) + _bce(disc(x, fake_map.detach()), False)
+        l_d = _bce(disc_fwd(x, real_map), True) + _bce(disc_fwd(x, fake_map.detach()), False)
         opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         opt_d.step()
@@ -306,6 +315,7 @@ def _recnet_batch(batch_img: torch.Tensor, qp_range: tuple[int, int], rng: rando
     return torch.cat(xs), torch.cat(ups)
 
 
+@trainer("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet", add_recnet_args)
 def run_recnet(args: argparse.Namespace) -> int:
     cfg_name = args.config
     d = REC_DEFAULTS[cfg_name]
@@ -313,7 +323,8 @@ def run_recnet(args: argparse.Namespace) -> int:
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
     if crop % 16:
         raise SystemExit("--crop must be a multiple of 16")
-    qp_range = tuple(int(v) for v in args.qp_range.split(","))
+    lo, hi = (int(v) for v in args.qp_range.split(","))
+    qp_range = (lo, hi)
     set_threads(args.threads)
     device = pick_device(args.device)
     print(f"loading {args.data} ...", flush=True)
@@ -321,6 +332,8 @@ def run_recnet(args: argparse.Namespace) -> int:
     val = load_split(args.data, "val", args.limit)
     if not train:
         raise SystemExit(f"no training frames in {args.data}")
+    n_train = len(train)
+    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
     if args.map != "gt":
         train = _predict_maps(train, args.map, args.models, cfg_name)
         val = _predict_maps(val, args.map, args.models, cfg_name)
@@ -338,7 +351,8 @@ def run_recnet(args: argparse.Namespace) -> int:
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, QP {qp_range}, map {args.map}, threads "
           f"{torch.get_num_threads()}", flush=True)
-    seed = 1357 + loop.step
+    gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)  # forward passes of the step
+    seed = 1357 + loop.step + loop.seed_offset
     random.seed(seed)
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -348,7 +362,7 @@ def run_recnet(args: argparse.Namespace) -> int:
     def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", {
             "name": "recnet", "config_name": cfg_name, "config": RECNET_CONFIGS[cfg_name],
-            "params": ng, "training_data": _training_data(args, len(train)),
+            "params": ng, "training_data": _training_data(args, n_train),
             "steps": loop.step, "validation": {"data": val_desc, **m},
             "semantic_map_input": {"ssnet": f"SS-Net-{cfg_name} prediction (exported weights)",
                                    "segnet": f"SegNet-{cfg_name} prediction",
@@ -380,14 +394,14 @@ def run_recnet(args: argparse.Namespace) -> int:
         x, up = _recnet_batch(img, qp_range, rng)
         x, up = x.to(device), up.to(device)
         seg = one_hot(lab).to(device)
-        out = gen(up, seg)
+        out = gen_fwd(up, seg)
         l1 = args.l1_weight * (out - x).abs().mean()
-        adv = _bce(disc(up, seg, out), True)
+        adv = _bce(disc_fwd(up, seg, out), True)
         loss_g = args.adv_weight * adv + l1
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        l_d = _bce(disc(up, seg, x), True) + _bce(disc(up, seg, out.detach()), False)
+        l_d = _bce(disc_fwd(up, seg, x), True) + _bce(disc_fwd(up, seg, out.detach()), False)
         opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         opt_d.step()

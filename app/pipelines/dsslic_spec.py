@@ -1,0 +1,25 @@
+"""The specs of :mod:`app.pipelines.dsslic` (``dsslic``, ``dsslic-lb``).
+
+They live beside that module rather than in it because it imports torch, and listing
+pipelines must not; :class:`app.pipelines.dsslic.DsslicPipeline` and its subclass read
+their name, version, description and parameters from here.
+"""
+
+from __future__ import annotations
+
+from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC
+from app.pipelines.spec import PipelineSpec
+
+# v2: carries the CHECK layer (a hash of the reconstruction)
+DSSLIC = PipelineSpec(
+    "dsslic", 2, "DSSLIC: segmentation + lossless compact image + HEVC residual",
+    (QP_SPEC,), "DSSLIC (Akbari, Liang, Han, ICASSP 2019), Algorithm 1",
+    "app.pipelines.dsslic:DsslicPipeline")
+# v2: 10-bit residual without halving, box-average compact image (lite)
+# v3: carries the CHECK layer
+DSSLIC_LB = PipelineSpec(
+    "dsslic-lb", 3, "DSSLIC with a lossy HEVC base layer (extension)",
+    (QP_SPEC, BASE_DQP_SPEC), "extension",
+    "app.pipelines.dsslic:DsslicLossyBasePipeline")
+#: Entry point ``dsslic`` of ``edms_workbench.pipelines``.
+SPECS = (DSSLIC, DSSLIC_LB)

@@ -1,0 +1,41 @@
+"""The specs of :mod:`app.pipelines.edms` (``edms``, ``edms-noenh``, ``edms-lb``,
+``edms-pf``, ``edms-lb-pf``).
+
+They live beside that module rather than in it because it imports torch, and listing
+pipelines must not; the classes there read their name, version, description and
+parameters from here.
+"""
+
+from __future__ import annotations
+
+from app.pipelines.layered import BASE_DQP_SPEC, QP_SPEC
+from app.pipelines.spec import PipelineSpec
+
+_PAPER = "EDMS (Hoang, Zhou, Fan, CVPR-W 2020)"
+
+# v2: carries the CHECK layer (a hash of the reconstruction)
+EDMS = PipelineSpec(
+    "edms", 2, "EDMS: compact image + HEVC residual, segmentation recomputed + SMapNet",
+    (QP_SPEC,), f"{_PAPER}, §2.1-2.2", "app.pipelines.edms:EdmsPipeline")
+# v2: carries the CHECK layer
+EDMS_NOENH = PipelineSpec(
+    "edms-noenh", 2, "EDMS without semantic enhancement (no SMapNet)",
+    (QP_SPEC,), f"{_PAPER}, ablation 'w/o Semantic Enhancement'",
+    "app.pipelines.edms:EdmsNoEnhancePipeline")
+# v2: 10-bit residual without halving, box-average compact image (lite); v3: CHECK layer
+EDMS_LB = PipelineSpec(
+    "edms-lb", 3, "EDMS with a lossy HEVC base layer (extension)",
+    (QP_SPEC, BASE_DQP_SPEC), "extension", "app.pipelines.edms:EdmsLossyBasePipeline")
+# v2: four strengths per block (2 bits) instead of on/off flags; v3: CHECK layer
+EDMS_PF = PipelineSpec(
+    "edms-pf", 3,
+    "EDMS (paper layout) + PostNet post-filter, strength per block (extension)",
+    (QP_SPEC,), "extension", "app.pipelines.edms:EdmsPostFilterPipeline")
+# v3: four strengths per block (2 bits) instead of on/off flags; v4: CHECK layer
+EDMS_LB_PF = PipelineSpec(
+    "edms-lb-pf", 4,
+    "EDMS, lossy HEVC base + PostNet post-filter, strength per block (extension)",
+    (QP_SPEC, BASE_DQP_SPEC), "extension",
+    "app.pipelines.edms:EdmsLossyBasePostFilterPipeline")
+#: Entry point ``edms`` of ``edms_workbench.pipelines``.
+SPECS = (EDMS, EDMS_NOENH, EDMS_LB, EDMS_PF, EDMS_LB_PF)

@@ -1,0 +1,91 @@
+"""What a pipeline is, declared without importing it: :class:`PipelineSpec`.
+
+A spec is the one declaration of a pipeline (name, format version, description, rate
+parameters, the paper it implements or ``"extension"``, and where its class lives). The
+pipeline class reads its name, version, description and parameters from its spec
+(:meth:`app.pipelines.base.Pipeline.__init_subclass__`). Specs are found through the
+``edms_workbench.pipelines`` entry-point group (:mod:`app.pipelines.registry`), the
+built-in ones included, so this module and every module that declares specs must import
+without torch: listing pipelines, their parameters and descriptions loads no network.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# What the .edms header can store (docs/edms-format.md, "Header body").
+_NAME = re.compile(r"[a-z0-9-]{1,32}")
+_PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A pipeline's integer rate parameter (QP, native quality, sampling factor).
+
+    ``values``, when not empty, is the discrete set of allowed values (e.g. SMIC's sampling
+    factors 2/4/8/16); ``minimum``/``maximum`` are then its smallest and largest members.
+    """
+
+    name: str  # short key stored in the container, e.g. "qp" or "q"
+    label: str  # for people, e.g. "QP" or "JPEG quality"
+    minimum: int
+    maximum: int
+    default: int
+    sweep: tuple[int, ...]  # default sweep, roughly 0.05-2 bpp on Kodak
+    higher_is_better: bool  # True for quality knobs, False for QP
+    values: tuple[int, ...] = ()  # allowed values if only some of minimum..maximum are
+
+    def allows(self, value: int) -> bool:
+        if self.values:
+            return int(value) in self.values
+        return self.minimum <= int(value) <= self.maximum
+
+    def describe_range(self) -> str:
+        if self.values:
+            return "one of " + "/".join(str(v) for v in self.values)
+        return f"in {self.minimum}..{self.maximum}"
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """The declaration of one pipeline; ``impl`` is ``"package.module:Class"``.
+
+    ``version`` is the pipeline's bitstream version, stored in every ``.edms`` file it
+    writes; bump it whenever the bytes change meaning. ``options`` are handed to the class
+    by :meth:`app.pipelines.base.Pipeline.from_spec` (the classical baselines use it to
+    name their codec); most pipelines need none.
+    """
+
+    name: str
+    version: int
+    description: str
+    params: tuple[ParamSpec, ...]
+    paper: str  # the paper (and section) it implements, or "extension" for ours
+    impl: str
+    options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        """Refuse what no ``.edms`` file could carry, when the spec is declared (a plug-in
+        with a bad spec then fails to load and is listed with this message)."""
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"pipeline name {self.name!r} is not 1..32 of [a-z0-9-]")
+        if not 0 <= self.version <= 2**31 - 1:
+            raise ValueError(f"{self.name}: version {self.version} is out of range")
+        if not self.params or not all(isinstance(p, ParamSpec) for p in self.params):
+            raise ValueError(f"{self.name}: params must be a non-empty tuple of ParamSpec")
+        bad = [p.name for p in self.params if not _PARAM_NAME.fullmatch(p.name)]
+        if bad:
+            raise ValueError(f"{self.name}: parameter names {bad} are not [a-z][a-z0-9_]*")
+        if ":" not in self.impl:
+            raise ValueError(f"{self.name}: impl {self.impl!r} is not 'module:Class'")
+
+    def load(self) -> Any:
+        """Import and return the object ``impl`` names (this may import torch)."""
+        module, _, attr = self.impl.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split(".") if attr else ():
+            obj = getattr(obj, part)
+        return obj
