@@ -589,6 +589,9 @@ class WorkerThread:
     """A :class:`Worker` moved to a started QThread; :meth:`shutdown` joins it."""
 
     def __init__(self) -> None:
+        from app.gui.nonefix import protect_none
+
+        protect_none()  # PySide6 6.12 on Python 3.11 drops references to None
         self.thread = QThread()
         self.thread.setObjectName("edmsWorkerThread")
         self.worker = Worker()
