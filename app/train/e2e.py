@@ -280,12 +280,12 @@ def run(args: argparse.Namespace) -> int:
         if net == "menet" and lab is not None:
             ce = F.cross_entropy(o["seg"], lab, weight=weights, ignore_index=VOID)
             loss = loss + args.ce_weight * ce
-            logs["ce"] = float(ce)
+            logs["ce"] = float(ce.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        logs["loss"] = float(loss)
+        logs["loss"] = float(loss.detach())
         return logs
 
     if args.export_now:
