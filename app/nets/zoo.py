@@ -36,6 +36,7 @@ def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
     return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
             "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet,
+            "postnet-hevc": PostNet, "postnet-hevc-seg": PostNet,
             "hyperprior": lambda c: ScaleHyperprior(**c), "menet": lambda c: MENet(**c)}
 
 
