@@ -114,7 +114,7 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int):
         yield torch.stack(items).float().div_(255.0)
 
 
-def build(net: str, cfg: str) -> torch.nn.Module:
+def build(net: str, cfg: str) -> Any:
     if net == "hyperprior":
         return hp.ScaleHyperprior(**hp.CONFIGS[cfg])
     return mn.MENet.from_config(mn.CONFIGS[cfg])
