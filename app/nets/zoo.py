@@ -25,6 +25,7 @@ from app.errors import PipelineError
 
 
 def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
+    from app.nets.deepsic import DeepSIC
     from app.nets.dsslic import DSSLIC
     from app.nets.hyperprior import ScaleHyperprior
     from app.nets.menet import MENet
@@ -36,7 +37,8 @@ def _builders() -> dict[str, Callable[[dict[str, Any]], nn.Module]]:
     # dsslic-edms: the same CompNet/FineNet, FineNet fine-tuned on SMapNet's output (EDMS)
     return {"segnet": SegNet, "dsslic": DSSLIC, "dsslic-edms": DSSLIC, "smapnet": SMapNet,
             "ssnet": SSNet, "recnet": RecNet, "postnet": PostNet,
-            "hyperprior": lambda c: ScaleHyperprior(**c), "menet": lambda c: MENet(**c)}
+            "hyperprior": lambda c: ScaleHyperprior(**c), "menet": lambda c: MENet(**c),
+            **dict.fromkeys(("deepsic", "deepsic-pre", "deepsic-post"), lambda c: DeepSIC(**c))}
 
 
 def models_dir() -> Path:
