@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                         ("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet"),
                         ("postnet", "decoder post-filter of the layered pipelines (extension)"),
                         ("hyperprior", "scale-hyperprior codec with gain units (Balle 2018)"),
-                        ("menet", "MENet: compression + segmentation from one bitstream")):
+                        ("menet", "MENet: compression + segmentation from one bitstream"),
+                        ("deepsic", "DeepSIC: codec + classification head (Imagenette)")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--data", required=True, help="dataset folder (CamVid, Cityscapes, images)")
         s.add_argument("--config", choices=("lite", "paper"), default="lite")
@@ -45,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         elif name in ("hyperprior", "menet"):
             from app.train import e2e as mod
             mod.add_args(s)
+        elif name == "deepsic":
+            from app.train import deepsic as mod
+            mod.add_args(s)
         else:
             from app.train import smic
             (smic.add_ssnet_args if name == "ssnet" else smic.add_recnet_args)(s)
@@ -64,6 +68,8 @@ def train_main(argv: list[str]) -> int:
         from app.train import postnet as mod
     elif args.net in ("hyperprior", "menet"):
         from app.train import e2e as mod
+    elif args.net == "deepsic":
+        from app.train import deepsic as mod
     elif args.net == "segnet":
         from app.train import segnet as mod
     else:
