@@ -74,6 +74,10 @@ _LEARNED = {
                        "Layered reference with a lossy HEVC base layer (extension)"),
     "smic": ("app.pipelines.smic.SmicPipeline",
              "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction"),
+    "deepsic-pre": ("app.pipelines.deepsic.DeepsicPrePipeline",
+                    "DeepSIC pre-semantic: learned codec + top-5 classes stored in the file"),
+    "deepsic-post": ("app.pipelines.deepsic.DeepsicPostPipeline",
+                     "DeepSIC post-semantic: the decoder classifies the decoded features"),
 }
 for _name, (_path, _desc) in _LEARNED.items():
     register(_name, _learned(_path), _desc)
