@@ -110,18 +110,23 @@ def _passes(h: int, w: int):
             yield p, parity, masks[parity]
 
 
-def _all_contexts(u: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For every pass: (context indices, bits) in coding order (the encoder's view)."""
+def _pass_contexts(u: np.ndarray, p: int, parity: int, mask: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(context indices, bits) of one pass in coding order, as the encoder sees them:
+    ``u`` reduced to what the decoder knows at that pass."""
     h, w = u.shape[1:]
-    out = []
+    partial = (u >> (p + 1)) << (p + 1)
+    if parity == 1:
+        partial = partial | (((u >> p) & 1) << p) * _parity_mask(h, w, 0)
+    partial = partial.astype(np.uint8)
+    return _contexts(partial, p, parity, mask), ((u[:, mask] >> p) & 1).ravel()
+
+
+def _all_contexts(u: np.ndarray):
+    """For every pass in coding order: (context indices, bits) (a generator)."""
+    h, w = u.shape[1:]
     for p, parity, mask in _passes(h, w):
-        partial = (u >> (p + 1)) << (p + 1)
-        if parity == 1:
-            even = _parity_mask(h, w, 0)
-            partial = partial | (((u >> p) & 1) << p) * even
-        partial = partial.astype(np.uint8)
-        out.append((_contexts(partial, p, parity, mask), ((u[:, mask] >> p) & 1).ravel()))
-    return out
+        yield _pass_contexts(u, p, parity, mask)
 
 
 @dataclass(frozen=True)
@@ -183,13 +188,16 @@ def encode(u: np.ndarray, model: ContextModel) -> bytes:
         raise PipelineError(f"cannot code symbols of shape {u.shape}")
     if u.size and u.max() >= 1 << B_BITS:
         raise PipelineError("symbol out of range 0..63")
-    steps = _all_contexts(u)
     if not u.size:
         return b""
-    bits = np.concatenate([b for _, b in steps]).astype(np.int32)
-    probs = np.concatenate([model.probabilities(c) for c, _ in steps]) / float(PROB_ONE)
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(bits, _model(), probs)
+    fam = _model()
+    # a stack: the passes are pushed last first, each reversed, so the decoder pops them
+    # in coding order; one pass at a time keeps the memory to one pass's contexts
+    for p, parity, mask in reversed(list(_passes(*u.shape[1:]))):
+        ctx, bits = _pass_contexts(u, p, parity, mask)
+        probs = model.probabilities(ctx) / float(PROB_ONE)
+        coder.encode_reverse(bits.astype(np.int32), fam, probs)
     return coder.get_compressed().astype("<u4").tobytes()
 
 
