@@ -358,6 +358,61 @@ def test_search_lists_files_by_class_without_decoding(pipelines, tmp_path) -> No
     assert out.returncode == 1 and "not a folder" in out.stderr
 
 
+# --- the trainer -----------------------------------------------------------------------------
+
+def test_train_smoke_resume_export_and_load(tmp_path, monkeypatch) -> None:
+    """A fake Imagenette (4 images per class): train, resume, export a loadable network
+    with a fitted context table, and encode/decode with it through the pipelines."""
+    import json
+
+    from PIL import Image
+
+    from app.classes import IMAGENETTE_CLASSES
+    from app.nets import zoo
+    from app.pipelines.deepsic import DeepsicPostPipeline, DeepsicPrePipeline
+    from app.train import train_main
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for i, (wnid, _) in enumerate(IMAGENETTE_CLASSES):
+            d = tmp_path / "data" / split / wnid
+            d.mkdir(parents=True)
+            for j in range(2):
+                im = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) // (i + 1)
+                Image.fromarray(im).save(d / f"{j}.JPEG")
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(
+        tmp_path / "data" / "train" / IMAGENETTE_CLASSES[0][0] / "grey.JPEG")
+    run, out = tmp_path / "run", tmp_path / "models"
+    common = ["deepsic", "--data", str(tmp_path / "data"), "--threads", "1",
+              "--device", "cpu", "--crop", "32", "--batch", "2", "--val-every", "1",
+              "--val-per-class", "1", "--fit-images", "3", "--run-dir", str(run),
+              "--out", str(out)]
+    assert train_main([*common, "--iters", "2"]) == 0
+    assert train_main([*common, "--iters", "3", "--resume"]) == 0
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
+    man = json.loads((out / "deepsic-lite.json").read_text())
+    assert man["config"]["heads"] == ["pre", "post"]
+    assert {"top1_pre", "top5_post", "psnr", "bpp_rate_model"} <= set(
+        man["validation"]["level4"])
+    model, _ = zoo.load_model("deepsic", "lite", root=out)
+    assert model.context_table.dtype == torch.int32
+    assert len(set(model.context_table.tolist())) > 1  # fitted, not the uniform default
+    monkeypatch.setenv("EDMS_MODELS_DIR", str(out))
+    image = rng.integers(0, 256, (21, 35, 3), dtype=np.uint8)
+    for cls in (DeepsicPrePipeline, DeepsicPostPipeline):
+        p = cls()
+        assert p.model_fingerprint == zoo.fingerprint("deepsic", "lite", root=out)
+        enc = p.encode(image, {"rate": 2})
+        assert np.array_equal(p.decode(from_bytes(to_bytes(enc))), enc.reconstruction)
+    # a network trained for one variant only serves that variant
+    assert train_main([*common, "--iters", "1", "--variant", "post",
+                       "--run-dir", str(tmp_path / "run2")]) == 0
+    assert DeepsicPostPipeline().model_fingerprint == zoo.fingerprint("deepsic-post", "lite",
+                                                                      root=out)
+    assert DeepsicPrePipeline().model_fingerprint == zoo.fingerprint("deepsic", "lite",
+                                                                     root=out)
+
+
 # --- the shipped weights ---------------------------------------------------------------------
 
 def test_shipped_weights_round_trip() -> None:

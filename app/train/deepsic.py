@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         for v in model.heads:
             ce = F.cross_entropy(o[f"logits_{v}"], y)
             loss = loss + args.lambda_sem * ce
-            logs[f"ce_{v}"] = float(ce)
+            logs[f"ce_{v}"] = float(ce.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
