@@ -16,9 +16,11 @@ shorter side, resized, flipped). Adam; the learning rate decays twice by a facto
 
 Validation on Imagenette val (whole 224x224 images, ``--val-per-class`` of each class):
 top-1/top-5 of each head, PSNR and bpp (from the rate model) at each operating point; the
-score is minus the validation loss. Every export also fits the binary coder's context
-table (:func:`app.entropy.binary.fit_table`) on the codes of ``--fit-images`` training
-images and stores it with the weights.
+score is minus the validation loss. Before each validation the batch-normalisation
+statistics are recomputed over 25 training batches (``precise_bn``, as the SMIC trainer),
+so the exported weights carry statistics that match them. Every export also fits the
+binary coder's context table (:func:`app.entropy.binary.fit_table`) on the codes of
+``--fit-images`` training images and stores it with the weights.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from app.train.common import (
     pick_device,
     set_threads,
 )
+from app.train.smic import precise_bn
 
 DEFAULTS = {"lite": {"iters": 100000, "batch": 16, "crop": 128, "lr": 1e-3},
             "paper": {"iters": 8000000, "batch": 32, "crop": 128, "lr": 3e-3}}
@@ -213,7 +216,13 @@ def run(args: argparse.Namespace) -> int:
                            "rate model", **metrics},
         })
 
+    def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        x, _ = next(data)
+        kept = torch.tensor([krng.choice(kept_levels) for _ in range(x.shape[0])])
+        return x.to(device), kept.to(device)
+
     def validate() -> tuple[float, dict[str, Any]]:
+        precise_bn(model, bn_batch)
         model.eval()
         m = evaluate(model, val, args.lambda_d, args.lambda_sem)
         model.train()
