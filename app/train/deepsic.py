@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-        logs["loss"] = float(loss)
+        logs["loss"] = float(loss.detach())
         return logs
 
     model.train()
