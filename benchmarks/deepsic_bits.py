@@ -100,7 +100,7 @@ def imagenette(per_class: int) -> dict:
                 if name == "deepsic-pre":  # what a reader of the file gets
                     top = [c.index for c in classlayer.classes_of(from_bytes(data))]
                 else:  # the decoder's classes (bit-exact with the encoder's, tested)
-                    top = enc.views["classes"][:, 0].astype(int).tolist()
+                    top = enc.views["classes"].tolist()
                 s = stats[(name, r)]
                 s[0] += int(top[0] == label)
                 s[1] += int(label in top[:5])

@@ -199,7 +199,8 @@ def test_round_trip_bit_exact_at_odd_sizes(pipelines, name: str) -> None:
         assert dec.shape == (h, w, 3)
         assert np.array_equal(dec, enc.reconstruction), (name, h, w)
         assert np.array_equal(views["classes"], enc.views["classes"])
-        assert views["classes"].shape == (5, 2)
+        assert np.array_equal(views["class_probabilities"], enc.views["class_probabilities"])
+        assert views["classes"].shape == (5,) and views["classes"].dtype == np.int64
         assert np.array_equal(views["bits"], enc.views["bits"])
         assert views["bits"].shape == (-(-h // 8), -(-w // 8))
 
@@ -219,7 +220,9 @@ def test_pre_file_carries_its_classes(pipelines) -> None:
     back = from_bytes(to_bytes(enc))
     assert [la.kind for la in back.layers] == [LayerKind.SIDE_INFO, LayerKind.LATENT]
     classes = classlayer.classes_of(back)
-    assert [c.index for c in classes] == enc.views["classes"][:, 0].astype(int).tolist()
+    assert [c.index for c in classes] == enc.views["classes"].tolist()
+    assert np.array_equal(np.float32([c.probability for c in classes]),
+                          enc.views["class_probabilities"])
     probs = [c.probability for c in classes]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-4
     assert classlayer.classes_of(from_bytes(to_bytes(pipelines["deepsic-post"].encode(
@@ -260,7 +263,8 @@ _FRESH = textwrap.dedent("""
     from app.container import from_bytes
     p = _pipelines()[sys.argv[2]]
     image, views = p.decode_with_views(from_bytes(sys.stdin.buffer.read()))
-    print(hashlib.sha256(image.tobytes() + views["classes"].tobytes()).hexdigest())
+    print(hashlib.sha256(image.tobytes() + views["classes"].tobytes()
+                         + views["class_probabilities"].tobytes()).hexdigest())
 """)
 
 
@@ -271,7 +275,8 @@ def test_fresh_process_decodes_identically(pipelines, threads: int) -> None:
     enc = p.encode(image, {"rate": 3})
     out = subprocess.run([sys.executable, "-c", _FRESH, str(threads), "deepsic-post", ROOT],
                          input=to_bytes(enc), capture_output=True, check=True, cwd=ROOT)
-    want = hashlib.sha256(enc.reconstruction.tobytes() + enc.views["classes"].tobytes())
+    want = hashlib.sha256(enc.reconstruction.tobytes() + enc.views["classes"].tobytes()
+                          + enc.views["class_probabilities"].tobytes())
     assert out.stdout.decode().strip() == want.hexdigest()
 
 
@@ -347,7 +352,7 @@ def test_search_lists_files_by_class_without_decoding(pipelines, tmp_path) -> No
     out = _search(str(tmp_path), "--class", "church")
     assert out.returncode == 0, out.stderr
     listed = [line.split("\t")[0] for line in out.stdout.splitlines()]
-    real_top = int(real.views["classes"][0, 0])
+    real_top = int(real.views["classes"][0])
     expect = ["a.edms"] + (["real.edms"] if real_top == church else [])
     assert [Path(x).name for x in listed] == expect
     assert "junk.edms" in out.stderr and "1 file(s) carry no classes" in out.stderr

@@ -15,9 +15,9 @@ Layer bytes (format 1)::
 in decreasing probability, distinct indices, probabilities summing to at most 1 (up to
 rounding). 3 + 3n bytes: 18 for the top 5.
 
-The ``classes`` view (for the GUI): an (n, 2) float32 array, one row per class in
-decreasing probability, ``[class index, probability]``; names from
-:data:`app.classes.IMAGENETTE_NAMES`.
+Views (for the GUI and ``eval``): ``classes``, the n class indices (int64), most likely
+first (names from :data:`app.classes.IMAGENETTE_NAMES`), and ``class_probabilities``,
+their quantised probabilities (float32, same order).
 """
 
 from __future__ import annotations
@@ -110,9 +110,12 @@ def classes_of(encoded: Encoded) -> list[ClassScore] | None:
     return unpack(found[0].data)
 
 
-def view(classes: Sequence[ClassScore]) -> np.ndarray:
-    """The ``classes`` view: (n, 2) float32 rows ``[class index, probability]``."""
-    return np.array([[c.index, c.probability] for c in classes], dtype=np.float32).reshape(-1, 2)
+def views(classes: Sequence[ClassScore]) -> dict[str, np.ndarray]:
+    """The ``classes`` (int64 indices, most likely first) and ``class_probabilities``
+    (float32) views."""
+    return {"classes": np.array([c.index for c in classes], dtype=np.int64),
+            "class_probabilities": np.array([c.probability for c in classes],
+                                            dtype=np.float32)}
 
 
 def matches(name: str) -> list[int]:

@@ -9,9 +9,10 @@ Bitstream (one ``.edms`` file):
   by bit plane with the learned context model (:mod:`app.entropy.binary`, codec id 11).
 
 ``deepsic-post`` carries only the features; its decoder runs the head on the dequantised
-features (Fig. 2b). Both decoders return the image and the classes (the ``classes`` view,
-see :mod:`app.pipelines.classlayer`), plus the ``bits`` view: the bits spent per 8x8
-block (−log2 P of every coded bit, summed over channels and planes).
+features (Fig. 2b). Both decoders return the image and the top-5 classes (the ``classes``
+and ``class_probabilities`` views, see :mod:`app.pipelines.classlayer`), plus the
+``bits`` view: the bits spent per 8x8 block (−log2 P of every coded bit, summed over
+channels and planes).
 
 Rate parameter ``rate``: the operating point, the share of the code's channels kept
 (1: 1/8, 2: 1/4, 3: 1/2, 4: all; the network is trained for these with nested channel
@@ -132,7 +133,7 @@ class DeepsicPipeline(Pipeline):
         if self.variant == "pre":
             assert prepared.probabilities is not None
             layers.append(classlayer.layer(prepared.probabilities))
-            views["classes"] = classlayer.view(classlayer.unpack(layers[0].data))
+            views.update(classlayer.views(classlayer.unpack(layers[0].data)))
         layers.append(Layer(LayerKind.LATENT, binary.CODEC_ID_BITPLANES,
                             binary.encode(u, self.contexts)))
         views["bits"] = binary.bit_costs(u, self.contexts)
@@ -150,7 +151,7 @@ class DeepsicPipeline(Pipeline):
                              TILE, HALO)
             if self.variant == "post":
                 probs = self.model.classify("post", ds.dequantise(codes))[0].double().numpy()
-                views["classes"] = classlayer.view(classlayer.unpack(classlayer.pack(probs)))
+                views.update(classlayer.views(classlayer.unpack(classlayer.pack(probs))))
         return to_uint8(x, h, w)
 
     # -- decoder ---------------------------------------------------------------------------
@@ -158,7 +159,7 @@ class DeepsicPipeline(Pipeline):
         return self.decode_with_views(encoded)[0]
 
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The decoded image and the classes (``classes`` view) and bits map."""
+        """The decoded image and its views (classes, class probabilities, bits map)."""
         params = self.check_params(encoded.params)
         expected = ([(LayerKind.SIDE_INFO, classlayer.CODEC_ID_CLASSES)]
                     if self.variant == "pre" else [])
@@ -168,7 +169,7 @@ class DeepsicPipeline(Pipeline):
             raise PipelineError(f"{self.name}: unexpected layers in the file")
         views: dict[str, np.ndarray] = {}
         if self.variant == "pre":
-            views["classes"] = classlayer.view(classlayer.unpack(encoded.layers[0].data))
+            views.update(classlayer.views(classlayer.unpack(encoded.layers[0].data)))
         h, w = encoded.height, encoded.width
         hl, wl = self._grid(h, w)
         kept = self.kept(params)
