@@ -37,3 +37,20 @@ def colorize(labels: np.ndarray) -> np.ndarray:
     lut = np.zeros((256, 3), np.uint8)
     lut[: len(CAMVID_PALETTE)] = CAMVID_PALETTE
     return lut[labels.astype(np.uint8)]
+
+
+# The 10 Imagenette classes (a subset of ImageNet/ILSVRC 2012) DeepSIC's semantic head
+# predicts, indexed in sorted WordNet-id order: (wnid, name).
+IMAGENETTE_CLASSES: tuple[tuple[str, str], ...] = (
+    ("n01440764", "tench"),
+    ("n02102040", "English springer"),
+    ("n02979186", "cassette player"),
+    ("n03000684", "chain saw"),
+    ("n03028079", "church"),
+    ("n03394916", "French horn"),
+    ("n03417042", "garbage truck"),
+    ("n03425413", "gas pump"),
+    ("n03445777", "golf ball"),
+    ("n03888257", "parachute"),
+)
+IMAGENETTE_NAMES: tuple[str, ...] = tuple(name for _, name in IMAGENETTE_CLASSES)

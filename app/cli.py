@@ -118,14 +118,20 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from app.codecs import codec_name
     from app.container import describe, read_edms
+    from app.pipelines import classlayer
 
-    info = describe(read_edms(args.input))
+    encoded = read_edms(args.input)
+    info = describe(encoded)
     w, h = info["width"], info["height"]
     for layer in info["layers"]:
         try:
             layer["codec"] = codec_name(layer["codec_id"])
         except Exception:  # an id this build does not know
             layer["codec"] = f"unknown codec {layer['codec_id']}"
+    classes = classlayer.classes_of(encoded)
+    if classes is not None:
+        info["classes"] = [{"index": c.index, "name": c.name, "probability": c.probability}
+                           for c in classes]
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -139,6 +145,48 @@ def cmd_info(args: argparse.Namespace) -> int:
         bits = 8 * layer["bytes"] / (w * h)
         print(f"  {i}: {layer['kind']:<14} {layer['codec']:<16} {layer['bytes']:>9} bytes "
               f"{bits:.4f} bpp")
+    if classes is not None:
+        print("classes (top-5 predicted by the encoder)")
+        for c in classes:
+            print(f"  {c.index:>2} {c.name:<18} {c.probability:7.2%}")
+    return 0
+
+
+# codec ids of the learned pipelines' layers (their coders live outside app.codecs)
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """List the .edms files of a folder whose stored classes match, reading only each
+    file's header and class layer (no image is decoded, no network loaded)."""
+    from app.classes import IMAGENETTE_NAMES
+    from app.container import read_edms_layers
+    from app.errors import EdmsError, PipelineError
+    from app.pipelines import classlayer
+
+    wanted = classlayer.matches(args.cls)
+    if not wanted:
+        raise PipelineError(f"no class matches {args.cls!r}; the classes are: "
+                            + ", ".join(IMAGENETTE_NAMES))
+    if args.top < 1:
+        raise PipelineError(f"--top must be at least 1, got {args.top}")
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise PipelineError(f"{folder} is not a folder")
+    without = 0
+    for path in sorted(folder.glob("*.edms")):
+        try:
+            classes = classlayer.classes_of(read_edms_layers(path, classlayer.is_class_layer))
+        except EdmsError as exc:
+            print(f"note: {path}: skipped: {exc}", file=sys.stderr)
+            continue
+        if classes is None:
+            without += 1
+            continue
+        hit = next((c for c in classes[:args.top] if c.index in wanted), None)
+        if hit is not None:
+            print(f"{path}\t{hit.name}\t{hit.probability:.4f}")
+    if without:
+        print(f"note: {without} file(s) carry no classes (only deepsic-pre files do)",
+              file=sys.stderr)
     return 0
 
 
@@ -431,6 +479,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("search", help="list the .edms files of a folder by stored class "
+                       "(deepsic-pre), without decoding them")
+    p.add_argument("folder")
+    p.add_argument("--class", dest="cls", required=True,
+                   help="class name (or part of it, e.g. church) or index")
+    p.add_argument("--top", type=int, default=1,
+                   help="match within the top K stored classes (default 1)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("pipelines", help="list the registered pipelines")
     p.add_argument("--check", action="store_true", help="load each one and report problems")

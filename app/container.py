@@ -43,6 +43,7 @@ __all__ = [
     "from_bytes",
     "header_size",
     "read_edms",
+    "read_edms_layers",
     "to_bytes",
     "write_edms",
 ]
@@ -377,9 +378,16 @@ def _fsync_dir(directory: Path) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
-    """Parse a whole file; return (encoded, header size, layer CRCs)."""
-    n = len(data)
+def _parse(data: bytes, size: int | None = None,
+           fetch: Callable[[int, LayerKind, int, int, int], bytes | None] | None = None
+           ) -> tuple[Encoded, int, list[int]]:
+    """Parse a whole file; return (encoded, header size, layer CRCs).
+
+    With ``size`` and ``fetch``, ``data`` is only the file's first bytes (enough for any
+    header) and ``size`` its length; layer i's payload comes from ``fetch(i, kind,
+    codec_id, offset, length)``, and a layer it returns None for is left out.
+    """
+    n = len(data) if size is None else size
     if data[: len(MAGIC)] != MAGIC[: min(n, len(MAGIC))]:
         raise EdmsFormatError(
             f"not an .edms file: starts with {data[:4].hex()!r}, expected {MAGIC.hex()!r} "
@@ -471,8 +479,17 @@ def _parse(data: bytes) -> tuple[Encoded, int, list[int]]:
     layers = []
     pos = header_end
     for i, (kind, codec, length, crc) in enumerate(table):
-        payload = data[pos : pos + length]
+        if fetch is None:
+            payload = data[pos : pos + length]
+        else:
+            fetched = fetch(i, kind, codec, pos, length)
+            if fetched is None:
+                pos += length
+                continue
+            payload = fetched
         pos += length
+        if len(payload) != length:
+            raise EdmsFormatError(f"truncated: layer {i} ends early (file changed while read?)")
         actual = _crc32(payload)
         if actual != crc:
             raise EdmsFormatError(
@@ -525,6 +542,36 @@ def _load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> by
     if len(data) > MAX_FILE_BYTES:
         raise EdmsFormatError(f"{path}: over the {MAX_FILE_BYTES}-byte .edms limit")
     return data
+
+
+def read_edms_layers(path: str | os.PathLike[str],
+                     want: Callable[[LayerKind, int], bool]) -> Encoded:
+    """Read a file's header and only the layers ``want(kind, codec_id)`` accepts.
+
+    The other payloads are not read (their CRCs are not checked either), so looking at a
+    small layer of a large file (the classes of ``deepsic-pre``, say) costs a few hundred
+    bytes of I/O. ``layers`` of the result holds only the layers read, in file order.
+    Raises :class:`EdmsFormatError` as :func:`read_edms` does.
+    """
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise EdmsFormatError(
+                    f"{p}: {size} bytes is over the {MAX_FILE_BYTES}-byte .edms limit")
+            head = f.read(_FIXED_PREFIX + MAX_VARINT_BYTES + MAX_HEADER_BODY + _CRC_BYTES)
+
+            def fetch(i: int, kind: LayerKind, codec: int, offset: int, length: int
+                      ) -> bytes | None:
+                if not want(kind, codec):
+                    return None
+                f.seek(offset)
+                return f.read(length)
+
+            return _parse(head, size, fetch)[0]
+    except OSError as exc:
+        raise EdmsFormatError(f"cannot read {p}: {exc.strerror or exc}") from exc
 
 
 def from_bytes(data: bytes | bytearray | memoryview) -> Encoded:

@@ -77,9 +77,12 @@ def run_local(tasks: Sequence[EvalTask], jobs: int = 1) -> Iterator[list[dict[st
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"))
+    try:
         for fut in as_completed([pool.submit(run_task, t) for t in tasks]):
             yield fut.result()
+    finally:  # interrupted (Ctrl-C) or failed: drop the queued tasks, do not run them all
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass

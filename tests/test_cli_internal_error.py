@@ -22,7 +22,7 @@ def broken_encoder(monkeypatch):
     def boom(*args, **kwargs):  # noqa: ANN002, ANN003
         raise RuntimeError(TORCH_TEXT)
 
-    monkeypatch.setattr(pipe, "encode", boom)
+    monkeypatch.setattr(pipe, "encode_prepared", boom)
     return pipe
 
 
@@ -71,7 +71,7 @@ def test_cancelled_is_not_an_internal_error(tmp_path, capsys, monkeypatch):
     def stop(*args, **kwargs):  # noqa: ANN002, ANN003
         raise Cancelled("cancelled")
 
-    monkeypatch.setattr(pipe, "encode", stop)
+    monkeypatch.setattr(pipe, "encode_prepared", stop)
     code = main(_encode_argv(tmp_path))
     _, err = capsys.readouterr()
     assert code == 130 and "internal error" not in err

@@ -66,14 +66,15 @@ def test_codec_ids_are_stable() -> None:
     # part of the .edms format: a failure here means a renumbered id, which is forbidden
     assert CODEC_IDS == {
         0: "none", 1: "raw", 2: "hevc", 3: "jpegxl", 4: "png",
-        5: "webp", 6: "jpeg", 7: "jpeg2000", 8: "avif", 9: "rans",
+        5: "webp", 6: "jpeg", 7: "jpeg2000", 8: "avif", 9: "rans", 10: "classes",
+        11: "bitplanes-ctx",
     }
     for codec in lossless_codecs() + lossy_codecs():
         assert codec.codec_id in CODEC_IDS
         assert codec_name(codec.codec_id) == CODEC_IDS[codec.codec_id]
 
 
-@pytest.mark.parametrize("bad_id", [11, 255, -1, "2", None])
+@pytest.mark.parametrize("bad_id", [12, 255, -1, "2", None])
 def test_unknown_codec_id_raises(bad_id: object) -> None:
     with pytest.raises(CodecError):
         decode_layer(bad_id, b"\x01\x01\x01\x00")  # type: ignore[arg-type]
@@ -81,9 +82,9 @@ def test_unknown_codec_id_raises(bad_id: object) -> None:
         codec_name(bad_id)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("codec_id", [0, 9])
+@pytest.mark.parametrize("codec_id", [0, 9, 10, 11])
 def test_non_image_codec_ids_are_named_but_not_decoded(codec_id: int) -> None:
-    assert codec_name(codec_id) in ("none", "rans")
+    assert codec_name(codec_id) in ("none", "rans", "classes", "bitplanes-ctx")
     with pytest.raises(CodecError, match="not an image codec"):
         decode_layer(codec_id, b"\x01\x01\x01\x00")
 

@@ -343,6 +343,70 @@ def test_postnet_sees_prediction_and_qp():
     assert not torch.allclose(base, net(x, torch.rand(1, 3, 24, 24), 30.0))
 
 
+def test_postnet_variants_without_prediction_and_with_map():
+    """hevc-pf's PostNet has no x' input (4 head channels); hevc-spf's also takes a class
+    map through the semantic branch. Both start as the identity and then see their inputs."""
+    from app.nets.postnet import build_postnet, in_channels
+
+    torch.manual_seed(0)
+    plain = build_postnet("lite", prediction=False).eval()
+    sem = build_postnet("lite", prediction=False, seg_classes=11).eval()
+    assert plain.head.in_channels == in_channels({"prediction": False}) == 4
+    x = torch.rand(1, 3, 13, 7)
+    s = torch.randint(0, 12, (1, 1, 13, 7), dtype=torch.uint8)
+    assert torch.equal(plain(x, None, 30.0), x) and torch.equal(sem(x, None, 30.0, s), x)
+    torch.nn.init.normal_(sem.tail.weight, std=0.05)
+    torch.nn.init.normal_(sem.sem.out.weight, std=0.05)
+    assert not torch.allclose(sem(x, None, 30.0, s), sem(x, None, 30.0, (s + 1) % 12))
+    with pytest.raises(ValueError, match="segmentation"):
+        sem(x, None, 30.0)
+
+
+def test_postnet_hevc_variant_train_smoke(tmp_path):
+    """--variant hevc-seg: pairs from plain HEVC on frames and photographs, with SegNet's
+    map of the decoded frame; a warm start from the layered PostNet folds its x' weights
+    into x_hat's; the export loads as postnet-hevc-seg."""
+    from app.train.postnet import init_postnet
+
+    data, photos = tmp_path / "data", tmp_path / "photos"
+    _fake_camvid(data, size=(48, 40))
+    (photos / "a").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (30, 36, 3), dtype=np.uint8)).save(
+            photos / "a" / f"p{i}.JPEG")
+    layered = tmp_path / "layered"
+    from app.nets.postnet import CONFIGS, build_postnet
+
+    src = build_postnet("lite")
+    torch.nn.init.normal_(src.head.weight, std=0.1)
+    export_safetensors(src.state_dict(), layered, "postnet-lite", {"config": CONFIGS["lite"]})
+    dst = build_postnet("lite", prediction=False, seg_classes=11)
+    init_postnet(dst, layered / "postnet-lite.safetensors")
+    w = src.head.weight.detach().half().float()
+    assert torch.allclose(dst.head.weight, torch.cat([w[:, :3] + w[:, 3:6], w[:, 6:]], 1))
+
+    run, out = tmp_path / "run", tmp_path / "models"
+    assert train_main(["postnet", "--variant", "hevc-seg", "--data", str(data),
+                       "--extra-data", str(photos), "--extra-limit", "2",
+                       "--extra-val", str(photos), "--extra-val-n", "1",
+                       "--threads", "1", "--device", "cpu", "--per-frame", "1",
+                       "--crop", "32", "--batch", "2", "--val-every", "1",
+                       "--val-frames", "2", "--iters", "2", "--run-dir", str(run),
+                       "--out", str(out),
+                       "--init", str(layered / "postnet-lite.safetensors")]) == 0
+    with np.load(run / "pairs-train.npz") as z:
+        assert z["x"].shape == (5, 176, 176, 3) and "pred" not in z.files
+        assert z["seg"].shape == (5, 176, 176, 1) and int(z["seg"].max()) <= 11
+        assert sorted(z["source"].tolist()) == [0, 0, 0, 1, 1]
+    man = json.loads((out / "postnet-hevc-seg-lite.json").read_text())
+    assert man["config"]["prediction"] is False and man["config"]["seg_classes"] == 11
+    assert set(man["trained_against"]) == {"hevc", "segnet"}
+    assert any(k.startswith("photo:") for k in man["validation"]["per_pipeline_qp"])
+    model, _ = zoo.load_model("postnet-hevc-seg", "lite", root=out)
+    assert model.sem is not None
+
+
 def test_postnet_augment_resizes_and_permutes():
     from app.train.postnet import PERMS, augment
 

@@ -66,6 +66,8 @@ from app.errors import CodecError
 
 CODEC_ID_NONE = 0
 CODEC_ID_RANS = 9
+CODEC_ID_CLASSES = 10
+CODEC_ID_BITPLANES = 11
 
 CODEC_IDS: dict[int, str] = {
     CODEC_ID_RAW: "raw",
@@ -79,6 +81,8 @@ CODEC_IDS: dict[int, str] = {
     # not image codecs (no entry in _DECODERS): named here so every id has one name
     CODEC_ID_NONE: "none",  # the CHECK layer's hash
     CODEC_ID_RANS: "rans",  # latents entropy-coded by app.entropy.coder (constriction)
+    CODEC_ID_CLASSES: "classes",  # DeepSIC's top-5 classes (app.pipelines.classlayer)
+    CODEC_ID_BITPLANES: "bitplanes-ctx",  # DeepSIC's bit planes (app.entropy.binary)
 }
 """Stable one-byte codec ids of ``.edms`` layers (see the module docstring)."""
 

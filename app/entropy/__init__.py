@@ -7,6 +7,9 @@
   training, rounding at inference, and their 16-bit integer probability tables.
 - :mod:`app.entropy.coder`: arithmetic (rANS) coding of integer symbols with those tables
   through ``constriction``; numpy only, no torch.
+- :mod:`app.entropy.binary`: DeepSIC's context-adaptive binary arithmetic coding of 6-bit
+  feature codes, bit plane by bit plane, with a learned integer context table
+  (``constriction``'s Bernoulli model); numpy only, no torch.
 
 The bit-exactness rules (the decoder must compute the probabilities the encoder used) are
 described in :mod:`app.entropy.models`.

@@ -46,12 +46,30 @@ def deconv(cin: int, cout: int, k: int = 5, s: int = 2) -> nn.ConvTranspose2d:
 
 
 class GainUnits(nn.Module):
-    """Gain and inverse-gain vectors, one per trained quality (Cui et al. 2021)."""
+    """Gain and inverse-gain vectors, one per trained quality (Cui et al. 2021).
 
-    def __init__(self, qualities: int, channels: int) -> None:
+    They start spread like the quantisation steps an MSE codec needs at each λ (a step
+    proportional to λ^-1/2, so gain_q = (λ_q / λ_mid)^1/2 and inv_gain_q = 1 / gain_q):
+    with all gains at 1 every quality starts as the same codec and the rates separate only
+    as slowly as the gains learn (seen in training: after 2 000 steps the eight qualities
+    were within 0.1 bpp of each other).
+    """
+
+    def __init__(self, qualities: int, channels: int,
+                 lambdas: tuple[float, ...] | None = None) -> None:
         super().__init__()
         self.gain = nn.Parameter(torch.ones(qualities, channels))
         self.inv_gain = nn.Parameter(torch.ones(qualities, channels))
+        if lambdas is not None and len(lambdas) == qualities:
+            self.spread(lambdas)
+
+    @torch.no_grad()
+    def spread(self, lambdas: tuple[float, ...]) -> None:
+        """(Re)set the vectors to the λ-spread described above."""
+        lam = torch.tensor(lambdas, dtype=torch.float64)
+        g = (lam / lam.log().mean().exp()).sqrt().float()[:, None]
+        self.gain.copy_(g.expand_as(self.gain))
+        self.inv_gain.copy_((1 / g).expand_as(self.inv_gain))
 
     @property
     def qualities(self) -> int:
@@ -139,7 +157,7 @@ class ScaleHyperprior(nn.Module):
         self.g_s = SynthesisTransform(N, M)
         self.h_a = HyperAnalysis(N, M)
         self.h_s = HyperSynthesis(N, M)
-        self.gains = GainUnits(qualities, M)
+        self.gains = GainUnits(qualities, M, LAMBDAS)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian = GaussianConditional()
 

@@ -200,7 +200,7 @@ class MENet(nn.Module):
         self.g_s = SynthesisTransform(N, M)
         self.h_a = HyperAnalysis(N, M + Ms)
         self.h_s = HyperSynthesis(N, M + Ms)
-        self.gains = GainUnits(qualities, M + Ms)
+        self.gains = GainUnits(qualities, M + Ms, LAMBDAS)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian = GaussianConditional()
         self.seg_decoder = SemanticDecoder(Ms)

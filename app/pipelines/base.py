@@ -74,6 +74,7 @@ class ViewKind(enum.Enum):
     RESIDUAL = "residual"  # a signed difference shown around mid-grey
     BLOCK_MAP = "block map"  # a per-block decision drawn over the image (post-filter)
     BIT_MAP = "bit map"  # bits spent per block (float, one value per ``scale`` pixels)
+    CLASSES = "classes"  # a ranked list (class indices, or their probabilities): not an image
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ prediction x' = RecNet(s, c) = c' + FineNet(s, c'), residual r = (x - x' + 255) 
 by HEVC 4:4:4 at the chosen QP. Decoder: x_hat = x' + 2 r_hat - 255. The ``-pf``
 pipelines (our extension) end with PostNet, blended in per 64x64 block at one of four
 strengths (off, 3/8, 5/8, full) that the encoder chooses against the original and sends
-as a side-information layer.
+as a side-information layer (:func:`post_filter_encode` / :func:`post_filter_decode`, also
+used by ``hevc-pf`` and ``hevc-spf``).
 
 Everything up to x' does not depend on the QP of the residual, so :meth:`prepare` runs the
 networks once per image and :meth:`encode_prepared` only codes the residual. In the
@@ -18,6 +19,7 @@ the two residual forms apart by the decoded sample depth).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +174,34 @@ def apply_post_levels(x_hat: np.ndarray, filtered: np.ndarray, levels: np.ndarra
     return out
 
 
+def post_filter_encode(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarray
+                       ) -> tuple[Layer, np.ndarray, dict[str, View]]:
+    """Encoder side of a post-filter with per-block strengths (shared by the ``-pf``
+    pipelines and ``hevc-pf`` / ``hevc-spf``): the strengths chosen against the original,
+    the SIDE_INFO layer that carries them, the blended reconstruction and its views."""
+    levels = post_filter_levels(image, x_hat, filtered)
+    codec_id, data = encode_smallest_lossless(pack_levels(levels))
+    recon = apply_post_levels(x_hat, filtered, levels)
+    # the filter's strength per block: full brightness where it is full, dimmed to a third
+    # where it is off
+    views = {"before_post_filter": View(ViewKind.IMAGE, x_hat),
+             "post_filter_blocks": View(ViewKind.BLOCK_MAP,
+                                        apply_post_levels(recon // 3, recon, levels))}
+    return Layer(LayerKind.SIDE_INFO, codec_id, data), recon, views
+
+
+def post_filter_decode(name: str, x_hat: np.ndarray, side: Layer,
+                       run_filter: Callable[[], np.ndarray]) -> np.ndarray:
+    """Decoder side of :func:`post_filter_encode`: x_hat blended with ``run_filter()`` at
+    the strengths of the ``side`` layer; the filter is not run when every block is off."""
+    h, w = x_hat.shape[:2]
+    levels = unpack_levels(decode_layer(side.codec_id, side.data),
+                           (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), name)
+    if not levels.any():  # the encoder found the filter useless everywhere: skip it
+        return x_hat
+    return apply_post_levels(x_hat, run_filter(), levels)
+
+
 def padded_size(height: int, width: int) -> tuple[int, int]:
     """Size the networks work at: small images are edge-padded up to MIN_SIDE."""
     return max(height, MIN_SIDE), max(width, MIN_SIDE)
@@ -282,15 +312,9 @@ class LayeredPipeline(Pipeline):
         layers = [*base.layers, Layer(LayerKind.RESIDUAL, CODEC_ID_HEVC, r_data)]
         if self.use_post_filter:
             filtered = self.post_filter(recon, base.prediction, qp)
-            levels = post_filter_levels(prep.image, recon, filtered)
-            codec_id, data = encode_smallest_lossless(pack_levels(levels))
-            layers.append(Layer(LayerKind.SIDE_INFO, codec_id, data))
-            views["before_post_filter"] = View(ViewKind.IMAGE, recon)
-            recon = apply_post_levels(recon, filtered, levels)
-            # the filter's strength per block: full brightness where it is full, dimmed
-            # to a third where it is off
-            views["post_filter_blocks"] = View(ViewKind.BLOCK_MAP,
-                                               apply_post_levels(recon // 3, recon, levels))
+            side_layer, recon, post_views = post_filter_encode(prep.image, recon, filtered)
+            layers.append(side_layer)
+            views.update(post_views)
         return Encoded(
             pipeline=self.name,
             pipeline_version=self.version,
@@ -324,10 +348,6 @@ class LayeredPipeline(Pipeline):
         x_hat = residual_apply(prediction, r)
         if not self.use_post_filter:
             return x_hat
-        side_layer = by_kind[LayerKind.SIDE_INFO]
-        levels = unpack_levels(decode_layer(side_layer.codec_id, side_layer.data),
-                               (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), self.name)
-        if not levels.any():  # the encoder found the filter useless everywhere: skip it
-            return x_hat
         qp = int(encoded.params.get("qp", QP_SPEC.default))
-        return apply_post_levels(x_hat, self.post_filter(x_hat, prediction, qp), levels)
+        return post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
+                                  lambda: self.post_filter(x_hat, prediction, qp))

@@ -1,5 +1,6 @@
 """Running PostNet (:mod:`app.nets.postnet`), the decoder-side post-filter of the ``-pf``
-layered pipelines (our extension), identically in encoder and decoder.
+layered pipelines and of ``hevc-pf`` / ``hevc-spf`` (our extension), identically in
+encoder and decoder.
 
 The filtered image is what the decoder outputs, so the encoder computes it too (its
 ``reconstruction``); both go through :mod:`app.pipelines.netrun` (fixed thread count,
@@ -17,32 +18,46 @@ from app.pipelines.netrun import UNIT, fixed_threads, tiled, uint8_tensor
 
 
 class PostFilter:
-    """The shipped ``postnet-<config>`` weights, loaded once."""
+    """Shipped PostNet weights, ``<name>-<config>`` (``postnet`` for the layered
+    pipelines, ``postnet-hevc`` / ``postnet-hevc-seg`` for HEVC), loaded once."""
 
-    def __init__(self, config: str = "lite", device: str = "cpu") -> None:
+    def __init__(self, config: str = "lite", device: str = "cpu", name: str = "postnet"
+                 ) -> None:
         from app.nets import zoo
 
         self.device = torch.device(device)
-        self.model, self.manifest = zoo.load_model("postnet", config, self.device)
+        self.model, self.manifest = zoo.load_model(name, config, self.device)
 
-    def __call__(self, x_hat: np.ndarray, prediction: np.ndarray, qp: int) -> np.ndarray:
-        """PostNet(x_hat, x', QP) as HxWx3 uint8 (x_hat and x' HxWx3 uint8).
+    def __call__(self, x_hat: np.ndarray, prediction: np.ndarray | None, qp: int,
+                 seg: np.ndarray | None = None) -> np.ndarray:
+        """PostNet(x_hat, x', QP[, s]) as HxWx3 uint8 (x_hat and x' HxWx3 uint8, x' None
+        for a network without it; s an HxW uint8 class map for one with the semantic
+        branch).
 
         Tiles go in as uint8 and come out rounded to uint8, so no full-size float copy of
         the image exists (a 24-megapixel image would need 288 MB per copy)."""
         h, w = x_hat.shape[:2]
+        inputs = [(uint8_tensor(x_hat), UNIT)]
+        if prediction is not None:
+            inputs.append((uint8_tensor(prediction), UNIT))
+        if seg is not None:
+            inputs.append((torch.from_numpy(np.ascontiguousarray(seg))[None, None], UNIT))
+        use_pred, use_seg = prediction is not None, seg is not None
 
-        def run(ta: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
-            y = self.model(ta.float() / 255.0, tb.float() / 255.0, float(qp)) * 2 - 1
+        def run(*ts: torch.Tensor) -> torch.Tensor:
+            xh = ts[0].float() / 255.0
+            pred = ts[1].float() / 255.0 if use_pred else None
+            y = self.model(xh, pred, float(qp), ts[-1] if use_seg else None) * 2 - 1
             return torch.round(y.clamp(-1, 1) * 127.5 + 127.5).to(torch.uint8)
 
         with fixed_threads():
-            out = tiled(run, [(uint8_tensor(x_hat).to(self.device), UNIT),
-                              (uint8_tensor(prediction).to(self.device), UNIT)], UNIT, h, w).cpu()
+            out = tiled(run, [(t.to(self.device), s) for t, s in inputs], UNIT, h, w).cpu()
         return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
 @functools.cache
-def shared_post_filter(config: str = "lite", device: str = "cpu") -> PostFilter:
-    """One loaded PostNet per configuration and device, shared by the pipelines."""
-    return PostFilter(config, device)
+def shared_post_filter(config: str = "lite", device: str = "cpu", name: str = "postnet"
+                       ) -> PostFilter:
+    """One loaded PostNet per weights name, configuration and device, shared by the
+    pipelines."""
+    return PostFilter(config, device, name)

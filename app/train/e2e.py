@@ -36,6 +36,7 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
+    init_from_safetensors,
     pick_device,
     set_threads,
 )
@@ -56,6 +57,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images-limit", type=int, default=None, help="use at most N photographs")
     p.add_argument("--val-frames", type=int, default=8, help="CamVid val frames validated on")
     p.add_argument("--ce-weight", type=float, default=1.0, help="weight of the CE term (menet)")
+    p.add_argument("--init", default=None,
+                   help="start from these shipped .safetensors (a warm restart: fresh "
+                   "optimiser and schedule)")
+    p.add_argument("--reinit-gains", action="store_true",
+                   help="with --init: reset the gain units to their λ-spread start")
+    p.add_argument("--gain-lr-scale", type=float, default=10.0,
+                   help="learning rate of the gain units relative to the rest")
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
@@ -106,7 +114,7 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int):
         yield torch.stack(items).float().div_(255.0)
 
 
-def build(net: str, cfg: str) -> torch.nn.Module:
+def build(net: str, cfg: str) -> Any:
     if net == "hyperprior":
         return hp.ScaleHyperprior(**hp.CONFIGS[cfg])
     return mn.MENet.from_config(mn.CONFIGS[cfg])
@@ -193,7 +201,15 @@ def run(args: argparse.Namespace) -> int:
           f"{len(val_frames)} frames, {len(val_photos)} photographs", flush=True)
 
     model = build(net, cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr0)
+    if args.init and not args.resume:
+        init_from_safetensors(model, args.init)
+        if args.reinit_gains:
+            model.gains.spread(hp.LAMBDAS)
+    gain_params = list(model.gains.parameters())
+    others = [p for n, p in model.named_parameters() if not n.startswith("gains.")]
+    # the gain units learn faster (their scale is what separates the rates)
+    opt = torch.optim.Adam([{"params": others, "lr_scale": 1.0},
+                            {"params": gain_params, "lr_scale": args.gain_lr_scale}], lr=lr0)
     loop = TrainLoop(args, net, iters, {"model": model, "opt": opt})
     loop.resume()
     model_fwd = loop.wrap(model)  # the training step's forward pass
@@ -211,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
         export_safetensors(state, loop.out_dir, f"{net}-{cfg}", {
             "name": net, "config_name": cfg, "config": conf, "steps": loop.step,
             "lambdas": list(hp.LAMBDAS),
+            "init": (f"{Path(args.init).name} (gain units reset: {bool(args.reinit_gains)})"
+                     if args.init else None),
             "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
             f" and {n_photos} photographs from a natural-image folder (Imagenette train), "
             f"{crop}x{crop} crops, batch {batch}; a CamVid batch every {camvid_every} steps",
@@ -237,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     def train_step(p: float) -> dict[str, float]:
         lr = 1e-5 + (lr0 - 1e-5) * 0.5 * (1 + np.cos(np.pi * p))
         for g in opt.param_groups:
-            g["lr"] = float(lr)
+            g["lr"] = float(lr * g["lr_scale"])
         use_seg = seg_iter is not None and (photo_iter is None or loop.step % camvid_every == 0)
         if use_seg:
             assert seg_iter is not None
@@ -262,12 +280,12 @@ def run(args: argparse.Namespace) -> int:
         if net == "menet" and lab is not None:
             ce = F.cross_entropy(o["seg"], lab, weight=weights, ignore_index=VOID)
             loss = loss + args.ce_weight * ce
-            logs["ce"] = float(ce)
+            logs["ce"] = float(ce.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        logs["loss"] = float(loss)
+        logs["loss"] = float(loss.detach())
         return logs
 
     if args.export_now:

@@ -9,6 +9,14 @@ pipeline, the PSNR of x_hat and of PostNet(x_hat) on CamVid val frames at QPs 27
 
 The prepared pairs are cached in the run folder (``pairs-<split>.npz``), so ``--resume``
 starts training at once.
+
+``--variant hevc`` / ``hevc-seg`` (our extension) train the filters of ``hevc-pf`` and
+``hevc-spf``: the pairs come from plain HEVC 4:4:4 (the ``hevc`` pipeline; no x', so the
+network has no prediction input), on the ``--data`` frames and on ``--extra-limit``
+photographs drawn from ``--extra-data`` (any folder tree of images, e.g. Imagenette
+train), and they also hold SegNet's map of the *decoded* image (what the ``hevc-spf``
+decoder computes), so both variants can share one cache (``--pairs-dir``). Validation adds
+``--extra-val-n`` photographs of ``--extra-val``.
 """
 
 from __future__ import annotations
@@ -37,10 +45,16 @@ from app.train.common import (
 from app.train.data import load_split
 from app.train.registry import trainer
 
-DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
+DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
             "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
 VAL_QPS = (27, 37)
 VAL_SCALES = (1.0, 0.5)
+# --variant: (weights stem, PostNet configuration keys, needs the segmentation map)
+VARIANTS: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "layered": ("postnet", {}, False),
+    "hevc": ("postnet-hevc", {"prediction": False}, False),
+    "hevc-seg": ("postnet-hevc-seg", {"prediction": False, "seg_classes": 11}, True),
+}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -60,16 +74,61 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="start from these shipped .safetensors (a warm restart of the schedule)")
     p.add_argument("--seed", type=int, default=99,
                    help="seed of the training-pair plan (a new seed, new pairs)")
+    p.add_argument("--variant", choices=tuple(VARIANTS), default="layered",
+                   help="layered: the -pf pipelines' filter; hevc / hevc-seg: hevc-pf / hevc-spf")
+    p.add_argument("--extra-data", default=None,
+                   help="hevc variants: a folder tree of photographs (e.g. Imagenette train)")
+    p.add_argument("--extra-limit", type=int, default=1000,
+                   help="photographs drawn (seeded) from --extra-data, one sample each")
+    p.add_argument("--extra-val", default=None, help="a folder tree of validation photographs")
+    p.add_argument("--extra-val-n", type=int, default=8, help="photographs of --extra-val used")
+    p.add_argument("--pairs-dir", default=None,
+                   help="where the training pairs are cached (default: the run folder)")
     add_schedule_args(p, val_every=500)
 
 
 PERMS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
 
 
-def _encode(pipe: Any, prep: Any, qp: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x_hat, x') of ``pipe`` (a pipeline without post-filter) at ``qp``."""
+def _encode(pipe: Any, prep: Any, qp: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(x_hat, x') of ``pipe`` (a pipeline without post-filter) at ``qp``; x' is None for
+    a pipeline without prediction (``hevc``)."""
     enc = pipe.encode_prepared(prep, pipe.check_params({"qp": qp}))
-    return enc.reconstruction, enc.views["prediction"].array
+    view = (enc.views or {}).get("prediction")
+    return enc.reconstruction, (view.array if view is not None else None)
+
+
+class Photo:
+    """A photograph loaded when first used (a thousand of them stay on disk until
+    encoded); ``image`` like :class:`app.train.data.Sample`'s."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def image(self) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(self.path) as im:
+            return np.asarray(im.convert("RGB"))
+
+
+def _folder(path: str | Path | None) -> str:
+    """The last two parts of a folder's path, for manifests (no machine-specific prefix)."""
+    return "/".join(Path(str(path)).parts[-2:])
+
+
+def list_photos(root: str | Path | None, n: int, seed: int) -> list[Photo]:
+    """``n`` photographs drawn without replacement (seeded) from a folder tree."""
+    if not root or n <= 0:
+        return []
+    from app.train.data import IMAGE_EXTS
+
+    root = Path(root)
+    if not root.is_dir():
+        raise SystemExit(f"photograph folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    return [Photo(p) for p in sorted(random.Random(seed).sample(files, min(n, len(files))))]
 
 
 def augment(image: np.ndarray, scale: float, perm: int) -> np.ndarray:
@@ -87,20 +146,28 @@ def augment(image: np.ndarray, scale: float, perm: int) -> np.ndarray:
 
 
 def prepare_pairs(samples: list, names: list[str], plan: list[list[tuple]], desc: str,
-                  crop: int = 176) -> dict[str, np.ndarray]:
+                  crop: int = 176, segment: bool = False) -> dict[str, np.ndarray]:
     """Encode every frame as ``plan[i]`` says ([(pipeline, qp, scale, perm, (y, x)), ...];
     (y, x) in [0, 1] places the stored crop) and stack ``crop`` x ``crop`` crops of
-    (x, x_hat, x') taken on the 8-pixel grid. The whole (augmented) frame is encoded, so
-    the crops carry the context a decoder has."""
+    (x, x_hat, x') taken on the 8-pixel grid (no x' for pipelines without one; with
+    ``segment`` also SegNet's map of the whole decoded frame, as a decoder computes it).
+    The whole (augmented) frame is encoded, so the crops carry the context a decoder has."""
     from app.pipelines import registry
 
     pipes = {n: registry.get(n) for n in names}
+    seg_net = None
+    if segment:
+        from app.pipelines.dsslic import shared_nets
+
+        seg_net = shared_nets("lite", "cpu")
     xs: list[np.ndarray] = []
     xh: list[np.ndarray] = []
     xp: list[np.ndarray] = []
+    sg: list[np.ndarray] = []
     qps: list[int] = []
     pid: list[int] = []
     scales: list[float] = []
+    src: list[int] = []
     for s, jobs in tqdm(list(zip(samples, plan, strict=True)), desc=desc, mininterval=30,
                         ncols=100):
         preps: dict[tuple, Any] = {}
@@ -119,37 +186,58 @@ def prepare_pairs(samples: list, names: list[str], plan: list[list[tuple]], desc
             x = int(fx * (w - cw)) // 8 * 8
             sl = (slice(y, y + ch), slice(x, x + cw))
             pad = ((0, crop - ch), (0, crop - cw), (0, 0))
-            for lst, arr in ((xs, img), (xh, rec), (xp, pred)):
+            arrays = [(xs, img), (xh, rec)] + ([(xp, pred)] if pred is not None else [])
+            if seg_net is not None:
+                arrays.append((sg, seg_net.segment(rec)[..., None]))
+            for lst, arr in arrays:
                 lst.append(np.pad(arr[sl], pad, mode="edge"))
             qps.append(qp)
             pid.append(names.index(name))
             scales.append(scale)
-    return {"x": np.stack(xs), "x_hat": np.stack(xh), "pred": np.stack(xp),
-            "qp": np.array(qps, np.int16), "pipeline": np.array(pid, np.int16),
-            "scale": np.array(scales, np.float32)}
+            src.append(int(isinstance(s, Photo)))
+    out = {"x": np.stack(xs), "x_hat": np.stack(xh),
+           "qp": np.array(qps, np.int16), "pipeline": np.array(pid, np.int16),
+           "scale": np.array(scales, np.float32), "source": np.array(src, np.int16)}
+    if xp:
+        out["pred"] = np.stack(xp)
+    if sg:
+        out["seg"] = np.stack(sg)
+    return out
 
 
 def _prepare_shard(job: tuple) -> dict[str, np.ndarray]:
     import torch as _torch
 
     _torch.set_num_threads(1)
-    samples, names, plan, desc = job
-    return prepare_pairs(samples, names, plan, desc)
+    samples, names, plan, desc, segment = job
+    return prepare_pairs(samples, names, plan, desc, segment=segment)
 
 
 def prepare_parallel(samples: list, names: list[str], plan: list, desc: str,
-                     workers: int) -> dict[str, np.ndarray]:
-    """:func:`prepare_pairs` split over ``workers`` processes (frames in contiguous shards)."""
+                     workers: int, segment: bool = False) -> dict[str, np.ndarray]:
+    """:func:`prepare_pairs` split over ``workers`` processes (every ``workers``-th frame,
+    so that frames of different sizes spread evenly; the pairs come out grouped by
+    shard)."""
     if workers <= 1 or len(samples) < 2 * workers:
-        return prepare_pairs(samples, names, plan, desc)
+        return prepare_pairs(samples, names, plan, desc, segment=segment)
     import multiprocessing as mp
 
-    cut = np.linspace(0, len(samples), workers + 1).astype(int)
-    jobs = [(samples[a:b], names, plan[a:b], f"{desc} {i + 1}/{workers}")
-            for i, (a, b) in enumerate(zip(cut[:-1], cut[1:], strict=True))]
+    jobs = [(samples[i::workers], names, plan[i::workers], f"{desc} {i + 1}/{workers}",
+             segment) for i in range(workers)]
     with mp.get_context("spawn").Pool(workers) as pool:
         parts = pool.map(_prepare_shard, jobs)
     return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+
+def load_or_prepare_once(path: Path, make: Any) -> dict[str, np.ndarray]:
+    """:func:`load_or_prepare` on rank 0 (which writes the cache) while the other ranks of
+    a torchrun job wait, then read the cache; a rank that cannot see it (no shared run
+    folder) prepares the pairs itself, in memory."""
+    data = load_or_prepare(path, make) if distributed.is_main() else None
+    distributed.barrier()
+    if data is None:
+        data = load_or_prepare(path, make) if path.exists() else make()
+    return data
 
 
 def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
@@ -161,17 +249,6 @@ def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **data)
     tmp.replace(path)
-    return data
-
-
-def load_or_prepare_once(path: Path, make: Any) -> dict[str, np.ndarray]:
-    """:func:`load_or_prepare` on rank 0 (which writes the cache) while the other ranks of
-    a torchrun job wait, then read the cache; a rank that cannot see it (no shared run
-    folder) prepares the pairs itself, in memory."""
-    data = load_or_prepare(path, make) if distributed.is_main() else None
-    distributed.barrier()
-    if data is None:
-        data = load_or_prepare(path, make) if path.exists() else make()
     return data
 
 
@@ -192,11 +269,22 @@ def _batch(data: dict[str, np.ndarray], batch: int, crop: int, rng: random.Rando
     def take(key: str) -> np.ndarray:
         return np.stack([data[key][i][s] for i, s in zip(idx, sl, strict=True)])
 
-    out = [_to_t(take(k)) for k in ("x", "x_hat", "pred")]
+    keys = [k for k in ("x", "x_hat", "pred") if k in data]
+    out: dict[str, torch.Tensor] = {k: _to_t(take(k)) for k in keys}
+    if "seg" in data:
+        out["seg"] = torch.from_numpy(take("seg").transpose(0, 3, 1, 2).copy())
     if rng.random() < 0.5:
-        out = [t.flip(-1) for t in out]
-    qp = torch.tensor([float(data["qp"][i]) for i in idx])
-    return (*out, qp)
+        out = {k: t.flip(-1) for k, t in out.items()}
+    out["qp"] = torch.tensor([float(data["qp"][i]) for i in idx])
+    return out
+
+
+def _filter(model: torch.nn.Module, b: dict[str, torch.Tensor], qp: Any,
+            forward: Any = None) -> torch.Tensor:
+    """The model on a batch dict, with x' and the map when the model takes them;
+    ``forward`` is the module to call (the DDP-wrapped one in training), default ``model``."""
+    seg = b.get("seg") if getattr(model, "seg_classes", 0) else None
+    return (forward or model)(b["x_hat"], b.get("pred"), qp, seg)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -214,50 +302,90 @@ def evaluate(model: torch.nn.Module, data: dict[str, np.ndarray], names: list[st
     of the filtered-minus-unfiltered differences over all samples."""
     rows: dict[str, list[tuple[float, float]]] = {}
     for i in range(len(data["x"])):
-        x, xh, xp = (_to_t(data[k][i:i + 1]).to(device) for k in ("x", "x_hat", "pred"))
-        y = model(xh, xp, float(data["qp"][i]))
+        b: dict[str, torch.Tensor] = {k: _to_t(data[k][i:i + 1]).to(device)
+                                      for k in ("x", "x_hat", "pred") if k in data}
+        if "seg" in data:
+            b["seg"] = torch.from_numpy(data["seg"][i:i + 1].transpose(0, 3, 1, 2).copy())
+        y = _filter(model, b, float(data["qp"][i]))
         key = f"{names[int(data['pipeline'][i])]}@{int(data['qp'][i])}"
         if "scale" in data and float(data["scale"][i]) != 1.0:
             key += f"x{float(data['scale'][i]):g}"
-        rows.setdefault(key, []).append((psnr(xh, x), psnr(y, x)))
+        if "source" in data and int(data["source"][i]):
+            key = "photo:" + key
+        rows.setdefault(key, []).append((psnr(b["x_hat"], b["x"]), psnr(y, b["x"])))
     per = {k: {"psnr_in": float(np.mean([a for a, _ in v])),
                "psnr_out": float(np.mean([b for _, b in v]))} for k, v in sorted(rows.items())}
     gains = [b - a for v in rows.values() for a, b in v]
     return {"gain_db": float(np.mean(gains)), "per_pipeline_qp": per}
 
 
-@trainer("postnet", "decoder post-filter of the layered pipelines (extension)", add_args)
+def init_postnet(model: Any, path: str | Path) -> None:
+    """``--init``: load the matching tensors; a head without x' (4 inputs) warm-started
+    from one with x' (7 inputs) gets the x_hat and x' weights summed (x' ~ x_hat to first
+    order, so it starts as the old filter fed x_hat for x') and the QP weights as they are."""
+    from safetensors.torch import load_file
+
+    init_from_safetensors(model, path)
+    src = load_file(str(path)).get("head.weight")
+    dst = model.head.weight
+    if src is not None and src.shape[1] == 7 and dst.shape[1] == 4 and src.shape[0] == dst.shape[0]:
+        w = src.float()
+        with torch.no_grad():
+            dst.copy_(torch.cat([w[:, 0:3] + w[:, 3:6], w[:, 6:7]], 1))
+        print("head: x_hat and x' weights of the 7-input head summed", flush=True)
+
+
+@trainer("postnet", "decoder post-filter of the layered pipelines and of HEVC (extension)",
+         add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
     d = DEFAULTS[cfg]
-    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
-    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
     set_threads(args.threads)
     device = pick_device(args.device)
-    run_dir = Path(args.run_dir or f"runs/postnet-{cfg}")
-    names = [n.strip() for n in str(args.pipelines).split(",") if n.strip()]
+    stem, variant, segment = VARIANTS[args.variant]
+    hevc_only = args.variant != "layered"
+    run_dir = Path(args.run_dir or f"runs/{stem}-{cfg}")
+    pairs_dir = Path(args.pairs_dir) if args.pairs_dir else run_dir
+    names = (["hevc"] if hevc_only
+             else [n.strip() for n in str(args.pipelines).split(",") if n.strip()])
     q0, q1 = (int(v) for v in str(args.qp_range).split(","))
 
     rng = random.Random(args.seed)
     train_s = load_split(args.data, "train", args.limit)
     if not train_s:
         raise SystemExit(f"no training frames in {args.data}")
+    photos = list_photos(args.extra_data, args.extra_limit, args.seed) if hevc_only else []
     scales = tuple(float(v) for v in str(args.scales).split(","))
     plan = [[(rng.choice(names), rng.randint(q0, q1), rng.choice(scales),
               rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
               (rng.random(), rng.random())) for _ in range(args.per_frame)]
             for _ in train_s]
-    train = load_or_prepare_once(run_dir / "pairs-train.npz",
-                            lambda: prepare_parallel(train_s, names, plan, "pairs train",
-                                                             args.workers))
+    # photographs: already small (Imagenette's are 224 pixels), so one sample at scale 1
+    plan += [[(names[0], rng.randint(q0, q1), 1.0,
+               rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
+               (rng.random(), rng.random()))] for _ in photos]
+    train = load_or_prepare_once(pairs_dir / "pairs-train.npz",
+                            lambda: prepare_parallel([*train_s, *photos], names, plan,
+                                                     "pairs train", args.workers, hevc_only))
+    if segment and "seg" not in train:
+        raise SystemExit(f"{pairs_dir / 'pairs-train.npz'} has no segmentation maps")
     val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
     val_s = val_s[: args.val_frames]
-    vnames = [n for n in ("edms", "edms-lb") if n in names] or names[:1]
+    val_photos = (list_photos(args.extra_val, args.extra_val_n, args.seed)
+                  if hevc_only else [])
+    vnames = names if hevc_only else ([n for n in ("edms", "edms-lb") if n in names]
+                                      or names[:1])
+    vscales = (1.0,) if hevc_only else VAL_SCALES
     vplan = [[(n, q, sc, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS
-              for sc in VAL_SCALES] for _ in val_s]
-    val = load_or_prepare_once(run_dir / "pairs-val.npz",
-                          lambda: prepare_parallel(val_s, names, vplan, "pairs val",
-                                                   args.workers)) if val_s else None
+              for sc in vscales] for _ in val_s]
+    vplan += [[(n, q, 1.0, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS]
+              for _ in val_photos]
+    val = load_or_prepare_once(pairs_dir / "pairs-val.npz",
+                          lambda: prepare_parallel([*val_s, *val_photos], names, vplan,
+                                                   "pairs val", args.workers, hevc_only)
+                          ) if vplan else None
     print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation pairs",
           flush=True)
     # this process's pairs (all of them without torchrun)
@@ -273,35 +401,51 @@ def run(args: argparse.Namespace) -> int:
         if man.exists():
             init_steps = int(json.loads(man.read_text()).get("steps", 0))
     trained_against = {n: registry.get(n).model_fingerprint.hex() for n in names}
-    model = build_postnet(cfg).to(device)
+    if segment:
+        from app.nets import zoo
+
+        trained_against["segnet"] = zoo.fingerprint("segnet", cfg).hex()
+    model = build_postnet(cfg, **variant).to(device)
     if args.init and not args.resume:
-        init_from_safetensors(model, args.init)
+        init_postnet(model, args.init)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
-    loop = TrainLoop(args, "postnet", iters, {"model": model, "opt": opt})
+    loop = TrainLoop(args, stem, iters, {"model": model, "opt": opt})
     loop.resume()
     net = loop.wrap(model)
     brng = random.Random(1234 + loop.step + loop.seed_offset)
     torch.manual_seed(1234 + loop.step + loop.seed_offset)
+    if hevc_only:
+        data_text = (f"{len(train_s)} frames of {Path(args.data).name} train x "
+                     f"{args.per_frame} (frame resized by one of {list(scales)}) and "
+                     f"{len(photos)} photographs of {_folder(args.extra_data)} x 1, "
+                     f"coded by HEVC 4:4:4 at a QP uniform in {q0}..{q1}, colour channels "
+                     f"permuted with probability {args.perm_prob}, a 176x176 crop of each: "
+                     + ("(x_hat, SegNet(x_hat), QP) -> x" if segment else "(x_hat, QP) -> x"))
+        val_text = (f"{len(val_s)} CamVid val frames and {len(val_photos)} photographs of "
+                    f"{_folder(args.extra_val)} x HEVC QP {list(VAL_QPS)}, central "
+                    "176x176 crops")
+    else:
+        data_text = (f"CamVid train, {len(train_s)} frames x {args.per_frame} (pipeline in "
+                     f"{names}, QP uniform in {q0}..{q1}, frame resized by one of "
+                     f"{list(scales)}, colour channels permuted with probability "
+                     f"{args.perm_prob}), a 176x176 crop of each: (x_hat, x', QP) -> x")
+        val_text = (f"CamVid val, {len(val_s)} frames x {vnames} x QP {list(VAL_QPS)} x scale "
+                    f"{list(VAL_SCALES)}, central 176x176 crops")
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"postnet-{cfg}", {
-            "name": "postnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": loop.step,
-            "training_data": f"CamVid train, {len(train_s)} frames x {args.per_frame} "
-            f"(pipeline in {names}, QP uniform in {q0}..{q1}, frame resized by one of "
-            f"{list(scales)}, colour channels permuted with probability {args.perm_prob}), "
-            "a 176x176 crop of each: (x_hat, x', QP) -> x",
+        export_safetensors(state, loop.out_dir, f"{stem}-{cfg}", {
+            "name": stem, "config_name": cfg, "config": {**CONFIGS[cfg], **variant},
+            "steps": loop.step, "training_data": data_text,
             # the model fingerprint of each pipeline whose reconstructions were learned from
             "trained_against": trained_against,
             "loss": "MSE of the filtered image",
             "init": Path(args.init).name if args.init else None,
             "init_steps": init_steps,
-            "validation": {"data": f"CamVid val, {len(val_s)} frames x {vnames} x QP "
-                           f"{list(VAL_QPS)} x scale {list(VAL_SCALES)}, central 176x176 "
-                           "crops", **metrics},
+            "validation": {"data": val_text, **metrics},
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
-        assert val is not None  # only called with validation frames
+        assert val is not None  # validate is only passed when there is a validation set
         model.eval()
         m = evaluate(model, val, names, device)
         model.train()
@@ -313,8 +457,8 @@ def run(args: argparse.Namespace) -> int:
     def train_step(p: float) -> dict[str, float]:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
-        x, xh, xp, qp = (t.to(device) for t in _batch(train, batch, crop, brng))
-        loss = F.mse_loss(net(xh, xp, qp), x)
+        b = {k: t.to(device) for k, t in _batch(train, batch, crop, brng).items()}
+        loss = F.mse_loss(_filter(model, b, b["qp"], net), b["x"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

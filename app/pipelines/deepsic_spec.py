@@ -1,0 +1,20 @@
+"""The specs of :mod:`app.pipelines.deepsic` (``deepsic-pre``, ``deepsic-post``), torch-free
+so that listing pipelines loads no network."""
+
+from __future__ import annotations
+
+from app.pipelines.spec import ParamSpec, PipelineSpec
+
+#: the operating points: 1/8, 1/4, 1/2 or all of the code channels kept (one network,
+#: nested channel dropout; :data:`app.nets.deepsic.CHANNEL_FRACTIONS`)
+RATE_SPEC = ParamSpec("rate", "operating point (channels kept: 1/8, 1/4, 1/2, all)", 1, 4,
+                      3, (1, 2, 3, 4), True)
+_PAPER = "DeepSIC (Luo, Yang, Song), §III"
+DEEPSIC_PRE = PipelineSpec(
+    "deepsic-pre", 1, "DeepSIC pre-semantic: learned codec + top-5 classes stored in the file",
+    (RATE_SPEC,), f"{_PAPER}-D, pre-semantic", "app.pipelines.deepsic:DeepsicPrePipeline")
+DEEPSIC_POST = PipelineSpec(
+    "deepsic-post", 1, "DeepSIC post-semantic: the decoder classifies the decoded features",
+    (RATE_SPEC,), f"{_PAPER}-D, post-semantic", "app.pipelines.deepsic:DeepsicPostPipeline")
+#: Entry point ``deepsic`` of ``edms_workbench.pipelines``.
+SPECS = (DEEPSIC_PRE, DEEPSIC_POST)

@@ -1,0 +1,22 @@
+"""The specs of :mod:`app.pipelines.hevcpf` (``hevc-pf``, ``hevc-spf``), torch-free so that
+listing pipelines loads no network."""
+
+from __future__ import annotations
+
+from app.pipelines.layered import QP_SPEC
+from app.pipelines.spec import PipelineSpec
+
+HEVC_PF = PipelineSpec(
+    "hevc-pf", 1,
+    "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
+    "per 64x64 block (extension)",
+    (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",
+    "app.pipelines.hevcpf:HevcPostFilterPipeline")
+HEVC_SPF = PipelineSpec(
+    "hevc-spf", 1,
+    "HEVC 4:4:4 + semantic PostNet (map recomputed by the decoder from the decoded image), "
+    "strength per 64x64 block (extension)",
+    (QP_SPEC,), "extension, after MENet's post-enhancement (§3.3)",
+    "app.pipelines.hevcpf:HevcSemanticPostFilterPipeline")
+#: Entry point ``hevcpf`` of ``edms_workbench.pipelines``.
+SPECS = (HEVC_PF, HEVC_SPF)

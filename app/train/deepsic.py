@@ -1,0 +1,265 @@
+"""Training DeepSIC (Luo, Yang, Song; §III-E and §IV-B): ``edms train deepsic``.
+
+Joint loss per batch (Eq. 4): ``L = R + λ1·D + λ2·L_sem`` with R the rate in bits per
+pixel from the learned per-channel density of the quantised features (Eqs. 5-6), D the
+MSE on a 0..255 scale (Eq. 7) and L_sem the cross-entropy of the semantic head (Eq. 3),
+summed over the heads the network carries (``--variant pre``: the head on the float
+features, ``post``: on the dequantised code, ``both``: one network with both heads, used
+by both pipelines). Each sample keeps a random number of code channels (one of the
+operating points, :data:`app.nets.deepsic.CHANNEL_FRACTIONS`), the rest zeroed: one
+network covers every rate.
+
+Data: Imagenette (``--data`` with ``train/<wnid>/`` and ``val/<wnid>/``, classes in sorted
+wnid order), random 128x128 crops as the paper (a random square of 50-100 % of the
+shorter side, resized, flipped). Adam; the learning rate decays twice by a factor of 5
+(§IV-B: "decaying twice by a factor of 5"), at 60 % and 85 % of the schedule.
+
+Validation on Imagenette val (whole 224x224 images, ``--val-per-class`` of each class):
+top-1/top-5 of each head, PSNR and bpp (from the rate model) at each operating point; the
+score is minus the validation loss. Before each validation the batch-normalisation
+statistics are recomputed over 25 training batches (``precise_bn``, as the SMIC trainer),
+so the exported weights carry statistics that match them. Every export also fits the
+binary coder's context table (:func:`app.entropy.binary.fit_table`) on the codes of
+``--fit-images`` training images and stores it with the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from app.classes import IMAGENETTE_CLASSES
+from app.entropy import binary
+from app.nets import deepsic as ds
+from app.train.common import (
+    TrainLoop,
+    add_schedule_args,
+    export_safetensors,
+    pick_device,
+    set_threads,
+)
+from app.train.registry import trainer
+from app.train.smic import precise_bn
+
+DEFAULTS = {"lite": {"iters": 100000, "batch": 16, "crop": 128, "lr": 1e-3},
+            "paper": {"iters": 8000000, "batch": 32, "crop": 128, "lr": 3e-3}}
+HEADS = {"pre": ("pre",), "post": ("post",), "both": ("pre", "post")}
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variant", choices=tuple(HEADS), default="both",
+                   help="which semantic head(s) to train: pre (encoder, float features), "
+                   "post (decoder, quantised features) or both on one network")
+    p.add_argument("--lambda-d", type=float, default=0.01,
+                   help="λ1: weight of the MSE on a 0..255 scale")
+    p.add_argument("--lambda-sem", type=float, default=1.0,
+                   help="λ2: weight of the cross-entropy of each head")
+    p.add_argument("--val-per-class", type=int, default=20,
+                   help="Imagenette val images per class validated on (all: 100)")
+    p.add_argument("--fit-images", type=int, default=200,
+                   help="training images whose codes fit the context table at export")
+    add_schedule_args(p, val_every=500)
+
+
+def weights_name(variant: str) -> str:
+    """``deepsic`` for the network with both heads, else ``deepsic-pre`` / ``deepsic-post``."""
+    return "deepsic" if variant == "both" else f"deepsic-{variant}"
+
+
+def load_split(root: str | Path, split: str, per_class: int | None = None,
+               seed: int = 0) -> list[tuple[np.ndarray, int]]:
+    """(RGB uint8 image, class index) pairs of an Imagenette split."""
+    from PIL import Image
+
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise SystemExit(f"{folder} is not a folder (expected <data>/{split}/<wnid>/*.JPEG)")
+    out = []
+    for index, (wnid, _) in enumerate(IMAGENETTE_CLASSES):
+        paths = sorted(p for p in (folder / wnid).glob("*") if p.suffix.lower() in
+                       (".jpeg", ".jpg", ".png"))
+        if not paths:
+            raise SystemExit(f"no images in {folder / wnid}")
+        if per_class:
+            random.Random(seed + index).shuffle(paths)
+            paths = sorted(paths[:per_class])
+        for path in paths:
+            with Image.open(path) as im:
+                out.append((np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), index))
+    return out
+
+
+def batches(items: list[tuple[np.ndarray, int]], batch: int, crop: int, seed: int):
+    """Endless (images (B, 3, crop, crop) in [0, 1], labels (B,)) batches."""
+    rng = random.Random(seed)
+    while True:
+        xs, ys = [], []
+        for _ in range(batch):
+            im, label = items[rng.randrange(len(items))]
+            h, w = im.shape[:2]
+            side = max(1, int(min(h, w) * rng.uniform(0.5, 1.0)))
+            y0, x0 = rng.randint(0, h - side), rng.randint(0, w - side)
+            t = torch.from_numpy(np.ascontiguousarray(im[y0:y0 + side, x0:x0 + side]))
+            t = t.permute(2, 0, 1)[None].float().div_(255.0)
+            if side != crop:
+                t = F.interpolate(t, size=(crop, crop), mode="bilinear", antialias=True,
+                                  align_corners=False).clamp_(0, 1)
+            if rng.random() < 0.5:
+                t = t.flip(-1)
+            xs.append(t[0])
+            ys.append(label)
+        yield torch.stack(xs), torch.tensor(ys)
+
+
+def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
+
+
+def levels(channels: int) -> list[int]:
+    return [ds.kept_channels(channels, f) for f in ds.CHANNEL_FRACTIONS]
+
+
+@torch.no_grad()
+def evaluate(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]], lambda_d: float,
+             lambda_sem: float) -> dict[str, Any]:
+    """Per operating point: bpp (rate model), PSNR, top-1/top-5 of each head; the loss."""
+    out: dict[str, Any] = {}
+    losses = []
+    for level, kept in enumerate(levels(model.channels), start=1):
+        bpps, psnrs, ces = [], [], []
+        hits = {v: [0, 0] for v in model.heads}
+        for im, label in items:
+            x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255)
+            h, w = x.shape[-2:]
+            o = model(_pad(x, model.stride), torch.tensor([kept]))
+            bits = float(-torch.log2(o["likelihoods"]).sum())
+            bpps.append(bits / (h * w))
+            mse = float(F.mse_loss(o["x_hat"][..., :h, :w].clamp(0, 1), x))
+            psnrs.append(10 * np.log10(1 / max(mse, 1e-12)))
+            ce = 0.0
+            for v in model.heads:
+                logits = o[f"logits_{v}"][0]
+                ce += float(F.cross_entropy(logits[None], torch.tensor([label])))
+                top5 = logits.topk(5).indices.tolist()
+                hits[v][0] += int(top5[0] == label)
+                hits[v][1] += int(label in top5)
+            ces.append(ce)
+            losses.append(bpps[-1] + lambda_d * 255 ** 2 * mse + lambda_sem * ce)
+        row: dict[str, Any] = {"channels": kept, "bpp_rate_model": float(np.mean(bpps)),
+                               "psnr": float(np.mean(psnrs))}
+        for v, (t1, t5) in hits.items():
+            row[f"top1_{v}"] = t1 / len(items)
+            row[f"top5_{v}"] = t5 / len(items)
+        out[f"level{level}"] = row
+    out["loss"] = float(np.mean(losses))
+    return out
+
+
+@torch.no_grad()
+def fit_context_table(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """The context table learned from the codes of ``items`` (all channels)."""
+    symbols = []
+    for im, _ in items:
+        x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255)
+        k = ds.quantise(model.features(_pad(x, model.stride)))[0]
+        symbols.append(binary.to_symbols(k.to(torch.int64).numpy()))
+    return binary.fit_table(symbols, model.channels)
+
+
+@trainer("deepsic", "DeepSIC: codec + classification head(s) on Imagenette (Luo et al.)",
+         add_args)
+def run(args: argparse.Namespace) -> int:
+    cfg = args.config
+    d = DEFAULTS[cfg]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
+    set_threads(args.threads)
+    device = pick_device(args.device)
+    train = load_split(args.data, "train", args.limit)
+    val = load_split(args.data, "val", args.val_per_class, seed=1)
+    fit_items = [train[i] for i in random.Random(5).sample(range(len(train)),
+                                                           min(args.fit_images, len(train)))]
+    name = weights_name(args.variant)
+    conf = dict(ds.CONFIGS[cfg], heads=list(HEADS[args.variant]))
+    print(f"{name}-{cfg}: {len(train)} training images, {len(val)} validation images; "
+          f"config {conf}", flush=True)
+
+    model = ds.DeepSIC(**conf).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr0)
+    loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
+    loop.resume()
+    torch.manual_seed(1234 + loop.step)
+    data = batches(train, batch, crop, seed=17 + loop.step)
+    krng = random.Random(23 + loop.step)
+    kept_levels = levels(model.channels)
+
+    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        was_training = model.training
+        model.eval()
+        table = fit_context_table(model, fit_items)
+        model.train(was_training)
+        state = dict(state, context_table=torch.from_numpy(table))
+        export_safetensors(state, loop.out_dir, f"{name}-{cfg}", {
+            "name": name, "config_name": cfg, "config": conf, "steps": loop.step,
+            "training_data": f"Imagenette train ({len(train)} images, 10 classes in sorted "
+            f"wnid order), random {crop}x{crop} crops of 50-100 % of the shorter side, "
+            f"flips, batch {batch}; context table fitted on the codes of "
+            f"{len(fit_items)} whole training images",
+            "loss": f"bpp + {args.lambda_d}*255^2*MSE + {args.lambda_sem}*CE per head "
+            f"(Eq. 4); channels kept per sample uniform over {kept_levels}",
+            "validation": {"data": f"Imagenette val, {len(val)} images "
+                           f"({args.val_per_class} per class), whole 224x224; bpp from the "
+                           "rate model", **metrics},
+        })
+
+    def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
+        x, _ = next(data)
+        kept = torch.tensor([krng.choice(kept_levels) for _ in range(x.shape[0])])
+        return x.to(device), kept.to(device)
+
+    def validate() -> tuple[float, dict[str, Any]]:
+        precise_bn(model, bn_batch)
+        model.eval()
+        m = evaluate(model, val, args.lambda_d, args.lambda_sem)
+        model.train()
+        print(f"\nstep {loop.step}: loss {m['loss']:.4f} " + " ".join(
+            f"L{k[-1]}:" + f"{r['bpp_rate_model']:.3f}bpp/{r['psnr']:.2f}dB/" + "/".join(
+                f"{v}{r[f'top1_{v}']:.3f},{r[f'top5_{v}']:.3f}" for v in model.heads)
+            for k, r in m.items() if k.startswith("level")), flush=True)
+        return -m["loss"], m
+
+    def train_step(p: float) -> dict[str, float]:
+        lr = lr0 * (1.0 if p < 0.6 else 0.2 if p < 0.85 else 0.04)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = next(data)
+        x, y = x.to(device), y.to(device)
+        kept = torch.tensor([krng.choice(kept_levels) for _ in range(x.shape[0])],
+                            device=device)
+        o = model(x, kept)
+        npix = x.shape[-2] * x.shape[-1]
+        bpp = -torch.log2(o["likelihoods"]).flatten(1).sum(1).mean() / npix
+        mse = F.mse_loss(o["x_hat"], x)
+        loss = bpp + args.lambda_d * 255 ** 2 * mse
+        logs = {"bpp": float(bpp.detach()), "psnr": float(10 * torch.log10(1 / mse.detach()))}
+        for v in model.heads:
+            ce = F.cross_entropy(o[f"logits_{v}"], y)
+            loss = loss + args.lambda_sem * ce
+            logs[f"ce_{v}"] = float(ce.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        logs["loss"] = float(loss.detach())
+        return logs
+
+    model.train()
+    loop.run(train_step, validate, export)
+    return 0
