@@ -32,13 +32,14 @@ METRICS = (("psnr", "PSNR-RGB (dB)"), ("ms_ssim", "MS-SSIM (dB, −10·log10(1�
 OKABE_ITO = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
              (213, 94, 0), (204, 121, 167), (153, 153, 153))
 #: marker shapes (pyqtgraph symbols), told apart without colour
-SYMBOLS = ("o", "s", "t", "d", "star", "t1", "p", "h", "+", "t2", "t3", "arrow_up")
+SYMBOLS = ("o", "s", "t", "d", "star", "t1", "p", "h", "+", "t2", "t3", "arrow_up",
+           "arrow_down")  # 13: prime to the 8 colours, so pairs repeat only after 104
 
 
 def pipeline_style(index: int) -> tuple[tuple[int, int, int], str]:
     """Colour and marker of the ``index``-th pipeline: the colour cycles through the 8
-    Okabe-Ito colours and the marker through 12 shapes, so neighbours differ in both and
-    no two of the first 24 pipelines share the pair."""
+    Okabe-Ito colours and the marker through 13 shapes, so neighbours differ in both and
+    no two of the first 104 pipelines share the pair."""
     return OKABE_ITO[index % len(OKABE_ITO)], SYMBOLS[index % len(SYMBOLS)]
 
 
