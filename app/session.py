@@ -389,6 +389,24 @@ def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> n
     return _HOT[m.astype(np.uint8)]
 
 
+def classes_text(views: dict[str, View]) -> str:
+    """The ranked classes a file carries (DeepSIC), as ``"church 82 %, gas pump 9 %, …"``
+    with Imagenette names; empty when the pipeline carries none."""
+    from app.classes import IMAGENETTE_NAMES
+
+    ranked = views.get("classes")
+    if ranked is None:
+        return ""
+    probs = views.get("class_probabilities")
+    p = np.asarray(probs.array) if probs is not None else None
+    out = []
+    for i, c in enumerate(np.asarray(ranked.array).ravel().tolist()):
+        name = IMAGENETTE_NAMES[c] if 0 <= c < len(IMAGENETTE_NAMES) else f"class {c}"
+        out.append(f"{name} {100 * float(p[i]):.0f} %" if p is not None and i < p.size
+                   else name)
+    return ", ".join(out)
+
+
 def view_to_rgb(view: View) -> np.ndarray:
     """A pipeline view (:class:`app.pipelines.base.View`) as an HxWx3 uint8 image for
     display, chosen by its kind:

@@ -339,3 +339,15 @@ def test_shortcut_list_comes_from_the_actions_table(qapp) -> None:  # noqa: ANN0
     # every action with keys on this platform (Quit's standard key is empty on some)
     assert len(rows) == len([a for a in ACTIONS if a.shortcut is not None
                              and QKeySequence(a.shortcut).toString()])
+
+
+def test_classes_text_names_the_carried_classes() -> None:
+    import numpy as np
+
+    from app.pipelines.base import View, ViewKind
+    from app.session import classes_text
+
+    views = {"classes": View(ViewKind.CLASSES, np.array([4, 7], np.int64)),
+             "class_probabilities": View(ViewKind.CLASSES, np.array([0.82, 0.09], np.float32))}
+    assert classes_text(views) == "church 82 %, gas pump 9 %"
+    assert classes_text({}) == ""

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.worker import PipelineInfo
-from app.session import CAMVID_CLASSES, CAMVID_PALETTE, Result, params_label
+from app.session import CAMVID_CLASSES, CAMVID_PALETTE, Result, classes_text, params_label
 from app.workbench import layer_label
 
 ORIGINAL = ""  # source value of "Original"
@@ -291,6 +291,12 @@ class SidePanel(QWidget):
         grid.setColumnStretch(1, 1)
         lay.addWidget(box)
         self.numbers_box = box
+        self.classes_label = QLabel()
+        self.classes_label.setObjectName(f"classes{self.side}")
+        self.classes_label.setWordWrap(True)
+        self.classes_label.setToolTip("The classes the file carries (most likely first), "
+                                      "read from the bitstream, not from the image")
+        lay.addWidget(self.classes_label)
         self.layers_title = QLabel("<b>Bytes per layer</b>")
         lay.addWidget(self.layers_title)
         self.layers_label = QLabel()
@@ -336,6 +342,9 @@ class SidePanel(QWidget):
                         f"{fmt_time(result.prepare_s)} once).")
         for key, text in values.items():
             self.value_labels[key].setText(text)
+        ranked = classes_text(result.views) if result is not None else ""
+        self.classes_label.setText(f"<b>Classes</b>: {ranked}" if ranked else "")
+        self.classes_label.setVisible(bool(ranked))
         self.note.setText(note)
         self.note.setVisible(bool(note))
 

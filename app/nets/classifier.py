@@ -17,10 +17,6 @@ from torch import nn
 
 from app.nets import zoo
 
-IMAGENETTE_CLASSES = (
-    "tench", "English springer", "cassette player", "chain saw", "church", "French horn",
-    "garbage truck", "gas pump", "golf ball", "parachute",
-)
 CONFIGS: dict[str, dict[str, Any]] = {
     "lite": {"widths": [32, 64, 128, 256], "input": 112, "classes": 10},
     "paper": {"widths": [64, 128, 256, 512], "input": 224, "classes": 10},
