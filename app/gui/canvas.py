@@ -10,7 +10,7 @@ swipe canvas, and keeps zoom and pan identical in all of them.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QFrame,
@@ -202,7 +202,7 @@ class ImageCanvas(QGraphicsView):
         super().leaveEvent(event)
         self.hovered.emit(-1, -1)
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802
         if self.has_image() or not self.placeholder:
             return
         painter.save()

@@ -7,12 +7,12 @@ small. Every write is atomic (temporary file + rename); every failure is a dialo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QMenu, QStatusBar
+from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QMenu, QStatusBar, QWidget
 
 from app.errors import EdmsError
 from app.gui.rdplot import RDPanel
@@ -51,19 +51,23 @@ class FileActions:
         image_combo: QComboBox
         def statusBar(self) -> QStatusBar: ...  # noqa: N802 - Qt's name
         def current(self) -> ImageEntry | None: ...
-        def _add_entry(self, entry: ImageEntry) -> None: ...
+        def _add_entry(self, entry: ImageEntry, select: bool = ...) -> None: ...
         def _image_for(self, side: str) -> np.ndarray | None: ...
-        def _rebuild_recent(self) -> None: ...
 
     @property
     def session(self) -> Session:
         return self.model.session
 
+    def _as_widget(self) -> QWidget:
+        """The window this is mixed into (a QMainWindow): the parent of dialogs and
+        actions."""
+        return cast(QWidget, self)
+
     def recent_files(self) -> list[str]:
         value = self.settings.value("recentFiles", [])
         if isinstance(value, str):
             value = [value]
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in (cast("list | None", value) or [])]
 
     def _add_recent(self, path: str) -> None:
         files = [p for p in self.recent_files() if p != path]
@@ -77,7 +81,7 @@ class FileActions:
         self.menu_recent.clear()
         files = self.recent_files()
         for i, p in enumerate(files):
-            act = QAction(f"&{i + 1} {Path(p).name}", self)
+            act = QAction(f"&{i + 1} {Path(p).name}", self._as_widget())
             act.setToolTip(p)
             act.setObjectName(f"actionRecent{i}")
             act.triggered.connect(lambda _=False, q=p: self.open_paths([q]))
@@ -96,15 +100,16 @@ class FileActions:
 
     def ask_open_paths(self) -> list[str]:
         folder = str(self.settings.value("lastFolder", str(Path.home())))
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images or .edms files", folder,
-                                                IMAGE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self._as_widget(), "Open images or .edms files",
+                                                folder, IMAGE_FILTER)
         return paths
 
     def ask_save_path(self, title: str, suggested: str, filters: str) -> str:
         """A path to write to, starting in the folder last saved to (not the folder the
         image came from, often a dataset's); remembered for the next save."""
         folder = Path(str(self.settings.value("lastSaveFolder", str(Path.home()))))
-        path, _ = QFileDialog.getSaveFileName(self, title, str(folder / suggested), filters)
+        path, _ = QFileDialog.getSaveFileName(self._as_widget(), title,
+                                              str(folder / suggested), filters)
         if path:
             self.settings.setValue("lastSaveFolder", str(Path(path).parent))
         return path

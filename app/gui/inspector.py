@@ -136,11 +136,11 @@ class LayerInspector(QWidget):
         for i, (kind, codec, n) in enumerate([*rows, ("total", "", total)]):
             share = f"{100.0 * n / total:.1f} %" if total else ""
             for j, text in enumerate((layer_label(kind), codec, fmt_bytes(n), share)):
-                item = QTableWidgetItem(text)
+                cell = QTableWidgetItem(text)
                 if j >= 2:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
-                self.layers.setItem(i, j, item)
+                self.layers.setItem(i, j, cell)
 
     def _show_current(self) -> None:
         item = self.list.currentItem()

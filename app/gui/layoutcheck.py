@@ -34,7 +34,8 @@ def clipped_texts(root: QWidget) -> list[str]:
             continue
         has = w.width()
         if need > has + SLACK:
-            name = w.objectName() or w.parentWidget().objectName() if w.parentWidget() else ""
+            parent = w.parentWidget()
+            name = (w.objectName() or parent.objectName()) if parent else ""
             out.append(f"{name} ({type(w).__name__}): {text!r} needs {need} px, has {has}")
     return out
 

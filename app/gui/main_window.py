@@ -14,10 +14,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QActionGroup
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -56,6 +58,20 @@ DEVICE_LABELS = {"cpu": "CPU", "cuda": "CUDA"}
 
 class MainWindow(FileActions, QMainWindow):
     """Widgets bound to a :class:`Workbench` (``self.model``) and a worker thread."""
+
+    # set by name: the menu table (app.gui.actions.build_menus) and _build_ui's timers
+    action_open: QAction
+    action_save: QAction
+    action_export: QAction
+    action_close_image: QAction
+    action_swipe: QAction
+    action_overlay: QAction
+    action_heat: QAction
+    menu_samples: QMenu
+    menu_docks: QMenu
+    menu_device: QMenu
+    _debounce_A: QTimer
+    _debounce_B: QTimer
 
     def __init__(self, settings: QSettings | None = None) -> None:
         protect_none()  # PySide6 6.12 on Python 3.11 drops references to None
@@ -164,9 +180,12 @@ class MainWindow(FileActions, QMainWindow):
         self.dock_inspector = self._dock("Layers", "dockInspector", self.inspector,
                                          Qt.DockWidgetArea.BottomDockWidgetArea)
         self._force_refresh = False
-        self.dock_results.visibilityChanged.connect(lambda v: v and self._refresh_data_views())
-        self.dock_rd.visibilityChanged.connect(lambda v: v and self._refresh_data_views())
-        self.dock_inspector.visibilityChanged.connect(lambda v: v and self._refresh_inspector())
+        self.dock_results.visibilityChanged.connect(
+            lambda v: self._refresh_data_views() if v else None)
+        self.dock_rd.visibilityChanged.connect(
+            lambda v: self._refresh_data_views() if v else None)
+        self.dock_inspector.visibilityChanged.connect(
+            lambda v: self._refresh_inspector() if v else None)
         self.tabifyDockWidget(self.dock_rd, self.dock_results)
         self.tabifyDockWidget(self.dock_results, self.dock_inspector)
         self.dock_rd.raise_()
@@ -181,7 +200,7 @@ class MainWindow(FileActions, QMainWindow):
             timer.setInterval(DEBOUNCE_MS)
             timer.timeout.connect(lambda s=side: self.request(s))
             setattr(self, f"_debounce_{side}", timer)
-        self.rd_panel.metric.currentIndexChanged.connect(self._refresh_rd)
+        self.rd_panel.metric_combo.currentIndexChanged.connect(self._refresh_rd)
         self.rd_panel.scope_combo.currentIndexChanged.connect(self._refresh_rd)
         self.rd_panel.anchor.currentIndexChanged.connect(self._refresh_rd)
         self.rd_panel.sweep_requested.connect(self.run_sweep)
@@ -334,7 +353,7 @@ class MainWindow(FileActions, QMainWindow):
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
         self._rebuild_recent()
-        self.overlay_opacity.setValue(int(s.value("overlayOpacity", 50)))
+        self.overlay_opacity.setValue(int(cast("int | str", s.value("overlayOpacity", 50))))
         self.swipe_check.setChecked(str(s.value("swipe", "false")).lower() == "true")
 
     def save_settings(self) -> None:
@@ -382,7 +401,12 @@ class MainWindow(FileActions, QMainWindow):
         label = box.findChild(QLabel, "qt_msgbox_label")
         if label is not None:  # the links open in the window's document viewer
             label.setOpenExternalLinks(False)
-            label.linkActivated.connect(lambda name: (box.accept(), self.show_doc(name)))
+
+            def open_link(name: str) -> None:  # the box closes, the document opens
+                box.accept()
+                self.show_doc(name)
+
+            label.linkActivated.connect(open_link)
         self._about_box = box
         box.open()
 
@@ -410,7 +434,7 @@ class MainWindow(FileActions, QMainWindow):
         from app.imageio import DEFAULT_MAX_PIXELS
 
         try:
-            value = int(self.settings.value("maxPixels", DEFAULT_MAX_PIXELS))
+            value = int(cast("int | str", self.settings.value("maxPixels", DEFAULT_MAX_PIXELS)))
         except (TypeError, ValueError):
             value = DEFAULT_MAX_PIXELS
         return max(value, 1)
@@ -783,7 +807,7 @@ class MainWindow(FileActions, QMainWindow):
             "Overlay the segmentation map of the shown result" if ok else
             "The shown results carry no segmentation (learned pipelines provide one)")
         on = ok and self.overlay_check.isChecked()
-        self.compare.set_overlay(colorize_segmentation(seg) if on else None)
+        self.compare.set_overlay(colorize_segmentation(seg) if on and seg is not None else None)
         self.compare.set_overlay_opacity(self.overlay_opacity.value() / 100.0)
         self.legend.setVisible(on)
 
@@ -900,7 +924,9 @@ def run_app(argv: list[str]) -> int:
 
     QApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-    app = QApplication.instance() or QApplication(argv[:1] or ["edms-workbench"])
+    # a GUI application: an existing instance is the QApplication made here or by a test
+    app = cast(QApplication,
+               QApplication.instance() or QApplication(argv[:1] or ["edms-workbench"]))
     app.setApplicationName("EDMS Workbench")
     app.setOrganizationName("edms-workbench")
     app.setApplicationVersion(__version__)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtGui import QColor, QPixmap, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -86,16 +88,18 @@ class ParamRow(QWidget):
             self.slider.setRange(0, len(self.values) - 1)
             self.slider.setPageStep(1)
             self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
-            self.spin = QComboBox()
+            combo = QComboBox()
             for v in self.values:
-                self.spin.addItem(str(v), v)
+                combo.addItem(str(v), v)
+            self.spin: QComboBox | QSpinBox = combo
         else:
             rng = f"{spec['minimum']}..{spec['maximum']}"
             self.slider.setRange(spec["minimum"], spec["maximum"])
             self.slider.setPageStep(max(1, (spec["maximum"] - spec["minimum"]) // 10))
-            self.spin = QSpinBox()
-            self.spin.setRange(spec["minimum"], spec["maximum"])
-            self.spin.setKeyboardTracking(False)
+            spin = QSpinBox()
+            spin.setRange(spec["minimum"], spec["maximum"])
+            spin.setKeyboardTracking(False)
+            self.spin = spin
         self.spin.setObjectName(f"param{side}_{spec['name']}")
         self.set_value(spec["default"])
         # never narrower than its widest value: a squeezed dock clips the slider instead
@@ -110,18 +114,19 @@ class ParamRow(QWidget):
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.spin)
         self.slider.valueChanged.connect(self._from_slider)
-        if self.values:
+        if isinstance(self.spin, QComboBox):  # exactly when there are discrete values
             self.spin.currentIndexChanged.connect(self._from_spin)
         else:
             self.spin.valueChanged.connect(self._from_spin)
 
     def value(self) -> int:
-        if self.values:
+        if isinstance(self.spin, QComboBox):
             return self.values[max(0, self.spin.currentIndex())]
         return int(self.spin.value())
 
     def set_value(self, v: int) -> None:
-        if self.values:
+        pairs: tuple[tuple[QWidget, Callable[[int], None], int], ...]
+        if isinstance(self.spin, QComboBox):
             idx = self.values.index(int(v)) if int(v) in self.values else 0
             pairs = ((self.slider, self.slider.setValue, idx),
                      (self.spin, self.spin.setCurrentIndex, idx))
@@ -135,7 +140,7 @@ class ParamRow(QWidget):
 
     def _from_slider(self, v: int) -> None:
         self.spin.blockSignals(True)
-        if self.values:
+        if isinstance(self.spin, QComboBox):
             self.spin.setCurrentIndex(v)
         else:
             self.spin.setValue(v)
@@ -202,7 +207,8 @@ class SidePanel(QWidget):
             self.source.setItemData(idx, info.description or info.error,
                                     Qt.ItemDataRole.ToolTipRole)
             if info.error:
-                item = self.source.model().item(idx)
+                # a QComboBox's own model is a QStandardItemModel
+                item = cast(QStandardItemModel, self.source.model()).item(idx)
                 item.setEnabled(False)
         i = self.source.findData(current)
         self.source.setCurrentIndex(max(i, 0))

@@ -76,9 +76,10 @@ class CurveLegend(QWidget):
     def clear(self) -> None:
         while self._lay.count() > 1:
             item = self._lay.takeAt(0)
-            if item.widget() is not None:
-                item.widget().hide()  # gone now, not only at the next event loop turn
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.hide()  # gone now, not only at the next event loop turn
+                widget.deleteLater()
         self.names = []
 
     def add(self, name: str, rgb: tuple[int, int, int], symbol: str) -> None:
@@ -131,10 +132,10 @@ class RDPanel(QWidget):
         # the legend is a column of its own right of the plot, never over the data
         self.legend = CurveLegend()
         self.plot.getViewBox().setLimits(xMin=0)  # no negative bpp, even for one point
-        self.metric = QComboBox()
-        self.metric.setObjectName("rdMetric")
+        self.metric_combo = QComboBox()
+        self.metric_combo.setObjectName("rdMetric")
         for key, label in METRICS:
-            self.metric.addItem(label.split(" (")[0], key)
+            self.metric_combo.addItem(label.split(" (")[0], key)
         self.scope_combo = QComboBox()
         self.scope_combo.setObjectName("rdScope")
         self.scope_combo.addItem("This image", "image")
@@ -148,7 +149,7 @@ class RDPanel(QWidget):
         lv.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(QLabel("Quality"))
-        top.addWidget(self.metric)
+        top.addWidget(self.metric_combo)
         top.addWidget(QLabel("  Scope"))
         top.addWidget(self.scope_combo)
         top.addStretch(1)
@@ -285,11 +286,13 @@ class RDPanel(QWidget):
         plan = []
         for r in range(self.sweep_table.rowCount()):
             item = self.sweep_table.item(r, 0)
+            assert item is not None  # set_catalog fills every row
             if item.checkState() != Qt.CheckState.Checked:
                 continue
             info = self.catalog[r]
             spec = info.params[0] if info.params else None
-            text = self.sweep_table.item(r, 1).text() if self.sweep_table.item(r, 1) else ""
+            values_item = self.sweep_table.item(r, 1)
+            text = values_item.text() if values_item else ""
             values = []
             for part in text.replace(";", ",").split(","):
                 part = part.strip()
@@ -304,6 +307,7 @@ class RDPanel(QWidget):
     def set_checked(self, names: set[str]) -> None:
         for r in range(self.sweep_table.rowCount()):
             item = self.sweep_table.item(r, 0)
+            assert item is not None  # set_catalog fills every row
             item.setCheckState(Qt.CheckState.Checked if item.text() in names
                                else Qt.CheckState.Unchecked)
 
@@ -311,7 +315,7 @@ class RDPanel(QWidget):
         self.sweep_requested.emit(self.sweep_plan())
 
     def metric_key(self) -> str:
-        return self.metric.currentData()
+        return self.metric_combo.currentData()
 
     def update_curves(self, series: dict[str, list[tuple]], highlight: list[Result]) -> None:
         """Redraw from ``{pipeline: [(bpp, y, result), ...]}``; ring the shown results."""

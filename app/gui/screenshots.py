@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +46,14 @@ def main(argv: list[str] | None = None) -> int:
 
     QApplication.setHighDpiScaleFactorRoundingPolicy(
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-    app = QApplication.instance() or QApplication(["edms-workbench-screenshots"])
+    app = cast(QApplication,  # a GUI application: made here unless one exists
+               QApplication.instance() or QApplication(["edms-workbench-screenshots"]))
     apply_theme(app)
     light = app.palette()
     errors: list[str] = []
-    QMessageBox.critical = staticmethod(lambda *a, **k: errors.append(a[2]))  # never block
+    # never block: the script patches the dialog away (deliberately not its signature)
+    QMessageBox.critical = staticmethod(  # type: ignore[method-assign, assignment]
+        lambda *a, **k: errors.append(a[2]))
     ini = Path(tempfile.mkdtemp()) / "screenshots.ini"
     w = MainWindow(QSettings(str(ini), QSettings.Format.IniFormat))
     w.resize(width, height)
@@ -92,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         w.panels[side].set_source(pipeline, params, emit=False)
         w.request(side)
         ok = wait(lambda: len(errors) > n or (
-            w.shown[side] is not None and w.shown[side].pipeline == pipeline
-            and all(w.shown[side].params.get(k) == v for k, v in params.items())))
+            (r := w.shown[side]) is not None and r.pipeline == pipeline
+            and all(r.params.get(k) == v for k, v in params.items())))
         idle()
         return ok and len(errors) == n
 
@@ -128,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             wait(lambda q=qp: w.shown["B"] is not None and w.shown["B"].params["qp"] == q)
             times.append(w.last_latency_s or float("nan"))
             idle()
-        print(f"QP change -> view, {pipe} on {w.current().name} "
-              f"{w.current().width}x{w.current().height}: "
+        entry = w.current()
+        assert entry is not None  # the image opened above
+        print(f"QP change -> view, {pipe} on {entry.name} "
+              f"{entry.width}x{entry.height}: "
               + ", ".join(f"{t * 1000:.0f} ms" for t in times)
               + f" (includes the {w._debounce_B.interval()} ms debounce)")
 
@@ -184,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     w.heat_check.setChecked(False)
 
     # an exported .edms opened again: decoded and shown with its header
-    out = Path(tempfile.mkdtemp()) / f"{Path(w.current().name).stem}-{learned}.edms"
-    w.ask_save_path = lambda *a: str(out)
+    entry = w.current()
+    assert entry is not None
+    out = Path(tempfile.mkdtemp()) / f"{Path(entry.name).stem}-{learned}.edms"
+    w.ask_save_path = lambda *a: str(out)  # type: ignore[method-assign] # no dialog
     w.export_edms()
     w.open_paths([str(out)])
-    wait(lambda: w.current() is not None and w.current().is_edms)
+    wait(lambda: (e := w.current()) is not None and e.is_edms)
     idle()
     shot("08-opened-edms")
 
