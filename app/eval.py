@@ -366,6 +366,27 @@ def _task_row(data: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
+def rising_front(bpp: Sequence[float], quality: Sequence[float | None]
+                 ) -> tuple[list[float], list[float]]:
+    """The points of a rate-quality curve whose quality beats every cheaper point.
+
+    Machine accuracy saturates: past some rate more bits buy no mIoU, and the curve goes
+    flat or wobbles, which a Bjontegaard fit cannot take (it needs quality strictly rising
+    with rate). The BD-rate at equal accuracy is therefore computed over this rising part
+    only; a curve with fewer than 4 such points (a flat one, e.g. a map that does not
+    depend on the rate) has none.
+    """
+    pts = sorted((b, q) for b, q in zip(bpp, quality, strict=True)
+                 if q is not None and math.isfinite(q))
+    rates: list[float] = []
+    quals: list[float] = []
+    for b, q in pts:
+        if not quals or q > quals[-1]:
+            rates.append(b)
+            quals.append(q)
+    return rates, quals
+
+
 def _frontier(entry: dict) -> dict[str, list]:
     """bpp and PSNR of a summary entry; only its RD hull for multi-parameter pipelines."""
     res = entry["results"]
@@ -398,8 +419,8 @@ def bd_table(summary: dict[str, dict], anchor: str) -> dict[str, dict[str, float
                     continue
                 try:
                     row[f"bd-rate-{acc}{sfx}-%"] = metrics.bd_rate(
-                        summary[anchor]["results"]["bpp"], ref_acc,
-                        entry["results"]["bpp"], got)
+                        *rising_front(summary[anchor]["results"]["bpp"], ref_acc),
+                        *rising_front(entry["results"]["bpp"], got))
                 except ValueError:
                     row[f"bd-rate-{acc}{sfx}-%"] = None
         table[name] = row

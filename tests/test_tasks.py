@@ -115,3 +115,11 @@ def test_carried_reads_the_views() -> None:
     assert carried("segmentation", {}) is None
     assert carried("classification", {"classes": np.array([4, 1, 0])}) == [4, 1, 0]
     assert isinstance(LabelledImage(Path("a"), 1).label, int)
+
+
+def test_rising_front_keeps_only_points_that_buy_accuracy() -> None:
+    from app.eval import rising_front
+
+    rates, acc = rising_front([0.8, 0.1, 0.4, 1.2, 0.2], [0.61, 0.47, 0.60, 0.612, None])
+    assert rates == [0.1, 0.4, 0.8, 1.2] and acc == [0.47, 0.60, 0.61, 0.612]
+    assert rising_front([0.1, 0.5, 1.0], [0.35, 0.35, 0.35]) == ([0.1], [0.35])
