@@ -146,3 +146,26 @@ def test_shipped_weights_round_trip(name):
     image = _image(96, 128, seed=3)
     enc, data = api.encode(image, name, {"qp": 32})
     assert np.array_equal(api.decode(data).image, enc.reconstruction)
+
+
+@pytest.mark.parametrize("name", ["hevc-pf", "hevc-spf"])
+def test_file_carries_the_reconstruction_check(hevc_models, name, monkeypatch):
+    """The CHECK layer: a decoder whose filter computes anything else is refused."""
+    from app import api
+    from app.errors import PipelineError
+
+    image = _image(45, 70, seed=3)
+    enc, data = api.encode(image, name, {"qp": 33})
+    assert [lay.kind.name for lay in from_bytes(data).layers][-1] == "CHECK"
+    assert np.array_equal(api.decode(data).image, enc.reconstruction)
+    pipe = registry.get(name)
+    real = pipe.decode
+
+    def drifted(encoded):  # noqa: ANN001, ANN202 - one pixel off, as another float order might
+        out = real(encoded).copy()
+        out[0, 0, 0] ^= 1
+        return out
+
+    monkeypatch.setattr(pipe, "decode", drifted)
+    with pytest.raises(PipelineError, match="decoded differently from the encoder"):
+        api.decode(data)
