@@ -34,3 +34,16 @@ def zero_init(conv: nn.Module) -> None:
     assert isinstance(conv, nn.Conv2d) and conv.bias is not None
     nn.init.zeros_(conv.weight)
     nn.init.zeros_(conv.bias)
+
+
+class ResBlock(nn.Module):
+    """x + conv(relu(conv(x))), two 3x3 convolutions without normalisation (the residual
+    block of PostNet's trunk and of MENet's enhancement module)."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(F.relu(self.c1(x)))

@@ -36,6 +36,7 @@ from app.classes import NUM_CLASSES
 from app.entropy.gdn import GDN
 from app.entropy.models import EntropyBottleneck, GaussianConditional
 from app.nets import zoo
+from app.nets.common import ResBlock, zero_init
 from app.nets.hyperprior import (
     LAMBDAS,
     MULTIPLE,
@@ -146,16 +147,6 @@ class SemanticDecoder(nn.Module):
                              align_corners=False)
 
 
-class ResBlock(nn.Module):
-    def __init__(self, ch: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.relu(self.c1(x)))
-
-
 class EnhancementModule(nn.Module):
     """§3.3, Fig. 3 and Eqs. 3-4: x̂ and the decoded class map s -> x̂_e."""
 
@@ -169,8 +160,7 @@ class EnhancementModule(nn.Module):
         self.shallow = nn.Conv2d(3, e, 3, padding=1)
         self.res = nn.Sequential(*[ResBlock(e) for _ in range(blocks)])
         self.fuse = nn.Conv2d(2 * e, 3, 3, padding=1)
-        nn.init.zeros_(self.fuse.weight)
-        nn.init.zeros_(self.fuse.bias)  # type: ignore[arg-type]  # the conv has a bias
+        zero_init(self.fuse)
 
     def forward(self, x_hat: torch.Tensor, seg_logits: torch.Tensor) -> torch.Tensor:
         s = torch.softmax(seg_logits, dim=1)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.nets.common import zero_init
+from app.nets.common import ResBlock, zero_init
 from app.nets.zoo import network
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -49,16 +49,6 @@ def in_channels(config: dict[str, Any]) -> int:
     return IN_CHANNELS if config.get("prediction", True) else IN_CHANNELS - 3
 
 
-class _Block(nn.Module):
-    def __init__(self, ch: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.c2 = nn.Conv2d(ch, ch, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.relu(self.c1(x)))
-
-
 class _SemanticBranch(nn.Module):
     """Features of the one-hot map times a spatial attention from their channel-wise max
     and mean (MENet's post-enhancement, CBAM's spatial attention); extension."""
@@ -69,8 +59,7 @@ class _SemanticBranch(nn.Module):
         self.feat = nn.Conv2d(classes, ch, 3, padding=1)
         self.attn = nn.Conv2d(2, 1, 7, padding=3)
         self.out = nn.Conv2d(ch, ch, 3, padding=1)
-        nn.init.zeros_(self.out.weight)  # starts as no contribution
-        nn.init.zeros_(self.out.bias)  # type: ignore[arg-type]  # the conv has a bias
+        zero_init(self.out)  # starts as no contribution
 
     def forward(self, seg: torch.Tensor) -> torch.Tensor:
         """seg: (N, 1, H, W) integer labels (>= classes: void, all-zero one-hot)."""
@@ -96,7 +85,7 @@ class PostNet(nn.Module):
         self.head = nn.Conv2d(in_channels(config), h, 3, padding=1)
         self.sem = _SemanticBranch(self.seg_classes, h) if self.seg_classes else None
         self.down = nn.Conv2d(h, t, 3, stride=2, padding=1)
-        self.trunk = nn.Sequential(*[_Block(t) for _ in range(n)])
+        self.trunk = nn.Sequential(*[ResBlock(t) for _ in range(n)])
         self.up = nn.Conv2d(t, 4 * h, 3, padding=1)
         self.fuse = nn.Conv2d(2 * h, h, 3, padding=1)
         self.tail = nn.Conv2d(h, 3, 3, padding=1)
