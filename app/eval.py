@@ -204,23 +204,33 @@ class TaskScorer:
         self.analyse = reference_analyser(task, config)
 
     def score(self, decoded: np.ndarray, views: Mapping[str, Any]) -> dict[str, Any]:
-        from app.tasks import SegmentationScore, carried
+        return self.score_and_predict(decoded, views)[0]
+
+    def score_and_predict(self, decoded: np.ndarray, views: Mapping[str, Any]
+                          ) -> tuple[dict[str, Any], Any]:
+        """:meth:`score` and the reference network's own output on ``decoded`` (its class
+        map, or its top-5 classes), which the workbench shows against the ground truth."""
+        from app.tasks import carried
 
         got = carried(self.task, {k: getattr(v, "array", v) for k, v in views.items()})
+        pred = self.analyse(decoded)
         if self.task == "segmentation":
             truth = self.truth
             assert isinstance(truth, np.ndarray)
+            return {"analysed": segmentation_counts(pred, truth),
+                    "carried": segmentation_counts(got, truth)
+                    if got is not None and got.shape == truth.shape else None}, pred
+        return {"target": int(self.truth), "analysed": list(pred),
+                "carried": got[:5] if got is not None else None}, pred
 
-            def seg(pred: np.ndarray) -> dict[str, list[int]]:
-                sc = SegmentationScore()
-                sc.update(pred, truth)
-                return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
 
-            return {"analysed": seg(self.analyse(decoded)),
-                    "carried": seg(got) if got is not None and got.shape == truth.shape
-                    else None}
-        return {"target": int(self.truth), "analysed": list(self.analyse(decoded)),
-                "carried": got[:5] if got is not None else None}
+def segmentation_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[int]]:
+    """One image's confusion matrix and ground-truth class counts (a point's task data)."""
+    from app.tasks import SegmentationScore
+
+    sc = SegmentationScore()
+    sc.update(pred, truth)
+    return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
 
 
 def reference_analyser(task: str, config: str = "lite") -> Callable[[np.ndarray], Any]:

@@ -20,14 +20,23 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from app.classes import CAMVID_CLASSES, CAMVID_PALETTE
-from app.eval import RDPoint, aggregate, bd_table, results_document
+from app.eval import (
+    RDPoint,
+    aggregate,
+    bd_table,
+    results_document,
+    segmentation_counts,
+    task_accuracy,
+)
 from app.pipelines.base import View, ViewKind
 
 __all__ = [
+    "ACCURACY_METRICS",
     "CAMVID_CLASSES",
     "CAMVID_PALETTE",
     "ImageEntry",
@@ -38,6 +47,9 @@ __all__ = [
     "error_map",
     "params_key",
     "params_label",
+    "segmentation_errors",
+    "task_data",
+    "task_metric",
     "view_to_rgb",
     "write_text_atomic",
 ]
@@ -46,6 +58,45 @@ _VOID_COLOUR = np.array((0, 0, 0), dtype=np.uint8)
 
 
 # ----------------------------------------------------------------------------- model
+
+#: the RD plot's machine-accuracy qualities: key -> (task, which semantics, label)
+ACCURACY_METRICS: dict[str, tuple[str, str, str]] = {
+    "miou": ("segmentation", "analysed", "mIoU (SegNet on decoded)"),
+    "miou_carried": ("segmentation", "carried", "mIoU (carried map)"),
+    "top1": ("classification", "analysed", "Top-1 (classifier on decoded)"),
+    "top1_carried": ("classification", "carried", "Top-1 (carried class)"),
+}
+
+
+def task_metric(data: dict[str, Any], metric: str) -> float:
+    """One accuracy (:data:`ACCURACY_METRICS`) of one point's task data; NaN if unknown."""
+    if not data or metric not in ACCURACY_METRICS:
+        return math.nan
+    task, which, _ = ACCURACY_METRICS[metric]
+    if ("target" in data) != (task == "classification"):
+        return math.nan
+    acc = task_accuracy(task, [data], which)
+    if acc is None:
+        return math.nan
+    return float(acc["miou" if task == "segmentation" else "top1"])
+
+
+def task_data(task: str, truth: np.ndarray | int | None, analysed: Any,
+              carried: dict[str, Any]) -> dict[str, Any]:
+    """A point's task data (as ``edms eval --task`` stores it) from the reference
+    network's output on the decoded image and the file's carried semantics; empty while
+    the analysed output is unknown."""
+    if not task or truth is None or analysed is None:
+        return {}
+    got = carried.get(task)
+    if task == "segmentation":
+        assert isinstance(truth, np.ndarray)
+        ok = got is not None and np.shape(got) == truth.shape
+        return {"analysed": segmentation_counts(np.asarray(analysed), truth),
+                "carried": segmentation_counts(np.asarray(got), truth) if ok else None}
+    return {"target": int(truth), "analysed": [int(c) for c in analysed][:5],
+            "carried": [int(c) for c in got][:5] if got is not None else None}
+
 
 
 def params_key(params: dict[str, int]) -> tuple[tuple[str, int], ...]:
@@ -70,6 +121,14 @@ class ImageEntry:
     notes: list[str] = field(default_factory=list)
     header: dict | None = None
     pending: bool = False  # listed (a folder was opened); decoded when first shown
+    #: ground truth (:mod:`app.tasks`): ``task`` is "segmentation" (``truth`` an HxW
+    #: uint8 class map, void 11) or "classification" (``truth`` a class index); "" none
+    task: str = ""
+    truth: np.ndarray | int | None = None
+    truth_source: str = ""  # the label map's file name, or the class folder
+    #: the reference network's output on the original (SegNet's map / the classifier's
+    #: top-5): the ceiling the decoded images are measured against
+    reference: Any = None
 
     @property
     def is_edms(self) -> bool:
@@ -125,6 +184,12 @@ class Result:
     metrics_done: bool = False
     verified: bool = False  # decoded from the .edms bytes and equal to ``decoded``
     stopped: bool = False  # Cancel stopped its verification or metrics (not measured)
+    #: the semantics the file carries itself, by task (a class map; ranked classes)
+    carried: dict[str, Any] = field(default_factory=dict)
+    #: the reference network's output on ``decoded`` (for the image's task), once known
+    analysed: Any = None
+    #: the point's task data against the image's ground truth (:attr:`RDPoint.task`)
+    task: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple:
@@ -173,7 +238,14 @@ class Result:
             decode_s=self.decode_s,
             layers=self.layer_bytes(),
             params={k: int(v) for k, v in self.params.items()},
+            task=dict(self.task),
         )
+
+    def accuracy(self, metric: str) -> float:
+        """``miou``/``top1`` of the reference network on the decoded image, or
+        ``miou_carried``/``top1_carried`` of the file's own semantics, against the image's
+        ground truth; NaN when unknown (no ground truth, not computed, nothing carried)."""
+        return task_metric(self.task, metric)
 
 
 class Session:
@@ -232,9 +304,61 @@ class Session:
         for key in [k for k in self.results if k[0] == image_id]:
             del self.results[key]
 
+    # ground truth
+    def set_truth(self, image_id: int, task: str, truth: np.ndarray | int | None,
+                  source: str = "") -> None:
+        """Give an image its ground truth (or none: ``task`` ""), and score its results
+        again. A label map must have the image's size (:class:`ValueError` otherwise)."""
+        entry = self.images[image_id]
+        if task == "segmentation":
+            lab = np.asarray(truth)
+            if lab.ndim != 2 or lab.shape != entry.array.shape[:2]:
+                raise ValueError(
+                    f"the label map is {lab.shape[1] if lab.ndim == 2 else '?'}×"
+                    f"{lab.shape[0]}, the image {entry.width}×{entry.height}")
+            truth = lab.astype(np.uint8)
+        elif task == "classification":
+            truth = int(truth)  # type: ignore[arg-type]
+        elif task:
+            raise ValueError(f"unknown task {task!r}")
+        if entry.task and task != entry.task:  # another reference network: stale outputs
+            entry.reference = None
+            for r in self.results_for(image_id):
+                r.analysed = None
+        entry.task, entry.truth, entry.truth_source = task, truth if task else None, source
+        for r in self.results_for(image_id):
+            self.score(r)
+
+    def score(self, result: Result) -> None:
+        """(Re)compute a result's task data against its image's ground truth."""
+        entry = self.images.get(result.image_id)
+        if entry is None or not entry.task:
+            result.task = {}
+            return
+        result.task = task_data(entry.task, entry.truth, result.analysed, result.carried)
+
+    def reference_accuracy(self, image_id: int) -> dict[str, float]:
+        """The reference network's accuracy on the original (the ceiling): ``miou`` and
+        pixel accuracy, or ``top1``/``top5``; empty while unknown."""
+        entry = self.images.get(image_id)
+        if entry is None or not entry.task or entry.reference is None:
+            return {}
+        data = task_data(entry.task, entry.truth, entry.reference, {})
+        acc = task_accuracy(entry.task, [data], "analysed") or {}
+        return {k: float(v) for k, v in acc.items() if isinstance(v, (int, float))}
+
+    def unanalysed(self, image_id: int) -> list[Result]:
+        """Results of an image with ground truth whose reference-network output is
+        missing (they were computed before the truth was known)."""
+        entry = self.images.get(image_id)
+        if entry is None or not entry.task:
+            return []
+        return [r for r in self.results_for(image_id) if r.analysed is None and not r.task]
+
     # results
     def add_result(self, result: Result) -> Result:
         self.results[result.key] = result
+        self.score(result)
         return result
 
     def get_result(self, image_id: int, pipeline: str, params: dict[str, int]) -> Result | None:
@@ -276,6 +400,8 @@ class Session:
             elif metric == "ms_ssim":
                 y = -10 * math.log10(max(1 - r.ms_ssim, 1e-10)) if not math.isnan(r.ms_ssim) \
                     else math.nan
+            elif metric in ACCURACY_METRICS:
+                y = r.accuracy(metric)
             else:
                 y = r.haarpsi
             if math.isfinite(y):
@@ -291,25 +417,39 @@ class Session:
         """Like :meth:`rd_series` for the mean over all images (:func:`app.eval.aggregate`):
         ``{pipeline: [(bpp, y, row), ...]}`` with ``row`` a dict (value, n, psnr, ...)."""
         out: dict[str, list[tuple]] = {}
-        for name, entry in aggregate(self.all_points()).items():
+        for name, entry in aggregate(self._points_for(metric)).items():
             res = entry["results"]
             for i, bpp_value in enumerate(res["bpp"]):
                 row = {"param": entry["param"], "value": res[entry["param"]][i],
                        "n": res["images"][i], "psnr": res["psnr-rgb"][i],
                        "ms_ssim": res["ms-ssim-rgb"][i], "haarpsi": res["haarpsi"][i]}
+                # data-set accuracies: confusion matrices summed over the images, as
+                # edms eval --task computes them (None where an image has no truth)
+                for key in ACCURACY_METRICS:
+                    got = res.get(key.replace("_", "-"))
+                    row[key] = math.nan if got is None or got[i] is None else float(got[i])
                 if metric == "psnr":
                     y = row["psnr"]
                 elif metric == "ms_ssim":
                     y = -10 * math.log10(max(1 - row["ms_ssim"], 1e-10)) \
                         if math.isfinite(row["ms_ssim"]) else math.nan
+                elif metric in ACCURACY_METRICS:
+                    y = row[metric]
                 else:
                     y = row["haarpsi"]
                 if math.isfinite(y):
                     out.setdefault(name, []).append((bpp_value, y, row))
         return out
 
-    def bd_table_all(self, anchor: str) -> dict[str, dict[str, float | None]]:
+    def _points_for(self, metric: str) -> list[RDPoint]:
+        """Every RD point; for a machine accuracy only those of images with ground truth
+        (the mean of a labelled folder while other images are open too)."""
         points = self.all_points()
+        return [p for p in points if p.task] if metric in ACCURACY_METRICS else points
+
+    def bd_table_all(self, anchor: str, metric: str = "psnr"
+                     ) -> dict[str, dict[str, float | None]]:
+        points = self._points_for(metric)
         return bd_table(aggregate(points), anchor) if points else {}
 
     def bd_table(self, image_id: int, anchor: str) -> dict[str, dict[str, float | None]]:
@@ -387,6 +527,22 @@ def error_map(original: np.ndarray, decoded: np.ndarray, gain: float = 4.0) -> n
     if gain != 1.0:
         m = np.minimum(m * gain, 255)
     return _HOT[m.astype(np.uint8)]
+
+
+#: the error overlay's colour for a wrongly classified pixel (RGBA)
+ERROR_RGBA = (255, 40, 40, 255)
+
+
+def segmentation_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """HxWx4 uint8 overlay: the pixels where ``pred`` differs from the ground truth in
+    :data:`ERROR_RGBA`, every other pixel (right, or void in the truth) transparent."""
+    p, t = np.asarray(pred), np.asarray(truth)
+    if p.shape != t.shape:
+        raise ValueError(f"shapes differ: {p.shape} vs {t.shape}")
+    wrong = (p.astype(np.int16) != t) & (t < len(CAMVID_CLASSES))
+    out = np.zeros(t.shape + (4,), np.uint8)
+    out[wrong] = ERROR_RGBA
+    return out
 
 
 def classes_text(views: dict[str, View]) -> str:

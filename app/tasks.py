@@ -224,3 +224,75 @@ def carried(task: str, views: dict[str, Any]) -> Any | None:
         return None if v is None else np.asarray(v)
     v = views.get("classes")
     return None if v is None else [int(c) for c in np.asarray(v).ravel()]
+
+
+# ------------------------------------------------------------------ one image's truth
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The ground truth found for one image: a label map (segmentation) or a class."""
+
+    task: str  # "segmentation" or "classification"
+    item: LabelledImage
+    source: str  # for people: the label map's file name, or the class folder
+
+    @property
+    def class_index(self) -> int | None:
+        return self.item.label if isinstance(self.item.label, int) else None
+
+
+def _class_of_folder(name: str) -> int | None:
+    """The Imagenette class index of a folder named after it (WordNet id or name)."""
+    from app.classes import IMAGENETTE_CLASSES
+
+    key = name.strip().lower().replace("_", " ").replace("-", " ")
+    for i, (wnid, label) in enumerate(IMAGENETTE_CLASSES):
+        if key in (wnid.lower(), label.lower()):
+            return i
+    return None
+
+
+def find_truth(path: str | Path) -> Truth | None:
+    """The ground truth that lies beside an image file, if any (only file names are
+    looked at, nothing is read):
+
+    - CamVid's layout: ``X/name.png`` with ``Xannot/name.png`` (or ``Xannot/stem.png``);
+    - Cityscapes': ``leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png`` with
+      ``gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png`` (or ``labelIds``);
+    - ImageNet's: an image in a folder named after an Imagenette class (its WordNet id, as
+      ``imagenette/val/n03028079/``, or its name, ``church/``): that class.
+    """
+    p = Path(path)
+    folder = p.parent
+    annot = folder.parent / f"{folder.name}annot"
+    for cand in (annot / p.name, annot / f"{p.stem}.png"):
+        if cand.is_file():
+            return Truth("segmentation", LabelledImage(p, cand), cand.name)
+    if p.name.endswith("_leftImg8bit.png") and len(p.parents) >= 4 \
+            and p.parents[2].name == "leftImg8bit":
+        stem = p.name[: -len("_leftImg8bit.png")]
+        gt = p.parents[3] / "gtFine" / p.parents[1].name / folder.name
+        for suffix, fmt in (("labelTrainIds", "cityscapes-train"), ("labelIds", "cityscapes-id")):
+            cand = gt / f"{stem}_gtFine_{suffix}.png"
+            if cand.is_file():
+                return Truth("segmentation", LabelledImage(p, cand, fmt), cand.name)
+    index = _class_of_folder(folder.name)
+    if index is not None:
+        return Truth("classification", LabelledImage(p, index), f"folder {folder.name}")
+    return None
+
+
+def label_map_truth(image_path: str | Path | None, label_path: str | Path) -> Truth:
+    """A label map chosen by hand (CamVid class indices, void 11 or more)."""
+    lab = Path(label_path)
+    return Truth("segmentation", LabelledImage(Path(image_path or lab), lab), lab.name)
+
+
+def load_truth(truth: Truth, size: tuple[int, int]) -> np.ndarray | int:
+    """The ground truth's value for an image of ``size`` (H, W): an HxW uint8 class map
+    (void = 11; raises :class:`TaskDataError` when it has another size) or a class."""
+    if truth.task == "classification":
+        assert isinstance(truth.item.label, int)
+        return truth.item.label
+    return read_label_map(truth.item, size)

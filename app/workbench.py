@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from app.session import ImageEntry, Result, Session, error_map, params_label
+from app.session import ImageEntry, Result, Session, error_map, params_label, segmentation_errors
 
 __all__ = ["ORIGINAL", "SIDES", "EncodeRequest", "Pane", "PaneRequest", "PipelineInfo",
            "Workbench", "codec_label", "header_text", "internal_error_text", "layer_label"]
@@ -324,6 +324,9 @@ class Workbench:
         if result.image_id not in self.session.images:
             return False  # the image was closed meanwhile
         self.session.add_result(result)
+        if not side and result.task:
+            # a sweep point keeps its scores, not its class maps (memory stays bounded)
+            result.analysed, result.carried = None, {}
         if not side or result.image_id != self.current_id:
             return False
         pane = self.panes[side]
@@ -348,7 +351,79 @@ class Workbench:
             return sides
         for name, value in values.items():
             setattr(r, name, value)
+        if "analysed" in values:
+            self.session.score(r)
         return sides
+
+    def set_reference(self, image_id: int, output: object) -> bool:
+        """The reference network's output on an original arrived; True if it is the
+        current image."""
+        entry = self.session.images.get(image_id)
+        if entry is None:
+            return False
+        entry.reference = output
+        return image_id == self.current_id
+
+    # ------------------------------------------------------------------ ground truth
+    def accuracy_text(self, side: str) -> str:
+        """The pane's accuracy against the image's ground truth, one line per kind of
+        semantics (empty when the image has none): SegNet (or the classifier) on what
+        the pane shows, and the semantics the file carries."""
+        entry = self.current()
+        if entry is None or not entry.task:
+            return ""
+        seg = entry.task == "segmentation"
+        ref_name = "SegNet" if seg else "Classifier"
+        what = "mIoU" if seg else "Top-1"
+        pane = self.panes[side]
+        r = pane.shown
+        lines = [f"Ground truth: {entry.truth_source}"]
+        if r is None:
+            if pane.pipeline != ORIGINAL and pane.problem:
+                return lines[0]
+            ref = self.session.reference_accuracy(entry.id)
+            if not ref:
+                lines.append(f"{what} of {ref_name} on the original: …")
+            elif seg:
+                lines.append(f"mIoU of SegNet on the original: {ref['miou']:.3f} (pixel "
+                             f"accuracy {ref['pixel_acc']:.3f}), the ceiling")
+            else:
+                lines.append(f"{ref_name} on the original: top-1 {_right(ref['top1'])}, "
+                             f"top-5 {_right(ref['top5'])}")
+            return "\n".join(lines)
+        if r.from_file:
+            return ""
+        key = "miou" if seg else "top1"
+        got = r.accuracy(key)
+        if math.isnan(got):
+            lines.append(f"{what} of {ref_name} on the decoded image: "
+                         + ("not measured" if r.stopped or r.metrics_done else "…"))
+        elif seg:
+            lines.append(f"mIoU of SegNet on the decoded image: {got:.3f}")
+        else:
+            lines.append(f"{ref_name} on the decoded image: top-1 {_right(got)}")
+        carried = r.accuracy(key + "_carried")
+        if not math.isnan(carried):
+            lines.append(f"mIoU of the map the file carries: {carried:.3f}" if seg else
+                         f"Class the file carries: top-1 {_right(carried)}")
+        return "\n".join(lines)
+
+    def error_overlay(self, side: str, which: str = "analysed") -> np.ndarray | None:
+        """HxWx4 overlay of the pixels pane ``side``'s segmentation gets wrong against
+        the ground truth (:func:`app.session.segmentation_errors`): ``which`` is
+        ``"analysed"`` (SegNet on what the pane shows, the original included) or
+        ``"carried"`` (the map the file carries). None when there is nothing to compare."""
+        entry = self.current()
+        if entry is None or entry.task != "segmentation" or entry.truth is None:
+            return None
+        r = self.panes[side].shown
+        if r is None:
+            pred = entry.reference if which == "analysed" else None
+        else:
+            pred = r.analysed if which == "analysed" else r.carried.get("segmentation")
+        if pred is None or np.shape(pred) != np.shape(entry.truth):
+            return None
+        return segmentation_errors(np.asarray(pred), np.asarray(entry.truth))
 
     # ------------------------------------------------------------------ display
     def image_for(self, side: str, error: bool = False) -> np.ndarray | None:
@@ -391,6 +466,10 @@ class Workbench:
         elif pane.pipeline == ORIGINAL or r is None and not pending:
             what = "decoded .edms" if entry.is_edms else "original"
             text = f"{side} · {what} · {entry.width}×{entry.height}"
+            ref = self.session.reference_accuracy(entry.id) if pane.pipeline == ORIGINAL \
+                else {}
+            if "miou" in ref:
+                text += f" · mIoU {ref['miou']:.3f}"
         elif r is None:
             text = f"{side} · {pane.pipeline} · encoding…"
         else:
@@ -399,6 +478,9 @@ class Workbench:
             text = f"{side} · {r.bpp:.3f} bpp"
             if not math.isnan(r.psnr):
                 text += f" · {r.psnr:.2f} dB" if math.isfinite(r.psnr) else " · ∞ dB"
+            miou = r.accuracy("miou")
+            if not math.isnan(miou):  # SegNet on this decoded image, against the truth
+                text += f" · mIoU {miou:.3f}"
             text += f" · {r.pipeline} {params_label(r.params)}"
             if r.from_file:
                 text += " · from the file"
@@ -461,6 +543,11 @@ class Workbench:
     def export_result(self) -> Result | None:
         """The result Export/Save take: pane B's, else pane A's."""
         return self.panes["B"].shown or self.panes["A"].shown
+
+
+def _right(share: float) -> str:
+    """A one-image top-k score as people read it."""
+    return "right" if share >= 1 else "wrong" if share <= 0 else f"{share:.2f}"
 
 
 def header_text(name: str, h: dict) -> str:

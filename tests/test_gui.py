@@ -1031,3 +1031,155 @@ def test_panel_numbers_scroll_in_a_low_window(win) -> None:
     finally:
         win.panel_b.set_source("", emit=False)
         win.resize(old)
+
+
+# --------------------------------------------------------------------------- rate-accuracy
+
+
+def _labelled(tmp_path: Path, name: str = "frame.png", h: int = 72, w: int = 96):
+    """A CamVid-layout pair (``val/NAME`` + ``valannot/NAME``): an image and a label map
+    of four class blocks with a void strip."""
+    from PIL import Image
+
+    img = synthetic(h, w, 31)
+    lab = np.zeros((h, w), np.uint8)
+    lab[:, w // 2:] = 1
+    lab[h // 2:, : w // 2] = 2
+    lab[h // 2:, w // 2:] = 8
+    lab[:4] = 11  # void
+    for folder, arr in (("val", img), ("valannot", lab)):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        Image.fromarray(arr).save(tmp_path / folder / name)
+    return tmp_path / "val" / name, img, lab
+
+
+def test_labelled_image_shows_per_image_miou_in_each_pane(win, tmp_path) -> None:
+    from app.tasks import SegmentationScore
+
+    path, _img, lab = _labelled(tmp_path)
+    _set(win, "A", "")
+    _drop(win, [path])
+    _wait(lambda: win.current() is not None and win.current().path == str(path))
+    entry = win.current()
+    assert entry.task == "segmentation" and entry.truth_source == "frame.png"
+    np.testing.assert_array_equal(entry.truth, lab)
+    # pane A shows the original: SegNet's mIoU on it, the ceiling
+    _wait(lambda: entry.reference is not None, 60)
+    QApplication.processEvents()
+    sc = SegmentationScore()
+    sc.update(entry.reference, lab)
+    ceiling = sc.result()["miou"]
+    text_a = win.panel_a.accuracy_label.text()
+    assert win.panel_a.accuracy_label.isVisibleTo(win.panel_a)
+    assert f"mIoU of SegNet on the original: {ceiling:.3f}" in text_a, text_a
+    # pane B: SegNet on the decoded image, and the map the file carries
+    r = _set(win, "B", "test-layered", qp=30, s=2)
+    _wait(lambda: r.analysed is not None and r.task, 60)
+    QApplication.processEvents()
+    sc = SegmentationScore()
+    sc.update(r.analysed, lab)
+    want = sc.result()["miou"]
+    text_b = win.findChild(type(win.panel_b.accuracy_label), "accuracyB").text()
+    assert f"mIoU of SegNet on the decoded image: {want:.3f}" in text_b, text_b
+    sc = SegmentationScore()
+    sc.update(r.carried["segmentation"], lab)
+    assert f"mIoU of the map the file carries: {sc.result()['miou']:.3f}" in text_b
+    # the RD plot offers mIoU now, and plots it
+    combo = win.rd_panel.metric_combo
+    assert combo.findData("miou") >= 0 and combo.findData("miou_carried") >= 0
+    assert combo.findData("top1") < 0  # no class folder is open
+    combo.setCurrentIndex(combo.findData("miou"))
+    win._refresh_rd()
+    series = win.session.rd_series(entry.id, "miou")
+    assert series["test-layered"][0][1] == pytest.approx(want)
+    assert "test-layered" in win.rd_panel.scatter_items
+    assert win.rd_panel.bd_table.horizontalHeaderItem(1).text() == "BD-rate (mIoU)"
+    combo.setCurrentIndex(combo.findData("psnr"))
+    # the overlay shows the errors of each pane's segmentation against the ground truth
+    win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("analysed"))
+    win.overlay_check.setChecked(True)
+    QApplication.processEvents()
+    for canvas, pred in ((win.compare.pane_a, entry.reference),
+                         (win.compare.pane_b, r.analysed)):
+        over = canvas.overlay_item.pixmap().toImage()
+        assert (over.width(), over.height()) == (96, 72)
+        wrong = np.argwhere((pred != lab) & (lab < 11))
+        right = np.argwhere((pred == lab) | (lab == 11))
+        if len(wrong):
+            y, x = wrong[0]
+            assert over.pixelColor(int(x), int(y)).alpha() == 255
+        y, x = right[0]
+        assert over.pixelColor(int(x), int(y)).alpha() == 0
+    win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("carried"))
+    QApplication.processEvents()
+    assert win.compare.pane_a.overlay_item.pixmap().isNull()  # the original carries none
+    assert not win.compare.pane_b.overlay_item.pixmap().isNull()
+    win.overlay_check.setChecked(False)
+    win.overlay_mode.setCurrentIndex(0)
+
+
+def test_sweep_over_a_labelled_folder_plots_mean_miou(win, tmp_path) -> None:
+    from app.eval import aggregate
+
+    for i in range(2):
+        _labelled(tmp_path, f"f{i}.png", 40 + 8 * i, 56)
+    n0 = len(win.session.images)
+    _drop(win, [tmp_path / "val"])
+    _wait(lambda: len(win.session.images) == n0 + 2)
+    win.rd_panel.sweep_all.setChecked(True)
+    try:
+        win.run_sweep([("jpeg", [20, 60])])
+        _idle(win)
+        _wait(lambda: all(r.task for r in win.session.results.values()
+                          if r.pipeline == "jpeg"
+                          and win.session.images[r.image_id].task), 60)
+    finally:
+        win.rd_panel.sweep_all.setChecked(False)
+    labelled = [e for e in win.session.images.values() if e.task == "segmentation"]
+    points = [p for e in labelled for p in win.session.rd_points(e.id) if p.pipeline == "jpeg"]
+    assert len(points) >= 4 and all(p.task for p in points)
+    # sweep points keep their scores, not their maps
+    assert all(r.analysed is None for r in win.session.results.values()
+               if r.pipeline == "jpeg" and r.task)
+    # the mean curve is over the labelled images only (other images are open too), with
+    # the confusion matrices summed over them as edms eval --task does
+    mean = win.session.rd_series_mean("miou")["jpeg"]
+    want = aggregate(points)["jpeg"]["results"]
+    assert [m[0] for m in mean] == pytest.approx(want["bpp"])
+    assert [m[1] for m in mean] == pytest.approx(want["miou"])
+    assert all(0 <= m[1] <= 1 for m in mean)
+
+
+def test_label_map_chosen_by_hand_and_class_folders(win, tmp_path) -> None:
+    from PIL import Image
+
+    img = synthetic(48, 64, 5)
+    entry = _add(win, "unlabelled", img)
+    _set(win, "B", "jpeg", q=50)
+    assert entry.task == "" and win.panel_b.accuracy_label.text() == ""
+    bad = tmp_path / "small.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(bad)
+    n = len(win.dialogs)
+    assert not win.set_label_map(str(bad))
+    assert len(win.dialogs) == n + 1
+    assert win.dialogs[-1] == "small.png: label map is 8x8, the image 64x48"
+    good = tmp_path / "gt.png"
+    Image.fromarray(np.full((48, 64), 5, np.uint8)).save(good)
+    assert win.set_label_map(str(good))
+    r = win.shown["B"]
+    _wait(lambda: r.analysed is not None and entry.reference is not None, 60)
+    QApplication.processEvents()
+    assert "mIoU of SegNet on the decoded image: " in win.panel_b.accuracy_label.text()
+    # an image in a folder named after an Imagenette class: top-1
+    cls = tmp_path / "n03028079"
+    cls.mkdir()
+    Image.fromarray(img).save(cls / "church.png")
+    _drop(win, [cls / "church.png"])
+    _wait(lambda: win.current().name == "church.png")
+    c = win.current()
+    assert (c.task, c.truth) == ("classification", 4)
+    r = _set(win, "B", "jpeg", q=50)
+    _wait(lambda: r.analysed is not None and c.reference is not None, 60)
+    QApplication.processEvents()
+    assert "Classifier on the decoded image: top-1 " in win.panel_b.accuracy_label.text()
+    assert win.rd_panel.metric_combo.findData("top1") >= 0

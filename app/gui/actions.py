@@ -45,6 +45,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("actionOpen", "&Open…", "&File", "open_dialog", SK.Open, attr="action_open"),
     ActionSpec("menuSamples", "Open &Sample", "&File", kind="menu", attr="menu_samples"),
     ActionSpec("menuRecent", "Open &Recent", "&File", kind="menu", attr="menu_recent"),
+    ActionSpec("actionOpenLabels", "Open &Ground Truth Label Map…", "&File",
+               "open_label_map", attr="action_open_labels"),
     _sep("&File"),
     ActionSpec("actionExportEdms", "&Export .edms…", "&File", "export_edms", "Ctrl+E",
                attr="action_export"),

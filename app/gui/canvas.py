@@ -31,12 +31,13 @@ MIN_SCALE, MAX_SCALE = 1 / 32, 64.0
 
 
 def to_pixmap(array: np.ndarray) -> QPixmap:
-    """HxWx3 (or HxW) uint8 array -> QPixmap (copies the pixels)."""
+    """HxWx3 (or HxW, or HxWx4 with alpha) uint8 array -> QPixmap (copies the pixels)."""
     a = np.ascontiguousarray(array)
     if a.ndim == 2:
         a = np.ascontiguousarray(np.repeat(a[..., None], 3, axis=2))
     h, w = a.shape[:2]
-    image = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888)
+    fmt = QImage.Format.Format_RGBA8888 if a.shape[2] == 4 else QImage.Format.Format_RGB888
+    image = QImage(a.data, w, h, a.strides[0], fmt)
     return QPixmap.fromImage(image.copy())
 
 
@@ -235,6 +236,16 @@ class SwipeCanvas(ImageCanvas):
         self._scene.addItem(self._clip)
         self.b_item = QGraphicsPixmapItem(self._clip)
         self.b_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        # per-side overlays (the error of each side's segmentation): B's lies over B's
+        # part; A's overlay is clipped to A's part
+        self.b_overlay = QGraphicsPixmapItem(self._clip)
+        self.b_overlay.setOpacity(self.overlay_item.opacity())
+        self._clip_a = QGraphicsRectItem()
+        self._clip_a.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+        self._clip_a.setPen(QPen(Qt.PenStyle.NoPen))
+        self._clip_a.setZValue(10)
+        self._scene.addItem(self._clip_a)
+        self.overlay_item.setParentItem(self._clip_a)
         pen = QPen(QColor(255, 255, 255, 230), 2)
         pen.setCosmetic(True)
         self._line = QGraphicsLineItem()
@@ -252,6 +263,18 @@ class SwipeCanvas(ImageCanvas):
         self.set_image(a)
         self.b_item.setPixmap(QPixmap() if b is None else to_pixmap(b))
         self._update_divider()
+
+    def set_overlay(self, array: np.ndarray | None) -> None:
+        self.set_overlays(array, array)
+
+    def set_overlays(self, a: np.ndarray | None, b: np.ndarray | None) -> None:
+        """A's overlay left of the divider, B's right of it."""
+        self.overlay_item.setPixmap(QPixmap() if a is None else to_pixmap(a))
+        self.b_overlay.setPixmap(QPixmap() if b is None else to_pixmap(b))
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.overlay_item.setOpacity(float(opacity))
+        self.b_overlay.setOpacity(float(opacity))
 
     def set_captions(self, a: str, b: str) -> None:
         half = self.viewport().width() // 2 - 16
@@ -275,6 +298,7 @@ class SwipeCanvas(ImageCanvas):
         w, h = rect.width(), rect.height()
         x = self._fraction * w
         self._clip.setRect(QRectF(x, 0, max(w - x, 0), h))
+        self._clip_a.setRect(QRectF(0, 0, x, h))
         self._line.setLine(x, 0, x, h)
         self._line.setVisible(w > 0)
 
@@ -388,6 +412,12 @@ class CompareView(QWidget):
     def set_overlay(self, array: np.ndarray | None) -> None:
         for c in self.canvases():
             c.set_overlay(array)
+
+    def set_overlays(self, a: np.ndarray | None, b: np.ndarray | None) -> None:
+        """Each pane its own overlay (in swipe mode: A's left, B's right of the divider)."""
+        self.pane_a.set_overlay(a)
+        self.pane_b.set_overlay(b)
+        self.swipe.set_overlays(a, b)
 
     def set_overlay_opacity(self, opacity: float) -> None:
         for c in self.canvases():

@@ -53,6 +53,7 @@ class FileActions:
         def current(self) -> ImageEntry | None: ...
         def _add_entry(self, entry: ImageEntry, select: bool = ...) -> None: ...
         def _image_for(self, side: str) -> np.ndarray | None: ...
+        def _truth_changed(self, entry: ImageEntry) -> None: ...
 
     @property
     def session(self) -> Session:
@@ -203,6 +204,7 @@ class FileActions:
         i = self.image_combo.findData(entry.id)
         if i >= 0:
             self.image_combo.setItemText(i, f"{entry.name}  ({entry.width}×{entry.height})")
+        self._attach_truth(entry)
         if loaded.notes:
             self.statusBar().showMessage(f"{entry.name}: " + "; ".join(loaded.notes), 8000)
         return True
@@ -212,9 +214,60 @@ class FileActions:
 
         loaded = load_image(path, max_pixels=self.max_pixels())
         entry = self.model.add_image(path.name, loaded.array, str(path), loaded.notes)
+        self._attach_truth(entry)
         self._add_entry(entry)
         if loaded.notes:
             self.statusBar().showMessage(f"{path.name}: " + "; ".join(loaded.notes), 8000)
+
+    def _attach_truth(self, entry: ImageEntry) -> None:
+        """Give an opened image the ground truth lying beside it (CamVid's ``annot``
+        folder, Cityscapes' ``gtFine``, an Imagenette class folder), if there is one; a
+        label map that does not fit is a status message, not an error."""
+        from app.tasks import find_truth, load_truth
+
+        if not entry.path or entry.is_edms:
+            return
+        try:
+            truth = find_truth(entry.path)
+            if truth is not None:
+                value = load_truth(truth, entry.array.shape[:2])
+                self.session.set_truth(entry.id, truth.task, value, truth.source)
+        except (EdmsError, OSError, ValueError) as exc:
+            self.statusBar().showMessage(f"{entry.name}: ground truth not used: {exc}", 8000)
+
+    def open_label_map(self) -> None:
+        """Choose the ground-truth label map of the current image by hand (a PNG of
+        CamVid class indices, 11 or more for void, as the CamVid ``annot`` files)."""
+        entry = self.current()
+        if entry is None or entry.is_edms:
+            self.show_error("Open an image first: a label map is the ground truth of the "
+                            "current image (not of a decoded .edms file).")
+            return
+        start = str(Path(entry.path).parent) if entry.path else ""
+        path, _ = QFileDialog.getOpenFileName(
+            self._as_widget(), f"Ground truth of {entry.name}", start,
+            "Label maps (*.png *.bmp *.tif *.tiff);;All files (*)")
+        if path:
+            self.set_label_map(path)
+
+    def set_label_map(self, path: str) -> bool:
+        """Use the label map at ``path`` as the current image's ground truth."""
+        from app.tasks import label_map_truth, load_truth
+
+        entry = self.current()
+        if entry is None:
+            return False
+        try:
+            truth = label_map_truth(entry.path, path)
+            self.session.set_truth(entry.id, truth.task,
+                                   load_truth(truth, entry.array.shape[:2]), truth.source)
+        except (EdmsError, OSError, ValueError) as exc:
+            text = str(exc).replace(str(Path(path)), Path(path).name)
+            self.show_error(text if Path(path).name in text else f"{Path(path).name}: {text}",
+                            "Label map not used")
+            return False
+        self._truth_changed(entry)
+        return True
 
     def _open_edms(self, path: Path) -> None:
         from app.container import describe

@@ -90,6 +90,7 @@ class MainWindow(FileActions, QMainWindow):
         self.errors: list[str] = []
         self._pending_edms: dict[int, tuple[str, dict]] = {}
         self._job_label = ""
+        self._reference_asked: set[int] = set()  # images whose ceiling was asked for
         self._build_ui()
         self._build_menus()
         self._restore_settings()
@@ -110,6 +111,7 @@ class MainWindow(FileActions, QMainWindow):
         w.notice.connect(self._on_notice)
         w.idle.connect(self.status.idle)
         w.pipeline_unavailable.connect(self._on_unavailable)
+        w.reference_ready.connect(self._on_reference)
         self.model.on_close = w.forget_image  # closing an image cancels and frees its work
         self._refresh_all()
 
@@ -266,6 +268,17 @@ class MainWindow(FileActions, QMainWindow):
                                     "produce one)")
         self.overlay_check.toggled.connect(self._refresh_overlay)
         tb.addWidget(self.overlay_check)
+        self.overlay_mode = QComboBox()
+        self.overlay_mode.setObjectName("overlayMode")
+        self.overlay_mode.addItem("classes", "classes")
+        self.overlay_mode.addItem("errors of SegNet", "analysed")
+        self.overlay_mode.addItem("errors of carried map", "carried")
+        self.overlay_mode.setToolTip(
+            "What the overlay shows: the class map of the shown result, or (for an image "
+            "with a ground-truth label map) the pixels each pane's segmentation gets wrong: "
+            "SegNet run on what the pane shows, or the map its file carries")
+        self.overlay_mode.currentIndexChanged.connect(self._refresh_overlay)
+        tb.addWidget(self.overlay_mode)
         self.overlay_opacity = QSlider(Qt.Orientation.Horizontal)
         self.overlay_opacity.setObjectName("overlayOpacity")
         self.overlay_opacity.setRange(0, 100)
@@ -487,10 +500,13 @@ class MainWindow(FileActions, QMainWindow):
         if entry is not None and entry.pending and not self._load_pending(entry):
             return
         self.model.select(image_id)
+        self.rd_panel.set_tasks({e.task for e in self.session.images.values()})
         self._refresh_all()
         self.compare.fit()
         self.request("A")
         self.request("B")
+        if entry is not None and self.model.ready:
+            self._analyse_truth(entry)
 
     # ------------------------------------------------------------------ requests
     def _sync_pane(self, side: str) -> None:
@@ -529,7 +545,42 @@ class MainWindow(FileActions, QMainWindow):
         assert e is not None
         self.worker.submit(Job(kind=kind, image_id=e.image_id, image=e.image,
                                pipeline=e.pipeline, params=e.params, side=e.side,
-                               target_bpp=e.target_bpp, t_request=t_request))
+                               target_bpp=e.target_bpp, t_request=t_request,
+                               task=self._task_of(e.image_id)))
+
+    def _task_of(self, image_id: int) -> str:
+        entry = self.session.images.get(image_id)
+        return entry.task if entry is not None else ""
+
+    def _analyse_truth(self, entry: ImageEntry) -> None:
+        """For an image with ground truth: the reference network on its original (the
+        ceiling the panes compare with) and on decoded results that lack it."""
+        if not entry.task or entry.pending or entry.is_edms:
+            return
+        if entry.reference is None and entry.id not in self._reference_asked:
+            self._reference_asked.add(entry.id)
+            self.worker.submit(Job(kind="reference", image_id=entry.id, image=entry.array,
+                                   task=entry.task, name=entry.name))
+        todo = [(r.key, r.decoded) for r in self.session.unanalysed(entry.id)
+                if not r.from_file]
+        if todo:
+            self.worker.submit(Job(kind="analyse", image_id=entry.id, task=entry.task,
+                                   items=todo, name=entry.name))
+
+    def _truth_changed(self, entry: ImageEntry) -> None:
+        """A label map was chosen by hand: score again, and show it."""
+        self._reference_asked.discard(entry.id)
+        self._analyse_truth(entry)
+        self.rd_panel.set_tasks({e.task for e in self.session.images.values()})
+        self._refresh_all()
+        self.status.showMessage(f"{entry.name}: ground truth {entry.truth_source}", 6000)
+
+    def _on_reference(self, image_id: int, output: object) -> None:
+        if self.model.set_reference(image_id, output):
+            for side in SIDES:
+                self._refresh_numbers(side)
+                self._set_caption(side)
+            self._refresh_overlay()
 
     def rerun(self) -> None:
         if self.model.current() is None:
@@ -567,7 +618,8 @@ class MainWindow(FileActions, QMainWindow):
         todo = self.model.sweep_plan(plan, self.rd_panel.sweep_all.isChecked())
         for entry, jobs in todo:
             self.worker.submit(Job(kind="sweep", image_id=entry.id, image=entry.array,
-                                   plan=jobs, name=entry.name))
+                                   plan=jobs, name=entry.name, task=entry.task))
+        self.rd_panel.set_tasks({e.task for e in self.session.images.values()})
         if not todo:
             self.status.showMessage("Sweep: every point is already computed", 4000)
 
@@ -620,9 +672,11 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_ready(self) -> None:
         self.model.ready = True
-        if self.current() is not None:
+        entry = self.current()
+        if entry is not None:
             self.request("A")
             self.request("B")
+            self._analyse_truth(entry)
 
     def _on_job_started(self, job: Job) -> None:
         total = sum(len(v) for _, v in job.plan) if job.kind == "sweep" else 0
@@ -664,6 +718,9 @@ class MainWindow(FileActions, QMainWindow):
                 self._refresh_side(side)
             else:
                 self._refresh_numbers(side)
+                if "analysed" in values:
+                    self._set_caption(side)
+                    self._refresh_overlay()
         self._rd_timer.start()
 
     def _on_edms_decoded(self, job: Job, result: Result) -> None:
@@ -737,7 +794,8 @@ class MainWindow(FileActions, QMainWindow):
             self.rd_panel.update_curves(self.session.rd_series_mean(self.rd_panel.metric_key()),
                                         [])
             try:
-                self.rd_panel.set_bd(self.session.bd_table_all(anchor), anchor)
+                self.rd_panel.set_bd(self.session.bd_table_all(
+                    anchor, self.rd_panel.metric_key()), anchor)
             except Exception:  # noqa: BLE001 - too few points etc.: leave the table empty
                 self.rd_panel.set_bd({}, anchor)
             return
@@ -797,19 +855,38 @@ class MainWindow(FileActions, QMainWindow):
             self.compare.swipe.set_captions("", "")
 
     def _refresh_numbers(self, side: str) -> None:
-        self.panels[side].show_numbers(self.model.panes[side].shown, self.model.note(side))
+        self.panels[side].show_numbers(self.model.panes[side].shown, self.model.note(side),
+                                       self.model.accuracy_text(side))
 
     def _refresh_overlay(self) -> None:
-        seg = self.model.overlay()
-        ok = seg is not None
+        entry = self.current()
+        truth = entry is not None and entry.task == "segmentation"
+        model = self.overlay_mode.model()
+        for i in (1, 2):  # the error modes need a ground-truth label map
+            item = model.item(i) if hasattr(model, "item") else None
+            if item is not None:
+                item.setEnabled(truth)
+        mode = self.overlay_mode.currentData() if truth else "classes"
+        if mode == "classes":
+            seg = self.model.overlay()
+            ok = seg is not None
+            on = ok and self.overlay_check.isChecked()
+            self.compare.set_overlay(colorize_segmentation(seg) if on and seg is not None
+                                     else None)
+        else:
+            errs = {side: self.model.error_overlay(side, mode) for side in SIDES}
+            ok = any(e is not None for e in errs.values())
+            on = ok and self.overlay_check.isChecked()
+            self.compare.set_overlays(errs["A"] if on else None, errs["B"] if on else None)
         self.overlay_check.setEnabled(ok or self.overlay_check.isChecked())
         self.overlay_check.setToolTip(
-            "Overlay the segmentation map of the shown result" if ok else
-            "The shown results carry no segmentation (learned pipelines provide one)")
-        on = ok and self.overlay_check.isChecked()
-        self.compare.set_overlay(colorize_segmentation(seg) if on and seg is not None else None)
+            ("Overlay the segmentation map of the shown result" if mode == "classes" else
+             "Overlay, in red, the pixels each pane's segmentation gets wrong against the "
+             "ground truth") if ok else
+            ("The shown results carry no segmentation (learned pipelines provide one)"
+             if mode == "classes" else "No segmentation to compare yet"))
         self.compare.set_overlay_opacity(self.overlay_opacity.value() / 100.0)
-        self.legend.setVisible(on)
+        self.legend.setVisible(on and mode == "classes")
 
     def _refresh_inspector(self) -> None:
         entry = self.current()

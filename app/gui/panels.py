@@ -303,6 +303,14 @@ class SidePanel(QWidget):
         self.classes_label.setToolTip("The classes the file carries (most likely first), "
                                       "read from the bitstream, not from the image")
         lay.addWidget(self.classes_label)
+        self.accuracy_label = QLabel()
+        self.accuracy_label.setObjectName(f"accuracy{self.side}")
+        self.accuracy_label.setWordWrap(True)
+        self.accuracy_label.setToolTip(
+            "Accuracy for machines against the image's ground truth: the reference network "
+            "(SegNet, or the Imagenette classifier) run on what this pane shows, and the "
+            "semantics the file carries itself")
+        lay.addWidget(self.accuracy_label)
         self.layers_title = QLabel("<b>Bytes per layer</b>")
         lay.addWidget(self.layers_title)
         self.layers_label = QLabel()
@@ -316,7 +324,7 @@ class SidePanel(QWidget):
         self.note.setStyleSheet("color: palette(placeholder-text);")
         lay.addWidget(self.note)
 
-    def show_numbers(self, result: Result | None, note: str = "") -> None:
+    def show_numbers(self, result: Result | None, note: str = "", accuracy: str = "") -> None:
         values = dict.fromkeys(self.value_labels, "—")
         self.numbers_box.setVisible(result is not None)
         self.layers_title.setVisible(result is not None)
@@ -351,6 +359,8 @@ class SidePanel(QWidget):
         ranked = classes_text(result.views) if result is not None else ""
         self.classes_label.setText(f"<b>Classes</b>: {ranked}" if ranked else "")
         self.classes_label.setVisible(bool(ranked))
+        self.accuracy_label.setText(accuracy)
+        self.accuracy_label.setVisible(bool(accuracy))
         self.note.setText(note)
         self.note.setVisible(bool(note))
 

@@ -22,10 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.worker import PipelineInfo
-from app.session import Result, params_label
+from app.session import ACCURACY_METRICS, Result, params_label
 
-METRICS = (("psnr", "PSNR-RGB (dB)"), ("ms_ssim", "MS-SSIM (dB, −10·log10(1−MS-SSIM))"),
-           ("haarpsi", "HaarPSI"))
+#: image qualities, always offered
+IMAGE_METRICS = (("psnr", "PSNR-RGB (dB)"),
+                 ("ms_ssim", "MS-SSIM (dB, −10·log10(1−MS-SSIM))"), ("haarpsi", "HaarPSI"))
+#: machine accuracies, offered when an open image has ground truth of their task
+TASK_METRICS = tuple((key, label) for key, (_, _, label) in ACCURACY_METRICS.items())
+METRICS = IMAGE_METRICS + TASK_METRICS
 
 
 #: Okabe & Ito's colour-blind-safe palette (black left out: the dark theme's background)
@@ -51,13 +55,22 @@ def _tip(name: str, p: tuple) -> str:
     """Hover text of one RD point: a Result, or a mean row (dict) over images."""
     bpp, _, item = p
     if isinstance(item, Result):
+        acc = {k: item.accuracy(k) for k in ACCURACY_METRICS}
         return (f"{name}  {params_label(item.params)}\n{bpp:.4f} bpp, {item.file_bytes} bytes\n"
                 f"PSNR {item.psnr:.2f} dB, MS-SSIM {item.ms_ssim:.4f}, "
-                f"HaarPSI {item.haarpsi:.4f}")
+                f"HaarPSI {item.haarpsi:.4f}" + _acc_tip(acc))
     return (f"{name}  {item['param']}={item['value']}  (mean of {item['n']} image"
             f"{'s' if item['n'] != 1 else ''})\n{bpp:.4f} bpp\n"
             f"PSNR {item['psnr']:.2f} dB, MS-SSIM {item['ms_ssim']:.4f}, "
-            f"HaarPSI {item['haarpsi']:.4f}")
+            f"HaarPSI {item['haarpsi']:.4f}"
+            + _acc_tip({k: item.get(k, math.nan) for k in ACCURACY_METRICS}))
+
+
+def _acc_tip(acc: dict[str, float]) -> str:
+    names = {"miou": "mIoU", "miou_carried": "mIoU carried", "top1": "top-1",
+             "top1_carried": "top-1 carried"}
+    parts = [f"{names[k]} {v:.3f}" for k, v in acc.items() if math.isfinite(v)]
+    return ("\n" + ", ".join(parts)) if parts else ""
 
 
 class CurveLegend(QWidget):
@@ -134,8 +147,9 @@ class RDPanel(QWidget):
         self.plot.getViewBox().setLimits(xMin=0)  # no negative bpp, even for one point
         self.metric_combo = QComboBox()
         self.metric_combo.setObjectName("rdMetric")
-        for key, label in METRICS:
+        for key, label in IMAGE_METRICS:
             self.metric_combo.addItem(label.split(" (")[0], key)
+        self._tasks: set[str] = set()
         self.scope_combo = QComboBox()
         self.scope_combo.setObjectName("rdScope")
         self.scope_combo.addItem("This image", "image")
@@ -317,6 +331,30 @@ class RDPanel(QWidget):
     def metric_key(self) -> str:
         return self.metric_combo.currentData()
 
+    def set_tasks(self, tasks: set[str]) -> None:
+        """Offer the accuracies of the tasks some open image has ground truth for (mIoU
+        for label maps, top-1 for class folders) besides the image qualities."""
+        tasks = {t for t in tasks if t}
+        if tasks == self._tasks:
+            return
+        self._tasks = tasks
+        current = self.metric_key()
+        self.metric_combo.blockSignals(True)
+        while self.metric_combo.count() > len(IMAGE_METRICS):
+            self.metric_combo.removeItem(self.metric_combo.count() - 1)
+        for key, label in TASK_METRICS:
+            if ACCURACY_METRICS[key][0] in tasks:
+                short = {"miou": "mIoU", "miou_carried": "mIoU carried", "top1": "Top-1",
+                         "top1_carried": "Top-1 carried"}[key]
+                self.metric_combo.addItem(short, key)
+                self.metric_combo.setItemData(self.metric_combo.count() - 1, label,
+                                              Qt.ItemDataRole.ToolTipRole)
+        i = self.metric_combo.findData(current)
+        self.metric_combo.setCurrentIndex(max(i, 0))
+        self.metric_combo.blockSignals(False)
+        if i < 0:
+            self.metric_combo.currentIndexChanged.emit(0)
+
     def update_curves(self, series: dict[str, list[tuple]], highlight: list[Result]) -> None:
         """Redraw from ``{pipeline: [(bpp, y, result), ...]}``; ring the shown results."""
         self.plot.clear()
@@ -362,10 +400,26 @@ class RDPanel(QWidget):
         return self.scope_combo.currentData()
 
     def set_bd(self, table: dict[str, dict[str, float | None]], anchor: str) -> None:
+        """The BD table; for an accuracy quality, the BD-rate at equal accuracy (over the
+        rising part of each curve, as edms eval --task) replaces the PSNR one."""
         rows = [(k, v) for k, v in table.items() if k != anchor]
+        key = self.metric_key()
+        acc = key in ACCURACY_METRICS
+        short = {"miou": "mIoU", "miou_carried": "mIoU c.", "top1": "top-1",
+                 "top1_carried": "top-1 c."}
+        self.bd_table.setHorizontalHeaderLabels(
+            ["Pipeline", f"BD-rate ({short[key]})" if acc else "BD-rate", "BD-PSNR"])
+        header = self.bd_table.horizontalHeaderItem(1)
+        if header is not None:
+            header.setToolTip(
+                f"Bits saved against the anchor at equal {dict(METRICS)[key]}, over the "
+                "rising part of each curve (a saturated accuracy has no rate to save)"
+                if acc else "Bits saved against the anchor at equal PSNR")
         self.bd_table.setRowCount(len(rows))
         for i, (name, row) in enumerate(rows):
             rate, dpsnr = row.get("bd-rate-%"), row.get("bd-psnr-db")
+            if acc:
+                rate = row.get(f"bd-rate-{key.replace('_', '-')}-%")
             cells = [
                 name,
                 "—" if rate is None or not math.isfinite(rate) else f"{rate:+.1f} %",

@@ -1,9 +1,11 @@
 """Render the workbench's main states to PNG: ``python -m app.gui.screenshots OUTDIR``.
 
-States: the empty window; a compressed image with the segmentation overlay; swipe
+States: the empty window; a compressed image with the segmentation overlay (and, for an
+image with a ground-truth label map beside it, the errors against it); swipe
 compare at matched bitrate; the layer inspector; the RD plot after a sweep; the error
-heat map; and the compare view in the dark palette. The image is ``--image PATH`` (for
-example a Kodak photo), else scikit-image's ``astronaut``. The learned
+heat map (and mIoU against bpp for a labelled image); and the compare view in the dark
+palette. The image is ``--image PATH`` (for example a Kodak photo or a CamVid frame
+beside its ``valannot`` folder), else scikit-image's ``astronaut``. The learned
 pipeline shown is the first usable one of ``edms``, ``dsslic`` (they need trained
 weights), else ``hevc``. Also prints the measured time from a QP change to the updated
 view. ``--size 1280x720`` renders the window at a small laptop's size (default
@@ -144,6 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     w.overlay_opacity.setValue(45)
     pump(0.3)
     shot("02-compressed-overlay")
+    entry = w.current()
+    labelled = entry is not None and entry.task == "segmentation"
+    if labelled:  # an image with a ground-truth label map: the errors of each pane
+        wait(lambda: (r := w.shown["B"]) is not None and r.analysed is not None
+             and entry.reference is not None)
+        w.overlay_mode.setCurrentIndex(w.overlay_mode.findData("analysed"))
+        w.overlay_opacity.setValue(70)
+        pump(0.3)
+        shot("02b-errors-against-ground-truth")
+        w.overlay_mode.setCurrentIndex(0)
+        w.overlay_opacity.setValue(45)
     w.overlay_check.setChecked(False)
 
     show("A", learned, qp=37)
@@ -183,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     w.rd_panel.anchor.setCurrentIndex(max(w.rd_panel.anchor.findData("hevc"), 0))
     idle()
     shot("05-rd-after-sweep")
+    if labelled:
+        combo = w.rd_panel.metric_combo
+        combo.setCurrentIndex(combo.findData("miou"))
+        idle()
+        shot("05b-rd-miou")
+        combo.setCurrentIndex(0)
 
     w.heat_check.setChecked(True)
     w.compare.pane_a.set_scale(1.0)

@@ -80,6 +80,15 @@ class Job:
     - ``match``: encode ``pipeline`` at the setting :func:`app.api.closest_setting` picks
       for ``target_bpp`` (``params`` is replaced by it).
     - ``decode``: ``data`` = an ``.edms`` file's bytes, ``name`` its name.
+    - ``reference``: run the reference network of ``task`` on the original ``image``
+      (:attr:`Worker.reference_ready`).
+    - ``analyse``: run it on decoded images, ``items`` = ``[(Result.key, decoded), ...]``
+      (each answered by :attr:`Worker.result_updated` with ``analysed``).
+
+    ``task`` ("segmentation", "classification" or "") is the image's ground-truth task:
+    with one, the metrics of every result include the reference network's output on the
+    decoded image (SegNet's class map, the classifier's top-5), which the window scores
+    against the truth.
     """
 
     kind: str
@@ -94,6 +103,8 @@ class Job:
     name: str = ""
     id: int = 0
     t_request: float = 0.0  # perf_counter of the user action, for latency reports
+    task: str = ""
+    items: list[tuple[tuple, np.ndarray]] = field(default_factory=list)
 
 
 class Worker(QObject):
@@ -111,6 +122,7 @@ class Worker(QObject):
     failed = Signal(object, str)  # Job, message for people
     notice = Signal(object, str)  # Job, something the user should know (not an error)
     pipeline_unavailable = Signal(str, str)  # name, why (e.g. trained weights missing)
+    reference_ready = Signal(int, object)  # image id, reference network's output on it
     idle = Signal()
 
     def __init__(self) -> None:
@@ -129,6 +141,7 @@ class Worker(QObject):
         self._job: Job | None = None  # the running job
         self._stage = ""  # the running job's current stage (for tile progress)
         self._forget: set[int] = set()  # closed images whose analyses must be dropped
+        self._analysers: dict[str, Any] = {}  # task -> reference network (loaded once)
 
     # ------------------------------------------------------------------ GUI-thread API
     def submit(self, job: Job) -> Job:
@@ -286,6 +299,15 @@ class Worker(QObject):
             self._do_match(job)
         elif job.kind == "decode":
             self._do_decode(job)
+        elif job.kind == "reference":
+            assert job.image is not None
+            self.progress.emit(job.id, "reference network", 0, 0)
+            self.reference_ready.emit(job.image_id, self._analyse(job.task, job.image))
+        elif job.kind == "analyse":
+            for n, (key, decoded) in enumerate(job.items):
+                self._check()
+                self.progress.emit(job.id, "reference network", n, len(job.items))
+                self.result_updated.emit(key, {"analysed": self._analyse(job.task, decoded)})
         else:
             raise ValueError(f"unknown job kind {job.kind!r}")
 
@@ -444,6 +466,7 @@ class Worker(QObject):
             prepare_cached=cached,
             views=dict(enc.views or {}),
             device=pipeline.analysis_device,
+            carried=_carried(enc.views or {}),
         )
         if recon is None:
             self._finish(job, result, quiet=True)
@@ -477,14 +500,29 @@ class Worker(QObject):
 
         self._check()
         self.progress.emit(job.id, "metrics", 0, 0)
-        values = {
+        values: dict[str, Any] = {
             "ms_ssim": _safe(metrics.ms_ssim_rgb, original, result.decoded),
             "haarpsi": _safe(metrics.haarpsi, original, result.decoded),
-            "metrics_done": True,
         }
+        if job.task:  # the image has a ground truth: the reference network's view
+            self._check()
+            self.progress.emit(job.id, "reference network", 0, 0)
+            values["analysed"] = result.analysed = self._analyse(job.task, result.decoded)
+        values["metrics_done"] = True
         result.ms_ssim, result.haarpsi = values["ms_ssim"], values["haarpsi"]
         result.metrics_done = True
         self.result_updated.emit(result.key, values)
+
+    def _analyse(self, task: str, image: np.ndarray) -> Any:
+        """The reference network of ``task`` on ``image`` (:func:`app.eval.reference_
+        analyser`: the shipped SegNet's HxW class map, or the classifier's top-5)."""
+        from app.eval import reference_analyser
+
+        fn = self._analysers.get(task)
+        if fn is None:
+            fn = self._analysers[task] = reference_analyser(task)
+        out = fn(image)
+        return np.ascontiguousarray(out) if task == "segmentation" else [int(c) for c in out]
 
     def _complete(self, job: Job, result: Result, original: np.ndarray) -> None:
         self._finish(job, result)
@@ -629,6 +667,15 @@ def _lower_priority() -> None:
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)
                            + WORKER_NICE)
+
+
+def _carried(views: dict[str, Any]) -> dict[str, Any]:
+    """The semantics a file carries, by task (:func:`app.tasks.carried`)."""
+    from app.tasks import TASKS, carried
+
+    arrays = {k: getattr(v, "array", v) for k, v in views.items()}
+    out = {task: carried(task, arrays) for task in TASKS}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _kind_name(kind: int) -> str:
