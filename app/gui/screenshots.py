@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     shot("02-compressed-overlay")
     entry = w.current()
     labelled = entry is not None and entry.task == "segmentation"
-    if labelled:  # an image with a ground-truth label map: the errors of each pane
+    if labelled and entry is not None:  # a ground-truth label map: each pane's errors
         wait(lambda: (r := w.shown["B"]) is not None and r.analysed is not None
              and entry.reference is not None)
         w.overlay_mode.setCurrentIndex(w.overlay_mode.findData("analysed"))
