@@ -286,7 +286,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         cache = ResultCache(args.cache or default_path())
     try:
-        plan = evalrun.plan(items, names, grids, args.max_pixels, args.task, cache)
+        plan = evalrun.plan(items, names, grids, args.max_pixels, args.task, cache,
+                            reference=args.reference)
         if cache is not None and plan.cached:
             print(f"{len(plan.cached)} point(s) from the cache {cache.path}; "
                   f"{len(plan.tasks)} image x pipeline task(s) to run")
@@ -510,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("rd", "segmentation", "classification"), default="rd",
                    help="also measure machine accuracy: DATA is a labelled set (CamVid "
                    "X/ + Xannot/, Cityscapes, a file list; or class folders)")
+    p.add_argument("--reference", default="",
+                   help="the network run on decoded images for --task (the 'analysed' "
+                   "accuracy): segnet (segmentation); classifier (default) or deepsic-ref, "
+                   "a classifier of DeepSIC's size trained on uncompressed images")
     p.add_argument("--cache", default=None,
                    help="result cache file (default: results.sqlite in the user cache "
                    "directory); reruns compute only what is missing")

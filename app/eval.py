@@ -199,9 +199,10 @@ class TaskScorer:
     bit-exactly, and its decoder computes (or reads from the file) the same map or classes.
     """
 
-    def __init__(self, task: str, truth: np.ndarray | int, config: str = "lite") -> None:
+    def __init__(self, task: str, truth: np.ndarray | int, config: str = "lite",
+                 reference: str = "") -> None:
         self.task, self.truth = task, truth
-        self.analyse = reference_analyser(task, config)
+        self.analyse = reference_analyser(task, config, reference)
 
     def score(self, decoded: np.ndarray, views: Mapping[str, Any]) -> dict[str, Any]:
         return self.score_and_predict(decoded, views)[0]
@@ -233,9 +234,32 @@ def segmentation_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[i
     return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
 
 
-def reference_analyser(task: str, config: str = "lite") -> Callable[[np.ndarray], Any]:
-    """The fixed reference network of a task: the shipped SegNet (an HxW class map) or the
-    shipped Imagenette classifier (its top-5 class indices)."""
+#: the reference networks of each task (the first is the default)
+REFERENCE_NETS = {"segmentation": ("segnet",), "classification": ("classifier", "deepsic-ref")}
+
+
+def reference_net(task: str, reference: str = "") -> str:
+    """The reference network's name (checked against :data:`REFERENCE_NETS`)."""
+    if task not in REFERENCE_NETS:
+        raise PipelineError(f"unknown task {task!r}; known: segmentation, classification")
+    known = REFERENCE_NETS[task]
+    if reference and reference not in known:
+        raise PipelineError(f"--reference {reference!r} is not a {task} network; "
+                            f"known: {', '.join(known)}")
+    return reference or known[0]
+
+
+def reference_analyser(task: str, config: str = "lite", reference: str = ""
+                       ) -> Callable[[np.ndarray], Any]:
+    """The fixed reference network of a task: the shipped SegNet (an HxW class map), or
+    an Imagenette classifier (its top-5 class indices): the shipped reference classifier,
+    or ``deepsic-ref``, a classifier of DeepSIC's size (its feature extraction and head,
+    trained on uncompressed images: the paper's Table I reference)."""
+    net = reference_net(task, reference)
+    if net == "deepsic-ref":
+        from app.pipelines.deepsic import shared_reference
+
+        return shared_reference(config).top5
     if task == "segmentation":
         from app.pipelines.dsslic import shared_nets
         from app.pipelines.layered import pad_image
@@ -254,11 +278,11 @@ def reference_analyser(task: str, config: str = "lite") -> Callable[[np.ndarray]
     raise PipelineError(f"unknown task {task!r}; known: segmentation, classification")
 
 
-def reference_fingerprint(task: str, config: str = "lite") -> bytes:
+def reference_fingerprint(task: str, config: str = "lite", reference: str = "") -> bytes:
     """Fingerprint of the task's reference network (part of a cached point's key)."""
     from app.nets import zoo
 
-    return zoo.fingerprint("segnet" if task == "segmentation" else "classifier", config)
+    return zoo.fingerprint(reference_net(task, reference), config)
 
 
 def task_accuracy(task: str, data: Sequence[dict[str, Any]], which: str

@@ -34,6 +34,8 @@ class EvalTask:
     label: str | int | None = None
     label_format: str = "camvid"
     config: str = "lite"
+    #: the reference network of the task ("": its default, :data:`app.eval.REFERENCE_NETS`)
+    reference: str = ""
     #: the image file's bytes, when workers cannot read ``path`` (a remote cluster)
     data: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -58,7 +60,7 @@ def run_task(task: EvalTask) -> list[dict[str, Any]]:
             truth: Any = read_label_map(item, image.shape[:2])
         else:
             truth = int(task.label)  # type: ignore[arg-type]
-        scorer = TaskScorer(task.task, truth, task.config)
+        scorer = TaskScorer(task.task, truth, task.config, task.reference)
     if task.pipeline == UNCOMPRESSED:
         assert scorer is not None
         return [{"image": task.name, "pipeline": UNCOMPRESSED,
@@ -95,17 +97,17 @@ class Plan:
     keys: dict[tuple[str, str], tuple[str, int, bytes, str]]
 
 
-def task_key(task: str, config: str = "lite") -> str:
+def task_key(task: str, config: str = "lite", reference: str = "") -> str:
     if task == "rd":
         return "rd"
     from app.eval import reference_fingerprint
 
-    return f"{task}:{reference_fingerprint(task, config).hex()}"
+    return f"{task}:{reference_fingerprint(task, config, reference).hex()}"
 
 
 def plan(items: Sequence[tuple[str, str | int | None, str]], pipelines: Sequence[str],
          grids: dict[str, list[dict[str, int]]], max_pixels: int, task: str = "rd",
-         cache: Any | None = None, config: str = "lite") -> Plan:
+         cache: Any | None = None, config: str = "lite", reference: str = "") -> Plan:
     """The tasks for ``items`` (path, label, label format) x ``pipelines`` that the cache
     cannot answer, and the cached points. With a task, one extra task per image measures
     the reference network on the uncompressed image (the accuracy ceiling)."""
@@ -113,7 +115,7 @@ def plan(items: Sequence[tuple[str, str | int | None, str]], pipelines: Sequence
     from app.pipelines import registry
     from app.resultcache import image_digest
 
-    tkey = task_key(task, config)
+    tkey = task_key(task, config, reference)
     idents = {}
     for n in pipelines:
         p = registry.get(n)
@@ -138,7 +140,7 @@ def plan(items: Sequence[tuple[str, str | int | None, str]], pipelines: Sequence
                     cached.append(hit)
             if missing:
                 tasks.append(EvalTask(path, n, tuple(tuple(sorted(g.items())) for g in missing),
-                                      max_pixels, task, label, fmt, config))
+                                      max_pixels, task, label, fmt, config, reference))
     return Plan(tasks, cached, keys)
 
 

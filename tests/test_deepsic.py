@@ -427,6 +427,53 @@ def test_train_smoke_resume_export_and_load(tmp_path, monkeypatch) -> None:
                                                                      root=out)
 
 
+def test_reference_classifier_trains_and_serves_eval(tmp_path, monkeypatch, capsys) -> None:
+    """``--variant reference`` (a classifier of DeepSIC's size, no codec) exports
+    ``deepsic-ref``, which ``edms eval --task classification --reference deepsic-ref`` runs
+    on the decoded images; an unknown reference network is one line, exit 1."""
+    import json
+
+    from PIL import Image
+
+    from app.classes import IMAGENETTE_CLASSES
+    from app.cli import main
+    from app.pipelines.deepsic import ReferenceClassifier
+    from app.train import train_main
+
+    rng = np.random.default_rng(1)
+    for split in ("train", "val"):
+        for i, (wnid, _) in enumerate(IMAGENETTE_CLASSES[:10]):
+            d = tmp_path / "data" / split / wnid
+            d.mkdir(parents=True)
+            im = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) // (i + 1)
+            Image.fromarray(im).save(d / "0.JPEG")
+    out = tmp_path / "models"
+    assert train_main(["deepsic", "--variant", "reference", "--data", str(tmp_path / "data"),
+                       "--threads", "1", "--device", "cpu", "--crop", "32", "--batch", "2",
+                       "--iters", "2", "--val-every", "1", "--val-per-class", "1",
+                       "--run-dir", str(tmp_path / "run"), "--out", str(out)]) == 0
+    man = json.loads((out / "deepsic-ref-lite.json").read_text())
+    assert man["config"]["heads"] == ["pre"] and {"top1", "top5"} <= set(man["validation"])
+    for name in ("segnet-lite", "classifier-lite"):  # the other shipped networks
+        for ext in ("json", "safetensors"):
+            src = Path(__file__).resolve().parents[1] / "models" / f"{name}.{ext}"
+            (out / src.name).write_bytes(src.read_bytes())
+    monkeypatch.setenv("EDMS_MODELS_DIR", str(out))
+    top5 = ReferenceClassifier().top5(rng.integers(0, 256, (21, 35, 3), dtype=np.uint8))
+    assert sorted(top5) == sorted(set(top5)) and len(top5) == 5
+    doc_path = tmp_path / "cls.json"
+    assert main(["eval", "--task", "classification", "--reference", "deepsic-ref",
+                 "--no-cache", "-p", "jpeg", "-q", "50", "--quiet", "--json", str(doc_path),
+                 str(tmp_path / "data" / "val")]) == 0
+    doc = json.loads(doc_path.read_text())
+    jpeg = next(p for p in doc["pipelines"] if p["name"] == "jpeg")
+    assert 0 <= jpeg["results"]["top1"][0] <= 1
+    capsys.readouterr()
+    assert main(["eval", "--task", "classification", "--reference", "segnet", "--no-cache",
+                 "-p", "jpeg", "-q", "50", "--quiet", str(tmp_path / "data" / "val")]) == 1
+    assert "--reference 'segnet' is not a classification network" in capsys.readouterr().err
+
+
 # --- the shipped weights ---------------------------------------------------------------------
 
 def test_shipped_weights_round_trip() -> None:

@@ -260,4 +260,6 @@ def _from_config(config: dict) -> DeepSIC:
 
 
 # one network serves both pipelines; variant-specific weights are preferred when shipped
-zoo.network("deepsic", "deepsic-pre", "deepsic-post")(_from_config)
+# deepsic-ref: the Table I reference, a classifier of DeepSIC's size (its f and pre head,
+# trained for classification alone on uncompressed images)
+zoo.network("deepsic", "deepsic-pre", "deepsic-post", "deepsic-ref")(_from_config)

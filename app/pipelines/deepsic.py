@@ -32,6 +32,7 @@ only on the image size. The head sees the whole feature map (global pooling).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -193,3 +194,34 @@ class DeepsicPrePipeline(DeepsicPipeline):
 class DeepsicPostPipeline(DeepsicPipeline):
     spec = DEEPSIC_POST
     variant = "post"
+
+
+class ReferenceClassifier:
+    """``deepsic-ref``: DeepSIC's feature extraction and ``pre`` head trained for
+    classification alone on uncompressed images (``edms train deepsic --variant
+    reference``), the reference rows of the paper's Table I: a classifier of the same size
+    as the codec's, run on originals or on images decoded by another codec."""
+
+    def __init__(self, config: str = "lite") -> None:
+        from app.nets import zoo
+
+        model, _ = zoo.load_model("deepsic-ref", config)
+        self.model: Any = model
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        s = self.model.stride
+        hl, wl = -(-h // s), -(-w // s)
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
+        x = F.pad(x.div_(255.0), (0, wl * s - w, 0, hl * s - h), mode="replicate")
+        with torch.no_grad(), fixed_threads():
+            f = tiled_latent(self.model.features, [(x, s)], 1, hl, wl, TILE, HALO)
+            return self.model.classify("pre", f)[0].double().numpy()
+
+    def top5(self, image: np.ndarray) -> list[int]:
+        return [int(i) for i in np.argsort(-self.probabilities(image), kind="stable")[:5]]
+
+
+@functools.cache
+def shared_reference(config: str = "lite") -> ReferenceClassifier:
+    return ReferenceClassifier(config)

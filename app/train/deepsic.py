@@ -49,13 +49,16 @@ from app.train.smic import precise_bn
 
 DEFAULTS = {"lite": {"iters": 100000, "batch": 16, "crop": 128, "lr": 1e-3},
             "paper": {"iters": 8000000, "batch": 32, "crop": 128, "lr": 3e-3}}
-HEADS = {"pre": ("pre",), "post": ("post",), "both": ("pre", "post")}
+HEADS = {"pre": ("pre",), "post": ("post",), "both": ("pre", "post"), "reference": ("pre",)}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=tuple(HEADS), default="both",
                    help="which semantic head(s) to train: pre (encoder, float features), "
-                   "post (decoder, quantised features) or both on one network")
+                   "post (decoder, quantised features) or both on one network; reference: "
+                   "no codec, DeepSIC's feature extraction and head trained for "
+                   "classification alone on the uncompressed images (the paper's Table I "
+                   "reference, a classifier of the same size; weights deepsic-ref)")
     p.add_argument("--lambda-d", type=float, default=0.01,
                    help="λ1: weight of the MSE on a 0..255 scale")
     p.add_argument("--lambda-sem", type=float, default=1.0,
@@ -68,7 +71,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def weights_name(variant: str) -> str:
-    """``deepsic`` for the network with both heads, else ``deepsic-pre`` / ``deepsic-post``."""
+    """``deepsic`` for the network with both heads, else ``deepsic-pre`` / ``deepsic-post``
+    (``deepsic-ref`` for the reference classifier)."""
+    if variant == "reference":
+        return "deepsic-ref"
     return "deepsic" if variant == "both" else f"deepsic-{variant}"
 
 
@@ -124,6 +130,23 @@ def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def levels(channels: int) -> list[int]:
     return [ds.kept_channels(channels, f) for f in ds.CHANNEL_FRACTIONS]
+
+
+@torch.no_grad()
+def evaluate_reference(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]]
+                       ) -> dict[str, Any]:
+    """The reference classifier (``--variant reference``): top-1/top-5 and the mean
+    cross-entropy of the ``pre`` head on the float features of whole images."""
+    t1 = t5 = 0
+    ces = []
+    for im, label in items:
+        x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255)
+        logits = model.h["pre"](model.features(_pad(x, model.stride)))[0]
+        ces.append(float(F.cross_entropy(logits[None], torch.tensor([label]))))
+        top5 = logits.topk(5).indices.tolist()
+        t1 += int(top5[0] == label)
+        t5 += int(label in top5)
+    return {"top1": t1 / len(items), "top5": t5 / len(items), "loss": float(np.mean(ces))}
 
 
 @torch.no_grad()
@@ -200,20 +223,26 @@ def run(args: argparse.Namespace) -> int:
     krng = random.Random(23 + loop.step)
     kept_levels = levels(model.channels)
 
+    reference = args.variant == "reference"
+
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        was_training = model.training
-        model.eval()
-        table = fit_context_table(model, fit_items)
-        model.train(was_training)
-        state = dict(state, context_table=torch.from_numpy(table))
+        if not reference:  # the classifier alone has no code to fit contexts on
+            was_training = model.training
+            model.eval()
+            table = fit_context_table(model, fit_items)
+            model.train(was_training)
+            state = dict(state, context_table=torch.from_numpy(table))
         export_safetensors(state, loop.out_dir, f"{name}-{cfg}", {
             "name": name, "config_name": cfg, "config": conf, "steps": loop.step,
             "training_data": f"Imagenette train ({len(train)} images, 10 classes in sorted "
             f"wnid order), random {crop}x{crop} crops of 50-100 % of the shorter side, "
-            f"flips, batch {batch}; context table fitted on the codes of "
-            f"{len(fit_items)} whole training images",
-            "loss": f"bpp + {args.lambda_d}*255^2*MSE + {args.lambda_sem}*CE per head "
-            f"(Eq. 4); channels kept per sample uniform over {kept_levels}",
+            f"flips, batch {batch}" + ("" if reference else "; context table fitted on the "
+                                       f"codes of {len(fit_items)} whole training images"),
+            "loss": ("CE of the pre head on the float features f(x) of uncompressed "
+                     "images (no codec: the reconstruction and rate model are untrained)"
+                     if reference else
+                     f"bpp + {args.lambda_d}*255^2*MSE + {args.lambda_sem}*CE per head "
+                     f"(Eq. 4); channels kept per sample uniform over {kept_levels}"),
             "validation": {"data": f"Imagenette val, {len(val)} images "
                            f"({args.val_per_class} per class), whole 224x224; bpp from the "
                            "rate model", **metrics},
@@ -227,6 +256,12 @@ def run(args: argparse.Namespace) -> int:
     def validate() -> tuple[float, dict[str, Any]]:
         precise_bn(model, bn_batch)
         model.eval()
+        if reference:
+            m = evaluate_reference(model, val)
+            model.train()
+            print(f"\nstep {loop.step}: loss {m['loss']:.4f} top-1 {m['top1']:.3f} "
+                  f"top-5 {m['top5']:.3f}", flush=True)
+            return -m["loss"], m
         m = evaluate(model, val, args.lambda_d, args.lambda_sem)
         model.train()
         print(f"\nstep {loop.step}: loss {m['loss']:.4f} " + " ".join(
@@ -241,6 +276,13 @@ def run(args: argparse.Namespace) -> int:
             g["lr"] = lr
         x, y = next(data)
         x, y = x.to(device), y.to(device)
+        if reference:  # classification alone, on the uncompressed images
+            ce = F.cross_entropy(model.h["pre"](model.f(x)), y)
+            opt.zero_grad(set_to_none=True)
+            ce.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            return {"ce_pre": float(ce.detach()), "loss": float(ce.detach())}
         kept = torch.tensor([krng.choice(kept_levels) for _ in range(x.shape[0])],
                             device=device)
         o = model(x, kept)
