@@ -1183,3 +1183,18 @@ def test_label_map_chosen_by_hand_and_class_folders(win, tmp_path) -> None:
     QApplication.processEvents()
     assert "Classifier on the decoded image: top-1 " in win.panel_b.accuracy_label.text()
     assert win.rd_panel.metric_combo.findData("top1") >= 0
+    # a classification set opened as a folder (one folder per class) lists every image
+    root = tmp_path / "set"
+    for wnid in ("n01440764", "n03888257"):
+        (root / wnid).mkdir(parents=True)
+        for j in range(2):
+            Image.fromarray(synthetic(32, 40, j)).save(root / wnid / f"{wnid}_{j}.png")
+    n = len(win.session.images)
+    _drop(win, [root])
+    _wait(lambda: len(win.session.images) == n + 4)
+    listed = list(win.session.images.values())[-4:]
+    for e in listed:  # decoded when shown; the class comes from the folder name
+        win._show_entry(e.id)
+        QApplication.processEvents()
+    assert [(e.task, e.truth) for e in listed] == [("classification", 0)] * 2 + \
+        [("classification", 9)] * 2

@@ -129,6 +129,9 @@ class FileActions:
             if Path(p).is_dir():
                 # a folder is listed at once; its images are decoded when first shown
                 found = [Path(q) for q in find_images([p])]
+                if not found:  # a classification set: one folder per class (ImageNet's)
+                    found = [Path(q) for d in sorted(Path(p).iterdir()) if d.is_dir()
+                             for q in find_images([d])]
                 edms = sorted(Path(p).glob("*.edms"))
                 if not found and not edms:
                     failures.append(f"{Path(p).name}: no images in this folder")
