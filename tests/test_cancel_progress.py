@@ -116,3 +116,89 @@ def test_pipeline_encode_is_cancelled_between_tiles(monkeypatch):
     assert seen == [(1, 12), (2, 12)]  # 3 x 4 tiles of 64 pixels
     enc, data = api.encode(synthetic_image(150, 200), "edms-noenh", {"qp": 32})  # still works
     assert np.array_equal(api.decode(data).image, enc.reconstruction)
+
+
+# --- a running call is stoppable (app.pipelines.watch.interruptible) --------------------------
+
+def _slow(seconds: float, value: int = 7) -> int:
+    import time
+
+    time.sleep(seconds)
+    return value
+
+
+def test_interruptible_returns_the_result_and_raises_the_error():
+    from app.pipelines.watch import interruptible
+
+    assert interruptible(_slow, 0.0) == 7  # nobody watches: the caller's thread
+    with watching(cancelled=lambda: False):
+        assert interruptible(_slow, 0.1, 3) == 3
+
+        def boom() -> None:
+            raise ValueError("inside")
+
+        with pytest.raises(ValueError, match="inside"):
+            interruptible(boom)
+
+
+def test_cancel_stops_a_long_call_within_a_fraction_of_a_second():
+    """A call that cannot be interrupted from Python (one tile, x265, libjxl) no longer
+    holds up Cancel: the caller stops polling and returns; the call is abandoned."""
+    import time
+
+    from app.pipelines.watch import interruptible
+
+    asked = threading.Event()
+    threading.Timer(0.2, asked.set).start()
+    t0 = time.perf_counter()
+    with watching(cancelled=asked.is_set), pytest.raises(Cancelled):
+        interruptible(_slow, 5.0)
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cancel_during_a_slow_tile(monkeypatch, workers):
+    import time
+
+    monkeypatch.setattr(netrun, "TILE_WORKERS", workers)
+    x = _input(100, 130)
+
+    def slow(t: torch.Tensor) -> torch.Tensor:
+        time.sleep(3.0)
+        return t
+
+    asked = threading.Event()
+    threading.Timer(0.3, asked.set).start()
+    t0 = time.perf_counter()
+    with fixed_threads(), watching(cancelled=asked.is_set), pytest.raises(Cancelled):
+        tiled(slow, [(x, UNIT)], UNIT, 100, 130, tile=64, halo=8)
+    assert time.perf_counter() - t0 < 1.5
+    # whole-image pass too (the image fits one tile)
+    asked.clear()
+    threading.Timer(0.3, asked.set).start()
+    t0 = time.perf_counter()
+    with fixed_threads(), watching(cancelled=asked.is_set), pytest.raises(Cancelled):
+        tiled(slow, [(x, UNIT)], UNIT, 100, 130)
+    assert time.perf_counter() - t0 < 1.5
+
+
+def test_cancel_during_a_lossless_candidate(monkeypatch):
+    import time
+
+    from app.codecs import encode_smallest_lossless, png
+
+    class Slow(type(png())):  # type: ignore[misc]
+        def encode(self, array: np.ndarray) -> bytes:
+            time.sleep(3.0)
+            return super().encode(array)
+
+    asked = threading.Event()
+    threading.Timer(0.2, asked.set).start()
+    t0 = time.perf_counter()
+    with watching(cancelled=asked.is_set), pytest.raises(Cancelled):
+        encode_smallest_lossless(np.zeros((8, 8), np.uint8), [Slow()])
+    assert time.perf_counter() - t0 < 1.0
+    # watched but not stopped: the same bytes as unwatched
+    with watching(cancelled=lambda: False):
+        assert encode_smallest_lossless(np.zeros((8, 8), np.uint8), [png()]) == \
+            encode_smallest_lossless(np.zeros((8, 8), np.uint8), [png()])

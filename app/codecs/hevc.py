@@ -366,8 +366,12 @@ class HevcCodec(LayerCodec):
         return strip_heif(heif, width, height)
 
     def encode(self, array: np.ndarray) -> bytes:
+        from app.pipelines.watch import interruptible
+
         array = self._check(array)
-        return strip_heif(self.encode_full_heif(array), array.shape[1], array.shape[0])
+        # x265 takes seconds on a large image: stoppable while it runs (GUI's Cancel)
+        heif = interruptible(self.encode_full_heif, array)
+        return strip_heif(heif, array.shape[1], array.shape[0])
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_hevc_layer(data)

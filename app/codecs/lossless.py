@@ -37,7 +37,7 @@ from app.codecs.base import (
     write_varint,
 )
 from app.errors import CodecError
-from app.pipelines.watch import check_cancelled
+from app.pipelines.watch import check_cancelled, interruptible
 
 CODEC_ID_RAW = 1
 CODEC_ID_JPEGXL = 3
@@ -303,7 +303,8 @@ def encode_smallest_lossless(
     for codec in candidates:
         check_cancelled()  # a caller's stop request, between candidates (app.pipelines.watch)
         try:
-            data = codec.encode(array)
+            # a candidate can take seconds on a large array: stoppable while it runs
+            data = interruptible(codec.encode, array)
             exact = _same_array(codec.decode(data), array)
         except CodecError as exc:
             errors.append(f"{codec.name}: {exc}")

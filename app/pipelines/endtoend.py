@@ -40,8 +40,8 @@ from app.entropy.models import scale_indices
 from app.errors import PipelineError
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
 from app.pipelines.endtoend_spec import HYPERPRIOR
-from app.pipelines.netrun import fixed_threads
-from app.pipelines.watch import checkpoint
+from app.pipelines.netrun import fixed_threads, in_helper_thread
+from app.pipelines.watch import checkpoint, interruptible
 
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample
@@ -59,8 +59,9 @@ def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.T
     latents); ``fn``'s output has ``out_scale`` samples per latent sample. Grids that fit
     one tile are processed whole.
     """
+    call = in_helper_thread(fn)
     if hl <= tile and wl <= tile:
-        whole = fn(*(t for t, _ in inputs))
+        whole = interruptible(call, *(t for t, _ in inputs))
         checkpoint(1, 1)
         return whole
     out: torch.Tensor | None = None
@@ -69,7 +70,8 @@ def tiled_latent(fn: Callable[..., torch.Tensor], inputs: Sequence[tuple[torch.T
         y1, x1 = min(y0 + tile, hl), min(x0 + tile, wl)
         ey0, ex0 = max(0, y0 - halo), max(0, x0 - halo)
         ey1, ex1 = min(hl, y1 + halo), min(wl, x1 + halo)
-        o = fn(*(t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s] for t, s in inputs))
+        o = interruptible(call, *(t[..., ey0 * s:ey1 * s, ex0 * s:ex1 * s]
+                                  for t, s in inputs))
         if out is None:
             out = torch.empty(*o.shape[:-2], hl * out_scale, wl * out_scale,
                               dtype=o.dtype)

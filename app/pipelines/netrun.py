@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.pipelines.watch import check_cancelled, checkpoint
+from app.pipelines.watch import POLL_S, check_cancelled, checkpoint, interruptible
 
 INFERENCE_THREADS = 1
 UNIT = 8  # the compact image's down-sampling factor (DSSLIC alpha)
@@ -54,6 +54,25 @@ def module_on(module: torch.nn.Module, device: torch.device,
     if key not in copies:
         copies[key] = copy.deepcopy(module).to(device).eval()
     return copies[key]
+
+
+def in_helper_thread(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``fn`` with the calling thread's torch settings (intra-op threads, inference and
+    grad mode) applied in whichever thread runs it: for
+    :func:`app.pipelines.watch.interruptible`, whose helper thread starts with torch's
+    defaults (a different thread count could change the floats, and the decoder must
+    compute what the encoder did)."""
+    threads = torch.get_num_threads()
+    inference = torch.is_inference_mode_enabled()
+    grad = torch.is_grad_enabled()
+
+    def call(*args: Any) -> torch.Tensor:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return fn(*args)
+
+    return call
 
 
 @contextlib.contextmanager
@@ -93,7 +112,7 @@ def tiled(
     tu, hau = tile // UNIT, halo // UNIT
     if hu <= tu and wu <= tu:
         check_cancelled()
-        o = fn(*(t for t, _ in inputs))
+        o = interruptible(in_helper_thread(fn), *(t for t, _ in inputs))
         checkpoint(1, 1)
         return o
     out: torch.Tensor | None = None
@@ -127,7 +146,7 @@ def tiled(
         # the worker threads must not change)
         for i, (y0, x0) in enumerate(tiles):
             check_cancelled()
-            place(y0, x0, run(y0, x0))
+            place(y0, x0, interruptible(in_helper_thread(run), y0, x0))
             checkpoint(i + 1, len(tiles))
     else:
         _tiled_parallel(run, place, tiles, workers)
@@ -155,26 +174,33 @@ def _tiled_parallel(run: Callable[[int, int], torch.Tensor],
     pending: dict[Future[torch.Tensor], tuple[int, int]] = {}
     todo = iter(tiles)
     done = 0
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edms-tile") as pool:
-        try:
-            for y0, x0 in todo:
-                pending[pool.submit(task, y0, x0)] = (y0, x0)
-                if len(pending) < workers:
-                    continue
-                while len(pending) >= workers:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        place(*pending.pop(f), f.result())
-                        done += 1
-                        checkpoint(done, len(tiles))
-            for f in list(pending):
+
+    def settle(limit: int) -> None:
+        """Place finished tiles until fewer than ``limit`` are in flight, looking at the
+        caller's stop request every :data:`app.pipelines.watch.POLL_S` seconds."""
+        nonlocal done
+        while len(pending) >= max(limit, 1):
+            finished, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            if not finished:
+                check_cancelled()
+            for f in finished:
                 place(*pending.pop(f), f.result())
                 done += 1
                 checkpoint(done, len(tiles))
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edms-tile")
+    stopped = False
+    try:
+        for y0, x0 in todo:
+            pending[pool.submit(task, y0, x0)] = (y0, x0)
+            settle(workers)
+        settle(1)
+    except BaseException:
+        stopped = True
+        raise
+    finally:
+        # stopped: the running tiles are abandoned (they end in the background)
+        pool.shutdown(wait=not stopped, cancel_futures=True)
 
 
 def uint8_tensor(image: np.ndarray) -> torch.Tensor:

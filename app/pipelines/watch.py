@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from app.errors import Cancelled
+
+T = TypeVar("T")
+
+#: seconds between two looks at the caller's stop request while a call runs
+POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -57,3 +64,42 @@ def checkpoint(done: int, total: int) -> None:
     check_cancelled()
     if w.progress is not None:
         w.progress(done, total)
+
+
+def interruptible(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, stoppable while it runs.
+
+    One tile's forward pass, an x265 or a lossless JPEG XL call on a large image can take
+    seconds and cannot be interrupted from Python. When somebody watches with a
+    ``cancelled`` callback (the GUI's worker), the call runs on a helper thread and the
+    caller polls the callback every :data:`POLL_S` seconds: a stop request raises
+    :class:`Cancelled` at once and the call is abandoned (it ends in the background and its
+    result is dropped; torch, x265 and libjxl release the interpreter lock, so it does
+    not hold up the caller). Without a watcher (command line, evaluation) ``fn`` runs in
+    the caller's thread as before. ``fn`` must not depend on thread-local state the
+    caller set (torch's thread count and inference mode: see
+    :func:`app.pipelines.netrun.in_helper_thread`).
+    """
+    w = _WATCH.get()
+    if w is None or w.cancelled is None:
+        return fn(*args)
+    check_cancelled()
+    box: dict[str, Any] = {}
+    finished = threading.Event()
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box["result"] = ctx.run(fn, *args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="edms-interruptible", daemon=True).start()
+    while not finished.wait(POLL_S):
+        if w.cancelled():
+            raise Cancelled("cancelled")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]

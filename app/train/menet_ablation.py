@@ -69,8 +69,8 @@ def build(variant: str, cfg: str, init: str, seed: int) -> mn.MENet:
 
     aggregate, quantise = VARIANTS[variant]
     torch.manual_seed(seed)
-    model = mn.MENet(**{**mn.CONFIGS[cfg], "aggregate": aggregate,
-                        "quantise_semantic": quantise})
+    model = mn.MENet.from_config({**mn.CONFIGS[cfg], "aggregate": aggregate,
+                                  "quantise_semantic": quantise})
     state = {k: v.float() for k, v in load_file(init).items()
              if not k.startswith(SEMANTIC_PREFIXES)}
     missing, unexpected = model.load_state_dict(state, strict=False)
