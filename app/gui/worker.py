@@ -29,8 +29,10 @@ Within a stage, the tiled network passes (:func:`app.pipelines.netrun.tiled`,
 :mod:`app.pipelines.watch` after every tile; every job runs inside
 :func:`app.pipelines.watch.watching` with :meth:`Worker.check_cancel_and_report`, so Cancel
 takes effect after the running tile (not the running stage) and the status bar shows
-tiles done of the pass with an estimate of the time left. A codec call that is running
-(x265, one tile's forward pass) cannot be interrupted.
+tiles done of the pass with an estimate of the time left. A call that Python cannot
+interrupt (one tile's forward pass, x265, a lossless JPEG XL candidate) runs on a helper
+thread while the worker polls the stop flag (:func:`app.pipelines.watch.interruptible`):
+Cancel abandons it within :data:`app.pipelines.watch.POLL_S` seconds.
 
 Cancel drops the waiting jobs and the deferred verification of shown results too, so a
 cancelled job never goes on by itself; a result whose verification or metrics were
@@ -638,8 +640,8 @@ class WorkerThread:
         self.thread.start()
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Stop the worker and join its thread. A codec call or network pass that is
-        running cannot be interrupted, so this waits for it (up to ``timeout_ms``)."""
+        """Stop the worker and join its thread (a running codec call or tile is
+        abandoned, see :func:`app.pipelines.watch.interruptible`; up to ``timeout_ms``)."""
         self.worker.stop()
         self.thread.quit()
         if not self.thread.wait(timeout_ms):  # pragma: no cover - a hung codec call
