@@ -26,14 +26,16 @@ EDMS_NOENH = PipelineSpec(
 EDMS_LB = PipelineSpec(
     "edms-lb", 3, "EDMS with a lossy HEVC base layer (extension)",
     (QP_SPEC, BASE_DQP_SPEC), "extension", "app.pipelines.edms:EdmsLossyBasePipeline")
-# v2: four strengths per block (2 bits) instead of on/off flags; v3: CHECK layer
+# v2: four strengths per block (2 bits) instead of on/off flags; v3: CHECK layer; v4: PostNet
+# runs channels-last (faster; a few pixels may differ from v3's)
 EDMS_PF = PipelineSpec(
-    "edms-pf", 3,
+    "edms-pf", 4,
     "EDMS (paper layout) + PostNet post-filter, strength per block (extension)",
     (QP_SPEC,), "extension", "app.pipelines.edms:EdmsPostFilterPipeline")
-# v3: four strengths per block (2 bits) instead of on/off flags; v4: CHECK layer
+# v3: four strengths per block (2 bits) instead of on/off flags; v4: CHECK layer; v5: PostNet
+# channels-last
 EDMS_LB_PF = PipelineSpec(
-    "edms-lb-pf", 4,
+    "edms-lb-pf", 5,
     "EDMS, lossy HEVC base + PostNet post-filter, strength per block (extension)",
     (QP_SPEC, BASE_DQP_SPEC), "extension",
     "app.pipelines.edms:EdmsLossyBasePostFilterPipeline")

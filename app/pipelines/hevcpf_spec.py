@@ -6,14 +6,15 @@ from __future__ import annotations
 from app.pipelines.layered import QP_SPEC
 from app.pipelines.spec import PipelineSpec
 
+# v2 (both): PostNet runs channels-last (faster; a few pixels may differ from v1's)
 HEVC_PF = PipelineSpec(
-    "hevc-pf", 1,
+    "hevc-pf", 2,
     "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
     "per 64x64 block (extension)",
     (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",
     "app.pipelines.hevcpf:HevcPostFilterPipeline")
 HEVC_SPF = PipelineSpec(
-    "hevc-spf", 1,
+    "hevc-spf", 2,
     "HEVC 4:4:4 + semantic PostNet (map recomputed by the decoder from the decoded image), "
     "strength per 64x64 block (extension)",
     (QP_SPEC,), "extension, after MENet's post-enhancement (§3.3)",

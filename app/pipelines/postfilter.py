@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import torch
 
-from app.pipelines.netrun import UNIT, fixed_threads, tiled, uint8_tensor
+from app.pipelines.netrun import UNIT, channels_last, fixed_threads, tiled, uint8_tensor
 
 
 class PostFilter:
@@ -27,6 +27,7 @@ class PostFilter:
 
         self.device = torch.device(device)
         self.model, self.manifest = zoo.load_model(name, config, self.device)
+        self.model = channels_last(self.model)
 
     def __call__(self, x_hat: np.ndarray, prediction: np.ndarray | None, qp: int,
                  seg: np.ndarray | None = None) -> np.ndarray:

@@ -176,6 +176,7 @@ class SmicNets:
         self.device = torch.device(device)
         self.ssnet, self.ssnet_manifest = zoo.load_model("ssnet", config, self.device)
         self.recnet, self.recnet_manifest = zoo.load_model("recnet", config, self.device)
+        self.recnet = netrun.channels_last(self.recnet)
         self.fingerprint = zoo.fingerprint(["ssnet", "recnet"], config)
 
     @classmethod
