@@ -24,8 +24,9 @@ import time
 
 import numpy as np
 
-LEARNED = ("dsslic", "edms", "edms-noenh", "edms-lb", "edms-pf", "edms-lb-pf", "smic",
-           "layered-ref")
+LEARNED = ("dsslic", "dsslic-lb", "edms", "edms-noenh", "edms-lb", "edms-pf", "edms-lb-pf",
+           "smic", "layered-ref", "layered-ref-lb", "hevc-pf", "hevc-spf", "hyperprior",
+           "menet", "menet-noenh", "deepsic-pre", "deepsic-post")
 
 
 def synthetic_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
