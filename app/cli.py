@@ -367,11 +367,14 @@ def _print_summary(doc: dict) -> None:
             rate, psnr = row["bd-rate-%"], row["bd-psnr-db"]
             rate_s = f"{rate:+7.2f} %" if isinstance(rate, float) else "    n/a"
             psnr_s = f"{psnr:+6.3f} dB" if isinstance(psnr, float) else "n/a"
+            ms = row.get("bd-rate-msssim-%")
+            ms_s = f"{ms:+7.2f} %" if isinstance(ms, float) else "    n/a"
             acc = "   ".join(f"{k[8:-2]} {v:+7.2f} %" for k, v in row.items()
-                               if k.startswith("bd-rate-") and k != "bd-rate-%"
+                               if k.startswith("bd-rate-")
+                               and k not in ("bd-rate-%", "bd-rate-msssim-%")
                                and isinstance(v, float))
-            print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}"
-                  + (f"   at equal {acc}" if acc else ""))
+            print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}   "
+                  f"BD-rate (MS-SSIM) {ms_s}" + (f"   at equal {acc}" if acc else ""))
 
 
 def _accuracy_cells(r: dict, i: int) -> str:

@@ -422,12 +422,16 @@ def rising_front(bpp: Sequence[float], quality: Sequence[float | None]
 
 
 def _frontier(entry: dict) -> dict[str, list]:
-    """bpp and PSNR of a summary entry; only its RD hull for multi-parameter pipelines."""
+    """bpp, PSNR and MS-SSIM (in dB, -10 log10(1 - MS-SSIM)) of a summary entry; only its
+    RD hull for multi-parameter pipelines."""
     res = entry["results"]
-    if len(entry.get("params", [entry.get("param")])) <= 1 or "hull" not in entry:
-        return {"bpp": res["bpp"], "psnr-rgb": res["psnr-rgb"]}
-    idx = entry["hull"]
-    return {"bpp": [res["bpp"][i] for i in idx], "psnr-rgb": [res["psnr-rgb"][i] for i in idx]}
+    idx = list(range(len(res["bpp"])))
+    if len(entry.get("params", [entry.get("param")])) > 1 and "hull" in entry:
+        idx = entry["hull"]
+    msssim = [-10 * math.log10(max(1 - m, 1e-10)) if math.isfinite(m) else math.nan
+              for m in res["ms-ssim-rgb"]]
+    return {"bpp": [res["bpp"][i] for i in idx], "psnr-rgb": [res["psnr-rgb"][i] for i in idx],
+            "ms-ssim-db": [msssim[i] for i in idx]}
 
 
 def bd_table(summary: dict[str, dict], anchor: str) -> dict[str, dict[str, float | None]]:
@@ -445,6 +449,11 @@ def bd_table(summary: dict[str, dict], anchor: str) -> dict[str, dict[str, float
                 row[key] = fn(ref["bpp"], ref["psnr-rgb"], res["bpp"], res["psnr-rgb"])
             except ValueError:
                 row[key] = None
+        try:  # the same at equal MS-SSIM (in dB, as plotted)
+            row["bd-rate-msssim-%"] = metrics.bd_rate(ref["bpp"], ref["ms-ssim-db"],
+                                                     res["bpp"], res["ms-ssim-db"])
+        except ValueError:
+            row["bd-rate-msssim-%"] = None
         for acc in ("miou", "top1"):  # bits saved at equal accuracy, against the anchor
             ref_acc = summary[anchor]["results"].get(acc)
             for sfx in ("", "-carried"):

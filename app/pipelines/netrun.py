@@ -64,7 +64,7 @@ def channels_last(module: torch.nn.Module) -> torch.nn.Module:
     they load the network); the pipelines that changed got new versions."""
     if os.environ.get("EDMS_NCHW") == "1":  # the old layout, for speed comparisons only
         return module
-    return module.to(memory_format=torch.channels_last)
+    return module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def in_helper_thread(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
