@@ -447,3 +447,39 @@ def test_postnet_train_smoke(tmp_path):
                        str(out / "postnet-lite.safetensors")]) == 0
     man2 = json.loads((out2 / "postnet-lite.json").read_text())
     assert man2["init"] == "postnet-lite.safetensors" and man2["init_steps"] == man["steps"]
+
+
+@pytest.mark.parametrize("variant", ["B", "B+Q+A"])
+def test_menet_ablation_train_smoke(tmp_path, variant):
+    """Table 1's variants train their semantic path only, on the frozen compression
+    branch of a menet state (here random weights), and export a loadable menet."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from app.nets import menet as mn
+    from app.train import train_main
+    from app.train.menet_ablation import build
+
+    data = tmp_path / "camvid"
+    _fake_camvid(data, size=(72, 64))
+    torch.manual_seed(3)
+    base = mn.MENet.from_config(mn.CONFIGS["lite"])
+    init = tmp_path / "menet-lite.safetensors"
+    save_file({k: v.contiguous() for k, v in base.state_dict().items()}, str(init))
+    out = tmp_path / "out"
+    assert train_main(["menet-ablation", "--data", str(data), "--variant", variant,
+                       "--init", str(init), "--iters", "2", "--val-every", "1", "--batch", "2",
+                       "--crop", "64", "--val-frames", "2", "--threads", "1",
+                       "--device", "cpu", "--run-dir", str(tmp_path / "run"),
+                       "--out", str(out)]) == 0
+    tag = variant.replace("+", "")
+    man = json.loads((out / f"menet-ablation-{tag}-lite.json").read_text())
+    assert man["config"]["aggregate"] == (variant == "B+Q+A")
+    assert man["config"]["quantise_semantic"] == (variant == "B+Q+A")
+    assert {"quality1", "quality8", "miou_mean"} <= set(man["validation"])
+    # the compression branch is the init's, untouched; only the semantic path trains
+    model = build(variant, "lite", str(init), seed=0)
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith(("aggregation.", "seg_decoder.")) for n in trained)
+    assert torch.equal(model.g_a.convs[0].weight, base.g_a.convs[0].weight)
