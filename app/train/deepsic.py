@@ -244,8 +244,8 @@ def run(args: argparse.Namespace) -> int:
                      f"bpp + {args.lambda_d}*255^2*MSE + {args.lambda_sem}*CE per head "
                      f"(Eq. 4); channels kept per sample uniform over {kept_levels}"),
             "validation": {"data": f"Imagenette val, {len(val)} images "
-                           f"({args.val_per_class} per class), whole 224x224; bpp from the "
-                           "rate model", **metrics},
+                           f"({args.val_per_class} per class), whole 224x224"
+                           + ("" if reference else "; bpp from the rate model"), **metrics},
         })
 
     def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
