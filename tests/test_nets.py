@@ -483,3 +483,11 @@ def test_menet_ablation_train_smoke(tmp_path, variant):
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trained and all(n.startswith(("aggregation.", "seg_decoder.")) for n in trained)
     assert torch.equal(model.g_a.convs[0].weight, base.g_a.convs[0].weight)
+    # with the rate of the coded latent in the loss (the frozen hyperprior's estimate)
+    assert train_main(["menet-ablation", "--data", str(data), "--variant", variant,
+                       "--init", str(init), "--iters", "1", "--val-every", "1", "--batch", "2",
+                       "--crop", "64", "--val-frames", "1", "--threads", "1",
+                       "--rate-weight", "1", "--device", "cpu",
+                       "--run-dir", str(tmp_path / "run-r"), "--out", str(out)]) == 0
+    man = json.loads((out / f"menet-ablation-{tag}-r1-lite.json").read_text())
+    assert "bpp of the coded latent" in man["loss"]

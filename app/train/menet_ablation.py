@@ -60,6 +60,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="the menet weights whose compression branch is frozen")
     p.add_argument("--val-frames", type=int, default=101, help="CamVid val frames (all: 101)")
     p.add_argument("--seed", type=int, default=0, help="seed of the semantic path's init")
+    p.add_argument("--rate-weight", type=float, default=0.0,
+                   help="add this times the bpp of the coded latent (z_s and the "
+                   "hyper-latent, under the frozen hyperprior) to the loss: 0 is Table 1's "
+                   "CE alone; 1 is MENet's Eq. 2 weighting of R against CE")
     add_schedule_args(p, val_every=1000)
 
 
@@ -84,14 +88,28 @@ def build(variant: str, cfg: str, init: str, seed: int) -> mn.MENet:
     return model
 
 
-def semantic_logits(model: mn.MENet, x: torch.Tensor, q: torch.Tensor, training: bool
-                    ) -> torch.Tensor:
+def latent_bits(model: mn.MENet, y: torch.Tensor, z_s: torch.Tensor, gain: torch.Tensor
+                ) -> torch.Tensor:
+    """Bits per sample of the coded latent [y, z_s] and its hyper-latent under the frozen
+    hyperprior (noise quantisation, as in training); differentiable in z_s."""
+    latent = torch.cat([y, z_s], dim=1) * gain
+    z = model.h_a(latent.abs())
+    z_hat, z_lik = model.entropy_bottleneck(z)
+    _, lat_lik = model.gaussian(latent, model.h_s(z_hat))
+    return -(torch.log2(lat_lik).flatten(1).sum(1) + torch.log2(z_lik).flatten(1).sum(1))
+
+
+def semantic_logits(model: mn.MENet, x: torch.Tensor, q: torch.Tensor, training: bool,
+                    bits: list[torch.Tensor] | None = None) -> torch.Tensor:
     """x -> class logits through the frozen base network and the semantic path, the
-    semantic latent quantised at quality q (noise in training) when the variant says so."""
+    semantic latent quantised at quality q (noise in training) when the variant says so;
+    with ``bits``, the latent's bits per sample are appended to it."""
     with torch.no_grad():
         y, feats = model.g_a(x)
         gain, inv_gain = model.gains(q)
     z_s = model.aggregation(y, feats)
+    if bits is not None:
+        bits.append(latent_bits(model, y, z_s, gain))
     if model.quantise_semantic:
         g, ig = gain[:, model.M:], inv_gain[:, model.M:]
         v = z_s * g
@@ -136,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     val = load_split(args.data, "val", None)
     val = val[:: max(1, len(val) // max(1, args.val_frames))][: args.val_frames]
     weights = class_weights(frames).to(device)
-    tag = args.variant.replace("+", "")
+    tag = args.variant.replace("+", "") + (f"-r{args.rate_weight:g}" if args.rate_weight else "")
     name = f"menet-ablation-{tag}"
     if args.run_dir is None:
         args.run_dir = f"runs/{name}-{cfg}"
@@ -162,7 +180,9 @@ def run(args: argparse.Namespace) -> int:
             "ablation": args.variant, "init": args.init,
             "training_data": f"CamVid train ({len(frames)} frames, random 0.5-1.0 "
             f"down-scale), {crop}x{crop} crops, batch {batch}; compression branch frozen",
-            "loss": "class-weighted CE of the decoded class map (semantic path only)",
+            "loss": "class-weighted CE of the decoded class map (semantic path only)"
+            + (f" + {args.rate_weight:g} x bpp of the coded latent under the frozen "
+               "hyperprior" if args.rate_weight else ""),
             "validation": {"data": f"CamVid val ({len(val)} frames)", **metrics},
         })
 
@@ -181,12 +201,19 @@ def run(args: argparse.Namespace) -> int:
         x, lab = next(data)
         x, lab = x.to(device), lab.to(device)
         q = torch.from_numpy(qrng.integers(0, len(hp.LAMBDAS), x.shape[0])).float()
-        logits = semantic_logits(model, x, q.to(device), training=True)
-        loss = F.cross_entropy(logits, lab, weight=weights, ignore_index=VOID)
+        bits: list[torch.Tensor] | None = [] if args.rate_weight > 0 else None
+        logits = semantic_logits(model, x, q.to(device), training=True, bits=bits)
+        ce = F.cross_entropy(logits, lab, weight=weights, ignore_index=VOID)
+        loss = ce
+        logs = {"ce": float(ce.detach())}
+        if bits:
+            bpp = bits[0].mean() / (x.shape[-2] * x.shape[-1])
+            loss = loss + args.rate_weight * bpp
+            logs["bpp"] = float(bpp.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return {"ce": float(loss.detach())}
+        return logs
 
     model.train()
     loop.run(train_step, validate, export)
