@@ -545,6 +545,13 @@ def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "") -> None
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    _save_figure(fig, path)
+
+
+def _save_figure(fig: Any, path: str | Path) -> None:
+    """Write a matplotlib figure atomically (format from the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:
@@ -585,9 +592,4 @@ def plot_accuracy(summary: dict[str, dict], path: str | Path, title: str = "",
     ax.legend(fontsize=7, loc="lower right")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=130, format=Path(path).suffix.lstrip(".") or "png")
-    finally:
-        plt.close(fig)
+    _save_figure(fig, path)

@@ -68,6 +68,20 @@ ACCURACY_METRICS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def _quality(metric: str, psnr: float, ms_ssim: float, haarpsi: float,
+             accuracy: float) -> float:
+    """The RD plot's y value for ``metric``: PSNR, MS-SSIM in dB (-10 log10(1 - MS-SSIM),
+    as :func:`app.eval.plot_rd`), HaarPSI, or a machine accuracy (given)."""
+    if metric == "psnr":
+        return psnr
+    if metric == "ms_ssim":
+        return -10 * math.log10(max(1 - ms_ssim, 1e-10)) if math.isfinite(ms_ssim) \
+            else math.nan
+    if metric in ACCURACY_METRICS:
+        return accuracy
+    return haarpsi
+
+
 def task_metric(data: dict[str, Any], metric: str) -> float:
     """One accuracy (:data:`ACCURACY_METRICS`) of one point's task data; NaN if unknown."""
     if not data or metric not in ACCURACY_METRICS:
@@ -395,15 +409,8 @@ class Session:
         for r in self.results_for(image_id):
             if r.from_file:
                 continue
-            if metric == "psnr":
-                y = r.psnr
-            elif metric == "ms_ssim":
-                y = -10 * math.log10(max(1 - r.ms_ssim, 1e-10)) if not math.isnan(r.ms_ssim) \
-                    else math.nan
-            elif metric in ACCURACY_METRICS:
-                y = r.accuracy(metric)
-            else:
-                y = r.haarpsi
+            y = _quality(metric, r.psnr, r.ms_ssim, r.haarpsi,
+                         r.accuracy(metric) if metric in ACCURACY_METRICS else math.nan)
             if math.isfinite(y):
                 out.setdefault(r.pipeline, []).append((r.bpp, y, r))
         for series in out.values():
@@ -428,15 +435,8 @@ class Session:
                 for key in ACCURACY_METRICS:
                     got = res.get(key.replace("_", "-"))
                     row[key] = math.nan if got is None or got[i] is None else float(got[i])
-                if metric == "psnr":
-                    y = row["psnr"]
-                elif metric == "ms_ssim":
-                    y = -10 * math.log10(max(1 - row["ms_ssim"], 1e-10)) \
-                        if math.isfinite(row["ms_ssim"]) else math.nan
-                elif metric in ACCURACY_METRICS:
-                    y = row[metric]
-                else:
-                    y = row["haarpsi"]
+                y = _quality(metric, row["psnr"], row["ms_ssim"], row["haarpsi"],
+                             row.get(metric, math.nan))
                 if math.isfinite(y):
                     out.setdefault(name, []).append((bpp_value, y, row))
         return out
