@@ -301,6 +301,9 @@ def test_drop_opens_images(win, tmp_path) -> None:
 
 def test_compress_on_worker_shows_result_and_rd_point(win) -> None:
     img = synthetic(96, 128, 3)
+    # both panes on the original when the image opens, so the only point is the one below
+    for side in ("A", "B"):
+        win.panels[side].set_source("", {}, emit=False)
     entry = _add(win, "worker", img)
     seen_threads = []
     win.worker.result_ready.connect(lambda *_: seen_threads.append(QThread.currentThread()),

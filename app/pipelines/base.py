@@ -176,6 +176,13 @@ class Pipeline:
     def default_params(self) -> dict[str, int]:
         return {p.name: p.default for p in self.params}
 
+    def encoded(self, height: int, width: int, params: dict[str, int], layers: list[Layer],
+                reconstruction: np.ndarray, views: dict[str, View] | None = None) -> Encoded:
+        """This pipeline's :class:`Encoded` (its name, version and weights' fingerprint)
+        of an image of ``height`` x ``width``."""
+        return Encoded(self.name, self.version, self.model_fingerprint, width, height,
+                       dict(params), layers, reconstruction, views if views is not None else {})
+
     def check_params(self, params: dict[str, int]) -> dict[str, int]:
         """Fill defaults and validate ranges; raise PipelineError on a bad value."""
         out = self.default_params()
@@ -205,3 +212,23 @@ class Pipeline:
     def decode(self, encoded: Encoded) -> np.ndarray:
         """Rebuild the HxWx3 uint8 image from the layers (and header fields)."""
         raise NotImplementedError
+
+
+class NetsOwner:
+    """Mixin for a pipeline whose networks live in one shared object ``self.nets`` (with a
+    ``fingerprint``, a ``to(device)`` that moves the encoder's analysis networks, and an
+    ``analysis_device``): DSSLIC's and SMIC's. The decoder's networks stay on the CPU."""
+
+    nets: Any
+
+    @property
+    def model_fingerprint(self) -> bytes:
+        return self.nets.fingerprint
+
+    def to(self, device: str) -> bool:
+        self.nets.to(device)
+        return True
+
+    @property
+    def analysis_device(self) -> str:
+        return self.nets.analysis_device.type

@@ -67,16 +67,8 @@ class ClassicalPipeline(Pipeline):
         # decoder of the same bytes rebuilds.
         recon = codec.decode(data)
         h, w = image.shape[:2]
-        return Encoded(
-            pipeline=self.name,
-            pipeline_version=self.version,
-            model_fingerprint=b"",
-            width=w,
-            height=h,
-            params=dict(params),
-            layers=[Layer(LayerKind.IMAGE, codec.codec_id, data)],
-            reconstruction=recon,
-        )
+        return self.encoded(h, w, params,
+                            [Layer(LayerKind.IMAGE, codec.codec_id, data)], recon)
 
     def decode(self, encoded: Encoded) -> np.ndarray:
         layers = [layer for layer in encoded.layers if layer.kind == LayerKind.IMAGE]

@@ -139,8 +139,7 @@ class DeepsicPipeline(Pipeline):
         views["bits"] = self._bits_view(u, h, w)
         self.report("reconstruction")
         recon = self._reconstruct(codes, h, w, views)
-        return Encoded(self.name, self.version, self.model_fingerprint, w, h, dict(params),
-                       layers, recon, views)
+        return self.encoded(h, w, params, layers, recon, views)
 
     def _reconstruct(self, codes: torch.Tensor, h: int, w: int,
                      views: dict[str, View]) -> np.ndarray:

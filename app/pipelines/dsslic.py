@@ -22,7 +22,7 @@ import torch
 from app.classes import VOID
 from app.codecs import decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
-from app.pipelines.base import Layer, LayerKind, View, ViewKind
+from app.pipelines.base import Layer, LayerKind, NetsOwner, View, ViewKind
 from app.pipelines.dsslic_spec import DSSLIC, DSSLIC_LB
 from app.pipelines.layered import LayeredPipeline
 from app.pipelines.netrun import (
@@ -160,26 +160,13 @@ def _cached_nets(config: str, device: str, extra: tuple[str, ...], recon: str) -
     return DsslicNets(config, device, extra, recon)
 
 
-class DsslicPipeline(LayeredPipeline):
+class DsslicPipeline(NetsOwner, LayeredPipeline):
     """DSSLIC, paper layout: segmentation map + lossless compact image + HEVC residual."""
 
     spec = DSSLIC
 
     def __init__(self, config: str = "lite", device: str = "cpu") -> None:
         self.nets = shared_nets(config, device)
-
-    @property
-    def model_fingerprint(self) -> bytes:
-        return self.nets.fingerprint
-
-    def to(self, device: str) -> bool:
-        """SegNet(x) and CompNet run on ``device``; the decoder's networks stay on the CPU."""
-        self.nets.to(device)
-        return True
-
-    @property
-    def analysis_device(self) -> str:
-        return self.nets.analysis_device.type
 
     def segment_and_compact(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Encoder side of both papers: s = SegNet(x), c = CompNet(x, s) (8-bit)."""

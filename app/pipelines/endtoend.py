@@ -202,8 +202,7 @@ class EndToEndPipeline(Pipeline):
         self.report("synthesis")
         with fixed_threads():
             recon = self.synthesise(lat_hat * inv_gain, h, w, views)
-        return Encoded(self.name, self.version, self.model_fingerprint, w, h, dict(params),
-                       layers, recon, views)
+        return self.encoded(h, w, params, layers, recon, views)
 
     @staticmethod
     def _bits_view(lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:

@@ -105,17 +105,7 @@ class HevcPostFilterPipeline(Pipeline):
         if seg is not None:
             views["segmentation"] = View(ViewKind.SEGMENTATION, seg)
         h, w = image.shape[:2]
-        return Encoded(
-            pipeline=self.name,
-            pipeline_version=self.version,
-            model_fingerprint=self.model_fingerprint,
-            width=w,
-            height=h,
-            params=dict(params),
-            layers=layers,
-            reconstruction=recon,
-            views=views,
-        )
+        return self.encoded(h, w, params, layers, recon, views)
 
     def decode(self, encoded: Encoded) -> np.ndarray:
         required: tuple[LayerKind, ...] = (LayerKind.IMAGE, LayerKind.SIDE_INFO)

@@ -315,17 +315,7 @@ class LayeredPipeline(Pipeline):
             side_layer, recon, post_views = post_filter_encode(prep.image, recon, filtered)
             layers.append(side_layer)
             views.update(post_views)
-        return Encoded(
-            pipeline=self.name,
-            pipeline_version=self.version,
-            model_fingerprint=self.model_fingerprint,
-            width=w,
-            height=h,
-            params=dict(params),
-            layers=layers,
-            reconstruction=recon,
-            views=views,
-        )
+        return self.encoded(h, w, params, layers, recon, views)
 
     def decode(self, encoded: Encoded) -> np.ndarray:
         required: tuple[LayerKind, ...] = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)

@@ -38,6 +38,7 @@ from app.pipelines.base import (
     Encoded,
     Layer,
     LayerKind,
+    NetsOwner,
     Pipeline,
     View,
     ViewKind,
@@ -239,7 +240,7 @@ class SmicPrepared:
     sampled: dict[int, np.ndarray] = field(default_factory=dict)  # factor -> down-sampled
 
 
-class SmicPipeline(Pipeline):
+class SmicPipeline(NetsOwner, Pipeline):
     """SMIC: semantic map (layer 1) + HEVC-coded sampled image (layer 2) -> Rec-Net."""
 
     spec = SMIC
@@ -247,19 +248,6 @@ class SmicPipeline(Pipeline):
     def __init__(self, config: str = "lite", device: str = "cpu",
                  nets: SmicNets | None = None) -> None:
         self.nets = nets if nets is not None else shared_nets(config, device)
-
-    @property
-    def model_fingerprint(self) -> bytes:
-        return self.nets.fingerprint
-
-    def to(self, device: str) -> bool:
-        """SS-Net runs on ``device``; Rec-Net (the decoder's network) stays on the CPU."""
-        self.nets.to(device)
-        return True
-
-    @property
-    def analysis_device(self) -> str:
-        return self.nets.analysis_device.type
 
     def prepare(self, image: np.ndarray) -> SmicPrepared:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -293,11 +281,9 @@ class SmicPipeline(Pipeline):
         self.report("synthesis")
         recon, up = self.nets.reconstruct(small, f, smap.labels)
         h, w = prepared.image.shape[:2]
-        return Encoded(
-            pipeline=self.name, pipeline_version=self.version,
-            model_fingerprint=self.model_fingerprint, width=w, height=h, params=dict(params),
-            layers=[smap.layer, Layer(LayerKind.COMPACT_IMAGE, CODEC_ID_HEVC, data)],
-            reconstruction=recon,
+        return self.encoded(
+            h, w, params,
+            [smap.layer, Layer(LayerKind.COMPACT_IMAGE, CODEC_ID_HEVC, data)], recon,
             views={"segmentation": View(ViewKind.SEGMENTATION, smap.labels, overlay=True),
                    "segmentation_full": View(ViewKind.SEGMENTATION, prepared.seg),
                    "compact": View(ViewKind.IMAGE, small), "upsampled": View(ViewKind.IMAGE, up),
