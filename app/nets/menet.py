@@ -46,12 +46,13 @@ from app.nets.hyperprior import (
     HyperSynthesis,
     Likelihoods,
     SynthesisTransform,
+    decoder_input,
 )
 
 CONFIGS: dict[str, dict[str, int]] = {
     # N, M: compression branch; Ms: semantic latent channels; S: aggregation width;
     # E: enhancement-module width; R: residual blocks in the enhancement module
-    "lite": {"N": 64, "M": 128, "Ms": 32, "S": 64, "E": 16, "R": 1},
+    "lite": {"N": 64, "M": 256, "Ms": 32, "S": 64, "E": 16, "R": 1},
     "paper": {"N": 192, "M": 320, "Ms": 64, "S": 128, "E": 64, "R": 4},
 }
 
@@ -212,6 +213,7 @@ class MENet(nn.Module):
         z_hat, z_lik = self.entropy_bottleneck(z)
         scales = self.h_s(z_hat)
         lat_hat, lat_lik = self.gaussian(latent, scales)
+        lat_hat = decoder_input(latent, lat_hat, self.training)
         if not self.quantise_semantic:  # ablation "no quantisation" of the semantic latent
             lat_hat = torch.cat([lat_hat[:, : self.M], latent[:, self.M:]], dim=1)
         x_hat, seg = self.synthesise(lat_hat * inv_gain)

@@ -60,10 +60,22 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default=None,
                    help="start from these shipped .safetensors (a warm restart: fresh "
                    "optimiser and schedule)")
+    p.add_argument("--widen", action="store_true",
+                   help="with --init: weights of a narrower latent (fewer M channels) are "
+                   "mapped into this config's, keeping the function (app.train.widen)")
+    p.add_argument("--graft", default=None,
+                   help="menet: start the compression branch from these trained hyperprior "
+                   ".safetensors (same N and M; app.train.graft)")
+    p.add_argument("--freeze-base", action="store_true",
+                   help="menet: keep g_a, g_s and the y-parts of the shared hyperprior "
+                   "tensors fixed (use with --graft: x̂ stays the hyperprior's)")
     p.add_argument("--reinit-gains", action="store_true",
                    help="with --init: reset the gain units to their λ-spread start")
     p.add_argument("--gain-lr-scale", type=float, default=10.0,
                    help="learning rate of the gain units relative to the rest")
+    p.add_argument("--semantic-lr-scale", type=float, default=1.0,
+                   help="menet: learning rate of the aggregation module, the semantic decoder "
+                   "and the enhancement module relative to the rest")
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
@@ -202,14 +214,47 @@ def run(args: argparse.Namespace) -> int:
 
     model = build(net, cfg).to(device)
     if args.init and not args.resume:
-        init_from_safetensors(model, args.init)
+        if args.widen:
+            from safetensors.torch import load_file
+
+            from app.train.widen import widen_state
+
+            state = load_file(str(args.init))
+            old_m = int(state["g_a.convs.3.weight"].shape[0])
+            names = widen_state(model, state, old_m)
+            print(f"widened the latent {old_m} -> {model.M} channels from {args.init} "
+                  f"({len(names)} tensors grew)", flush=True)
+        else:
+            init_from_safetensors(model, args.init)
+    if args.graft and not args.resume:
+        if net != "menet":
+            raise SystemExit("--graft: only menet takes a hyperprior's compression branch")
+        from safetensors.torch import load_file
+
+        from app.train.graft import graft_hyperprior
+
+        names = graft_hyperprior(model, load_file(str(args.graft)))
+        print(f"grafted {len(names)} tensors of the compression branch from {args.graft}",
+              flush=True)
         if args.reinit_gains:
             model.gains.spread(hp.LAMBDAS)
-    gain_params = list(model.gains.parameters())
-    others = [p for n, p in model.named_parameters() if not n.startswith("gains.")]
+    if args.freeze_base:
+        if net != "menet":
+            raise SystemExit("--freeze-base: only for menet")
+        from app.train.graft import freeze_base
+
+        freeze_base(model)
+    semantic = ("aggregation.", "seg_decoder.", "enhance.")
+    groups: dict[str, list[torch.nn.Parameter]] = {"others": [], "gains": [], "semantic": []}
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            kind = ("gains" if n.startswith("gains.") else
+                    "semantic" if n.startswith(semantic) else "others")
+            groups[kind].append(p)
     # the gain units learn faster (their scale is what separates the rates)
-    opt = torch.optim.Adam([{"params": others, "lr_scale": 1.0},
-                            {"params": gain_params, "lr_scale": args.gain_lr_scale}], lr=lr0)
+    scales = {"gains": args.gain_lr_scale, "semantic": args.semantic_lr_scale, "others": 1.0}
+    opt = torch.optim.Adam([{"params": ps, "lr_scale": scales[k]}
+                            for k, ps in groups.items() if ps], lr=lr0)
     loop = TrainLoop(args, net, iters, {"model": model, "opt": opt})
     loop.resume()
     model_fwd = loop.wrap(model)  # the training step's forward pass
@@ -227,11 +272,17 @@ def run(args: argparse.Namespace) -> int:
         export_safetensors(state, loop.out_dir, f"{net}-{cfg}", {
             "name": net, "config_name": cfg, "config": conf, "steps": loop.step,
             "lambdas": list(hp.LAMBDAS),
-            "init": (f"{Path(args.init).name} (gain units reset: {bool(args.reinit_gains)})"
-                     if args.init else None),
+            "init": (f"{Path(args.init).name} (gain units reset: {bool(args.reinit_gains)}"
+                     f", latent widened: {bool(args.widen)})" if args.init else None),
+            "graft": Path(args.graft).name if args.graft else None,
+            "frozen": ("g_a, g_s and the y-parts of h_a.0, h_s.4 and the gain units"
+                       if args.freeze_base else None),
             "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
             f" and {n_photos} photographs from a natural-image folder (Imagenette train), "
-            f"{crop}x{crop} crops, batch {batch}; a CamVid batch every {camvid_every} steps",
+            f"{crop}x{crop} crops, batch {batch}"
+            + (f" per process x {distributed.world_size()} processes"
+               if distributed.world_size() > 1 else "")
+            + f"; a CamVid batch every {camvid_every} steps",
             "loss": "lambda_q*255^2*MSE + bpp per sample, q uniform over the lambdas"
             + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
                if net == "menet" else ""),
