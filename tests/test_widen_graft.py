@@ -30,7 +30,7 @@ def test_widening_the_hyperprior_keeps_its_reconstruction() -> None:
     narrow = hp.ScaleHyperprior(N=16, M=24).eval()
     state = _perturbed(narrow, 1)
     wide = hp.ScaleHyperprior(N=16, M=40).eval()
-    grown = widen_state(wide, state, old_m=24)
+    grown = widen_state(wide, state)
     assert {"g_a.convs.3.weight", "g_s.0.weight", "h_a.0.weight", "gains.gain"} <= set(grown)
     x = torch.rand(1, 3, 64, 128)
     for q in (0.0, 2.5, 7.0):
@@ -48,7 +48,7 @@ def test_widening_menet_moves_the_semantic_latent_after_the_grown_y() -> None:
     narrow = mn.MENet(**cfg).eval()
     state = _perturbed(narrow, 2)
     wide = mn.MENet(**{**cfg, "M": 40}).eval()
-    widen_state(wide, state, old_m=24)
+    widen_state(wide, state)
     x = torch.rand(1, 3, 64, 64)
     a, b = narrow(x, torch.tensor([3.0])), wide(x, torch.tensor([3.0]))
     for key in ("x_hat", "seg", "x_enh"):
@@ -60,9 +60,9 @@ def test_widening_menet_moves_the_semantic_latent_after_the_grown_y() -> None:
 def test_widening_refuses_what_does_not_fit() -> None:
     state = hp.ScaleHyperprior(N=16, M=24).state_dict()
     with pytest.raises(ValueError, match="narrower"):
-        widen_state(hp.ScaleHyperprior(N=16, M=16), state, old_m=24)
+        widen_state(hp.ScaleHyperprior(N=16, M=16), state)
     with pytest.raises(ValueError, match="does not widen"):
-        widen_state(hp.ScaleHyperprior(N=24, M=40), state, old_m=24)
+        widen_state(hp.ScaleHyperprior(N=24, M=40), state)
 
 
 def test_graft_gives_menet_the_hyperprior_image_path() -> None:

@@ -16,6 +16,7 @@ vectors are interpolated geometrically (Eq. 6), so the rate knob is continuous.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -135,6 +136,19 @@ class Likelihoods:
     def bits(self) -> torch.Tensor:
         return -(torch.log2(self.y).sum() + torch.log2(self.z).sum())
 
+    def per_sample_bits(self) -> torch.Tensor:
+        """(B,) bits of each sample of the batch."""
+        return -(torch.log2(self.y).flatten(1).sum(1) + torch.log2(self.z).flatten(1).sum(1))
+
+
+def code_latent(model: Any, latent: torch.Tensor) -> tuple[torch.Tensor, Likelihoods]:
+    """The hyperprior's coding step of a (gained) latent, shared by the hyperprior and
+    MENet: z = h_a(|latent|), ẑ under the factorized prior, σ = h_s(ẑ), the latent under
+    N(0, σ). Returns (quantised latent, likelihoods): noise in training, rounding otherwise."""
+    z_hat, z_lik = model.entropy_bottleneck(model.h_a(latent.abs()))
+    latent_hat, lat_lik = model.gaussian(latent, model.h_s(z_hat))
+    return latent_hat, Likelihoods(lat_lik, z_lik)
+
 
 def decoder_input(y: torch.Tensor, y_hat: torch.Tensor, training: bool) -> torch.Tensor:
     """What the synthesis sees: in training, y rounded with a straight-through gradient
@@ -176,12 +190,9 @@ class ScaleHyperprior(nn.Module):
         gain, inv_gain = self.gains(q)
         y, _ = self.g_a(x)
         y = y * gain
-        z = self.h_a(y.abs())
-        z_hat, z_lik = self.entropy_bottleneck(z)
-        scales = self.h_s(z_hat)
-        y_hat, y_lik = self.gaussian(y, scales)
+        y_hat, likelihoods = code_latent(self, y)
         x_hat = self.g_s(decoder_input(y, y_hat, self.training) * inv_gain)
-        return {"x_hat": x_hat, "likelihoods": Likelihoods(y_lik, z_lik)}
+        return {"x_hat": x_hat, "likelihoods": likelihoods}
 
 
 zoo.network("hyperprior")(ScaleHyperprior.from_config)

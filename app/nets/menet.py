@@ -46,6 +46,7 @@ from app.nets.hyperprior import (
     HyperSynthesis,
     Likelihoods,
     SynthesisTransform,
+    code_latent,
     decoder_input,
 )
 
@@ -209,17 +210,14 @@ class MENet(nn.Module):
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict[str, torch.Tensor | Likelihoods]:
         gain, inv_gain = self.gains(q)
         latent = self.analyse(x) * gain
-        z = self.h_a(latent.abs())
-        z_hat, z_lik = self.entropy_bottleneck(z)
-        scales = self.h_s(z_hat)
-        lat_hat, lat_lik = self.gaussian(latent, scales)
+        lat_hat, likelihoods = code_latent(self, latent)
         lat_hat = decoder_input(latent, lat_hat, self.training)
         if not self.quantise_semantic:  # ablation "no quantisation" of the semantic latent
             lat_hat = torch.cat([lat_hat[:, : self.M], latent[:, self.M:]], dim=1)
         x_hat, seg = self.synthesise(lat_hat * inv_gain)
         x_enh = self.enhance(x_hat, seg)
         return {"x_hat": x_hat, "x_enh": x_enh, "seg": seg,
-                "likelihoods": Likelihoods(lat_lik, z_lik)}
+                "likelihoods": likelihoods}
 
 
 zoo.network("menet")(MENet.from_config)

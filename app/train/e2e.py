@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from app.classes import NUM_CLASSES, VOID
 from app.nets import hyperprior as hp
@@ -136,10 +137,6 @@ def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return hp.pad_to(x, multiple)
 
 
-def per_sample_bits(lik: hp.Likelihoods) -> torch.Tensor:
-    return -(torch.log2(lik.y).flatten(1).sum(1) + torch.log2(lik.z).flatten(1).sum(1))
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.ndarray],
              device: torch.device) -> dict[str, Any]:
@@ -213,34 +210,26 @@ def run(args: argparse.Namespace) -> int:
           f"{len(val_frames)} frames, {len(val_photos)} photographs", flush=True)
 
     model = build(net, cfg).to(device)
+    if (args.graft or args.freeze_base) and net != "menet":
+        raise SystemExit("--graft and --freeze-base: only for menet")
     if args.init and not args.resume:
         if args.widen:
-            from safetensors.torch import load_file
-
             from app.train.widen import widen_state
 
-            state = load_file(str(args.init))
-            old_m = int(state["g_a.convs.3.weight"].shape[0])
-            names = widen_state(model, state, old_m)
-            print(f"widened the latent {old_m} -> {model.M} channels from {args.init} "
+            names = widen_state(model, load_file(str(args.init)))
+            print(f"widened the latent to {model.M} channels from {args.init} "
                   f"({len(names)} tensors grew)", flush=True)
         else:
             init_from_safetensors(model, args.init)
+        if args.reinit_gains:
+            model.gains.spread(hp.LAMBDAS)
     if args.graft and not args.resume:
-        if net != "menet":
-            raise SystemExit("--graft: only menet takes a hyperprior's compression branch")
-        from safetensors.torch import load_file
-
         from app.train.graft import graft_hyperprior
 
         names = graft_hyperprior(model, load_file(str(args.graft)))
         print(f"grafted {len(names)} tensors of the compression branch from {args.graft}",
               flush=True)
-        if args.reinit_gains:
-            model.gains.spread(hp.LAMBDAS)
     if args.freeze_base:
-        if net != "menet":
-            raise SystemExit("--freeze-base: only for menet")
         from app.train.graft import freeze_base
 
         freeze_base(model)
@@ -320,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
                          device=device)
         o = model_fwd(x, q.float())
         npix = x.shape[-2] * x.shape[-1]
-        bpp = per_sample_bits(o["likelihoods"]) / npix
+        bpp = o["likelihoods"].per_sample_bits() / npix
         if net == "menet":
             mse = (o["x_enh"] - x).pow(2).flatten(1).mean(1) \
                 + 0.25 * (o["x_hat"] - x).pow(2).flatten(1).mean(1)

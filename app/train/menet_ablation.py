@@ -92,11 +92,7 @@ def latent_bits(model: mn.MENet, y: torch.Tensor, z_s: torch.Tensor, gain: torch
                 ) -> torch.Tensor:
     """Bits per sample of the coded latent [y, z_s] and its hyper-latent under the frozen
     hyperprior (noise quantisation, as in training); differentiable in z_s."""
-    latent = torch.cat([y, z_s], dim=1) * gain
-    z = model.h_a(latent.abs())
-    z_hat, z_lik = model.entropy_bottleneck(z)
-    _, lat_lik = model.gaussian(latent, model.h_s(z_hat))
-    return -(torch.log2(lat_lik).flatten(1).sum(1) + torch.log2(z_lik).flatten(1).sum(1))
+    return hp.code_latent(model, torch.cat([y, z_s], dim=1) * gain)[1].per_sample_bits()
 
 
 def semantic_logits(model: mn.MENet, x: torch.Tensor, q: torch.Tensor, training: bool,

@@ -45,9 +45,10 @@ def _consumer_dim(module: nn.Module, name: str) -> int | None:
 
 
 @torch.no_grad()
-def widen_state(model: nn.Module, state: dict[str, torch.Tensor], old_m: int) -> list[str]:
-    """Load ``state`` (trained with a latent of ``old_m`` channels) into ``model`` (a wider
-    latent, ``model.M`` channels), function-preservingly; returns the names widened.
+def widen_state(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load ``state`` (trained with a narrower latent: its width is read from g_a's last
+    convolution) into ``model`` (``model.M`` channels), function-preservingly; returns the
+    names widened.
 
     Tensors of equal shape are copied. A tensor that differs in one dimension by exactly the
     latent's growth gets the old values at their mapped positions (:func:`_index_map`);
@@ -56,6 +57,7 @@ def widen_state(model: nn.Module, state: dict[str, torch.Tensor], old_m: int) ->
     units, whose new channels take the mean gain of each quality.
     """
     new_m = int(model.M)  # type: ignore[arg-type]
+    old_m = int(state["g_a.convs.3.weight"].shape[0])
     grow = new_m - old_m
     if grow < 0:
         raise ValueError(f"the model's latent ({new_m}) is narrower than the state's ({old_m})")
