@@ -22,11 +22,11 @@ import json, resource, sys, time
 import numpy as np
 from app import api
 from app.imageio import load_image, save_image_atomic
-mode, src, dst, pipeline = sys.argv[1:5]
+mode, src, dst, pipeline, params = sys.argv[1:6]
 t0 = time.perf_counter()
 if mode == "encode":
     image = load_image(src, max_pixels=10**9).array
-    enc, data = api.encode(image, pipeline, {"qp": 32})
+    enc, data = api.encode(image, pipeline, json.loads(params))
     open(dst, "wb").write(data)
     extra = {"bytes": len(data)}
 else:
@@ -54,6 +54,8 @@ def main() -> int:
     ap.add_argument("--pipeline", default="dsslic")
     ap.add_argument("--megapixels", type=float, default=24)
     ap.add_argument("--random-weights", action="store_true")
+    ap.add_argument("--params", default='{"qp": 32}',
+                    help='the encoder parameters as JSON, e.g. \'{"quality": 4}\'')
     args = ap.parse_args()
     from app.imageio import save_image_atomic
 
@@ -85,7 +87,8 @@ def main() -> int:
         print(f"{args.pipeline}: {w}x{h} ({w * h / 1e6:.1f} MP)")
         for mode, src, dst in (("encode", "in.png", "a.edms"), ("decode", "a.edms", "out.png")):
             res = subprocess.run([sys.executable, "-c", CHILD, mode, str(tmp / src),
-                                  str(tmp / dst), args.pipeline], capture_output=True,
+                                  str(tmp / dst), args.pipeline, args.params],
+                                 capture_output=True,
                                  text=True, env=env)
             if res.returncode:
                 print(res.stderr[-2000:])

@@ -57,12 +57,51 @@ def test_widening_menet_moves_the_semantic_latent_after_the_grown_y() -> None:
     assert torch.equal(wide.gains.gain[:, 40:], state["gains.gain"][:, 24:])
 
 
+def test_widening_the_transforms_keeps_reconstruction_and_bits() -> None:
+    torch.manual_seed(0)
+    narrow = hp.ScaleHyperprior(N=16, M=24).eval()
+    state = _perturbed(narrow, 3)
+    wide = hp.ScaleHyperprior(N=24, M=24, Nh=16).eval()
+    grown = widen_state(wide, state)
+    assert {"g_a.convs.1.weight", "g_a.gdns.1.gamma", "g_s.2.weight", "g_s.6.weight"} <= set(grown)
+    assert not any(k.startswith(("h_a.", "h_s.", "entropy_bottleneck.")) for k in grown)
+    x = torch.rand(1, 3, 64, 128)
+    for q in (0.0, 4.0):
+        a, b = narrow(x, torch.tensor([q])), wide(x, torch.tensor([q]))
+        assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-5)
+        assert torch.allclose(a["likelihoods"].bits(), b["likelihoods"].bits(), rtol=1e-5)
+    # old output channels ignore the new input channels, which still get a gradient
+    assert float(wide.g_a.convs[1].weight[:16, 16:].detach().abs().sum()) == 0.0
+    assert float(wide.g_s[6].weight[16:].detach().abs().sum()) == 0.0
+    wide.train()
+    out = wide(x, torch.tensor([4]))
+    ((out["x_hat"] - x) ** 2).mean().backward()
+    assert float(wide.g_s[6].weight.grad[16:].abs().sum()) > 0.0
+
+
+def test_widening_menet_transforms_and_latent_together() -> None:
+    torch.manual_seed(0)
+    cfg = {"N": 16, "M": 24, "Ms": 8, "S": 16, "E": 8, "R": 1}
+    narrow = mn.MENet(**cfg).eval()
+    state = _perturbed(narrow, 4)
+    wide = mn.MENet(**{**cfg, "N": 24, "M": 40, "Nh": 16}).eval()
+    grown = widen_state(wide, state)
+    assert "aggregation.blocks.0.proj.weight" in grown
+    x = torch.rand(1, 3, 64, 64)
+    a, b = narrow(x, torch.tensor([3.0])), wide(x, torch.tensor([3.0]))
+    for key in ("x_hat", "seg", "x_enh"):
+        assert torch.allclose(a[key], b[key], atol=1e-4), key
+
+
 def test_widening_refuses_what_does_not_fit() -> None:
     state = hp.ScaleHyperprior(N=16, M=24).state_dict()
     with pytest.raises(ValueError, match="narrower"):
         widen_state(hp.ScaleHyperprior(N=16, M=16), state)
-    with pytest.raises(ValueError, match="does not widen"):
+    with pytest.raises(ValueError, match="hyper transforms' width does not widen"):
         widen_state(hp.ScaleHyperprior(N=24, M=40), state)
+    cfg = {"N": 16, "M": 24, "Ms": 8, "S": 16, "E": 8, "R": 1}
+    with pytest.raises(ValueError, match="does not widen"):  # the semantic latent grows
+        widen_state(mn.MENet(**{**cfg, "Ms": 12}), mn.MENet(**cfg).state_dict())
 
 
 def test_graft_gives_menet_the_hyperprior_image_path() -> None:

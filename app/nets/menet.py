@@ -53,7 +53,7 @@ from app.nets.hyperprior import (
 CONFIGS: dict[str, dict[str, int]] = {
     # N, M: compression branch; Ms: semantic latent channels; S: aggregation width;
     # E: enhancement-module width; R: residual blocks in the enhancement module
-    "lite": {"N": 64, "M": 256, "Ms": 32, "S": 64, "E": 16, "R": 1},
+    "lite": {"N": 128, "M": 256, "Nh": 64, "Ms": 32, "S": 64, "E": 16, "R": 1},
     "paper": {"N": 192, "M": 320, "Ms": 64, "S": 128, "E": 64, "R": 4},
 }
 
@@ -183,17 +183,19 @@ class MENet(nn.Module):
 
     def __init__(self, N: int = 64, M: int = 128, Ms: int = 32, S: int = 64,  # noqa: N803
                  E: int = 16, R: int = 1, qualities: int = len(LAMBDAS),  # noqa: N803
-                 aggregate: bool = True, quantise_semantic: bool = True) -> None:
+                 aggregate: bool = True, quantise_semantic: bool = True,
+                 Nh: int | None = None) -> None:  # noqa: N803
         super().__init__()
-        self.N, self.M, self.Ms = N, M, Ms
+        nh = Nh or N  # the hyper transforms' width
+        self.N, self.M, self.Ms, self.Nh = N, M, Ms, nh
         self.quantise_semantic = quantise_semantic
         self.g_a = AnalysisTransform(N, M)
         self.aggregation = AggregationModule(N, M, S, Ms, aggregate)
         self.g_s = SynthesisTransform(N, M)
-        self.h_a = HyperAnalysis(N, M + Ms)
-        self.h_s = HyperSynthesis(N, M + Ms)
+        self.h_a = HyperAnalysis(nh, M + Ms)
+        self.h_s = HyperSynthesis(nh, M + Ms)
         self.gains = GainUnits(qualities, M + Ms, LAMBDAS)
-        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.entropy_bottleneck = EntropyBottleneck(nh)
         self.gaussian = GaussianConditional()
         self.seg_decoder = SemanticDecoder(Ms)
         self.enhance = EnhancementModule(NUM_CLASSES, E, R)
