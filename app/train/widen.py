@@ -112,14 +112,12 @@ def widen_state(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
         inp, out = _input_dim(module, key), _output_dim(module, key)
         if inp is not None and src.shape[inp] != target.shape[inp]:
             # the old output channels must not read the new input channels
+            assert out is not None  # a convolution weight has both
             new_in = torch.ones(target.shape[inp], dtype=torch.bool)
             new_in[index[inp]] = False
-            rows = index[out] if out is not None else torch.arange(target.shape[0])
-            sel: list[slice | torch.Tensor] = [slice(None)] * target.dim()
-            sel[inp] = new_in.nonzero().flatten()
-            block = target[tuple(sel)]
-            block.index_fill_(out if out is not None else 0, rows, 0.0)
-            target[tuple(sel)] = block
+            old_rows = target.index_select(out, index[out])
+            old_rows.index_fill_(inp, new_in.nonzero().flatten(), 0.0)
+            target.index_copy_(out, index[out], old_rows)
         elif key.startswith("gains."):
             # channels are dimension 1; a new channel starts with each quality's mean gain
             target.copy_(src.abs().mean(dim=1, keepdim=True).expand_as(target))
