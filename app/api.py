@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from app import metrics
 from app.container import from_bytes, read_edms, to_bytes
 from app.errors import PipelineError
 from app.pipelines import registry
-from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline
+from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View
 
 #: relative bpp distance within which :func:`closest_setting`'s candidates compete on PSNR
 TOLERANCE = 0.1
@@ -35,9 +35,14 @@ TOLERANCE = 0.1
 
 @dataclass
 class Decoded:
+    """A decoded file: its header and layers, the image, the file's size, and what the
+    decoder derived from the bits besides the image (``views``: the class map a semantic
+    pipeline carries, DeepSIC's classes, ...)."""
+
     encoded: Encoded
     image: np.ndarray
     file_bytes: int
+    views: dict[str, View] = field(default_factory=dict)
 
 
 def check_compatible(pipeline: Pipeline, encoded: Encoded) -> None:
@@ -88,6 +93,13 @@ def seal(pipeline: Pipeline, encoded: Encoded) -> Encoded:
 def decode_verified(pipeline: Pipeline, encoded: Encoded) -> np.ndarray:
     """Decode ``encoded`` with ``pipeline`` (layers without the CHECK layer) and verify the
     image against the CHECK layer; a file of a network pipeline must have one."""
+    return decode_verified_views(pipeline, encoded)[0]
+
+
+def decode_verified_views(pipeline: Pipeline, encoded: Encoded
+                          ) -> tuple[np.ndarray, dict[str, View]]:
+    """:func:`decode_verified`, also returning what the decoder derived from the bits
+    besides the image (:meth:`Pipeline.decode_with_views`: the class map it carries, ...)."""
     check = [layer for layer in encoded.layers if layer.kind == LayerKind.CHECK]
     if runs_networks(pipeline) and not check:
         raise PipelineError(f"{encoded.pipeline}: the file has no reconstruction check; "
@@ -97,13 +109,13 @@ def decode_verified(pipeline: Pipeline, encoded: Encoded) -> np.ndarray:
 
         encoded = dataclasses.replace(
             encoded, layers=[lay for lay in encoded.layers if lay.kind != LayerKind.CHECK])
-    image = pipeline.decode(encoded)
+    image, views = pipeline.decode_with_views(encoded)
     if check and reconstruction_hash(image) != check[0].data:
         raise PipelineError(
             f"{encoded.pipeline}: decoded differently from the encoder (reconstruction hash "
             f"{reconstruction_hash(image).hex()}, the file expects {check[0].data.hex()}); "
             "this decoder computes different probabilities or network outputs")
-    return image
+    return image, views
 
 
 def encode(image: np.ndarray, pipeline: str, params: dict[str, int]) -> tuple[Encoded, bytes]:
@@ -127,7 +139,10 @@ def decode(source: str | Path | bytes) -> Decoded:
     else:
         encoded = from_bytes(bytes(source))
         size = len(source)
-    return Decoded(encoded, decode_encoded(encoded), size)
+    pipeline = registry.get(encoded.pipeline)
+    check_compatible(pipeline, encoded)
+    image, views = decode_verified_views(pipeline, encoded)
+    return Decoded(encoded, image, size, views)
 
 
 def _pipeline(pipeline: Pipeline | str) -> Pipeline:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 EXIT_USER = 1
 EXIT_INTERNAL = 3
@@ -430,23 +431,52 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
     from app.classes import CAMVID_CLASSES, colorize
+    from app.errors import EdmsError
     from app.imageio import save_image_atomic
     from app.pipelines.dsslic import shared_nets
     from app.pipelines.layered import pad_image
 
-    image = _load(args.image, args.max_pixels)
-    h, w = image.shape[:2]
+    if (args.image is None) == (args.from_file is None):
+        raise EdmsError("segment: give an image to segment, or --from FILE.edms for the "
+                        "class map the file carries (not both)")
     t0 = time.perf_counter()
-    labels = shared_nets(args.config).segment(pad_image(image))[:h, :w]
+    if args.from_file is not None:
+        labels, what = _carried_map(args.from_file)
+    else:
+        image = _load(args.image, args.max_pixels)
+        h, w = image.shape[:2]
+        labels = shared_nets(args.config).segment(pad_image(image))[:h, :w]
+        what = "segmented by SegNet"
     seconds = time.perf_counter() - t0
+    h, w = labels.shape
     save_image_atomic(args.output, labels)
     if args.color:
         save_image_atomic(args.color, colorize(labels))
     counts = np.bincount(labels.ravel(), minlength=len(CAMVID_CLASSES))
     share = ", ".join(f"{CAMVID_CLASSES[i]} {100 * c / labels.size:.1f} %"
                       for i, c in enumerate(counts[: len(CAMVID_CLASSES)]) if c)
-    print(f"{args.output}: {w}x{h} class map in {seconds:.2f} s ({share})")
+    print(f"{args.output}: {w}x{h} class map, {what}, in {seconds:.2f} s ({share})")
     return 0
+
+
+def _carried_map(path: str) -> tuple[Any, str]:
+    """The class map an ``.edms`` file carries (decoded and verified like ``edms decode``):
+    MENet's semantic decoder output, DSSLIC's and SMIC's map layer, EDMS's decoder-side
+    map. An error for a file whose pipeline carries none."""
+    import numpy as np
+
+    from app import api, tasks
+    from app.errors import EdmsError
+
+    dec = api.decode(path)
+    arrays = {k: v.array for k, v in dec.views.items()}
+    labels = tasks.carried("segmentation", arrays)
+    if labels is None:
+        raise EdmsError(f"{path}: a {dec.encoded.pipeline} file carries no segmentation "
+                        "(segment its decoded image instead: edms decode, then edms segment)")
+    params = " ".join(f"{k}={v}" for k, v in dec.encoded.params.items())
+    return np.ascontiguousarray(labels, dtype=np.uint8), (
+        f"carried by the {dec.encoded.pipeline} {params} bitstream")
 
 
 def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
@@ -541,8 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. --param smic:factor=4,8,16")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("segment", help="semantic segmentation (CamVid classes) of an image")
-    p.add_argument("image")
+    p = sub.add_parser("segment", help="semantic segmentation (CamVid classes) of an image, "
+                       "or the class map an .edms file carries")
+    p.add_argument("image", nargs="?", help="image to segment with the shipped SegNet")
+    p.add_argument("--from", dest="from_file", metavar="FILE.edms",
+                   help="write the class map this file's bitstream carries instead "
+                   "(menet, dsslic, smic, edms)")
     p.add_argument("-o", "--output", required=True, help="class-index PNG (CamVid order)")
     p.add_argument("--color", help="also write a coloured view")
     p.add_argument("--config", default="lite", choices=["lite", "paper"])

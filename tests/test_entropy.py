@@ -152,6 +152,21 @@ def test_menet_decoder_returns_the_segmentation_it_carries(e2e_pipelines) -> Non
     assert float(views["bits"].array.sum()) > 0
 
 
+def test_layer_names_tell_the_two_menet_latents_apart(e2e_pipelines) -> None:
+    """The byte breakdown names each layer: MENet's two LATENT layers are z_x and ẑ_s."""
+    from app.pipelines.base import Layer, LayerKind, Pipeline
+
+    image = np.random.default_rng(8).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    hp, me = e2e_pipelines["hyperprior"], e2e_pipelines["menet"]
+    hp_enc, me_enc = hp.encode(image, {"quality": 2}), me.encode(image, {"quality": 2})
+    assert hp.layer_names(hp_enc.layers) == ["side info", "latent"]
+    assert me.layer_names(me_enc.layers) == ["side info", "image latent", "semantic latent"]
+    # the default numbers a kind that occurs more than once, and names unknown kinds
+    layers = [Layer(LayerKind.LATENT, 0, b""), Layer(LayerKind.LATENT, 0, b""),
+              Layer(9, 0, b"")]  # type: ignore[arg-type]
+    assert Pipeline().layer_names(layers) == ["latent 1", "latent 2", "kind 9"]
+
+
 def test_quality_orders_the_rate(e2e_pipelines) -> None:
     """Gain units: larger quality, larger gains... at least different bitstreams."""
     p = e2e_pipelines["hyperprior"]

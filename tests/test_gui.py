@@ -465,6 +465,44 @@ def test_export_edms_and_decoded_then_reopen_identical(win, tmp_path, monkeypatc
     assert "hevc" in (tmp_path / "rd.csv").read_text()
 
 
+def test_an_opened_menet_file_is_verified_and_shows_what_it_carries(win, tmp_path) -> None:
+    """An .edms file whose decoder runs networks is decoded as the CLI decodes it: checked
+    against its reconstruction hash, with the class map its bitstream carries as the
+    overlay and the inspector's view. A wrong hash is a dialog, never a wrong image."""
+    import dataclasses
+
+    from app import api
+    from app.container import from_bytes, to_bytes
+
+    image = synthetic(40, 56, 35)
+    enc, data = api.encode(image, "menet", {"quality": 2})
+    good = tmp_path / "menet.edms"
+    good.write_bytes(data)
+    n, dialogs = win.image_combo.count(), len(win.dialogs)
+    win.open_paths([str(good)])
+    _wait(lambda: win.image_combo.count() == n + 1, 60)
+    _idle(win)
+    b = win.shown["B"]
+    assert len(win.dialogs) == dialogs, win.dialogs[dialogs:]
+    assert b is not None and b.from_file and b.pipeline == "menet"
+    np.testing.assert_array_equal(b.decoded, enc.reconstruction)
+    np.testing.assert_array_equal(b.views["segmentation"].array,
+                                  enc.views["segmentation"].array)
+    assert "segmentation" in b.carried
+    assert [la.kind for la in b.layers] == ["side info", "image latent", "semantic latent",
+                                            "check"]
+    # the same file with another reconstruction hash
+    parsed = from_bytes(data)
+    layers = [dataclasses.replace(la, data=bytes(len(la.data))) if la.kind == LayerKind.CHECK
+              else la for la in parsed.layers]
+    bad = tmp_path / "menet-bad-hash.edms"
+    bad.write_bytes(to_bytes(dataclasses.replace(parsed, layers=layers)))
+    win.open_paths([str(bad)])
+    _wait(lambda: len(win.dialogs) > dialogs, 60)
+    _idle(win)
+    assert "decoded differently from the encoder" in win.dialogs[-1]
+
+
 def test_bad_inputs_give_dialogs_never_crash(win, tmp_path) -> None:
     matrix = make_bad_input_matrix(tmp_path)
     win.panel_b.set_source("hevc", {"qp": 40}, emit=False)

@@ -326,3 +326,32 @@ def test_segment_command_matches_dsslic_layer(random_models, tmp_path, capsys):
     layer = next(la for la in enc.layers if la.kind == LayerKind.SEMANTIC_MAP)
     carried = decode_layer(layer.codec_id, layer.data)[:50, :70]
     assert np.array_equal(carried, labels)
+
+
+@pytest.mark.parametrize(("name", "params"), [("menet", {"quality": 3}), ("dsslic", {"qp": 37}),
+                                              ("smic", {"qp": 37, "factor": 4})])
+def test_segment_from_file_writes_the_map_the_bitstream_carries(name, params, tmp_path,
+                                                                capsys):
+    """`edms segment --from FILE.edms` decodes the file (verified) and writes the class map
+    its decoder derives from the bits: the encoder's segmentation view, pixel for pixel,
+    at an odd size. A file that carries none, or no source at all, is a one-line error."""
+    from PIL import Image
+
+    from app.cli import main
+
+    image = _image(45, 67, seed=9)
+    enc, data = api.encode(image, name, params)
+    (tmp_path / "f.edms").write_bytes(data)
+    assert main(["segment", "--from", str(tmp_path / "f.edms"), "-o",
+                 str(tmp_path / "s.png")]) == 0
+    assert f"carried by the {name} " in capsys.readouterr().out
+    labels = np.asarray(Image.open(tmp_path / "s.png"))
+    np.testing.assert_array_equal(labels, enc.views["segmentation"].array)
+    _, hevc = api.encode(image, "hevc", {"qp": 37})
+    (tmp_path / "h.edms").write_bytes(hevc)
+    for argv in (["segment", "--from", str(tmp_path / "h.edms"), "-o", str(tmp_path / "x.png")],
+                 ["segment", "-o", str(tmp_path / "x.png")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()

@@ -93,7 +93,25 @@ def main(argv: list[str] | None = None) -> int:
         for problem in clipped_texts(w):
             print(f"  {name}: text does not fit: {problem}", file=sys.stderr)
 
+    def rate(pipeline: str, step: int = 0) -> dict[str, int]:
+        """The pipeline's first rate parameter at a middle sweep point, ``step`` values on.
+
+        QP 37 for HEVC; each pipeline's own knob (``quality``, ``q``, ...) otherwise.
+        """
+        info = w.panels["B"].catalog.get(pipeline)
+        if info is None or not info.params:
+            return {}
+        spec = info.params[0]
+        allowed = spec["values"] or list(range(spec["minimum"], spec["maximum"] + 1))
+        sweep = [v for v in spec["sweep"] if v in allowed] or allowed
+        start = 37 if spec["name"] == "qp" and 37 in allowed else sweep[len(sweep) // 2]
+        i = allowed.index(start) + step
+        if not 0 <= i < len(allowed):  # at the end of the range: step the other way
+            i = allowed.index(start) - step
+        return {spec["name"]: allowed[max(0, min(i, len(allowed) - 1))]}
+
     def show(side: str, pipeline: str, **params: int) -> bool:
+        params = params or rate(pipeline)
         n = len(errors)
         w.panels[side].set_source(pipeline, params, emit=False)
         w.request(side)
@@ -116,32 +134,35 @@ def main(argv: list[str] | None = None) -> int:
     names = [i.name for i in w.catalog if not i.error]
     learned = ""
     for cand in ([args.learned] if args.learned else ["edms", "dsslic"]):
-        if cand in names and show("B", cand, qp=37):
+        if cand in names and show("B", cand):
             learned = cand
             break
     if not learned:
         print("no learned pipeline usable (weights missing?): showing hevc", file=sys.stderr)
         learned = "hevc"
-        show("B", "hevc", qp=37)
+        show("B", "hevc")
     errors.clear()
 
-    # latency: QP change -> updated view, analysis cached (as when dragging the slider)
+    # latency: rate change -> updated view, analysis cached (as when dragging the slider)
     for pipe in dict.fromkeys([learned, "hevc"]):
-        show("B", pipe, qp=37)
+        show("B", pipe)
         times = []
-        for qp in (38, 39, 40):
-            w.panels["B"].rows["qp"].slider.setValue(qp)
-            wait(lambda q=qp: w.shown["B"] is not None and w.shown["B"].params["qp"] == q)
+        for step in (1, 2, 3):
+            ((key, value),) = rate(pipe, step).items()
+            row = w.panels["B"].rows[key]  # moved as a user drags it: the slider emits
+            row.slider.setValue(row.values.index(value) if row.values else value)
+            wait(lambda k=key, v=value: w.shown["B"] is not None
+                 and w.shown["B"].params.get(k) == v)
             times.append(w.last_latency_s or float("nan"))
             idle()
         entry = w.current()
         assert entry is not None  # the image opened above
-        print(f"QP change -> view, {pipe} on {entry.name} "
+        print(f"{key} change -> view, {pipe} on {entry.name} "
               f"{entry.width}x{entry.height}: "
               + ", ".join(f"{t * 1000:.0f} ms" for t in times)
               + f" (includes the {w._debounce_B.interval()} ms debounce)")
 
-    show("B", learned, qp=37)
+    show("B", learned)
     w.overlay_check.setChecked(True)
     w.overlay_opacity.setValue(45)
     pump(0.3)
@@ -159,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         w.overlay_opacity.setValue(45)
     w.overlay_check.setChecked(False)
 
-    show("A", learned, qp=37)
-    show("B", "hevc", qp=37)
+    show("A", learned)
+    show("B", "hevc")
     w.match_bitrate()
     wait(lambda: not w.worker.busy and w.worker.pending() == 0)
     idle()
@@ -173,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     w.swipe_check.setChecked(False)
     w.compare.fit()
 
-    show("B", learned, qp=37)
+    show("B", learned)
     w.dock_inspector.raise_()
     pump(0.3)
     w._refresh_inspector()
@@ -188,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     w.dock_rd.raise_()
     plan = [(n, v) for n, v in [
         ("hevc", [27, 32, 37, 42]), ("jpeg", [10, 30, 60, 85]), ("webp", [15, 40, 70, 85]),
-        ("jpegxl", [25, 55, 80]), (learned, [27, 32, 37, 42]),
+        ("jpegxl", [25, 55, 80]),
     ] if n in names]
+    info = w.panels["B"].catalog.get(learned)
+    if learned != "hevc" and info is not None and info.params:
+        plan.append((learned, list(info.params[0]["sweep"])))
     w.rd_panel.set_checked({n for n, _ in plan})
     w.run_sweep(plan)
     idle()

@@ -450,8 +450,9 @@ class Worker(QObject):
         self._stage = "coding"
         coded = self._with_progress(pipeline, job, api.code, pipeline, prepared, params)
         enc, data, enc_s = coded.encoded, coded.data, coded.encode_s
-        layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
-                  for la in enc.layers]
+        layers = [LayerInfo(name, _codec(la.codec_id), len(la.data))
+                  for name, la in zip(pipeline.layer_names(enc.layers), enc.layers,
+                                      strict=True)]
         recon = enc.reconstruction
         result = Result(
             image_id=image_id,
@@ -603,10 +604,14 @@ class Worker(QObject):
         pipeline = self._pipeline(enc.pipeline)
         api.check_compatible(pipeline, enc)
         t0 = time.perf_counter()
-        decoded = self._with_progress(pipeline, job, pipeline.decode, enc)
+        # verified against the file's reconstruction hash, as the CLI decodes; the views
+        # are what the bitstream carries (MENet's class map, ...), for overlay and inspector
+        decoded, views = self._with_progress(pipeline, job, api.decode_verified_views,
+                                             pipeline, enc)
         dec_s = time.perf_counter() - t0
-        layers = [LayerInfo(_kind_name(la.kind), _codec(la.codec_id), len(la.data))
-                  for la in enc.layers]
+        layers = [LayerInfo(name, _codec(la.codec_id), len(la.data))
+                  for name, la in zip(pipeline.layer_names(enc.layers), enc.layers,
+                                      strict=True)]
         result = Result(
             image_id=job.image_id,
             pipeline=enc.pipeline,
@@ -618,9 +623,11 @@ class Worker(QObject):
             layers=layers,
             psnr=math.nan,
             decode_s=dec_s,
+            views=views,
             device="cpu",  # files are decoded on the CPU
             from_file=True,
             verified=True,
+            carried=_carried(views),
         )
         self.result_ready.emit(job, result)
 
@@ -678,15 +685,6 @@ def _carried(views: dict[str, Any]) -> dict[str, Any]:
     arrays = {k: getattr(v, "array", v) for k, v in views.items()}
     out = {task: carried(task, arrays) for task in TASKS}
     return {k: v for k, v in out.items() if v is not None}
-
-
-def _kind_name(kind: int) -> str:
-    from app.pipelines.base import LayerKind
-
-    try:
-        return LayerKind(kind).name.lower().replace("_", " ")
-    except ValueError:
-        return f"kind {kind}"
 
 
 def _codec(codec_id: int) -> str:

@@ -41,6 +41,14 @@ class LayerKind(enum.IntEnum):
     CHECK = 7  # hash of the encoder's reconstruction, checked by the decoder (format v2)
 
 
+def _kind_text(kind: int) -> str:
+    """``LayerKind.SIDE_INFO`` → ``"side info"``; an unknown byte → ``"kind 9"``."""
+    try:
+        return LayerKind(kind).name.lower().replace("_", " ")
+    except ValueError:
+        return f"kind {kind}"
+
+
 @dataclass(frozen=True)
 class Layer:
     """One coded layer: its kind, the codec id (see :mod:`app.codecs`) and the bytes."""
@@ -176,6 +184,18 @@ class Pipeline:
     def default_params(self) -> dict[str, int]:
         return {p.name: p.default for p in self.params}
 
+    def layer_names(self, layers: Sequence[Layer]) -> list[str]:
+        """A name per layer for people (byte breakdowns, the layer inspector): the kind
+        (``"side info"``), numbered where a kind occurs more than once (``"latent 1"``).
+        A pipeline whose layers of one kind carry different things overrides this."""
+        kinds = [_kind_text(layer.kind) for layer in layers]
+        seen: dict[str, int] = {}
+        out = []
+        for kind in kinds:
+            seen[kind] = seen.get(kind, 0) + 1
+            out.append(f"{kind} {seen[kind]}" if kinds.count(kind) > 1 else kind)
+        return out
+
     def encoded(self, height: int, width: int, params: dict[str, int], layers: list[Layer],
                 reconstruction: np.ndarray, views: dict[str, View] | None = None) -> Encoded:
         """This pipeline's :class:`Encoded` (its name, version and weights' fingerprint)
@@ -212,6 +232,12 @@ class Pipeline:
     def decode(self, encoded: Encoded) -> np.ndarray:
         """Rebuild the HxWx3 uint8 image from the layers (and header fields)."""
         raise NotImplementedError
+
+    def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
+        """The decoded image and what the decoder derives from the bitstream besides it
+        (the class map a semantic pipeline carries, ...), cropped to the image. Default:
+        no views."""
+        return self.decode(encoded), {}
 
 
 class NetsOwner:

@@ -199,7 +199,9 @@ class DsslicPipeline(NetsOwner, LayeredPipeline):
                                 f"{(height, width)}")
         self.report("synthesis")
         xp, cu = self.nets.reconstruct(c8, seg)
-        return xp, {"upsampled": View(ViewKind.IMAGE, cu)}
+        # the map is the file's lossless layer: the decoder's view of it equals the encoder's
+        return xp, {"segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True),
+                    "upsampled": View(ViewKind.IMAGE, cu)}
 
 
 class DsslicLossyBasePipeline(DsslicPipeline):

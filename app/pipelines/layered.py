@@ -318,6 +318,10 @@ class LayeredPipeline(Pipeline):
         return self.encoded(h, w, params, layers, recon, views)
 
     def decode(self, encoded: Encoded) -> np.ndarray:
+        return self.decode_with_views(encoded)[0]
+
+    def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
+        """x̂ and the views of the decoder's prediction (the class map it used, ...)."""
         required: tuple[LayerKind, ...] = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
         if self.use_post_filter:
             required = (*required, LayerKind.SIDE_INFO)
@@ -330,14 +334,15 @@ class LayeredPipeline(Pipeline):
         if c8.shape != expected_c or c8.dtype != np.uint8:
             raise PipelineError(f"{self.name}: compact image is {c8.shape}, expected {expected_c}")
         side = self.side_from_layers(by_kind)
-        prediction, _ = self.predict(c8, side, ph, pw)
+        prediction, predicted_views = self.predict(c8, side, ph, pw)
+        views = {k: v.crop(h, w) for k, v in predicted_views.items()}
         prediction = prediction[:h, :w]
         r = decode_layer(by_kind[LayerKind.RESIDUAL].codec_id, by_kind[LayerKind.RESIDUAL].data)
         if r.shape != (h, w, 3) or r.dtype not in (np.uint8, np.uint16):
             raise PipelineError(f"{self.name}: residual is {r.shape}, expected {(h, w, 3)}")
         x_hat = residual_apply(prediction, r)
         if not self.use_post_filter:
-            return x_hat
+            return x_hat, views
         qp = int(encoded.params.get("qp", QP_SPEC.default))
         return post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
-                                  lambda: self.post_filter(x_hat, prediction, qp))
+                                  lambda: self.post_filter(x_hat, prediction, qp)), views

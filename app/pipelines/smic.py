@@ -290,6 +290,10 @@ class SmicPipeline(NetsOwner, Pipeline):
                    "prediction": View(ViewKind.IMAGE, recon)})
 
     def decode(self, encoded: Encoded) -> np.ndarray:
+        return self.decode_with_views(encoded)[0]
+
+    def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
+        """The image and the class map of layer 1 it was rebuilt from."""
         from app.nets.smic import sampled_size
 
         by_kind = layers_by_kind(self.name, encoded.layers,
@@ -311,4 +315,5 @@ class SmicPipeline(NetsOwner, Pipeline):
         if small.shape != expected or small.dtype != np.uint8:
             raise PipelineError(f"{self.name}: sampled image is {small.shape}, expected "
                                 f"{expected} for factor {f}")
-        return self.nets.reconstruct(small, f, seg)[0]
+        return self.nets.reconstruct(small, f, seg)[0], {
+            "segmentation": View(ViewKind.SEGMENTATION, seg, overlay=True)}
