@@ -1,6 +1,6 @@
 """What caps an end-to-end codec's quality: its transforms, or its quantisation?
 
-    python benchmarks/e2e_ceiling.py IMAGES... [--net hyperprior] [--models DIR] [-q 1,4,8]
+    python benchmarks/e2e_ceiling.py IMAGES... [--net hyperprior] [--models DIR] [-q 3,6,10]
     python benchmarks/e2e_ceiling.py IMAGES... --pca 8:64,96 --pca 16:128,256 --fit TRAIN...
 
 For each quality it prints the mean PSNR of the synthesis fed the *unquantised* (gained)
@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("images", nargs="+")
     ap.add_argument("--net", default="hyperprior", help="hyperprior or menet")
     ap.add_argument("--models", default=None, help="weights folder (default: the shipped)")
-    ap.add_argument("-q", "--qualities", default="1,4,8")
+    ap.add_argument("-q", "--qualities", default="3,6,10")
     ap.add_argument("--limit", type=int, default=8, help="images used (evenly spaced)")
     ap.add_argument("--pca", action="append", default=[], metavar="P:K,K")
     ap.add_argument("--fit", nargs="*", default=[], help="images the PCA is fitted on")

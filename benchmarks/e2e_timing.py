@@ -1,6 +1,6 @@
 """Encode and decode seconds of the end-to-end codecs, and the entropy-coding share.
 
-    python benchmarks/e2e_timing.py ../shared/data/kodak -p hyperprior,menet -q 1,4,8
+    python benchmarks/e2e_timing.py ../shared/data/kodak -p hyperprior,menet -q 3,6,10
 
 For each image and quality: the analysis (g_a, once per image, as a sweep does), the
 encoder's hyper-latent and coding work, the decoder, and inside both the seconds spent in
@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("images", nargs="+")
     ap.add_argument("-p", "--pipelines", default="hyperprior,menet")
-    ap.add_argument("-q", "--qualities", default="1,4,8")
+    ap.add_argument("-q", "--qualities", default="3,6,10")
     args = ap.parse_args()
     spent = {"t": 0.0}
 

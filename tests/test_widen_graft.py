@@ -165,19 +165,59 @@ def test_trainer_widens_and_grafts(tmp_path) -> None:
 
     data = tmp_path / "camvid"
     _fake_camvid(data, size=(72, 64))
-    narrow = hp.ScaleHyperprior(N=64, M=128)
+    narrow = hp.ScaleHyperprior(N=64, M=128, qualities=8)  # and the eight-rung λ ladder
     init = tmp_path / "narrow.safetensors"
     save_file({k: v.contiguous() for k, v in narrow.state_dict().items()}, str(init))
     common = ["--data", str(data), "--iters", "1", "--val-every", "1", "--batch", "2",
               "--crop", "64", "--val-frames", "1", "--threads", "1", "--device", "cpu"]
     out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="no manifest beside it"):
+        train_main(["hyperprior", *common, "--init", str(init), "--widen",
+                    "--run-dir", str(tmp_path / "r0"), "--out", str(out)])
+    init.with_suffix(".json").write_text(json.dumps({"lambdas": list(hp.LAMBDAS[2:])}))
     assert train_main(["hyperprior", *common, "--init", str(init), "--widen",
                        "--run-dir", str(tmp_path / "r1"), "--out", str(out)]) == 0
     man = json.loads((out / "hyperprior-lite.json").read_text())
     assert "latent widened: True" in man["init"]
     assert man["config"]["M"] == hp.CONFIGS["lite"]["M"]
+    assert man["lambdas"] == list(hp.LAMBDAS)
     assert train_main(["menet", *common, "--graft", str(out / "hyperprior-lite.safetensors"),
                        "--freeze-base",
                        "--run-dir", str(tmp_path / "r2"), "--out", str(out)]) == 0
     man = json.loads((out / "menet-lite.json").read_text())
     assert man["graft"] == "hyperprior-lite.safetensors" and man["frozen"]
+
+
+def test_extend_qualities_keeps_the_trained_rows_and_extrapolates_geometrically() -> None:
+    """A model trained on the eight-rung ladder, mapped onto the current one: the shared λ
+    keep their rows (same latent, same bits at those qualities); a rung below follows the
+    gain's trend in log λ, so λ half as large gets a gain scaled like the last step's."""
+    from app.train.widen import extend_qualities
+
+    old = hp.LAMBDAS[2:]
+    assert len(old) == 8 and old[0] == 0.0018
+    torch.manual_seed(4)
+    narrow = hp.ScaleHyperprior(N=16, M=24, qualities=8).eval()
+    state = _perturbed(narrow, 5)
+    state["gains.gain"][0] = -state["gains.gain"][0]  # the sign is not used: |g|
+    new = extend_qualities(state, old, hp.LAMBDAS)
+    for key in ("gains.gain", "gains.inv_gain"):
+        assert new[key].shape == (10, 24)
+        assert torch.allclose(new[key][2:], state[key].abs())
+        lo, nxt = state[key].abs()[0].double().log(), state[key].abs()[1].double().log()
+        step = (torch.log(torch.tensor(0.0009 / 0.0018, dtype=torch.float64))
+                / torch.log(torch.tensor(0.0035 / 0.0018, dtype=torch.float64)))
+        assert torch.allclose(new[key][1].double().log(), lo + step * (nxt - lo), atol=1e-5)
+    assert all(torch.equal(new[k], v) for k, v in state.items() if not k.startswith("gains."))
+    # the wide model then codes exactly as the narrow one at each shared quality
+    wide = hp.ScaleHyperprior(N=16, M=24).eval()
+    wide.load_state_dict(new)
+    x = torch.rand(1, 3, 64, 64)
+    for q_old in (0, 4, 7):
+        a = narrow(x, torch.tensor([float(q_old)]))
+        b = wide(x, torch.tensor([float(q_old + 2)]))
+        assert torch.equal(a["x_hat"], b["x_hat"])
+    with pytest.raises(ValueError):
+        extend_qualities(state, old[::-1], hp.LAMBDAS)
+    with pytest.raises(ValueError):
+        extend_qualities(state, old[:7], hp.LAMBDAS)

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from app.pipelines.spec import ParamSpec, PipelineSpec
 
-#: gain-unit quality index: 1..8 are the trained λ (bigger is better)
-QUALITY_SPEC = ParamSpec("quality", "quality", 1, 8, 4, (1, 2, 3, 4, 5, 6, 7, 8), True)
+#: gain-unit quality index: 1..10 are the trained λ of app.nets.hyperprior.LAMBDAS
+#: (bigger is better; about 0.1-1.8 bpp on Kodak with the lite weights)
+QUALITY_SPEC = ParamSpec("quality", "quality", 1, 10, 6, tuple(range(1, 11)), True)
 
 HYPERPRIOR = PipelineSpec(
-    "hyperprior", 1,
+    "hyperprior", 2,
     "Scale hyperprior (Ballé 2018) with gain units: the learned non-semantic reference",
     (QUALITY_SPEC,), "Ballé, Minnen, Singh, Hwang, Johnston, ICLR 2018 (MENet's base)",
     "app.pipelines.endtoend:HyperpriorPipeline")
 MENET = PipelineSpec(
-    "menet", 1,
+    "menet", 2,
     "MENet: learned codec whose bitstream decodes to an image and a segmentation",
     (QUALITY_SPEC,), "MENet (Chen, Yao, Liu, Zhao, PRCV 2021), §3.1-3.3",
     "app.pipelines.menet:MenetPipeline")
 MENET_NOENH = PipelineSpec(
-    "menet-noenh", 1, "MENet decoded without its post-enhancement module (ablation)",
+    "menet-noenh", 2, "MENet decoded without its post-enhancement module (ablation)",
     (QUALITY_SPEC,), "MENet (Chen et al. 2021), §3.3 ablation",
     "app.pipelines.menet:MenetNoEnhancePipeline")
 #: Entry point ``endtoend`` of ``edms_workbench.pipelines``.

@@ -63,13 +63,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def init_from_safetensors(model: torch.nn.Module, path: str | Path) -> int:
+def init_from_safetensors(model: torch.nn.Module, path: str | Path,
+                          state: dict[str, torch.Tensor] | None = None) -> int:
     """Load the tensors of shipped fp16 weights that fit ``model`` (same name and shape)
-    as float32, for ``--init``; returns how many were loaded."""
+    as float32, for ``--init``; returns how many were loaded. ``state``: those weights
+    already loaded (and adapted) from ``path``."""
     from safetensors.torch import load_file
 
     own = model.state_dict()
-    init = {k: v.float() for k, v in load_file(str(path)).items()
+    init = {k: v.float() for k, v in (state if state is not None
+                                      else load_file(str(path))).items()
             if k in own and own[k].shape == v.shape}
     model.load_state_dict(init, strict=False)
     print(f"initialised {len(init)} of {len(own)} tensors from {path}", flush=True)

@@ -46,7 +46,9 @@ from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
             "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
-VAL_QUALITIES = (0, 3, 7)
+# validated at the λ of the ladder's qualities 1, 4 and 8 before it grew two lower rungs,
+# so validation losses stay comparable across the training history
+VAL_QUALITIES = tuple(hp.LAMBDAS.index(v) for v in (0.0018, 0.0130, 0.1800))
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -184,6 +186,28 @@ def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.nda
     return out
 
 
+def _on_this_ladder(path: str | Path) -> dict[str, torch.Tensor]:
+    """Weights for ``--init`` / ``--graft``, their gain units mapped onto this build's λ
+    ladder (:data:`app.nets.hyperprior.LAMBDAS`) when they were trained on another: the
+    manifest beside them names theirs (:func:`app.train.widen.extend_qualities`)."""
+    import json
+
+    from app.train.widen import extend_qualities
+
+    state = load_file(str(path))
+    gains = state.get("gains.gain")
+    if gains is None or gains.shape[0] == len(hp.LAMBDAS):
+        return state
+    manifest = Path(path).with_suffix(".json")
+    lambdas = json.loads(manifest.read_text()).get("lambdas") if manifest.exists() else None
+    if not lambdas or len(lambdas) != gains.shape[0]:
+        raise SystemExit(f"{path}: {gains.shape[0]} gain-unit rows, and no manifest beside "
+                         "it that gives their λ")
+    print(f"{path}: gain units mapped from {len(lambdas)} λ ({lambdas[0]}..{lambdas[-1]}) "
+          f"to {len(hp.LAMBDAS)} ({hp.LAMBDAS[0]}..{hp.LAMBDAS[-1]})", flush=True)
+    return extend_qualities(state, lambdas, hp.LAMBDAS)
+
+
 @trainer("hyperprior", "scale-hyperprior codec with gain units (Ballé et al. 2018)", add_args)
 @trainer("menet", "MENet: one bitstream -> image + segmentation (Chen et al. 2021)", add_args)
 def run(args: argparse.Namespace) -> int:
@@ -213,20 +237,21 @@ def run(args: argparse.Namespace) -> int:
     if (args.graft or args.freeze_base) and net != "menet":
         raise SystemExit("--graft and --freeze-base: only for menet")
     if args.init and not args.resume:
+        state = _on_this_ladder(args.init)
         if args.widen:
             from app.train.widen import widen_state
 
-            names = widen_state(model, load_file(str(args.init)))
+            names = widen_state(model, state)
             print(f"widened the latent to {model.M} channels from {args.init} "
                   f"({len(names)} tensors grew)", flush=True)
         else:
-            init_from_safetensors(model, args.init)
+            init_from_safetensors(model, args.init, state)
         if args.reinit_gains:
             model.gains.spread(hp.LAMBDAS)
     if args.graft and not args.resume:
         from app.train.graft import graft_hyperprior
 
-        names = graft_hyperprior(model, load_file(str(args.graft)))
+        names = graft_hyperprior(model, _on_this_ladder(args.graft))
         print(f"grafted {len(names)} tensors of the compression branch from {args.graft}",
               flush=True)
     if args.freeze_base:

@@ -124,3 +124,39 @@ def widen_state(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
         target[torch.meshgrid(*index, indexing="ij")] = src
         widened.append(key)
     return widened
+
+
+@torch.no_grad()
+def extend_qualities(state: dict[str, torch.Tensor], old_lambdas: tuple[float, ...] | list[float],
+                     new_lambdas: tuple[float, ...] | list[float]) -> dict[str, torch.Tensor]:
+    """``state`` with its gain units re-indexed from the ``old_lambdas`` ladder to
+    ``new_lambdas`` (one row of ``gains.gain`` / ``gains.inv_gain`` per λ).
+
+    A λ on the old ladder keeps its trained row. Another gets, per channel, the row that is
+    linear in log λ through the two nearest trained rows, on log |gain| (Cui et al. 2021,
+    §3.3, interpolate gain vectors geometrically; beyond the ends it extrapolates the same
+    way, which is what the λ-spread start does too: gain ∝ λ^1/2). The new rows then start
+    near the rates they are meant for and training refines them. Everything else is
+    returned as it was.
+    """
+    old = torch.tensor([float(v) for v in old_lambdas], dtype=torch.float64).log()
+    if len(old) < 2 or bool((old[1:] <= old[:-1]).any()):
+        raise ValueError(f"the old λ ladder must rise and have two rungs: {list(old_lambdas)}")
+    out = dict(state)
+    for key in ("gains.gain", "gains.inv_gain"):
+        table = state[key]
+        if table.shape[0] != len(old):
+            raise ValueError(f"{key} has {table.shape[0]} rows for {len(old)} λ")
+        logs = table.double().abs().clamp_min(1e-6).log()
+        rows = []
+        for lam in new_lambdas:
+            x = torch.tensor(float(lam), dtype=torch.float64).log()
+            hit = (old - x).abs() < 1e-9
+            if bool(hit.any()):
+                rows.append(table[int(hit.nonzero()[0])].double().abs())
+                continue
+            hi = int(torch.searchsorted(old, x).clamp(1, len(old) - 1))
+            t = (x - old[hi - 1]) / (old[hi] - old[hi - 1])
+            rows.append((logs[hi - 1] + t * (logs[hi] - logs[hi - 1])).exp())
+        out[key] = torch.stack(rows).to(table.dtype)
+    return out
