@@ -126,9 +126,14 @@ def encode(image: np.ndarray, pipeline: str, params: dict[str, int]) -> tuple[En
 
 
 def decode_encoded(encoded: Encoded) -> np.ndarray:
+    return decode_encoded_views(encoded)[0]
+
+
+def decode_encoded_views(encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
+    """A parsed file decoded by its registered pipeline: compatible, verified, with views."""
     pipeline = registry.get(encoded.pipeline)
     check_compatible(pipeline, encoded)
-    return decode_verified(pipeline, encoded)
+    return decode_verified_views(pipeline, encoded)
 
 
 def decode(source: str | Path | bytes) -> Decoded:
@@ -139,9 +144,7 @@ def decode(source: str | Path | bytes) -> Decoded:
     else:
         encoded = from_bytes(bytes(source))
         size = len(source)
-    pipeline = registry.get(encoded.pipeline)
-    check_compatible(pipeline, encoded)
-    image, views = decode_verified_views(pipeline, encoded)
+    image, views = decode_encoded_views(encoded)
     return Decoded(encoded, image, size, views)
 
 

@@ -33,6 +33,9 @@ from app.nets import zoo
 # reaches down to about 0.1 bpp. Weights trained on another ladder are mapped onto this one
 # by app.train.widen.extend_qualities.
 LAMBDAS = (0.00045, 0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+# quality indices validated in training: the λ of qualities 1, 4 and 8 before the ladder
+# grew its two lower rungs, so validation losses stay comparable across the history
+VALIDATION_QUALITIES = tuple(LAMBDAS.index(v) for v in (0.0018, 0.0130, 0.1800))
 
 CONFIGS: dict[str, dict[str, int]] = {
     # M = 256: with 128 latent channels at 1/16 resolution the synthesis saturated near

@@ -230,13 +230,16 @@ class Pipeline:
         return self.encode_prepared(self.prepare(image), self.check_params(params))
 
     def decode(self, encoded: Encoded) -> np.ndarray:
-        """Rebuild the HxWx3 uint8 image from the layers (and header fields)."""
-        raise NotImplementedError
+        """Rebuild the HxWx3 uint8 image from the layers (and header fields). A subclass
+        overrides this or :meth:`decode_with_views`; each defaults to the other."""
+        if type(self).decode_with_views is Pipeline.decode_with_views:
+            raise NotImplementedError(f"{type(self).__name__} implements no decoder")
+        return self.decode_with_views(encoded)[0]
 
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """The decoded image and what the decoder derives from the bitstream besides it
         (the class map a semantic pipeline carries, ...), cropped to the image. Default:
-        no views."""
+        :meth:`decode`, no views."""
         return self.decode(encoded), {}
 
 

@@ -160,9 +160,6 @@ class DeepsicPipeline(Pipeline):
                     scale=stride).crop(h, w)
 
     # -- decoder ---------------------------------------------------------------------------
-    def decode(self, encoded: Encoded) -> np.ndarray:
-        return self.decode_with_views(encoded)[0]
-
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """The decoded image and its views (classes, class probabilities, bits map)."""
         params = self.check_params(encoded.params)

@@ -219,9 +219,6 @@ class EndToEndPipeline(Pipeline):
         return View(ViewKind.BIT_MAP, bits.sum(axis=0).astype(np.float32),
                     scale=LATENT_SCALE).crop(h, w)
 
-    def decode(self, encoded: Encoded) -> np.ndarray:
-        return self.decode_with_views(encoded)[0]
-
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """The decoded image and what the bitstream carries besides (views)."""
         parts = self.part_channels()

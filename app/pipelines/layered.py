@@ -317,9 +317,6 @@ class LayeredPipeline(Pipeline):
             views.update(post_views)
         return self.encoded(h, w, params, layers, recon, views)
 
-    def decode(self, encoded: Encoded) -> np.ndarray:
-        return self.decode_with_views(encoded)[0]
-
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """x̂ and the views of the decoder's prediction (the class map it used, ...)."""
         required: tuple[LayerKind, ...] = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)

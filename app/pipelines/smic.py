@@ -289,9 +289,6 @@ class SmicPipeline(NetsOwner, Pipeline):
                    "compact": View(ViewKind.IMAGE, small), "upsampled": View(ViewKind.IMAGE, up),
                    "prediction": View(ViewKind.IMAGE, recon)})
 
-    def decode(self, encoded: Encoded) -> np.ndarray:
-        return self.decode_with_views(encoded)[0]
-
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """The image and the class map of layer 1 it was rebuilt from."""
         from app.nets.smic import sampled_size

@@ -46,9 +46,7 @@ from app.train.registry import trainer
 
 DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
             "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
-# validated at the λ of the ladder's qualities 1, 4 and 8 before it grew two lower rungs,
-# so validation losses stay comparable across the training history
-VAL_QUALITIES = tuple(hp.LAMBDAS.index(v) for v in (0.0018, 0.0130, 0.1800))
+VAL_QUALITIES = hp.VALIDATION_QUALITIES
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 

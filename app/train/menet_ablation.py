@@ -49,7 +49,7 @@ VARIANTS = {"B": (False, False), "B+Q": (False, True), "B+A": (True, False),
             "B+Q+A": (True, True)}  # (aggregate, quantise)
 SEMANTIC_PREFIXES = ("aggregation.", "seg_decoder.")
 # the λ of the qualities 1, 4 and 8 of the eight-rung ladder Table 1 was measured on
-VAL_QUALITIES = tuple(hp.LAMBDAS.index(v) for v in (0.0018, 0.0130, 0.1800))
+VAL_QUALITIES = hp.VALIDATION_QUALITIES
 DEFAULTS = {"iters": 3000, "batch": 8, "crop": 128, "lr": 1e-3}
 
 
