@@ -144,7 +144,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print("layers")
     for i, layer in enumerate(info["layers"]):
         bits = 8 * layer["bytes"] / (w * h)
-        print(f"  {i}: {layer['kind']:<14} {layer['codec']:<16} {layer['bytes']:>9} bytes "
+        print(f"  {i}: {layer['name']:<16} {layer['codec']:<16} {layer['bytes']:>9} bytes "
               f"{bits:.4f} bpp")
     if classes is not None:
         print("classes (top-5 predicted by the encoder)")

@@ -32,6 +32,7 @@ from typing import Any
 
 from app.codecs.base import MAX_PIXELS as CODEC_MAX_PIXELS
 from app.errors import EdmsError
+from app.pipelines import registry
 from app.pipelines.base import Encoded, Layer, LayerKind
 
 __all__ = [
@@ -606,6 +607,8 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
         encoded, header_bytes, crcs = _parse(_load(source))
     payload = sum(len(layer.data) for layer in encoded.layers)
     total = header_bytes + payload
+    names = registry.layer_names(encoded.pipeline, [
+        LayerKind(layer.kind).name.lower().replace("_", " ") for layer in encoded.layers])
     return {
         "format_version": 2 if any(layer.kind == LayerKind.CHECK
                                    for layer in encoded.layers) else 1,
@@ -618,12 +621,13 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
         "layers": [
             {
                 "index": i,
+                "name": name,
                 "kind": LayerKind(layer.kind).name.lower(),
                 "codec_id": layer.codec_id,
                 "bytes": len(layer.data),
                 "crc32": f"{crc:08x}",
             }
-            for i, (layer, crc) in enumerate(zip(encoded.layers, crcs, strict=True))
+            for i, (layer, crc, name) in enumerate(zip(encoded.layers, crcs, names, strict=True))
         ],
         "header_bytes": header_bytes,
         "payload_bytes": payload,

@@ -167,6 +167,28 @@ def test_layer_names_tell_the_two_menet_latents_apart(e2e_pipelines) -> None:
     assert Pipeline().layer_names(layers) == ["latent 1", "latent 2", "kind 9"]
 
 
+def test_file_header_names_menet_layers_without_torch(tmp_path) -> None:
+    """``edms info`` and the GUI's header text name the layers from the spec: a fresh
+    process describing a MENet file imports no torch and tells the two latents apart."""
+    import json
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "data" / "menet-v2.edms"
+    code = ("import json, sys; from app.container import describe; "
+            f"d = describe({str(golden)!r}); "
+            "print(json.dumps([[la['name'] for la in d['layers']], 'torch' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent).stdout
+    names, torch_loaded = json.loads(out)
+    assert names == ["side info", "image latent", "semantic latent", "check"]
+    assert torch_loaded is False
+    from app.container import describe
+    from app.workbench import header_text
+
+    text = header_text("m.edms", describe(golden))
+    assert "layer 2: semantic latent" in text
+
+
 def test_quality_orders_the_rate(e2e_pipelines) -> None:
     """Gain units: larger quality, larger gains... at least different bitstreams."""
     p = e2e_pipelines["hyperprior"]

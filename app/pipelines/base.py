@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from app.errors import PipelineError
-from app.pipelines.spec import ParamSpec, PipelineSpec
+from app.pipelines.spec import ParamSpec, PipelineSpec, name_layers
 
 __all__ = [
     "Encoded",
@@ -186,15 +186,10 @@ class Pipeline:
 
     def layer_names(self, layers: Sequence[Layer]) -> list[str]:
         """A name per layer for people (byte breakdowns, the layer inspector): the kind
-        (``"side info"``), numbered where a kind occurs more than once (``"latent 1"``).
-        A pipeline whose layers of one kind carry different things overrides this."""
-        kinds = [_kind_text(layer.kind) for layer in layers]
-        seen: dict[str, int] = {}
-        out = []
-        for kind in kinds:
-            seen[kind] = seen.get(kind, 0) + 1
-            out.append(f"{kind} {seen[kind]}" if kinds.count(kind) > 1 else kind)
-        return out
+        (``"side info"``), numbered where a kind occurs more than once (``"latent 1"``),
+        or the names the spec declares for it (:attr:`PipelineSpec.layer_names`)."""
+        return name_layers([_kind_text(layer.kind) for layer in layers],
+                           self.spec.layer_names if self.spec is not None else None)
 
     def encoded(self, height: int, width: int, params: dict[str, int], layers: list[Layer],
                 reconstruction: np.ndarray, views: dict[str, View] | None = None) -> Encoded:

@@ -12,12 +12,10 @@ bitstream without the enhancement module (x̂ is its decoded image): the ablatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 
-from app.pipelines.base import Layer, LayerKind, View, ViewKind
+from app.pipelines.base import View, ViewKind
 from app.pipelines.endtoend import LATENT_SCALE, EndToEndPipeline, tiled_latent, to_uint8
 from app.pipelines.endtoend_spec import MENET, MENET_NOENH
 
@@ -29,13 +27,6 @@ class MenetPipeline(EndToEndPipeline):
 
     def part_channels(self) -> tuple[int, ...]:
         return (int(self.model.M), int(self.model.Ms))
-
-    def layer_names(self, layers: Sequence[Layer]) -> list[str]:
-        """The two LATENT layers are z_x and ẑ_s: "image latent", "semantic latent"."""
-        names = super().layer_names(layers)
-        latents = iter(("image latent", "semantic latent"))
-        return [next(latents, n) if layer.kind == LayerKind.LATENT else n
-                for n, layer in zip(names, layers, strict=True)]
 
     def analyse(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.analyse(x)

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.errors import PipelineError
 from app.pipelines.base import ParamSpec, Pipeline
-from app.pipelines.spec import PipelineSpec
+from app.pipelines.spec import PipelineSpec, name_layers
 
 GROUP = "edms_workbench.pipelines"
 _OWN_DISTRIBUTION = "edms-workbench"
@@ -82,6 +82,16 @@ def available() -> list[str]:
 def spec(name: str) -> PipelineSpec | None:
     """The spec of ``name`` (None for in-process registrations and failed plug-ins)."""
     return _entry(name).spec
+
+
+def layer_names(name: str, kinds: list[str]) -> list[str]:
+    """Names for the layers of a ``name`` file whose kinds are ``kinds``, read from the
+    spec (no import); an unknown pipeline's layers are named by kind
+    (:func:`app.pipelines.spec.name_layers`)."""
+    _ensure_loaded()
+    entry = _ENTRIES.get(name)
+    named = entry.spec.layer_names if entry is not None and entry.spec is not None else None
+    return name_layers(kinds, named)
 
 
 def origin(name: str) -> str:

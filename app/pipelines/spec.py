@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,10 @@ class PipelineSpec:
     ``version`` is the pipeline's bitstream version, stored in every ``.edms`` file it
     writes; bump it whenever the bytes change meaning. ``options`` are handed to the class
     by :meth:`app.pipelines.base.Pipeline.from_spec` (the classical baselines use it to
-    name their codec); most pipelines need none.
+    name their codec); most pipelines need none. ``layer_names`` names, per layer kind
+    (``"latent"``), the first, second, ... layer of that kind where they carry different
+    things (MENet's two latents); it is data, so ``edms info`` and the GUI name a file's
+    layers without importing the pipeline (:func:`name_layers`).
     """
 
     name: str
@@ -66,6 +70,8 @@ class PipelineSpec:
     paper: str  # the paper (and section) it implements, or "extension" for ours
     impl: str
     options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    layer_names: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False,
+                                                    hash=False)
 
     def __post_init__(self) -> None:
         """Refuse what no ``.edms`` file could carry, when the spec is declared (a plug-in
@@ -89,3 +95,24 @@ class PipelineSpec:
         for part in attr.split(".") if attr else ():
             obj = getattr(obj, part)
         return obj
+
+
+def name_layers(kinds: Sequence[str],
+                named: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """A name per layer for people, from the layers' kinds (``"side info"``, ``"latent"``).
+
+    The n-th layer of a kind takes ``named[kind][n]`` when the pipeline declares one;
+    otherwise a kind that occurs more than once is numbered (``"latent 1"``, ``"latent 2"``).
+    """
+    named = named or {}
+    seen: dict[str, int] = {}
+    out = []
+    for kind in kinds:
+        n = seen.get(kind, 0)
+        seen[kind] = n + 1
+        given = named.get(kind, ())
+        if n < len(given):
+            out.append(given[n])
+        else:
+            out.append(f"{kind} {n + 1}" if kinds.count(kind) > 1 else kind)
+    return out

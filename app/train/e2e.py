@@ -11,7 +11,8 @@ enhancement module).
 Data: CamVid train frames (with labels) and natural photographs from a folder of images
 (``--images``, e.g. Imagenette train; searched recursively), random 128x128 crops with
 flips; CamVid frames are randomly down-scaled first (0.5-1.0) so a crop holds more
-than a patch of road. MENet alternates a CamVid batch and a photo batch; the hyperprior
+than a patch of road, photographs by 0.6-1.0 (:data:`PHOTO_SCALE`: Imagenette's JPEGs
+carry quality-75 blocking). MENet alternates a CamVid batch and a photo batch; the hyperprior
 takes a CamVid batch one step in three. Validation (every ``--val-every`` steps) reports
 bpp (from the likelihoods), PSNR and, for MENet, the mIoU of CamVid val frames, at three
 qualities, on CamVid val frames and on ``--val-images`` photographs.
@@ -107,14 +108,33 @@ def _read_photos(paths: list[Path]) -> list[np.ndarray]:
     return out
 
 
-def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int):
-    """Endless batches of random crops (with flips) of the photographs, float in [0, 1]."""
+PHOTO_SCALE = (0.6, 1.0)
+"""Random down-scale of the photographs before cropping. Imagenette's JPEGs are quality 75
+(luma DC step 8): at full size the high rates would learn to reproduce 8x8 blocking and
+never see fine detail; an antialiased down-scale shrinks the artefacts and packs more
+detail into a crop."""
+
+
+def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int,
+                  scale: tuple[float, float] = PHOTO_SCALE):
+    """Endless batches of random crops (with flips) of the photographs, float in [0, 1].
+
+    Each photograph is first down-scaled by a random factor in ``scale`` (never below the
+    crop), with PIL's antialiasing Lanczos filter.
+    """
+    from PIL import Image
+
     rng = random.Random(seed)
     while True:
         items = []
         for _ in range(batch):
             im = photos[rng.randrange(len(photos))]
             h, w = im.shape[:2]
+            f = max(rng.uniform(*scale), crop / min(h, w))
+            if f < 1.0:
+                size = (max(crop, round(w * f)), max(crop, round(h * f)))
+                im = np.asarray(Image.fromarray(im).resize(size, Image.Resampling.LANCZOS))
+                h, w = im.shape[:2]
             if h < crop or w < crop:
                 im = np.pad(im, ((0, max(0, crop - h)), (0, max(0, crop - w)), (0, 0)),
                             mode="edge")
@@ -290,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
             "frozen": ("g_a, g_s and the y-parts of h_a.0, h_s.4 and the gain units"
                        if args.freeze_base else None),
             "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
-            f" and {n_photos} photographs from a natural-image folder (Imagenette train), "
+            f" and {n_photos} photographs from a natural-image folder (Imagenette train, random "
+            f"{PHOTO_SCALE[0]}-{PHOTO_SCALE[1]} down-scale), "
             f"{crop}x{crop} crops, batch {batch}"
             + (f" per process x {distributed.world_size()} processes"
                if distributed.world_size() > 1 else "")
