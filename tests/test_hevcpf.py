@@ -61,9 +61,15 @@ def test_round_trip_bit_exact_at_odd_sizes(hevc_models, name):
         image = _image(h, w, seed=h + w)
         qp = 22 + (h * w) % 20
         enc = pipe.encode(image, {"qp": qp})
-        dec = pipe.decode(from_bytes(to_bytes(enc)))
+        dec, views = pipe.decode_with_views(from_bytes(to_bytes(enc)))
         assert dec.shape == image.shape
         assert np.array_equal(dec, enc.reconstruction), (name, h, w)
+        # the decoder shows what the encoder showed (the class map when it ran the filter)
+        assert {"before_post_filter", "post_filter_blocks"} <= set(views) <= set(enc.views)
+        for key, view in views.items():
+            assert np.array_equal(view.array, enc.views[key].array), (name, h, w, key)
+        if name == "hevc-spf-map":
+            assert "segmentation" in views
         plain = hevc.encode(image, {"qp": qp})
         assert enc.layers[0].data == plain.layers[0].data
         assert enc.layers[0].codec_id == plain.layers[0].codec_id

@@ -18,6 +18,7 @@ from app import api
 from app.container import from_bytes, to_bytes
 from app.errors import PipelineError
 from app.pipelines import dsslic as dsslic_mod
+from app.pipelines import registry
 from app.pipelines.layered import residual_apply, residual_encode, residual_encode10
 from tests.images import synthetic_image as _image
 
@@ -108,6 +109,14 @@ def test_round_trip_bit_exact(random_models, name, size):
     dec = api.decode(data)
     assert dec.image.shape == image.shape
     assert np.array_equal(dec.image, enc.reconstruction)
+    # every view the decoder derives is the encoder's, pixel for pixel: the prediction,
+    # the residual, the post-filter's blocks, the class map it used
+    views = registry.get(name).decode_with_views(from_bytes(data))[1]
+    expected = {"prediction", "residual"} | (
+        {"before_post_filter", "post_filter_blocks"} if name.endswith("-pf") else set())
+    assert expected <= set(views) <= set(enc.views)
+    for key, view in views.items():
+        assert np.array_equal(view.array, enc.views[key].array), (name, size, key)
     kinds = [layer.kind.name for layer in from_bytes(data).layers]
     if name.startswith("dsslic"):
         assert kinds == ["SEMANTIC_MAP", "COMPACT_IMAGE", "RESIDUAL", "CHECK"]

@@ -107,7 +107,10 @@ class HevcPostFilterPipeline(Pipeline):
         h, w = image.shape[:2]
         return self.encoded(h, w, params, layers, recon, views)
 
-    def decode(self, encoded: Encoded) -> np.ndarray:
+    def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
+        """The filtered image and the encoder's views: the HEVC image before the filter,
+        the strength per block and, for ``hevc-spf``, the class map the filter saw (when
+        some block uses the filter; the decoder does not segment otherwise)."""
         required: tuple[LayerKind, ...] = (LayerKind.IMAGE, LayerKind.SIDE_INFO)
         if self.semantic and self.send_map:
             required = (*required, LayerKind.SEMANTIC_MAP)
@@ -125,8 +128,21 @@ class HevcPostFilterPipeline(Pipeline):
                 raise PipelineError(f"{self.name}: the semantic map layer is not an "
                                     f"{h}x{w} class map")
         qp = int(encoded.params.get("qp", QP_SPEC.default))
-        return post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
-                                  lambda: self._filter(x_hat, qp, self._map(x_hat, seg)))
+        seen: dict[str, np.ndarray] = {}
+
+        def run_filter() -> np.ndarray:
+            m = self._map(x_hat, seg)
+            if m is not None:
+                seen["segmentation"] = m
+            return self._filter(x_hat, qp, m)
+
+        recon, views = post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
+                                          run_filter)
+        if seg is not None:
+            seen["segmentation"] = seg
+        for key, m in seen.items():
+            views[key] = View(ViewKind.SEGMENTATION, m)
+        return recon, views
 
 
 class HevcSemanticPostFilterPipeline(HevcPostFilterPipeline):

@@ -182,24 +182,32 @@ def post_filter_encode(image: np.ndarray, x_hat: np.ndarray, filtered: np.ndarra
     levels = post_filter_levels(image, x_hat, filtered)
     codec_id, data = encode_smallest_lossless(pack_levels(levels))
     recon = apply_post_levels(x_hat, filtered, levels)
-    # the filter's strength per block: full brightness where it is full, dimmed to a third
-    # where it is off
-    views = {"before_post_filter": View(ViewKind.IMAGE, x_hat),
-             "post_filter_blocks": View(ViewKind.BLOCK_MAP,
-                                        apply_post_levels(recon // 3, recon, levels))}
-    return Layer(LayerKind.SIDE_INFO, codec_id, data), recon, views
+    return (Layer(LayerKind.SIDE_INFO, codec_id, data), recon,
+            post_filter_views(x_hat, recon, levels))
+
+
+def post_filter_views(x_hat: np.ndarray, recon: np.ndarray,
+                      levels: np.ndarray) -> dict[str, View]:
+    """The image before the post-filter and the filter's strength per block (full
+    brightness where it is full, dimmed to a third where it is off): the same views on
+    both sides."""
+    return {"before_post_filter": View(ViewKind.IMAGE, x_hat),
+            "post_filter_blocks": View(ViewKind.BLOCK_MAP,
+                                       apply_post_levels(recon // 3, recon, levels))}
 
 
 def post_filter_decode(name: str, x_hat: np.ndarray, side: Layer,
-                       run_filter: Callable[[], np.ndarray]) -> np.ndarray:
+                       run_filter: Callable[[], np.ndarray]
+                       ) -> tuple[np.ndarray, dict[str, View]]:
     """Decoder side of :func:`post_filter_encode`: x_hat blended with ``run_filter()`` at
-    the strengths of the ``side`` layer; the filter is not run when every block is off."""
+    the strengths of the ``side`` layer (the filter is not run when every block is off),
+    and the encoder's views of it."""
     h, w = x_hat.shape[:2]
     levels = unpack_levels(decode_layer(side.codec_id, side.data),
                            (-(-h // POST_BLOCK), -(-w // POST_BLOCK)), name)
-    if not levels.any():  # the encoder found the filter useless everywhere: skip it
-        return x_hat
-    return apply_post_levels(x_hat, run_filter(), levels)
+    # the encoder found the filter useless everywhere: skip it
+    recon = apply_post_levels(x_hat, run_filter(), levels) if levels.any() else x_hat
+    return recon, post_filter_views(x_hat, recon, levels)
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -318,7 +326,8 @@ class LayeredPipeline(Pipeline):
         return self.encoded(h, w, params, layers, recon, views)
 
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
-        """x̂ and the views of the decoder's prediction (the class map it used, ...)."""
+        """x̂ and the encoder's views of it: the prediction's (the class map it used, ...),
+        the prediction, the residual and the post-filter's."""
         required: tuple[LayerKind, ...] = (LayerKind.COMPACT_IMAGE, LayerKind.RESIDUAL)
         if self.use_post_filter:
             required = (*required, LayerKind.SIDE_INFO)
@@ -338,8 +347,12 @@ class LayeredPipeline(Pipeline):
         if r.shape != (h, w, 3) or r.dtype not in (np.uint8, np.uint16):
             raise PipelineError(f"{self.name}: residual is {r.shape}, expected {(h, w, 3)}")
         x_hat = residual_apply(prediction, r)
+        views["prediction"] = View(ViewKind.IMAGE, prediction)
+        views["residual"] = View(ViewKind.RESIDUAL, amplify_residual(r))
         if not self.use_post_filter:
             return x_hat, views
         qp = int(encoded.params.get("qp", QP_SPEC.default))
-        return post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
-                                  lambda: self.post_filter(x_hat, prediction, qp)), views
+        recon, post_views = post_filter_decode(
+            self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
+            lambda: self.post_filter(x_hat, prediction, qp))
+        return recon, {**views, **post_views}
