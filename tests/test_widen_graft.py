@@ -181,6 +181,8 @@ def test_trainer_widens_and_grafts(tmp_path) -> None:
     assert "latent widened: True" in man["init"]
     assert man["config"]["M"] == hp.CONFIGS["lite"]["M"]
     assert man["lambdas"] == list(hp.LAMBDAS)
+    # validation rows are keyed by the user-facing quality (1-based), as `-q` takes it
+    assert {f"quality{q + 1}" for q in hp.VALIDATION_QUALITIES} <= set(man["validation"])
     assert train_main(["menet", *common, "--graft", str(out / "hyperprior-lite.safetensors"),
                        "--freeze-base",
                        "--run-dir", str(tmp_path / "r2"), "--out", str(out)]) == 0

@@ -199,7 +199,7 @@ def evaluate(model: torch.nn.Module, net: str, frames: list, photos: list[np.nda
                                  np.concatenate([g.ravel() for g in gts]), NUM_CLASSES,
                                  ignore_index=VOID)[0]
             row[set_name] = r
-        out[f"q{q}"] = row
+        out[f"quality{q + 1}"] = row  # the user-facing quality, 1-based
     out["rd_loss"] = float(np.mean(losses))
     return out
 
@@ -333,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
                                + (f"/{v['psnr_enh']:.2f}" if "psnr_enh" in v else "")
                                + (f"/miou {v['miou']:.3f}" if "miou" in v else "")
                                for k, v in row.items())
-            for q, row in m.items() if q.startswith("q")), flush=True)
+            for q, row in m.items() if q.startswith("quality")), flush=True)
         return -m["rd_loss"], m
 
     def train_step(p: float) -> dict[str, float]:
