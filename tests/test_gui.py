@@ -491,6 +491,12 @@ def test_an_opened_menet_file_is_verified_and_shows_what_it_carries(win, tmp_pat
     assert "segmentation" in b.carried
     assert [la.kind for la in b.layers] == ["side info", "image latent", "semantic latent",
                                             "check"]
+    # the inspector lists what the file carries; no "original" nor error map (it has none)
+    win.inspector.set_result(win.current().array, b)
+    names = win.inspector.names()
+    assert "segmentation" in names and "decoded" in names
+    assert "original" not in names and not any(n.startswith("error map") for n in names)
+    assert "layer 2: semantic latent" in win.model.note("A")
     # the same file with another reconstruction hash
     parsed = from_bytes(data)
     layers = [dataclasses.replace(la, data=bytes(len(la.data))) if la.kind == LayerKind.CHECK

@@ -70,6 +70,8 @@ def test_round_trip_bit_exact_at_odd_sizes(hevc_models, name):
             assert np.array_equal(view.array, enc.views[key].array), (name, h, w, key)
         if name == "hevc-spf-map":
             assert "segmentation" in views
+        if "segmentation" in views:  # the map the filter saw: the viewer may draw it
+            assert views["segmentation"].overlay and enc.views["segmentation"].overlay
         plain = hevc.encode(image, {"qp": qp})
         assert enc.layers[0].data == plain.layers[0].data
         assert enc.layers[0].codec_id == plain.layers[0].codec_id

@@ -108,6 +108,9 @@ class LayerInspector(QWidget):
         label = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()))
         self.title.setText(f"  {result.pipeline}  {label}")
         items: list[tuple[str, np.ndarray]] = []
+        # a result decoded from an opened file has no original: its "original" is itself
+        if result.from_file:
+            original = None
         if original is not None:
             items.append(("original", original))
         for name, view in result.views.items():

@@ -103,7 +103,7 @@ class HevcPostFilterPipeline(Pipeline):
         if "seg_layer" in prepared:
             layers.insert(1, prepared["seg_layer"])
         if seg is not None:
-            views["segmentation"] = View(ViewKind.SEGMENTATION, seg)
+            views["segmentation"] = View(ViewKind.SEGMENTATION, seg, overlay=True)
         h, w = image.shape[:2]
         return self.encoded(h, w, params, layers, recon, views)
 
@@ -141,7 +141,7 @@ class HevcPostFilterPipeline(Pipeline):
         if seg is not None:
             seen["segmentation"] = seg
         for key, m in seen.items():
-            views[key] = View(ViewKind.SEGMENTATION, m)
+            views[key] = View(ViewKind.SEGMENTATION, m, overlay=True)
         return recon, views
 
 
