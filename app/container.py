@@ -33,7 +33,7 @@ from typing import Any
 from app.codecs.base import MAX_PIXELS as CODEC_MAX_PIXELS
 from app.errors import EdmsError
 from app.pipelines import registry
-from app.pipelines.base import Encoded, Layer, LayerKind
+from app.pipelines.base import Encoded, Layer, LayerKind, kind_text
 
 __all__ = [
     "FORMAT_VERSION",
@@ -607,8 +607,8 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
         encoded, header_bytes, crcs = _parse(_load(source))
     payload = sum(len(layer.data) for layer in encoded.layers)
     total = header_bytes + payload
-    names = registry.layer_names(encoded.pipeline, [
-        LayerKind(layer.kind).name.lower().replace("_", " ") for layer in encoded.layers])
+    names = registry.layer_names(encoded.pipeline,
+                                 [kind_text(layer.kind) for layer in encoded.layers])
     return {
         "format_version": 2 if any(layer.kind == LayerKind.CHECK
                                    for layer in encoded.layers) else 1,

@@ -559,8 +559,6 @@ def header_text(name: str, h: dict) -> str:
         f"{h['width']}×{h['height']}, {h['total_bytes']:,} bytes, {h['bpp']:.4f} bpp",
         f"header {h['header_bytes']} B, weights {fp[:16]}",
     ]
-    # "name" since describe() names layers from the pipeline's spec; older dicts lack it
-    lines += [f"layer {la['index']}: {la.get('name') or layer_label(la['kind'])} "
-              f"({codec_label(la['codec_id'])})"
+    lines += [f"layer {la['index']}: {la['name']} ({codec_label(la['codec_id'])})"
               f" {la['bytes']:,} B" for la in h.get("layers", [])]
     return "\n".join(lines)

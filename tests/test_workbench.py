@@ -232,7 +232,8 @@ def test_an_opened_edms_file_is_the_result() -> None:
     wb = _bench()
     header = {"pipeline": "hevc", "pipeline_version": 1, "params": {"qp": 30}, "width": 12,
               "height": 8, "total_bytes": 40, "bpp": 3.3, "header_bytes": 20,
-              "model_fingerprint": "", "layers": [{"index": 0, "kind": "compact_image",
+              "model_fingerprint": "", "layers": [{"index": 0, "name": "compact image",
+                                                   "kind": "compact_image",
                                                    "codec_id": 3, "bytes": 20}]}
     entry = wb.add_image("x.edms", _image(), "/tmp/x.edms", header=header)
     r = _result(entry.id, "hevc", {"qp": 30})

@@ -25,6 +25,7 @@ __all__ = [
     "ParamSpec",
     "Pipeline",
     "PipelineSpec",
+    "kind_text",
     "layers_by_kind",
 ]
 
@@ -41,7 +42,7 @@ class LayerKind(enum.IntEnum):
     CHECK = 7  # hash of the encoder's reconstruction, checked by the decoder (format v2)
 
 
-def _kind_text(kind: int) -> str:
+def kind_text(kind: int) -> str:
     """``LayerKind.SIDE_INFO`` → ``"side info"``; an unknown byte → ``"kind 9"``."""
     try:
         return LayerKind(kind).name.lower().replace("_", " ")
@@ -188,7 +189,7 @@ class Pipeline:
         """A name per layer for people (byte breakdowns, the layer inspector): the kind
         (``"side info"``), numbered where a kind occurs more than once (``"latent 1"``),
         or the names the spec declares for it (:attr:`PipelineSpec.layer_names`)."""
-        return name_layers([_kind_text(layer.kind) for layer in layers],
+        return name_layers([kind_text(layer.kind) for layer in layers],
                            self.spec.layer_names if self.spec is not None else None)
 
     def encoded(self, height: int, width: int, params: dict[str, int], layers: list[Layer],

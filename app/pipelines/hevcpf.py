@@ -128,20 +128,16 @@ class HevcPostFilterPipeline(Pipeline):
                 raise PipelineError(f"{self.name}: the semantic map layer is not an "
                                     f"{h}x{w} class map")
         qp = int(encoded.params.get("qp", QP_SPEC.default))
-        seen: dict[str, np.ndarray] = {}
+        used = [seg]  # the map the filter saw: the sent one, or SegNet(x_hat) once it runs
 
         def run_filter() -> np.ndarray:
-            m = self._map(x_hat, seg)
-            if m is not None:
-                seen["segmentation"] = m
-            return self._filter(x_hat, qp, m)
+            used[0] = self._map(x_hat, seg)
+            return self._filter(x_hat, qp, used[0])
 
         recon, views = post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
                                           run_filter)
-        if seg is not None:
-            seen["segmentation"] = seg
-        for key, m in seen.items():
-            views[key] = View(ViewKind.SEGMENTATION, m, overlay=True)
+        if used[0] is not None:
+            views["segmentation"] = View(ViewKind.SEGMENTATION, used[0], overlay=True)
         return recon, views
 
 

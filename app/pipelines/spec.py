@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,14 +106,12 @@ def name_layers(kinds: Sequence[str],
     otherwise a kind that occurs more than once is numbered (``"latent 1"``, ``"latent 2"``).
     """
     named = named or {}
-    seen: dict[str, int] = {}
+    total = Counter(kinds)
+    seen: Counter[str] = Counter()
     out = []
     for kind in kinds:
-        n = seen.get(kind, 0)
-        seen[kind] = n + 1
-        given = named.get(kind, ())
-        if n < len(given):
-            out.append(given[n])
-        else:
-            out.append(f"{kind} {n + 1}" if kinds.count(kind) > 1 else kind)
+        n, given = seen[kind], named.get(kind, ())
+        seen[kind] += 1
+        out.append(given[n] if n < len(given)
+                   else f"{kind} {n + 1}" if total[kind] > 1 else kind)
     return out
