@@ -164,3 +164,43 @@ def test_spec_refuses_what_a_file_cannot_carry() -> None:
                 "paper": "extension", "impl": "m:C", **kwargs}
         with pytest.raises(ValueError, match=message):
             PipelineSpec(**args)
+
+
+def test_a_second_thread_never_sees_a_half_loaded_registry(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """The GUI lists pipelines in one thread while another describes an opened file: the
+    second must wait for the whole registry (it once named MENet's layers "latent 1/2")."""
+    import threading
+    import time
+
+    from app.pipelines import registry
+    from app.pipelines.endtoend_spec import SPECS as E2E
+    from app.pipelines.spec import PipelineSpec
+
+    class SlowEntryPoint:  # an entry point whose import takes a while
+        def __init__(self, name: str, specs: tuple[PipelineSpec, ...], delay: float) -> None:
+            self.name, self.value, self.dist = name, f"fake:{name}", None
+            self._specs, self._delay = specs, delay
+
+        def load(self) -> tuple[PipelineSpec, ...]:
+            time.sleep(self._delay)
+            return self._specs
+
+    started = threading.Event()
+
+    class First(SlowEntryPoint):
+        def load(self) -> tuple[PipelineSpec, ...]:
+            started.set()
+            return super().load()
+
+    monkeypatch.setattr(registry, "_entry_points",
+                        lambda: [First("first", (), 0.0), SlowEntryPoint("e2e", E2E, 0.3)])
+    monkeypatch.setattr(registry, "_LOADED", False)
+    monkeypatch.setattr(registry, "_ENTRIES", {})
+    monkeypatch.setattr(registry, "_INSTANCES", {})
+    lister = threading.Thread(target=registry.available)
+    lister.start()
+    assert started.wait(5)
+    names = registry.layer_names("menet", ["side info", "latent", "latent"])
+    lister.join()
+    assert names == ["side info", "image latent", "semantic latent"]

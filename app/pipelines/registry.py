@@ -11,6 +11,7 @@ not a spec, is listed under its entry-point name with the error; the rest keep w
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -40,6 +41,7 @@ _ENTRIES: dict[str, _Entry] = {}
 _INSTANCES: dict[str, Pipeline] = {}
 _LOCAL: dict[str, _Entry] = {}  # registered in-process; survive reload()
 _LOADED = False
+_LOCK = threading.RLock()  # loading the entry points (reentrant: reload() loads again)
 
 
 def register(name: str, factory: Callable[[], Pipeline], description: str) -> None:
@@ -66,10 +68,11 @@ def unregister(name: str) -> None:
 def reload() -> None:
     """Scan the entry points again (after ``sys.path`` changed) and drop loaded instances."""
     global _LOADED
-    _LOADED = False
-    _ENTRIES.clear()
-    _INSTANCES.clear()
-    _ensure_loaded()
+    with _LOCK:
+        _LOADED = False
+        _ENTRIES.clear()
+        _INSTANCES.clear()
+        _ensure_loaded()
 
 
 def available() -> list[str]:
@@ -195,23 +198,33 @@ def _add(entry: _Entry) -> None:
 
 
 def _ensure_loaded() -> None:
+    """Load the entry points once. Under a lock, and marked loaded only when every entry
+    is in: the GUI lists pipelines in one thread while another may already describe a
+    file, and must never see a half-filled registry."""
     global _LOADED
     if _LOADED:
         return
-    _LOADED = True
-    for ep in _entry_points():
-        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
-        try:
-            loaded: Any = ep.load()
-            specs = [loaded] if isinstance(loaded, PipelineSpec) else list(loaded)
-            bad = [s for s in specs if not isinstance(s, PipelineSpec)]
-            if bad or not specs:
-                raise TypeError(f"expected PipelineSpec objects, got {bad[:1] or 'none'}")
-        except Exception as exc:  # one broken plug-in must not stop the rest
-            why = (f"plug-in {ep.name!r} ({dist}, {ep.value}) failed to load: "
-                   f"{type(exc).__name__}: {exc}")
-            _add(_Entry(ep.name, why, dist, error=why))
-            continue
-        for s in specs:
-            _add(_Entry(s.name, s.description, dist, spec=s))
-    _ENTRIES.update(_LOCAL)
+    with _LOCK:
+        if _LOADED:
+            return
+        for ep in _entry_points():
+            _load_entry_point(ep)
+        _ENTRIES.update(_LOCAL)
+        _LOADED = True
+
+
+def _load_entry_point(ep: metadata.EntryPoint) -> None:
+    dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+    try:
+        loaded: Any = ep.load()
+        specs = [loaded] if isinstance(loaded, PipelineSpec) else list(loaded)
+        bad = [s for s in specs if not isinstance(s, PipelineSpec)]
+        if bad or not specs:
+            raise TypeError(f"expected PipelineSpec objects, got {bad[:1] or 'none'}")
+    except Exception as exc:  # one broken plug-in must not stop the rest
+        why = (f"plug-in {ep.name!r} ({dist}, {ep.value}) failed to load: "
+               f"{type(exc).__name__}: {exc}")
+        _add(_Entry(ep.name, why, dist, error=why))
+        return
+    for s in specs:
+        _add(_Entry(s.name, s.description, dist, spec=s))
