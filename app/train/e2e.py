@@ -78,6 +78,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semantic-lr-scale", type=float, default=1.0,
                    help="menet: learning rate of the aggregation module, the semantic decoder "
                    "and the enhancement module relative to the rest")
+    p.add_argument("--rate-emphasis", type=float, default=0.0,
+                   help="draw quality q (0-based) with weight 1 + E*q/(Q-1) instead of "
+                   "uniformly: E > 0 spends more steps on the high rates, where the "
+                   "transforms' capacity, not the bits, limits quality")
+    p.add_argument("--camvid-every", type=int, default=None,
+                   help="a CamVid batch every K steps, photographs otherwise (default: 2 "
+                   "for menet, whose CE term needs labels, 3 for the hyperprior)")
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
@@ -145,6 +152,18 @@ def photo_batches(photos: list[np.ndarray], batch: int, crop: int, seed: int,
                 c = c[:, ::-1]
             items.append(torch.from_numpy(np.ascontiguousarray(c)).permute(2, 0, 1))
         yield torch.stack(items).float().div_(255.0)
+
+
+def quality_weights(qualities: int, emphasis: float) -> list[float]:
+    """Relative frequency of each (0-based) quality in training: 1 + E·q/(Q−1).
+
+    E = 0 draws the qualities uniformly (Cui et al. 2021 sample λ uniformly). E > 0 gives
+    the high rates more steps: with a fixed width the transforms, not the bits, cap the
+    quality there (see benchmarks/e2e_ceiling.py), and only the high-λ samples push the
+    synthesis toward fine detail."""
+    if emphasis < 0:
+        raise ValueError("the rate emphasis must be >= 0")
+    return [1 + emphasis * q / max(1, qualities - 1) for q in range(qualities)]
 
 
 def build(net: str, cfg: str) -> Any:
@@ -297,7 +316,13 @@ def run(args: argparse.Namespace) -> int:
     photo_iter = photo_batches(photos, batch, crop, seed=11 + seed) if photos else None
     lambdas = torch.tensor(hp.LAMBDAS, device=device)
     qrng = random.Random(99 + seed)
-    camvid_every = 2 if net == "menet" else 3
+    n_q = len(hp.LAMBDAS)
+    q_weights = quality_weights(n_q, args.rate_emphasis)
+    if args.camvid_every is not None and args.camvid_every < 1:
+        raise SystemExit("--camvid-every must be at least 1")
+    camvid_every = args.camvid_every or (2 if net == "menet" else 3)
+    q_drawn = ("q uniform over the lambdas" if not args.rate_emphasis else
+               f"q drawn with weight 1 + {args.rate_emphasis:g}*q/{n_q - 1} (q = 0..{n_q - 1})")
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         conf = (hp.CONFIGS if net == "hyperprior" else mn.CONFIGS)[cfg]
@@ -316,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
             + (f" per process x {distributed.world_size()} processes"
                if distributed.world_size() > 1 else "")
             + f"; a CamVid batch every {camvid_every} steps",
-            "loss": "lambda_q*255^2*MSE + bpp per sample, q uniform over the lambdas"
+            "loss": f"lambda_q*255^2*MSE + bpp per sample, {q_drawn}"
             + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
                if net == "menet" else ""),
             "validation": {"data": f"CamVid val ({len(val_frames)} frames) and "
@@ -349,8 +374,7 @@ def run(args: argparse.Namespace) -> int:
             assert photo_iter is not None
             x, lab = next(photo_iter), None
         x = x.to(device)
-        q = torch.tensor([qrng.randrange(len(hp.LAMBDAS)) for _ in range(x.shape[0])],
-                         device=device)
+        q = torch.tensor(qrng.choices(range(n_q), q_weights, k=x.shape[0]), device=device)
         o = model_fwd(x, q.float())
         npix = x.shape[-2] * x.shape[-1]
         bpp = o["likelihoods"].per_sample_bits() / npix
