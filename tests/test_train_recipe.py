@@ -36,3 +36,19 @@ def test_draws_follow_the_weights() -> None:
 def test_negative_emphasis_is_refused() -> None:
     with pytest.raises(ValueError, match="rate emphasis"):
         quality_weights(10, -0.5)
+
+
+def test_the_recipe_options_refuse_bad_values_as_usage_errors(capsys) -> None:  # noqa: ANN001
+    import argparse
+
+    from app.train.e2e import add_args
+
+    p = argparse.ArgumentParser(prog="train")
+    add_args(p)
+    assert p.parse_args(["--rate-emphasis", "1", "--camvid-every", "4"]).camvid_every == 4
+    for bad, message in ((["--rate-emphasis", "-1"], "at least 0"),
+                         (["--camvid-every", "0"], "at least 1"),
+                         (["--camvid-every", "x"], "expected a number")):
+        with pytest.raises(SystemExit):
+            p.parse_args(bad)
+        assert message in capsys.readouterr().err

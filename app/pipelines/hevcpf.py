@@ -128,16 +128,17 @@ class HevcPostFilterPipeline(Pipeline):
                 raise PipelineError(f"{self.name}: the semantic map layer is not an "
                                     f"{h}x{w} class map")
         qp = int(encoded.params.get("qp", QP_SPEC.default))
-        used = [seg]  # the map the filter saw: the sent one, or SegNet(x_hat) once it runs
+        used = seg  # the map the filter saw: the sent one, or SegNet(x_hat) once it runs
 
         def run_filter() -> np.ndarray:
-            used[0] = self._map(x_hat, seg)
-            return self._filter(x_hat, qp, used[0])
+            nonlocal used
+            used = self._map(x_hat, seg)
+            return self._filter(x_hat, qp, used)
 
         recon, views = post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
                                           run_filter)
-        if used[0] is not None:
-            views["segmentation"] = View(ViewKind.SEGMENTATION, used[0], overlay=True)
+        if used is not None:
+            views["segmentation"] = View(ViewKind.SEGMENTATION, used, overlay=True)
         return recon, views
 
 

@@ -78,17 +78,30 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--semantic-lr-scale", type=float, default=1.0,
                    help="menet: learning rate of the aggregation module, the semantic decoder "
                    "and the enhancement module relative to the rest")
-    p.add_argument("--rate-emphasis", type=float, default=0.0,
+    p.add_argument("--rate-emphasis", type=_at_least(0.0, float), default=0.0,
                    help="draw quality q (0-based) with weight 1 + E*q/(Q-1) instead of "
                    "uniformly: E > 0 spends more steps on the high rates, where the "
                    "transforms' capacity, not the bits, limits quality")
-    p.add_argument("--camvid-every", type=int, default=None,
+    p.add_argument("--camvid-every", type=_at_least(1, int), default=None,
                    help="a CamVid batch every K steps, photographs otherwise (default: 2 "
                    "for menet, whose CE term needs labels, 3 for the hyperprior)")
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
     add_schedule_args(p, val_every=1000)
+
+
+def _at_least(low: float, cast: type) -> Any:
+    """An argparse type: ``cast`` of the text, refused (a usage error) below ``low``."""
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
+        return value
+    return parse
 
 
 def _photo_paths(folder: str | None, limit: int | None, seed: int = 0) -> list[Path]:
@@ -318,8 +331,6 @@ def run(args: argparse.Namespace) -> int:
     qrng = random.Random(99 + seed)
     n_q = len(hp.LAMBDAS)
     q_weights = quality_weights(n_q, args.rate_emphasis)
-    if args.camvid_every is not None and args.camvid_every < 1:
-        raise SystemExit("--camvid-every must be at least 1")
     camvid_every = args.camvid_every or (2 if net == "menet" else 3)
     q_drawn = ("q uniform over the lambdas" if not args.rate_emphasis else
                f"q drawn with weight 1 + {args.rate_emphasis:g}*q/{n_q - 1} (q = 0..{n_q - 1})")
