@@ -53,7 +53,7 @@ from app.nets.hyperprior import (
 CONFIGS: dict[str, dict[str, int]] = {
     # N, M: compression branch; Ms: semantic latent channels; S: aggregation width;
     # E: enhancement-module width; R: residual blocks in the enhancement module
-    "lite": {"N": 128, "M": 256, "Nh": 64, "Ms": 32, "S": 64, "E": 16, "R": 1},
+    "lite": {"N": 128, "M": 384, "Nh": 64, "Ms": 32, "S": 64, "E": 16, "R": 1},
     "paper": {"N": 192, "M": 320, "Ms": 64, "S": 128, "E": 64, "R": 4},
 }
 
