@@ -19,12 +19,9 @@ from PIL import Image
 
 from app.train import distributed
 
-# not anchored to line starts: the two ranks share one pipe, and a line of one can land
-# in the middle of a line of the other (seen in CI: "...13.18]rank 1/2: 2 of 4 training
-# items")
-DIGEST = re.compile(r"digest rank (\d+)/(\d+) step (\d+) params ([0-9a-f]{64}) "
-                    r"state ([0-9a-f]{64})")
-SHARD = re.compile(r"\brank (\d+)/2: (\d+) of (\d+) training items")
+DIGEST = re.compile(r"^digest rank (\d+)/(\d+) step (\d+) params ([0-9a-f]{64}) "
+                    r"state ([0-9a-f]{64})$", re.M)
+SHARD = re.compile(r"^rank (\d+)/2: (\d+) of (\d+) training items$", re.M)
 
 
 def _camvid(root: Path, n_train: int = 4, n_val: int = 2) -> Path:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import hashlib
+import io
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -93,6 +95,11 @@ def setup(device: torch.device) -> None:
         raise SystemExit(f"cannot join the process group (start with torchrun): {first}"
                          ) from None
     atexit.register(_teardown)
+    # torchrun sets PYTHONUNBUFFERED, so print() writes a line's text and its newline
+    # separately and the ranks, sharing one pipe, splice lines into each other (measured:
+    # a quarter of 40 000 lines from two ranks); line buffering makes every line one write
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True, write_through=False)
     if is_main():
         print(f"distributed: {world_size()} processes, backend {backend}", flush=True)
 
@@ -121,8 +128,8 @@ def shard(items: Sequence[T]) -> list[T]:
         raise SystemExit(f"{len(items)} training items for {world_size()} processes: "
                          "use fewer processes or more data")
     part = list(items[rank()::world_size()])
-    print(f"rank {rank()}/{world_size()}: {len(part)} of {len(items)} training items\n",
-          end="", flush=True)  # one write: ranks sharing a pipe do not mix their lines
+    print(f"rank {rank()}/{world_size()}: {len(part)} of {len(items)} training items",
+          flush=True)
     return part
 
 
