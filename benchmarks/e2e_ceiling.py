@@ -14,8 +14,10 @@ transforms' cap in two: it also fits the unquantised latent itself to each image
 the synthesis' input, MSE only, starting from the analysis' latent), which is the
 synthesis' own ceiling; what lies between the two is the analysis' (amortisation) gap,
 the room an encoder-side latent search (Campos et al. 2019; Yang et al., NeurIPS 2020)
-has before quantisation. Nothing is hard-coded; run it on images that were not
-trained on (never tune on Kodak).
+has before quantisation. For each quality it also counts the *live* channels of y: those
+non-zero in at least 1 % of their elements on IMAGES (a channel that always rounds to zero
+carries nothing, and training does not bring it back: ``app.train.revive``). Nothing is
+hard-coded; run it on images that were not trained on (never tune on Kodak).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def transform_ceiling(net: str, root: Path | None, images: list[str],
     m = int(model.M)
     print(f"{net}: config {man['config']}, {man.get('total_steps', man.get('steps'))} steps")
     rows: dict[tuple[int, str], list[float]] = {}
+    nonzero = {q: torch.zeros(m) for q in qualities}
     with torch.no_grad():
         for path in images:
             x = _tensor(path)
@@ -85,6 +88,7 @@ def transform_ceiling(net: str, root: Path | None, images: list[str],
             for q in qualities:
                 gain, inv_gain = model.gains(torch.tensor([q - 1]))
                 gain, inv_gain = gain[:, :m], inv_gain[:, :m]
+                nonzero[q] += (torch.round(y * gain) != 0).float().mean((0, 2, 3))
                 for kind, lat in (("unquantised", y * gain), ("rounded", torch.round(y * gain))):
                     x_hat = model.g_s(lat * inv_gain)[..., :h, :w].clamp(0, 1)
                     rows.setdefault((q, kind), []).append(_psnr(x_hat, x))
@@ -94,7 +98,8 @@ def transform_ceiling(net: str, root: Path | None, images: list[str],
     for q in qualities:
         print(f"  quality {q}: synthesis of the unquantised latent "
               f"{np.mean(rows[(q, 'unquantised')]):.2f} dB, of the rounded "
-              f"{np.mean(rows[(q, 'rounded')]):.2f} dB ({len(images)} images)")
+              f"{np.mean(rows[(q, 'rounded')]):.2f} dB ({len(images)} images); "
+              f"{int((nonzero[q] / len(images) >= 0.01).sum())} of {m} channels live")
         if optimise_steps:
             print(f"  quality {q}: synthesis of a latent fitted to each image "
                   f"({optimise_steps} Adam steps): {np.mean(rows[(q, 'fitted')]):.2f} dB")

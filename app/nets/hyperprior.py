@@ -148,9 +148,15 @@ class Likelihoods:
     def bits(self) -> torch.Tensor:
         return -(torch.log2(self.y).sum() + torch.log2(self.z).sum())
 
-    def per_sample_bits(self) -> torch.Tensor:
-        """(B,) bits of each sample of the batch."""
-        return -(torch.log2(self.y).flatten(1).sum(1) + torch.log2(self.z).flatten(1).sum(1))
+    def per_sample_bits(self, channel_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) bits of each sample of the batch; with ``channel_weight`` ((C,), one per
+        latent channel) each channel's bits count that much (a training-time weighting,
+        :func:`app.train.revive.rate_weights`)."""
+        y_bits = -torch.log2(self.y)
+        if channel_weight is not None:
+            w = channel_weight.to(y_bits)
+            y_bits = y_bits * w.view(1, -1, *[1] * (y_bits.dim() - 2))
+        return y_bits.flatten(1).sum(1) - torch.log2(self.z).flatten(1).sum(1)
 
 
 def code_latent(model: Any, latent: torch.Tensor) -> tuple[torch.Tensor, Likelihoods]:

@@ -85,6 +85,17 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camvid-every", type=_at_least(1, int), default=None,
                    help="a CamVid batch every K steps, photographs otherwise (default: 2 "
                    "for menet, whose CE term needs labels, 3 for the hyperprior)")
+    p.add_argument("--revive", type=_fraction, default=None, metavar="FRACTION",
+                   help="hyperprior, with --init: re-initialise the channels of y that are "
+                   "non-zero in less than FRACTION of their elements at the top quality "
+                   "(dead channels never come back by themselves; app.train.revive)")
+    p.add_argument("--revive-ramp", type=_at_least(0, int), default=2000, metavar="STEPS",
+                   help="with --revive: the revived channels' rate counts from 0 up to "
+                   "fully over the first STEPS steps")
+    p.add_argument("--warmup", type=_at_least(0, int), default=0, metavar="STEPS",
+                   help="raise the learning rate linearly over the first STEPS steps of this "
+                   "run (a warm restart's fresh Adam moves every weight by about the "
+                   "learning rate per step at first)")
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
@@ -102,6 +113,39 @@ def _at_least(low: float, cast: type) -> Any:
             raise argparse.ArgumentTypeError(f"must be at least {low:g}, got {text}")
         return value
     return parse
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {text}")
+    return value
+
+
+def _revive_dead(model: torch.nn.Module, photos: list[np.ndarray], frames: list,
+                 crop: int, threshold: float) -> torch.Tensor:
+    """Find y's dead channels on 32 training crops (rank 0's: every rank revives the
+    same channels) and re-initialise them (:mod:`app.train.revive`)."""
+    from app.train.revive import active_fraction, dead_channels, revive_channels
+
+    dead = None
+    if distributed.is_main():
+        if photos:
+            batches = photo_batches(photos, 8, crop, seed=123)
+            crops = [next(batches) for _ in range(4)]
+        else:
+            seg = infinite_batches(SegDataset(frames, crop=crop, scale=(0.5, 1.0)), 8, seed=123)
+            crops = [next(seg)[0] for _ in range(4)]
+        device = next(model.parameters()).device
+        fraction = active_fraction(model, (c.to(device) for c in crops), len(hp.LAMBDAS) - 1)
+        dead = dead_channels(fraction.cpu(), threshold).tolist()
+    dead = distributed.broadcast_object(dead)
+    revive_channels(model, torch.tensor(dead, dtype=torch.long), seed=0)
+    return torch.tensor(dead, dtype=torch.long)
 
 
 def _photo_paths(folder: str | None, limit: int | None, seed: int = 0) -> list[Path]:
@@ -298,6 +342,17 @@ def run(args: argparse.Namespace) -> int:
             init_from_safetensors(model, args.init, state)
         if args.reinit_gains:
             model.gains.spread(hp.LAMBDAS)
+    revived = torch.zeros(0, dtype=torch.long)
+    if args.revive is not None:
+        if net != "hyperprior":
+            raise SystemExit("--revive: only for the hyperprior (MENet grafts its image path)")
+        if not args.init and not args.resume:
+            raise SystemExit("--revive needs --init (the trained weights whose channels died)")
+        if not args.resume:
+            revived = _revive_dead(model, photos, frames, crop, args.revive)
+            print(f"revived {len(revived)} of {model.M} channels of y (non-zero in less than "
+                  f"{args.revive:g} of their elements at the top quality); their rate counts "
+                  f"from 0 to fully over {args.revive_ramp} steps", flush=True)
     if args.graft and not args.resume:
         from app.train.graft import graft_hyperprior
 
@@ -319,8 +374,14 @@ def run(args: argparse.Namespace) -> int:
     scales = {"gains": args.gain_lr_scale, "semantic": args.semantic_lr_scale, "others": 1.0}
     opt = torch.optim.Adam([{"params": ps, "lr_scale": scales[k]}
                             for k, ps in groups.items() if ps], lr=lr0)
-    loop = TrainLoop(args, net, iters, {"model": model, "opt": opt})
-    loop.resume()
+    loop = TrainLoop(args, net, iters, {"model": model, "opt": opt},
+                     extra={"revived": revived.tolist(), "revive_ramp": args.revive_ramp})
+    ck = loop.resume()
+    if ck is not None and ck.get("revived"):  # the ramp goes on where it stopped
+        revived = torch.tensor(ck["revived"], dtype=torch.long)
+        loop.extra.update(revived=revived.tolist(), revive_ramp=int(ck["revive_ramp"]))
+    ramp = int(loop.extra["revive_ramp"])
+    first_step = loop.step  # --warmup counts from here (a resumed run warms up again)
     model_fwd = loop.wrap(model)  # the training step's forward pass
     seed = loop.step + loop.seed_offset
     torch.manual_seed(4321 + seed)
@@ -343,6 +404,8 @@ def run(args: argparse.Namespace) -> int:
             "init": (f"{Path(args.init).name} (gain units reset: {bool(args.reinit_gains)}"
                      f", latent widened: {bool(args.widen)})" if args.init else None),
             "graft": Path(args.graft).name if args.graft else None,
+            "revived": (f"{len(revived)} dead channels of y re-initialised (app.train.revive), "
+                        f"their rate ramped in over {ramp} steps" if len(revived) else None),
             "frozen": ("g_a, g_s and the y-parts of h_a.0, h_s.4 and the gain units"
                        if args.freeze_base else None),
             "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
@@ -374,6 +437,8 @@ def run(args: argparse.Namespace) -> int:
 
     def train_step(p: float) -> dict[str, float]:
         lr = 1e-5 + (lr0 - 1e-5) * 0.5 * (1 + np.cos(np.pi * p))
+        if loop.step - first_step < args.warmup:
+            lr *= (loop.step - first_step + 1) / args.warmup
         for g in opt.param_groups:
             g["lr"] = float(lr * g["lr_scale"])
         use_seg = seg_iter is not None and (photo_iter is None or loop.step % camvid_every == 0)
@@ -389,12 +454,19 @@ def run(args: argparse.Namespace) -> int:
         o = model_fwd(x, q.float())
         npix = x.shape[-2] * x.shape[-1]
         bpp = o["likelihoods"].per_sample_bits() / npix
+        if len(revived) and loop.step < ramp:
+            from app.train.revive import rate_weights
+
+            w = rate_weights(o["likelihoods"].y.shape[1], revived, loop.step, ramp)
+            rate = o["likelihoods"].per_sample_bits(w.to(device)) / npix
+        else:
+            rate = bpp
         if net == "menet":
             mse = (o["x_enh"] - x).pow(2).flatten(1).mean(1) \
                 + 0.25 * (o["x_hat"] - x).pow(2).flatten(1).mean(1)
         else:
             mse = (o["x_hat"] - x).pow(2).flatten(1).mean(1)
-        loss = (lambdas[q] * 255 ** 2 * mse + bpp).mean()
+        loss = (lambdas[q] * 255 ** 2 * mse + rate).mean()
         logs = {"bpp": float(bpp.detach().mean())}
         if net == "menet" and lab is not None:
             ce = F.cross_entropy(o["seg"], lab, weight=weights, ignore_index=VOID)
