@@ -44,6 +44,7 @@ from app.train.common import (
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
+from app.train.revive import rate_weights
 
 DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
             "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
@@ -455,8 +456,6 @@ def run(args: argparse.Namespace) -> int:
         npix = x.shape[-2] * x.shape[-1]
         bpp = o["likelihoods"].per_sample_bits() / npix
         if len(revived) and loop.step < ramp:
-            from app.train.revive import rate_weights
-
             w = rate_weights(o["likelihoods"].y.shape[1], revived, loop.step, ramp)
             rate = o["likelihoods"].per_sample_bits(w.to(device)) / npix
         else:

@@ -73,7 +73,7 @@ def dead_channels(fraction: torch.Tensor, threshold: float) -> torch.Tensor:
 
 @torch.no_grad()
 def revive_channels(model: Any, dead: torch.Tensor, seed: int = 0,
-                    producer_scale: float = 0.5, consumer_scale: float = 0.0) -> None:
+                    producer_scale: float = 0.5) -> None:
     """Re-initialise the channels ``dead`` of y in ``model`` (see the module docstring).
 
     Deterministic for a given ``seed``, so every process of a distributed run revives the
@@ -100,10 +100,7 @@ def revive_channels(model: Any, dead: torch.Tensor, seed: int = 0,
     w[dead] = random_rows(w, producer_scale * float(w[live].flatten(1).norm(dim=1).mean())).to(w)
     if producer.bias is not None:
         producer.bias[dead] = 0.0
-    consumer = model.g_s[0].weight  # ConvTranspose2d (M, N, k, k): input channel first
-    consumer[dead] = random_rows(
-        consumer, consumer_scale * float(consumer[live].flatten(1).norm(dim=1).mean())
-    ).to(consumer)
+    model.g_s[0].weight[dead] = 0.0  # ConvTranspose2d (M, N, k, k): input channel first
     model.h_a[0].weight[:, dead] = 0.0  # Conv2d (Nh, M, k, k)
     scale_head = model.h_s[-2]  # conv(Nh, M) before the final ReLU
     scale_head.weight[dead] = scale_head.weight[live].mean(0, keepdim=True)
