@@ -66,16 +66,17 @@ def quantise_pmf(pmf: np.ndarray, bits: int = PMF_BITS) -> np.ndarray:
     p = pmf / pmf.sum()
     freq = np.maximum(1, np.floor(p * (total - n) + 0.5).astype(np.int64))
     diff = total - int(freq.sum())
-    # give or take the difference from the most probable symbols (never below 1)
+    # give or take the difference from the most probable symbols (never below 1), one
+    # unit per symbol per pass in order of decreasing frequency, passes vectorised
     order = np.argsort(-freq, kind="stable")
-    i = 0
-    while diff != 0:
-        j = order[i % n]
-        step = 1 if diff > 0 else -1
-        if freq[j] + step >= 1:
-            freq[j] += step
-            diff -= step
-        i += 1
+    if diff > 0:
+        freq[order] += diff // n
+        freq[order[: diff % n]] += 1
+    while diff < 0:
+        eligible = order[freq[order] >= 2]
+        take = eligible[:-diff]
+        freq[take] -= 1
+        diff += take.size
     return freq
 
 
@@ -99,9 +100,11 @@ class GaussianConditional(nn.Module):
         return torch.round(y)
 
     @staticmethod
-    def likelihood(y_hat: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    def likelihood(y_hat: torch.Tensor, scales: torch.Tensor,
+                   means: torch.Tensor | None = None) -> torch.Tensor:
+        """P(ŷ) under N(mean, scale) ⊛ U(-1/2, 1/2) (mean 0 when ``means`` is None)."""
         s = lower_bound(scales, SCALE_MIN)
-        v = y_hat.abs()
+        v = (y_hat if means is None else y_hat - means).abs()
         # upper tail for precision: P = Φ((0.5 - |v|)/σ) - Φ((-0.5 - |v|)/σ)
         p = _std_normal_cdf((0.5 - v) / s) - _std_normal_cdf((-0.5 - v) / s)
         return lower_bound(p, LIKELIHOOD_MIN)
@@ -112,14 +115,26 @@ class GaussianConditional(nn.Module):
 
     def tables(self) -> list[np.ndarray]:
         """One quantised table per scale index over [-L, L] + escape, L = ceil(σ·z_tail)."""
+        return [t for t, _ in self.mean_tables(1)]
+
+    def mean_tables(self, steps: int) -> list[tuple[np.ndarray, int]]:
+        """(table, offset of its first value) per scale index ``s`` and fractional mean
+        ``f / steps`` (f = 0 .. steps - 1), at position ``s * steps + f``: the integers
+        k in [-L, L + 1] (just [-L, L] when ``steps`` is 1) under N(f / steps, σ_s) ⊛ U,
+        L = ceil(σ_s·z_tail), plus the escape. A value ŷ whose quantised mean is
+        ``m_int + f / steps`` is coded as ŷ - m_int in table ``s * steps + f``
+        (:mod:`app.nets.checkerboard`)."""
         mult = -float(torch.special.ndtri(torch.tensor(TAIL_MASS / 2, dtype=torch.float64)))
         out = []
+        fractions = torch.arange(steps, dtype=torch.float64).view(-1, 1) / steps
         for s in self.table.double():
             half = int(math.ceil(float(s) * mult))
-            v = torch.arange(-half, half + 1, dtype=torch.float64)
-            pmf = _std_normal_cdf((0.5 - v.abs()) / s) - _std_normal_cdf((-0.5 - v.abs()) / s)
-            tail = max(0.0, 1.0 - float(pmf.sum()))
-            out.append(quantise_pmf(np.append(pmf.numpy(), max(tail, 1e-12))))
+            v = torch.arange(-half, half + 1 + (steps > 1), dtype=torch.float64)
+            d = (v.view(1, -1) - fractions).abs()  # all fractions of this scale at once
+            pmfs = _std_normal_cdf((0.5 - d) / s) - _std_normal_cdf((-0.5 - d) / s)
+            for pmf in pmfs.numpy():
+                tail = max(0.0, 1.0 - float(pmf.sum()))
+                out.append((quantise_pmf(np.append(pmf, max(tail, 1e-12))), -half))
         return out
 
 

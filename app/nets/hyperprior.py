@@ -25,6 +25,7 @@ from torch import nn
 from app.entropy.gdn import GDN
 from app.entropy.models import EntropyBottleneck, GaussianConditional
 from app.nets import zoo
+from app.nets.checkerboard import CheckerboardParameters
 
 # λ of each trained quality for loss = λ·255²·MSE + bpp (images in [0, 1]): the usual
 # MSE ladder of learned codecs (CompressAI's quality 1..8 use the last eight values), with
@@ -45,9 +46,11 @@ CONFIGS: dict[str, dict[str, int]] = {
     # channels in the transforms it saturated near 33.5 dB (fed the unquantised latent),
     # far below the linear bound of its widths (see app.train.widen). Nh: the hyper
     # transforms' width, which stays 64 (the hyper-latent is small and its bits few)
-    "lite": {"N": 128, "M": 384, "Nh": 64},
+    # context: width of the checkerboard context's entropy-parameters network (0: none,
+    # the plain scale hyperprior; app.nets.checkerboard)
+    "lite": {"N": 128, "M": 384, "Nh": 64, "context": 512},
     # the paper's sizes for its highest rates (N = 192, M = 320 in Ballé et al.'s code)
-    "paper": {"N": 192, "M": 320},
+    "paper": {"N": 192, "M": 320, "context": 640},
 }
 MULTIPLE = 64  # g_a (x16) then h_a (x4)
 
@@ -162,10 +165,17 @@ class Likelihoods:
 def code_latent(model: Any, latent: torch.Tensor) -> tuple[torch.Tensor, Likelihoods]:
     """The hyperprior's coding step of a (gained) latent, shared by the hyperprior and
     MENet: z = h_a(|latent|), ẑ under the factorized prior, σ = h_s(ẑ), the latent under
-    N(0, σ). Returns (quantised latent, likelihoods): noise in training, rounding otherwise."""
+    N(0, σ), or, with a checkerboard context (:mod:`app.nets.checkerboard`), under N(μ, σ')
+    refined by the context of the rounded latent's anchors. Returns (quantised latent,
+    likelihoods): noise in training, rounding otherwise."""
     z_hat, z_lik = model.entropy_bottleneck(model.h_a(latent.abs()))
-    latent_hat, lat_lik = model.gaussian(latent, model.h_s(z_hat))
-    return latent_hat, Likelihoods(lat_lik, z_lik)
+    sigma = model.h_s(z_hat)
+    latent_hat = model.gaussian.quantise(latent, model.training)
+    means = None
+    if getattr(model, "checkerboard", None) is not None:
+        rounded = latent + (torch.round(latent) - latent).detach()
+        sigma, means = model.checkerboard.both_passes(sigma, rounded)
+    return latent_hat, Likelihoods(model.gaussian.likelihood(latent_hat, sigma, means), z_lik)
 
 
 def decoder_input(y: torch.Tensor, y_hat: torch.Tensor, training: bool) -> torch.Tensor:
@@ -193,10 +203,11 @@ class ScaleHyperprior(nn.Module):
         return cls(**config)
 
     def __init__(self, N: int = 64, M: int = 128, qualities: int = len(LAMBDAS),  # noqa: N803
-                 Nh: int | None = None) -> None:  # noqa: N803
+                 Nh: int | None = None, context: int = 0) -> None:  # noqa: N803
         super().__init__()
         nh = Nh or N  # the hyper transforms' width (N in Ballé et al.)
         self.N, self.M, self.Nh = N, M, nh
+        self.checkerboard = CheckerboardParameters(M, context) if context else None
         self.g_a = AnalysisTransform(N, M)
         self.g_s = SynthesisTransform(N, M)
         self.h_a = HyperAnalysis(nh, M)

@@ -7,13 +7,21 @@ Bitstream (all learned, no HEVC inside), one ``.edms`` file:
 - one LATENT layer per latent part (``hyperprior``: ŷ; ``menet``: ŷ = z_x and the semantic
   latent ẑ_s), each element coded with the Gaussian table of its scale index, the scales
   coming from h_s(ẑ) (§3 of Ballé et al.);
+- with a checkerboard context (:mod:`app.nets.checkerboard`, the shipped weights), each
+  LATENT layer holds two streams: the anchors' ((i + j) even), coded with σ and μ from
+  h_s(ẑ) alone, preceded by its byte length (uint32 LE), then the non-anchors', whose σ and
+  μ also see the anchors of *every* part (the decoder decodes all anchor streams first).
+  μ is quantised to 1/MEAN_STEPS: its integer part is subtracted from ŷ before coding and
+  its fraction picks the table (one per scale index and fraction); ŷ itself stays the
+  rounded latent, so the means change the bits, never the image;
 
 all through :mod:`app.entropy.coder` (rANS, ``constriction``). The header's ``quality``
 parameter selects the gain vectors (Cui et al. 2021).
 
-Bit-exactness: the hyper-decoder h_s, the scale indices, the probability tables and the
-synthesis run on the CPU in float32 with :data:`app.pipelines.netrun.INFERENCE_THREADS`
-threads, identically in encoder and decoder; the encoder's own reconstruction is computed
+Bit-exactness: the hyper-decoder h_s, the context and entropy-parameters networks, the
+scale indices and quantised means, the probability tables and the synthesis run on the
+CPU in float32 with :data:`app.pipelines.netrun.INFERENCE_THREADS` threads, identically
+in encoder and decoder; the encoder's own reconstruction is computed
 by that same decoding path from the integer latents.
 
 Any image size: the image is padded (replicate) to a multiple of 64 and the result
@@ -38,6 +46,7 @@ from app.codecs import CODEC_ID_RANS
 from app.entropy import coder
 from app.entropy.models import scale_indices
 from app.errors import PipelineError
+from app.nets.checkerboard import MEAN_STEPS, anchor_mask
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
 from app.pipelines.endtoend_spec import HYPERPRIOR
 from app.pipelines.netrun import fixed_threads, in_helper_thread
@@ -46,6 +55,8 @@ from app.pipelines.watch import checkpoint, interruptible
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample
 TILE = 64  # latent samples per tile side (1024 pixels)
+BAND = 64  # latent rows per band of the entropy-parameters network (even: anchor parity)
+CONTEXT_HALO = 2  # rows the checkerboard context's 5x5 convolution sees (even)
 HALO = 4  # latent samples of margin around each tile
 
 
@@ -97,6 +108,15 @@ def gaussian_tables() -> coder.TableSet:
 
     freqs = GaussianConditional().tables()
     return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])
+
+
+@functools.cache
+def mean_tables() -> coder.TableSet:
+    """The checkerboard codecs' tables: per scale index and fractional mean."""
+    from app.entropy.models import GaussianConditional
+
+    pairs = GaussianConditional().mean_tables(MEAN_STEPS)
+    return coder.TableSet([f for f, _ in pairs], [o for _, o in pairs])
 
 
 def bottleneck_tables(model: Any) -> coder.TableSet:
@@ -183,32 +203,100 @@ class EndToEndPipeline(Pipeline):
             hl, wl = lat.shape[-2:]
             self.report("hyper-latent")
             z_hat = torch.round(self.model.h_a(lat.abs()))
-            idx = scale_indices(self._scales(z_hat, hl, wl))
+            sigma_h = self._scales(z_hat, hl, wl)
             lat_hat = torch.round(lat)
+            # the groups' coding parameters exactly as the decoder derives them, each from
+            # what it has decoded before (the anchors' context from the anchors alone)
+            groups = self._groups(hl, wl)
+            idx_all, shift_all = self._new_coding(sigma_h)
+            for k, g in enumerate(groups):
+                self._fill_coding(sigma_h, None if k == 0 else self._anchors_only(lat_hat),
+                                  g, idx_all, shift_all)
         z_int = z_hat[0].to(torch.int64).numpy()
         z_idx = np.broadcast_to(np.arange(z_int.shape[0])[:, None, None], z_int.shape)
         self.report("entropy coding")
         layers = [Layer(LayerKind.SIDE_INFO, CODEC_ID_RANS,
                         coder.encode(z_int, z_idx, self.z_tables))]
         lat_int = lat_hat[0].to(torch.int64).numpy()
-        idx_np = idx[0].numpy()
+        lat_int -= shift_all  # the values coded: less their mean's integer part
+        tables = self._tables()
         c0 = 0
         for c in self.part_channels():
-            layers.append(Layer(LayerKind.LATENT, CODEC_ID_RANS,
-                                coder.encode(lat_int[c0:c0 + c], idx_np[c0:c0 + c],
-                                             gaussian_tables())))
+            streams = [coder.encode(lat_int[c0:c0 + c][:, g], idx_all[c0:c0 + c][:, g], tables)
+                       for g in groups]
+            layers.append(Layer(LayerKind.LATENT, CODEC_ID_RANS, _join(streams)))
             c0 += c
-        views["bits"] = self._bits_view(lat_int, idx_np, h, w)
+        views["bits"] = self._bits_view(lat_int, idx_all, h, w)
+        del lat_int, idx_all, shift_all
         self.report("synthesis")
         with fixed_threads():
             recon = self.synthesise(lat_hat * inv_gain, h, w, views)
         return self.encoded(h, w, params, layers, recon, views)
 
+    # -- entropy parameters: the hyperprior's alone, or with the checkerboard context ------
+    @property
+    def _checkerboard(self) -> Any:
+        return getattr(self.model, "checkerboard", None)
+
+    def _tables(self) -> coder.TableSet:
+        return gaussian_tables() if self._checkerboard is None else mean_tables()
+
+    def _groups(self, hl: int, wl: int) -> list[np.ndarray]:
+        """Boolean (hl, wl) masks of the latent positions coded together, in coding order:
+        all at once, or the anchors then the non-anchors (:mod:`app.nets.checkerboard`)."""
+        if self._checkerboard is None:
+            return [np.ones((hl, wl), dtype=bool)]
+        anchors = anchor_mask(hl, wl)[0, 0].numpy().astype(bool)
+        return [anchors, ~anchors]
+
+    def _anchors_only(self, lat_hat: torch.Tensor) -> torch.Tensor:
+        """The anchors of a (partly) decoded latent, +0.0 everywhere else."""
+        mask = anchor_mask(*lat_hat.shape[-2:]).bool()
+        return torch.where(mask, lat_hat, torch.zeros_like(lat_hat))
+
     @staticmethod
-    def _bits_view(lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:
-        """−log2 p of each latent element under its table, summed over channels (float32,
-        one value per 16x16 block, cropped to the image): where the bits go."""
-        tables = gaussian_tables()
+    def _new_coding(sigma_h: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Empty (table index, integer shift) arrays for every latent element, (C, hl, wl)
+        int32 each, filled group by group by :meth:`_fill_coding`."""
+        shape = tuple(sigma_h.shape[1:])
+        return np.zeros(shape, dtype=np.int32), np.zeros(shape, dtype=np.int32)
+
+    def _fill_coding(self, sigma_h: torch.Tensor, anchors: torch.Tensor | None,
+                     group: np.ndarray, idx_out: np.ndarray, shift_out: np.ndarray) -> None:
+        """Write the (table index, integer shift) of the positions of ``group``.
+
+        Without a context model the table is the scale index and the shift 0. With it,
+        σ and μ come from the entropy-parameters network (``anchors``: the decoded anchors,
+        None for the anchors' own pass); μ is quantised to 1/MEAN_STEPS, its integer part
+        is the shift subtracted before coding and its fraction selects the table. The
+        network runs over bands of :data:`BAND` latent rows (the context's 5x5 convolution
+        sees 2 rows of halo), chosen from the size alone, so encoder and decoder compute
+        alike and a 24-megapixel latent does not hold the network's activations at once."""
+        cb = self._checkerboard
+        hl = sigma_h.shape[-2]
+        for r0 in range(0, hl, BAND):
+            r1 = min(hl, r0 + BAND)
+            if cb is None:
+                idx = scale_indices(sigma_h[..., r0:r1, :])[0]
+                shift = torch.zeros_like(idx)
+            else:
+                context = None
+                if anchors is not None:
+                    e0, e1 = max(0, r0 - CONTEXT_HALO), min(hl, r1 + CONTEXT_HALO)
+                    context = cb.anchor_context(anchors[..., e0:e1, :])[..., r0 - e0:r1 - e0, :]
+                sigma, mean = cb(sigma_h[..., r0:r1, :], context)
+                steps = torch.round(mean[0] * MEAN_STEPS).to(torch.int64)
+                shift = torch.div(steps, MEAN_STEPS, rounding_mode="floor")
+                idx = scale_indices(sigma)[0] * MEAN_STEPS + (steps - shift * MEAN_STEPS)
+            g = group[r0:r1]
+            idx_out[:, r0:r1][:, g] = idx.numpy()[:, g]
+            shift_out[:, r0:r1][:, g] = shift.numpy()[:, g]
+
+    def _bits_view(self, lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:
+        """−log2 p of each latent element (as coded: less its shift) under its table,
+        summed over channels (float32, one value per 16x16 block, cropped to the image):
+        where the bits go."""
+        tables = self._tables()
         freqs = np.zeros(lat_int.shape, dtype=np.float64)
         sym, _ = tables.symbols(lat_int.reshape(-1), idx.reshape(-1))
         k = idx.reshape(-1)
@@ -234,20 +322,52 @@ class EndToEndPipeline(Pipeline):
         n = int(self.model.entropy_bottleneck.channels)
         z_idx = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
         z_int = coder.decode(encoded.layers[0].data, z_idx, self.z_tables)
+        groups = self._groups(hl, wl)
+        streams = [_split(layer.data, len(groups)) for layer in encoded.layers[1:]]
+        tables = self._tables()
+        lat_int = np.zeros((sum(parts), hl, wl), dtype=np.int64)
         with fixed_threads():
             z_hat = torch.from_numpy(z_int.astype(np.float32))[None]
-            idx = scale_indices(self._scales(z_hat, hl, wl))[0].numpy()
-        chunks, c0 = [], 0
-        for layer, c in zip(encoded.layers[1:], parts, strict=True):
-            chunks.append(coder.decode(layer.data, idx[c0:c0 + c], gaussian_tables()))
-            c0 += c
-        lat_int = np.concatenate(chunks, axis=0)
-        views: dict[str, View] = {"bits": self._bits_view(lat_int, idx, h, w)}
+            sigma_h = self._scales(z_hat, hl, wl)
+        idx_all, shift_all = self._new_coding(sigma_h)
+        for k, g in enumerate(groups):
+            with fixed_threads():
+                anchors = (None if k == 0 else
+                           self._anchors_only(torch.from_numpy(lat_int.astype(np.float32))[None]))
+                self._fill_coding(sigma_h, anchors, g, idx_all, shift_all)
+            c0 = 0
+            for part, c in zip(streams, parts, strict=True):
+                sel = (slice(c0, c0 + c), g)
+                lat_int[sel] = coder.decode(part[k], idx_all[sel], tables) + shift_all[sel]
+                c0 += c
+        views: dict[str, View] = {"bits": self._bits_view(lat_int - shift_all, idx_all, h, w)}
+        del idx_all, shift_all
         with fixed_threads():
             _, inv_gain = self.model.gains(self._quality(params))
             lat_hat = torch.from_numpy(lat_int.astype(np.float32))[None]
             image = self.synthesise(lat_hat * inv_gain, h, w, views)
         return image, views
+
+
+def _join(streams: list[bytes]) -> bytes:
+    """One LATENT layer's payload: one stream as it is; several (the checkerboard's anchors
+    then non-anchors) each but the last preceded by its byte length (uint32 LE)."""
+    return b"".join(len(s).to_bytes(4, "little") + s for s in streams[:-1]) + streams[-1]
+
+
+def _split(data: bytes, n: int) -> list[bytes]:
+    """The ``n`` streams of a LATENT layer written by :func:`_join`."""
+    out, pos = [], 0
+    for _ in range(n - 1):
+        if pos + 4 > len(data):
+            raise PipelineError("latent layer is truncated")
+        size = int.from_bytes(data[pos:pos + 4], "little")
+        if pos + 4 + size > len(data):
+            raise PipelineError("latent layer's stream lengths do not fit the layer")
+        out.append(data[pos + 4:pos + 4 + size])
+        pos += 4 + size
+    out.append(data[pos:])
+    return out
 
 
 class HyperpriorPipeline(EndToEndPipeline):

@@ -49,6 +49,8 @@ from app.train.revive import rate_weights
 DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
             "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
 VAL_QUALITIES = hp.VALIDATION_QUALITIES
+#: the parameters --entropy-only trains (prefixes of the state-dict keys)
+ENTROPY_MODEL = ("h_a.", "h_s.", "entropy_bottleneck.", "checkerboard.")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -97,6 +99,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="raise the learning rate linearly over the first STEPS steps of this "
                    "run (a warm restart's fresh Adam moves every weight by about the "
                    "learning rate per step at first)")
+    p.add_argument("--entropy-only", action="store_true",
+                   help="with --init: train only the entropy model (h_a, h_s, the factorized "
+                   "prior and the checkerboard context), the transforms and gains frozen, on "
+                   "the exact bits of the rounded latent: the decoded images stay the same "
+                   "and only the rate falls (one process; app.nets.checkerboard)")
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
@@ -147,6 +154,25 @@ def _revive_dead(model: torch.nn.Module, photos: list[np.ndarray], frames: list,
     dead = distributed.broadcast_object(dead)
     revive_channels(model, torch.tensor(dead, dtype=torch.long), seed=0)
     return torch.tensor(dead, dtype=torch.long)
+
+
+def latent_bits(model: Any, net: str, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """(B,) bits of each sample's rounded latent and hyper-latent with the transforms and
+    gains fixed (``--entropy-only``): the latent is rounded exactly as it is coded, the
+    hyper-latent gets uniform noise for its own likelihood and is rounded (straight-through)
+    on its way to h_s, as in the codec."""
+    gain, _ = model.gains(q.float())
+    with torch.no_grad():
+        lat = (model.g_a(x)[0] if net == "hyperprior" else model.analyse(x)) * gain
+        lat_hat = torch.round(lat)
+    z = model.h_a(lat.abs())
+    _, z_lik = model.entropy_bottleneck(z)
+    sigma = model.h_s(z + (torch.round(z) - z).detach())
+    means = None
+    if model.checkerboard is not None:
+        sigma, means = model.checkerboard.both_passes(sigma, lat_hat)
+    y_lik = model.gaussian.likelihood(lat_hat, sigma, means)
+    return hp.Likelihoods(y_lik, z_lik).per_sample_bits()
 
 
 def _photo_paths(folder: str | None, limit: int | None, seed: int = 0) -> list[Path]:
@@ -310,6 +336,13 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg]
     iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
     crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
+    if args.entropy_only:
+        if not args.init and not args.resume:
+            raise SystemExit("--entropy-only needs --init (the transforms it keeps)")
+        if distributed.env_world_size() > 1:  # before the process group is joined
+            raise SystemExit("--entropy-only runs in one process (no torchrun)")
+        if args.revive is not None or args.freeze_base or args.widen:
+            raise SystemExit("--entropy-only: not with --revive, --widen or --freeze-base")
     set_threads(args.threads)
     device = pick_device(args.device)
     frames = load_split(args.data, "train", args.limit)
@@ -364,6 +397,9 @@ def run(args: argparse.Namespace) -> int:
         from app.train.graft import freeze_base
 
         freeze_base(model)
+    if args.entropy_only:
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith(ENTROPY_MODEL))
     semantic = ("aggregation.", "seg_decoder.", "enhance.")
     groups: dict[str, list[torch.nn.Parameter]] = {"others": [], "gains": [], "semantic": []}
     for n, p in model.named_parameters():
@@ -408,7 +444,9 @@ def run(args: argparse.Namespace) -> int:
             "revived": (f"{len(revived)} dead channels of y re-initialised (app.train.revive), "
                         f"their rate ramped in over {ramp} steps" if len(revived) else None),
             "frozen": ("g_a, g_s and the y-parts of h_a.0, h_s.4 and the gain units"
-                       if args.freeze_base else None),
+                       if args.freeze_base else
+                       "everything but the entropy model (" + ", ".join(ENTROPY_MODEL) + ")"
+                       if args.entropy_only else None),
             "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
             f" and {n_photos} photographs from a natural-image folder (Imagenette train, random "
             f"{PHOTO_SCALE[0]}-{PHOTO_SCALE[1]} down-scale), "
@@ -416,7 +454,8 @@ def run(args: argparse.Namespace) -> int:
             + (f" per process x {distributed.world_size()} processes"
                if distributed.world_size() > 1 else "")
             + f"; a CamVid batch every {camvid_every} steps",
-            "loss": f"lambda_q*255^2*MSE + bpp per sample, {q_drawn}"
+            "loss": f"mean log bpp of the rounded latent only (transforms frozen), {q_drawn}"
+            if args.entropy_only else f"lambda_q*255^2*MSE + bpp per sample, {q_drawn}"
             + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
                if net == "menet" else ""),
             "validation": {"data": f"CamVid val ({len(val_frames)} frames) and "
@@ -452,6 +491,8 @@ def run(args: argparse.Namespace) -> int:
             x, lab = next(photo_iter), None
         x = x.to(device)
         q = torch.tensor(qrng.choices(range(n_q), q_weights, k=x.shape[0]), device=device)
+        if args.entropy_only:
+            return entropy_step(x, q)
         o = model_fwd(x, q.float())
         npix = x.shape[-2] * x.shape[-1]
         bpp = o["likelihoods"].per_sample_bits() / npix
@@ -477,6 +518,21 @@ def run(args: argparse.Namespace) -> int:
         opt.step()
         logs["loss"] = float(loss.detach())
         return logs
+
+    def entropy_step(x: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
+        # the frozen transforms run as at inference (MENet's aggregation module has batch
+        # norm and dropout: in training mode they would move its running statistics)
+        model.eval()
+        for name in ENTROPY_MODEL:
+            getattr(model, name.rstrip(".")).train()
+        bpp = latent_bits(model, net, x, q) / (x.shape[-2] * x.shape[-1])
+        # relative savings count alike at every rate (as in a BD-rate): the mean of log bpp
+        loss = torch.log(bpp.clamp_min(1e-4)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return {"bpp": float(bpp.detach().mean()), "loss": float(loss.detach())}
 
     if args.export_now:
         if loop.step == 0:

@@ -85,7 +85,9 @@ def widen_state(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     modules = dict(model.named_modules())
     widened = []
     for key, target in own.items():
-        if key not in state:
+        if key not in state or key.startswith("checkerboard."):
+            # the checkerboard context is not widened: it keeps its zero start, which is
+            # the plain scale hyperprior (retrain it with --entropy-only afterwards)
             continue
         src = state[key].to(target.dtype)
         if src.shape == target.shape:

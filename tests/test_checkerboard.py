@@ -1,0 +1,281 @@
+"""The checkerboard context with means (app.nets.checkerboard) in the learned codecs: the
+decoder's two passes rebuild exactly what the encoder coded, with means and refined
+scales far from the hyperprior's, at odd sizes; a decoder whose context differs is caught;
+the tables; and ``edms train ... --entropy-only``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import save_file
+
+from app import api
+from app.container import from_bytes, to_bytes
+from app.entropy.models import PMF_BITS, GaussianConditional
+from app.errors import PipelineError
+from app.nets import hyperprior as hp
+from app.nets import menet as mn
+from app.nets.checkerboard import MEAN_STEPS, CheckerboardParameters, anchor_mask
+from app.pipelines.base import LayerKind
+
+
+def _randomise(cb: CheckerboardParameters, seed: int) -> None:
+    """Make the entropy parameters depend visibly on the context: means of a few units
+    and scales off the hyperprior's by up to e^±1."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in cb.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+        last = cb.params[-1]
+        last.bias[: cb.channels].uniform_(-1.0, 1.0, generator=g)
+        last.bias[cb.channels:].uniform_(-3.0, 3.0, generator=g)
+
+
+def _small_pipelines() -> dict[str, object]:
+    from app.pipelines.endtoend import HyperpriorPipeline
+    from app.pipelines.menet import MenetNoEnhancePipeline, MenetPipeline
+
+    torch.manual_seed(0)
+    hyper = hp.ScaleHyperprior(N=16, M=24, Nh=16, context=32)
+    _randomise(hyper.checkerboard, 1)
+    torch.manual_seed(0)
+    me = mn.MENet(N=16, M=24, Ms=8, S=16, E=8, R=1, Nh=16, context=32)
+    _randomise(me.checkerboard, 2)
+    return {"hyperprior": HyperpriorPipeline(hyper, b"cbrandom"),
+            "menet": MenetPipeline(me, b"cbrando2"),
+            "menet-noenh": MenetNoEnhancePipeline(me, b"cbrando2")}
+
+
+@pytest.fixture(scope="module")
+def pipelines() -> dict[str, object]:
+    return _small_pipelines()
+
+
+def test_anchor_mask_is_a_checkerboard() -> None:
+    m = anchor_mask(3, 4)[0, 0]
+    assert m.tolist() == [[1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]]
+
+
+def test_an_untrained_context_is_the_plain_scale_hyperprior() -> None:
+    """Zero-initialised last layer: σ unchanged, μ = 0, so trained scale-hyperprior weights
+    start as exactly that codec."""
+    torch.manual_seed(3)
+    with_cb = hp.ScaleHyperprior(N=16, M=24, context=32).eval()
+    plain = hp.ScaleHyperprior(N=16, M=24).eval()
+    plain.load_state_dict({k: v for k, v in with_cb.state_dict().items()
+                           if not k.startswith("checkerboard.")})
+    x = torch.rand(1, 3, 64, 128)
+    q = torch.tensor([3.0])
+    a, b = with_cb(x, q), plain(x, q)
+    assert torch.equal(a["likelihoods"].y, b["likelihoods"].y)
+    assert torch.equal(a["x_hat"], b["x_hat"])
+
+
+def test_anchors_see_no_context_and_non_anchors_only_anchors() -> None:
+    torch.manual_seed(4)
+    cb = CheckerboardParameters(6, 8)
+    _randomise(cb, 5)
+    sigma = torch.rand(1, 6, 7, 9) + 0.2
+    y = torch.randn(1, 6, 7, 9) * 3
+    s1, m1 = cb.both_passes(sigma, y)
+    mask = anchor_mask(7, 9).bool().expand_as(y)
+    y2 = torch.where(mask, y, torch.randn_like(y) * 10)  # other non-anchors
+    s2, m2 = cb.both_passes(sigma, y2)
+    assert torch.equal(s1, s2) and torch.equal(m1, m2)
+    s3, m3 = cb.both_passes(sigma, torch.where(mask, y + 1, y))  # other anchors
+    non = ~mask
+    assert torch.equal(s3[mask], s1[mask]) and torch.equal(m3[mask], m1[mask])
+    assert not torch.equal(m3[non], m1[non])
+
+
+def test_mean_tables() -> None:
+    gc = GaussianConditional()
+    tabs = gc.mean_tables(MEAN_STEPS)
+    assert len(tabs) == 64 * MEAN_STEPS
+    assert all(int(f.sum()) == 1 << PMF_BITS and f.min() >= 1 for f, _ in tabs)
+    # one step per unit: the zero-mean tables of the plain hyperprior, symmetric about 0
+    # (up to the unit the quantisation hands to the first of equal symbols)
+    for f in gc.tables():
+        assert np.abs(f[:-1] - f[:-1][::-1]).max() <= 1
+    # the table of a mean of half a unit is symmetric about +1/2
+    f, off = tabs[20 * MEAN_STEPS + MEAN_STEPS // 2]
+    body = f[:-1]
+    assert off == -(body.size - 2) // 2 and np.abs(body - body[::-1]).max() <= 1
+    assert body[-off] == body.max() and body[-off + 1] - body[-off] <= 1
+
+
+SIDES = st.one_of(st.integers(1, 70), st.sampled_from([127, 128, 129, 255, 257]))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=SIDES, w=SIDES, name=st.sampled_from(["hyperprior", "menet", "menet-noenh"]),
+       quality=st.integers(1, 10))
+def test_round_trip_with_context_and_means(pipelines, h: int, w: int, name: str,
+                                           quality: int) -> None:
+    p = pipelines[name]
+    image = np.random.default_rng(h * 1000 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    coded = api.code(p, p.prepare(image), {"quality": quality})
+    back, _ = api.decode_checked(p, coded.data, coded.encoded.reconstruction)
+    assert np.array_equal(back, coded.encoded.reconstruction), (name, h, w)
+    parsed = from_bytes(coded.data)
+    parsed = dataclasses.replace(parsed, layers=[la for la in parsed.layers
+                                                 if la.kind != LayerKind.CHECK])
+    _, views = p.decode_with_views(parsed)
+    assert views["bits"].array.shape == ((h + 15) // 16, (w + 15) // 16)
+    assert np.array_equal(views["bits"].array, coded.encoded.views["bits"].array)
+
+
+def test_round_trip_in_tiles(pipelines) -> None:
+    p = pipelines["menet"]
+    image = np.random.default_rng(1).integers(0, 256, (1037, 70, 3), dtype=np.uint8)
+    enc = p.encode(image, {"quality": 5})
+    assert np.array_equal(p.decode(from_bytes(to_bytes(enc))), enc.reconstruction)
+
+
+def test_the_context_shapes_the_probabilities(pipelines) -> None:
+    """The file is coded with the context's parameters: with it zeroed (the plain
+    hyperprior's) the same latent codes to other bytes."""
+    p = pipelines["hyperprior"]
+    image = np.random.default_rng(2).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    a = p.encode(image, {"quality": 6})
+    cb = p.model.checkerboard
+    saved = {k: v.clone() for k, v in cb.state_dict().items()}
+    try:
+        with torch.no_grad():
+            cb.params[-1].weight.zero_()
+            cb.params[-1].bias.zero_()
+        b = p.encode(image, {"quality": 6})
+    finally:
+        cb.load_state_dict(saved)
+    assert np.array_equal(a.reconstruction, b.reconstruction)  # the means move no pixel
+    assert a.layers[1].data != b.layers[1].data
+
+
+def test_a_decoder_with_another_context_is_caught(pipelines, monkeypatch) -> None:
+    """The non-anchors' means off by one step in the decoder: an error, never a wrong
+    image."""
+    p = pipelines["menet"]
+    image = np.random.default_rng(3).integers(0, 256, (50, 61, 3), dtype=np.uint8)
+    coded = api.code(p, p.prepare(image), {"quality": 4})
+    cb = p.model.checkerboard
+    real = type(cb).forward
+
+    def shifted(self, sigma_h, context):  # noqa: ANN001, ANN202
+        s, m = real(self, sigma_h, context)
+        return s, m + (0.0 if context is None else 1.0 / MEAN_STEPS)
+
+    monkeypatch.setattr(type(cb), "forward", shifted)
+    with pytest.raises(PipelineError, match="decoded differently|latent stream is damaged"):
+        api.decode_checked(p, coded.data, None)
+
+
+def test_latent_layer_with_bad_stream_lengths_is_an_error(pipelines) -> None:
+    from app.pipelines.endtoend import _join, _split
+
+    assert _split(_join([b"abcd", b"efgh"]), 2) == [b"abcd", b"efgh"]
+    with pytest.raises(PipelineError, match="truncated"):
+        _split(b"ab", 2)
+    with pytest.raises(PipelineError, match="do not fit"):
+        _split((100).to_bytes(4, "little") + b"abcd", 2)
+    p = pipelines["hyperprior"]
+    image = np.random.default_rng(4).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    enc = p.encode(image, {"quality": 3})
+    bad = enc.layers[1]
+    enc.layers[1] = type(bad)(bad.kind, bad.codec_id, (10 ** 6).to_bytes(4, "little")
+                              + bad.data[4:])
+    with pytest.raises(PipelineError):
+        p.decode(enc)
+
+
+@pytest.mark.parametrize("net", ["hyperprior", "menet"])
+def test_entropy_only_training_keeps_the_transforms(tmp_path, net: str) -> None:
+    """``--entropy-only`` changes the entropy model alone: every other tensor (MENet's batch
+    norm statistics included) is the init's, the manifest says so; it refuses to run
+    without --init or with --revive."""
+    from safetensors.torch import load_file
+
+    from app.train import train_main
+    from app.train.e2e import ENTROPY_MODEL
+    from tests.test_revive import _fake_camvid
+
+    data = tmp_path / "camvid"
+    _fake_camvid(data, size=(72, 64))
+    trained = (hp.ScaleHyperprior.from_config(hp.CONFIGS["lite"]) if net == "hyperprior"
+               else mn.MENet.from_config(mn.CONFIGS["lite"]))
+    init = tmp_path / "trained.safetensors"
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()
+               if not k.startswith("checkerboard.")}, str(init))
+    common = ["--data", str(data), "--val-every", "2", "--batch", "2", "--crop", "64",
+              "--val-frames", "1", "--threads", "1", "--device", "cpu",
+              "--run-dir", str(tmp_path / "r"), "--out", str(tmp_path / "out")]
+    assert train_main([net, *common, "--iters", "2", "--init", str(init),
+                       "--entropy-only", "--lr", "1e-2"]) == 0
+    out = load_file(str(tmp_path / "out" / f"{net}-lite.safetensors"))
+    before = {k: v.half().float() if v.is_floating_point() else v
+              for k, v in trained.state_dict().items()}
+    for k, v in out.items():
+        if not k.startswith(ENTROPY_MODEL):
+            assert torch.equal(v.float() if v.is_floating_point() else v, before[k]), k
+    assert any(not torch.equal(v.float(), before[k])
+               for k, v in out.items() if k.startswith("checkerboard."))
+    man = json.loads((tmp_path / "out" / f"{net}-lite.json").read_text())
+    assert man["frozen"].startswith("everything but the entropy model")
+    assert "log bpp" in man["loss"]
+    with pytest.raises(SystemExit, match="needs --init"):
+        train_main([net, *common, "--iters", "1", "--entropy-only"])
+    with pytest.raises(SystemExit, match="not with --revive, --widen"):
+        train_main([net, *common, "--iters", "1", "--init", str(init),
+                    "--entropy-only", "--revive", "0.01"])
+
+
+def test_entropy_only_refuses_torchrun(monkeypatch) -> None:
+    from app.train import train_main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit, match="one process"):
+        train_main(["hyperprior", "--data", "nowhere", "--init", "w.safetensors",
+                    "--entropy-only"])
+
+
+def test_widening_restarts_the_context_from_the_plain_hyperprior() -> None:
+    from app.train.widen import widen_state
+
+    narrow = hp.ScaleHyperprior(N=16, M=24, context=8)
+    _randomise(narrow.checkerboard, 6)
+    wide = hp.ScaleHyperprior(N=16, M=40, context=8)
+    widen_state(wide, narrow.state_dict())  # no error on the context's shapes
+    assert torch.equal(wide.g_s[0].weight[:24], narrow.g_s[0].weight)
+    # the context is not widened: it is left as built (zero last layer: the plain prior)
+    assert not wide.checkerboard.params[-1].weight.any()
+    assert not wide.checkerboard.params[-1].bias.any()
+
+
+def test_bands_compute_what_the_whole_latent_does(pipelines, monkeypatch) -> None:
+    """The entropy parameters computed over bands of latent rows (with the context's
+    halo) are those of the whole latent: the band size changes no table choice (but for
+    the odd float rounding at a bucket boundary)."""
+    from app.pipelines import endtoend
+
+    p = pipelines["menet"]
+    rng = torch.Generator().manual_seed(8)
+    c = sum(p.part_channels())
+    sigma_h = torch.rand(1, c, 37, 23, generator=rng) * 5 + 0.05
+    lat = torch.round(torch.randn(1, c, 37, 23, generator=rng) * 4)
+    groups = p._groups(37, 23)
+    out = {}
+    for band in (4, 6, 1000):
+        monkeypatch.setattr(endtoend, "BAND", band)
+        idx, shift = p._new_coding(sigma_h)
+        for k, g in enumerate(groups):
+            p._fill_coding(sigma_h, None if k == 0 else p._anchors_only(lat), g, idx, shift)
+        out[band] = (idx, shift)
+    for band in (4, 6):
+        for a, b in zip(out[band], out[1000], strict=True):
+            assert np.mean(a == b) > 0.999, band
