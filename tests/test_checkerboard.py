@@ -274,7 +274,7 @@ def test_bands_compute_what_the_whole_latent_does(pipelines, monkeypatch) -> Non
         monkeypatch.setattr(endtoend, "BAND", band)
         idx, shift = p._new_coding(sigma_h)
         for k, g in enumerate(groups):
-            p._fill_coding(sigma_h, None if k == 0 else p._anchors_only(lat), g, idx, shift)
+            p._fill_coding(sigma_h, None if k == 0 else lat, g, idx, shift)
         out[band] = (idx, shift)
     for band in (4, 6):
         for a, b in zip(out[band], out[1000], strict=True):

@@ -109,9 +109,10 @@ class GaussianConditional(nn.Module):
         p = _std_normal_cdf((0.5 - v) / s) - _std_normal_cdf((-0.5 - v) / s)
         return lower_bound(p, LIKELIHOOD_MIN)
 
-    def forward(self, y: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, y: torch.Tensor, scales: torch.Tensor,
+                means: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         y_hat = self.quantise(y, self.training)
-        return y_hat, self.likelihood(y_hat, scales)
+        return y_hat, self.likelihood(y_hat, scales, means)
 
     def tables(self) -> list[np.ndarray]:
         """One quantised table per scale index over [-L, L] + escape, L = ceil(σ·z_tail)."""

@@ -64,9 +64,12 @@ class CheckerboardParameters(nn.Module):
 
     def anchor_context(self, y_hat: torch.Tensor) -> torch.Tensor:
         """Context of every position from the anchors of ``y_hat`` alone, zero at the
-        anchors themselves (the non-anchors of ``y_hat`` are ignored)."""
-        mask = anchor_mask(y_hat.shape[-2], y_hat.shape[-1], device=y_hat.device).to(y_hat.dtype)
-        return self.context(y_hat * mask) * (1 - mask)
+        anchors themselves (the non-anchors of ``y_hat`` are ignored: replaced by +0.0, so
+        an encoder holding them and a decoder that has not decoded them yet convolve the
+        very same tensor)."""
+        mask = anchor_mask(y_hat.shape[-2], y_hat.shape[-1], device=y_hat.device)
+        anchors = torch.where(mask.bool(), y_hat, torch.zeros_like(y_hat))
+        return self.context(anchors) * (1 - mask.to(y_hat.dtype))
 
     def forward(self, sigma_h: torch.Tensor, context: torch.Tensor | None
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -162,20 +162,31 @@ class Likelihoods:
         return y_bits.flatten(1).sum(1) - torch.log2(self.z).flatten(1).sum(1)
 
 
-def code_latent(model: Any, latent: torch.Tensor) -> tuple[torch.Tensor, Likelihoods]:
+def code_latent(model: Any, latent: torch.Tensor, exact: bool = False
+                ) -> tuple[torch.Tensor, Likelihoods]:
     """The hyperprior's coding step of a (gained) latent, shared by the hyperprior and
     MENet: z = h_a(|latent|), ẑ under the factorized prior, σ = h_s(ẑ), the latent under
     N(0, σ), or, with a checkerboard context (:mod:`app.nets.checkerboard`), under N(μ, σ')
     refined by the context of the rounded latent's anchors. Returns (quantised latent,
-    likelihoods): noise in training, rounding otherwise."""
-    z_hat, z_lik = model.entropy_bottleneck(model.h_a(latent.abs()))
+    likelihoods): noise in training, rounding otherwise.
+
+    ``exact``: the bits the codec will spend, whatever the mode (for training the entropy
+    model alone, ``--entropy-only``): the latent is rounded, not noised, and ẑ reaches h_s
+    rounded (straight-through); z's own likelihood still sees the bottleneck's noise in
+    training."""
+    z = model.h_a(latent.abs())
+    z_hat, z_lik = model.entropy_bottleneck(z)
+    if exact:
+        z_hat = z + (torch.round(z) - z).detach()
     sigma = model.h_s(z_hat)
-    latent_hat = model.gaussian.quantise(latent, model.training)
+    rounded = latent + (torch.round(latent) - latent).detach()
     means = None
-    if getattr(model, "checkerboard", None) is not None:
-        rounded = latent + (torch.round(latent) - latent).detach()
+    if model.checkerboard is not None:
         sigma, means = model.checkerboard.both_passes(sigma, rounded)
-    return latent_hat, Likelihoods(model.gaussian.likelihood(latent_hat, sigma, means), z_lik)
+    if exact:
+        return rounded, Likelihoods(model.gaussian.likelihood(rounded, sigma, means), z_lik)
+    latent_hat, lat_lik = model.gaussian(latent, sigma, means)
+    return latent_hat, Likelihoods(lat_lik, z_lik)
 
 
 def decoder_input(y: torch.Tensor, y_hat: torch.Tensor, training: bool) -> torch.Tensor:

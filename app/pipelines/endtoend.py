@@ -210,7 +210,7 @@ class EndToEndPipeline(Pipeline):
             groups = self._groups(hl, wl)
             idx_all, shift_all = self._new_coding(sigma_h)
             for k, g in enumerate(groups):
-                self._fill_coding(sigma_h, None if k == 0 else self._anchors_only(lat_hat),
+                self._fill_coding(sigma_h, None if k == 0 else lat_hat,
                                   g, idx_all, shift_all)
         z_int = z_hat[0].to(torch.int64).numpy()
         z_idx = np.broadcast_to(np.arange(z_int.shape[0])[:, None, None], z_int.shape)
@@ -236,7 +236,7 @@ class EndToEndPipeline(Pipeline):
     # -- entropy parameters: the hyperprior's alone, or with the checkerboard context ------
     @property
     def _checkerboard(self) -> Any:
-        return getattr(self.model, "checkerboard", None)
+        return self.model.checkerboard
 
     def _tables(self) -> coder.TableSet:
         return gaussian_tables() if self._checkerboard is None else mean_tables()
@@ -248,11 +248,6 @@ class EndToEndPipeline(Pipeline):
             return [np.ones((hl, wl), dtype=bool)]
         anchors = anchor_mask(hl, wl)[0, 0].numpy().astype(bool)
         return [anchors, ~anchors]
-
-    def _anchors_only(self, lat_hat: torch.Tensor) -> torch.Tensor:
-        """The anchors of a (partly) decoded latent, +0.0 everywhere else."""
-        mask = anchor_mask(*lat_hat.shape[-2:]).bool()
-        return torch.where(mask, lat_hat, torch.zeros_like(lat_hat))
 
     @staticmethod
     def _new_coding(sigma_h: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -266,12 +261,13 @@ class EndToEndPipeline(Pipeline):
         """Write the (table index, integer shift) of the positions of ``group``.
 
         Without a context model the table is the scale index and the shift 0. With it,
-        σ and μ come from the entropy-parameters network (``anchors``: the decoded anchors,
-        None for the anchors' own pass); μ is quantised to 1/MEAN_STEPS, its integer part
-        is the shift subtracted before coding and its fraction selects the table. The
-        network runs over bands of :data:`BAND` latent rows (the context's 5x5 convolution
-        sees 2 rows of halo), chosen from the size alone, so encoder and decoder compute
-        alike and a 24-megapixel latent does not hold the network's activations at once."""
+        σ and μ come from the entropy-parameters network (``anchors``: the latent decoded so
+        far, only its anchors read; None for the anchors' own pass); μ is quantised to
+        1/MEAN_STEPS, its integer part is the shift subtracted before coding and its
+        fraction selects the table. The network runs over bands of :data:`BAND` latent
+        rows (the context's 5x5 convolution sees 2 rows of halo), chosen from the size
+        alone, so encoder and decoder compute alike and a 24-megapixel latent does not hold
+        the network's activations at once."""
         cb = self._checkerboard
         hl = sigma_h.shape[-2]
         for r0 in range(0, hl, BAND):
@@ -332,8 +328,8 @@ class EndToEndPipeline(Pipeline):
         idx_all, shift_all = self._new_coding(sigma_h)
         for k, g in enumerate(groups):
             with fixed_threads():
-                anchors = (None if k == 0 else
-                           self._anchors_only(torch.from_numpy(lat_int.astype(np.float32))[None]))
+                anchors = (None if k == 0 else  # decoded so far: the anchors
+                           torch.from_numpy(lat_int.astype(np.float32))[None])
                 self._fill_coding(sigma_h, anchors, g, idx_all, shift_all)
             c0 = 0
             for part, c in zip(streams, parts, strict=True):

@@ -158,21 +158,11 @@ def _revive_dead(model: torch.nn.Module, photos: list[np.ndarray], frames: list,
 
 def latent_bits(model: Any, net: str, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """(B,) bits of each sample's rounded latent and hyper-latent with the transforms and
-    gains fixed (``--entropy-only``): the latent is rounded exactly as it is coded, the
-    hyper-latent gets uniform noise for its own likelihood and is rounded (straight-through)
-    on its way to h_s, as in the codec."""
+    gains fixed (``--entropy-only``; :func:`app.nets.hyperprior.code_latent`, exact)."""
     gain, _ = model.gains(q.float())
     with torch.no_grad():
         lat = (model.g_a(x)[0] if net == "hyperprior" else model.analyse(x)) * gain
-        lat_hat = torch.round(lat)
-    z = model.h_a(lat.abs())
-    _, z_lik = model.entropy_bottleneck(z)
-    sigma = model.h_s(z + (torch.round(z) - z).detach())
-    means = None
-    if model.checkerboard is not None:
-        sigma, means = model.checkerboard.both_passes(sigma, lat_hat)
-    y_lik = model.gaussian.likelihood(lat_hat, sigma, means)
-    return hp.Likelihoods(y_lik, z_lik).per_sample_bits()
+    return hp.code_latent(model, lat, exact=True)[1].per_sample_bits()
 
 
 def _photo_paths(folder: str | None, limit: int | None, seed: int = 0) -> list[Path]:
