@@ -142,6 +142,38 @@ def test_round_trip_bit_exact_at_odd_sizes(e2e_pipelines, name: str) -> None:
             assert enc.views["segmentation"].array.shape == (h, w)
 
 
+@pytest.mark.parametrize("name", ["hyperprior", "menet"])
+def test_only_the_latent_covering_the_image_is_coded(e2e_pipelines, monkeypatch,
+                                                     name: str) -> None:
+    """The image is padded to a multiple of 16, not 64: a 40x72 image has a 3x5 latent
+    (not 4x8) and a 1x2 hyper-latent, and exactly those elements reach the coder in the
+    encoder and the decoder (the hyper-analysis' padding to 4x8 stays in the encoder)."""
+    p = e2e_pipelines[name]
+    counts: list[int] = []
+    real_encode, real_decode = coder.encode, coder.decode
+
+    def spy_encode(values, indexes, tables):
+        counts.append(int(np.asarray(values).size))
+        return real_encode(values, indexes, tables)
+
+    def spy_decode(data, indexes, tables):
+        counts.append(int(np.asarray(indexes).size))
+        return real_decode(data, indexes, tables)
+
+    monkeypatch.setattr(coder, "encode", spy_encode)
+    monkeypatch.setattr(coder, "decode", spy_decode)
+    image = np.random.default_rng(9).integers(0, 256, (40, 72, 3), dtype=np.uint8)
+    enc = p.encode(image, {"quality": 5})
+    encoded_counts = list(counts)
+    counts.clear()
+    assert np.array_equal(p.decode(from_bytes(to_bytes(enc))), enc.reconstruction)
+    z_channels = int(p.model.entropy_bottleneck.channels)
+    latent = sum(p.part_channels()) * 3 * 5
+    assert encoded_counts[0] == z_channels * 1 * 2
+    assert sum(encoded_counts[1:]) == latent
+    assert sorted(counts) == sorted(encoded_counts)
+
+
 def test_menet_decoder_returns_the_segmentation_it_carries(e2e_pipelines) -> None:
     p = e2e_pipelines["menet"]
     image = np.random.default_rng(6).integers(0, 256, (40, 70, 3), dtype=np.uint8)
@@ -173,7 +205,7 @@ def test_file_header_names_menet_layers_without_torch(tmp_path) -> None:
     import json
     from pathlib import Path
 
-    golden = Path(__file__).parent / "data" / "menet-v3.edms"
+    golden = Path(__file__).parent / "data" / "menet-v4.edms"
     code = ("import json, sys; from app.container import describe; "
             f"d = describe({str(golden)!r}); "
             "print(json.dumps([[la['name'] for la in d['layers']], 'torch' in sys.modules]))")
