@@ -42,12 +42,18 @@ def _small_pipelines() -> dict[str, object]:
     from app.pipelines.menet import MenetNoEnhancePipeline, MenetPipeline
 
     torch.manual_seed(0)
-    hyper = hp.ScaleHyperprior(N=16, M=24, Nh=16, context=32)
+    hyper = hp.ScaleHyperprior(N=16, M=24, Nh=16, context=32, groups=4)
     _randomise(hyper.checkerboard, 1)
     torch.manual_seed(0)
-    me = mn.MENet(N=16, M=24, Ms=8, S=16, E=8, R=1, Nh=16, context=32)
+    plain = hp.ScaleHyperprior(N=16, M=24, Nh=16, context=32)  # no channel groups
+    _randomise(plain.checkerboard, 3)
+    torch.manual_seed(0)
+    # 3 groups of 8, 8, 16 over y's 24 and ẑ_s's 8 channels: the semantic layer has
+    # channels in the last group only
+    me = mn.MENet(N=16, M=24, Ms=8, S=16, E=8, R=1, Nh=16, context=32, groups=3)
     _randomise(me.checkerboard, 2)
     return {"hyperprior": HyperpriorPipeline(hyper, b"cbrandom"),
+            "hyperprior-1group": HyperpriorPipeline(plain, b"cbrando3"),
             "menet": MenetPipeline(me, b"cbrando2"),
             "menet-noenh": MenetNoEnhancePipeline(me, b"cbrando2")}
 
@@ -113,9 +119,10 @@ def test_mean_tables() -> None:
 SIDES = st.one_of(st.integers(1, 70), st.sampled_from([127, 128, 129, 255, 257]))
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=16, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(h=SIDES, w=SIDES, name=st.sampled_from(["hyperprior", "menet", "menet-noenh"]),
+@given(h=SIDES, w=SIDES,
+       name=st.sampled_from(["hyperprior", "hyperprior-1group", "menet", "menet-noenh"]),
        quality=st.integers(1, 10))
 def test_round_trip_with_context_and_means(pipelines, h: int, w: int, name: str,
                                            quality: int) -> None:
@@ -158,20 +165,28 @@ def test_the_context_shapes_the_probabilities(pipelines) -> None:
     assert a.layers[1].data != b.layers[1].data
 
 
-def test_a_decoder_with_another_context_is_caught(pipelines, monkeypatch) -> None:
-    """The non-anchors' means off by one step in the decoder: an error, never a wrong
-    image."""
+@pytest.mark.parametrize("which", ["spatial", "channel"])
+def test_a_decoder_with_another_context_is_caught(pipelines, monkeypatch, which: str) -> None:
+    """The decoder's means off by one step where a context is seen (the non-anchors'
+    spatial context, or the channel context of the groups after the first): an error,
+    never a wrong image."""
     p = pipelines["menet"]
     image = np.random.default_rng(3).integers(0, 256, (50, 61, 3), dtype=np.uint8)
     coded = api.code(p, p.prepare(image), {"quality": 4})
     cb = p.model.checkerboard
-    real = type(cb).forward
+    real_base, real_group = type(cb).base, type(cb).group_params
+    if which == "spatial":
+        def base(self, sigma_h, context):  # noqa: ANN001, ANN202
+            out = real_base(self, sigma_h, context)
+            return out if context is None else out + 0.5
 
-    def shifted(self, sigma_h, context):  # noqa: ANN001, ANN202
-        s, m = real(self, sigma_h, context)
-        return s, m + (0.0 if context is None else 1.0 / MEAN_STEPS)
+        monkeypatch.setattr(type(cb), "base", base)
+    else:
+        def group_params(self, sigma_h, base, before, k):  # noqa: ANN001, ANN202
+            s, m = real_group(self, sigma_h, base, before, k)
+            return s, m + (0.0 if before is None else 1.0 / MEAN_STEPS)
 
-    monkeypatch.setattr(type(cb), "forward", shifted)
+        monkeypatch.setattr(type(cb), "group_params", group_params)
     with pytest.raises(PipelineError, match="decoded differently|latent stream is damaged"):
         api.decode_checked(p, coded.data, None)
 
@@ -268,14 +283,93 @@ def test_bands_compute_what_the_whole_latent_does(pipelines, monkeypatch) -> Non
     c = sum(p.part_channels())
     sigma_h = torch.rand(1, c, 37, 23, generator=rng) * 5 + 0.05
     lat = torch.round(torch.randn(1, c, 37, 23, generator=rng) * 4)
-    groups = p._groups(37, 23)
     out = {}
     for band in (4, 6, 1000):
         monkeypatch.setattr(endtoend, "BAND", band)
         idx, shift = p._new_coding(sigma_h)
-        for k, g in enumerate(groups):
-            p._fill_coding(sigma_h, None if k == 0 else lat, g, idx, shift)
+        bases: dict = {}
+        for unit in p._units():
+            p._fill_coding(sigma_h, lat, unit, idx, shift, bases)
         out[band] = (idx, shift)
     for band in (4, 6):
         for a, b in zip(out[band], out[1000], strict=True):
             assert np.mean(a == b) > 0.999, band
+
+
+def test_channel_group_sizes() -> None:
+    from app.nets.checkerboard import group_sizes
+
+    assert group_sizes(320, 5) == [20, 20, 40, 80, 160]  # ELIC's 16, 16, 32, 64, 192 shape
+    assert group_sizes(384, 5) == [24, 24, 48, 96, 192]
+    assert group_sizes(416, 5) == [26, 26, 52, 104, 208]
+    assert group_sizes(24, 1) == [24] and group_sizes(24, 2) == [12, 12]
+    with pytest.raises(ValueError, match="cannot make"):
+        group_sizes(3, 5)
+
+
+def test_a_group_sees_only_what_the_decoder_has_decoded_before_it() -> None:
+    """Group k of a pass: unchanged by the values of the groups from k on at that pass's
+    positions (and, for the anchors, by every non-anchor); changed by the groups before."""
+    torch.manual_seed(9)
+    cb = CheckerboardParameters(12, 8, groups=3)  # groups of 3, 3, 6 channels
+    _randomise(cb, 10)
+    assert cb.starts == [0, 3, 6, 12]
+    sigma = torch.rand(1, 12, 7, 9) + 0.2
+    y = torch.round(torch.randn(1, 12, 7, 9) * 3)
+    s1, m1 = cb.both_passes(sigma, y)
+    anchors = anchor_mask(7, 9).bool().expand_as(y)
+    chan = torch.arange(12).view(1, -1, 1, 1).expand_as(y)
+    for k, (c0, c1) in enumerate([(0, 3), (3, 6), (6, 12)]):
+        in_k = (chan >= c0) & (chan < c1)
+        for pos in (anchors, ~anchors):
+            later = pos & (chan >= c0)  # this pass, this group and the ones after
+            if pos is anchors:
+                later = later | ~anchors  # and every non-anchor
+            y2 = torch.where(later, y + 5, y)
+            s2, m2 = cb.both_passes(sigma, y2)
+            sel = in_k & pos
+            assert torch.equal(s2[sel], s1[sel]) and torch.equal(m2[sel], m1[sel]), k
+            if k:  # the groups before k at this pass's positions do count
+                y3 = torch.where(pos & (chan < c0), y + 5, y)
+                _, m3 = cb.both_passes(sigma, y3)
+                assert not torch.equal(m3[sel], m1[sel]), k
+
+
+def test_an_untrained_channel_context_is_the_checkerboard_alone() -> None:
+    """Zero-initialised channel context: a model with groups starts as the same weights
+    without them (so --init from a one-group model starts where it was)."""
+    torch.manual_seed(11)
+    one = CheckerboardParameters(12, 8)
+    _randomise(one, 12)
+    grouped = CheckerboardParameters(12, 8, groups=3)
+    missing, unexpected = grouped.load_state_dict(one.state_dict(), strict=False)
+    assert missing == ["channel_context.weight"] and not unexpected
+    sigma = torch.rand(1, 12, 6, 5) + 0.2
+    y = torch.round(torch.randn(1, 12, 6, 5) * 3)
+    for a, b in zip(one.both_passes(sigma, y), grouped.both_passes(sigma, y), strict=True):
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_the_codec_codes_with_the_parameters_training_optimises(pipelines) -> None:
+    """The pipeline's step-by-step parameters (passes, groups, bands) are those of
+    both_passes, the training path: the tables and shifts agree (but for the odd float
+    rounding at a bucket boundary)."""
+    from app.entropy.models import scale_indices
+
+    p = pipelines["menet"]
+    cb = p.model.checkerboard
+    rng = torch.Generator().manual_seed(13)
+    c = sum(p.part_channels())
+    sigma_h = torch.rand(1, c, 21, 17, generator=rng) * 5 + 0.05
+    lat = torch.round(torch.randn(1, c, 21, 17, generator=rng) * 4)
+    idx, shift = p._new_coding(sigma_h)
+    bases: dict = {}
+    for unit in p._units():
+        p._fill_coding(sigma_h, lat, unit, idx, shift, bases)
+    with torch.no_grad():
+        sigma, mean = cb.both_passes(sigma_h, lat)
+    steps = torch.round(mean[0] * MEAN_STEPS).to(torch.int64)
+    want_shift = torch.div(steps, MEAN_STEPS, rounding_mode="floor")
+    want_idx = scale_indices(sigma)[0] * MEAN_STEPS + (steps - want_shift * MEAN_STEPS)
+    assert np.mean(idx == want_idx.numpy()) > 0.999
+    assert np.mean(shift == want_shift.numpy()) > 0.999

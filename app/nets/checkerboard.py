@@ -12,6 +12,17 @@
   *and* a scale, produced by an *entropy parameters* network of 1x1 convolutions from the
   hyper-decoder's output and the context.
 
+- He, Yang, Peng, Ma, Qin, Wang, "ELIC: Efficient Learned Image Compression with Unevenly
+  Grouped Space-Channel Contextual Adaptive Coding", CVPR 2022, §3.2-3.3: the channels are
+  also split into groups of uneven sizes (16, 16, 32, 64, the rest for 320 channels: here
+  1/16, 1/16, 1/8, 1/4 and the rest), coded one after the other *within* each of the two
+  passes; a group's parameters also see the groups before it (a 1x1 convolution of their
+  values at the positions of the pass, added to the first layer of the entropy-parameters
+  network). Both passes stay parallel over positions; the latent is coded in 2·G steps.
+  Unlike ELIC, every pass sees the anchors of *all* channels (the non-anchors' spatial
+  context is as above), so the channel context is a zero-initialised addition to a trained
+  checkerboard model (its start is exactly that model).
+
 Here the parameters network refines the scale hyperprior's σ rather than replacing it:
 σ = σ_h · exp(δ) and μ = m, with (δ, m) = f([log σ_h, context]) and f's last convolution
 zero at initialisation, so a network built on trained scale-hyperprior weights starts as
@@ -27,6 +38,7 @@ means and the codec's distortion is unchanged by this model.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from app.entropy.models import SCALE_MIN
@@ -46,12 +58,29 @@ def anchor_mask(h: int, w: int, *, device: torch.device | None = None) -> torch.
     return ((i + j) % 2 == 0).to(torch.float32).view(1, 1, h, w)
 
 
+def group_sizes(channels: int, groups: int) -> list[int]:
+    """The channel groups' sizes, in coding order: ELIC's uneven split generalised (module
+    docstring). groups = 5: 1/16, 1/16, 1/8, 1/4 of the channels and the rest (half);
+    groups = 1: all channels at once (no channel context)."""
+    if groups <= 1:
+        return [channels]
+    sizes = [max(1, channels >> (groups - 1))]
+    sizes += [max(1, channels >> (groups - k)) for k in range(1, groups - 1)]
+    sizes.append(channels - sum(sizes))
+    if sizes[-1] < 1:
+        raise ValueError(f"{channels} channels cannot make {groups} groups")
+    return sizes
+
+
 class CheckerboardParameters(nn.Module):
     """The context convolution and the entropy-parameters network (module docstring)."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, hidden: int, groups: int = 1) -> None:
         super().__init__()
         self.channels = channels
+        sizes = group_sizes(channels, groups)
+        #: first channel of each group, and the channel count at the end
+        self.starts = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
         self.context = nn.Conv2d(channels, channels, 5, padding=2)
         self.params = nn.Sequential(
             nn.Conv2d(2 * channels, hidden, 1), nn.LeakyReLU(inplace=True),
@@ -61,6 +90,15 @@ class CheckerboardParameters(nn.Module):
         assert isinstance(last, nn.Conv2d) and last.bias is not None
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+        # the channel context: the groups before, into the first hidden layer (zero start)
+        self.channel_context = (nn.Conv2d(channels, hidden, 1, bias=False)
+                                if len(sizes) > 1 else None)
+        if self.channel_context is not None:
+            nn.init.zeros_(self.channel_context.weight)
+
+    @property
+    def groups(self) -> int:
+        return len(self.starts) - 1
 
     def anchor_context(self, y_hat: torch.Tensor) -> torch.Tensor:
         """Context of every position from the anchors of ``y_hat`` alone, zero at the
@@ -71,19 +109,52 @@ class CheckerboardParameters(nn.Module):
         anchors = torch.where(mask.bool(), y_hat, torch.zeros_like(y_hat))
         return self.context(anchors) * (1 - mask.to(y_hat.dtype))
 
-    def forward(self, sigma_h: torch.Tensor, context: torch.Tensor | None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(σ, μ) from the hyper-decoder's scales and a context (None: zero, the anchors')."""
+    def base(self, sigma_h: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """The first layer of the entropy-parameters network on [log σ_h, context] (None:
+        zero, the anchors' pass), before its activation: shared by the groups of a pass."""
         log_s = torch.log(sigma_h.clamp_min(SCALE_MIN))
         ctx = torch.zeros_like(log_s) if context is None else context
-        delta, mean = self.params(torch.cat([log_s, ctx], dim=1)).chunk(2, dim=1)
-        return sigma_h * torch.exp(delta), mean
+        return self.params[0](torch.cat([log_s, ctx], dim=1))
+
+    def group_params(self, sigma_h: torch.Tensor, base: torch.Tensor,
+                     before: torch.Tensor | None, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(σ, μ) of group ``k``'s channels. ``before``: the values of the channels of the
+        groups before ``k`` (``starts[k]`` channels; None for the first group), read by a
+        1x1 convolution, so only at the position itself."""
+        h = base
+        if before is not None and self.channel_context is not None:
+            h = h + F.conv2d(before, self.channel_context.weight[:, : self.starts[k]])
+        # not the modules' in-place activations: ``base`` is shared by the pass's groups
+        slope = self.params[1].negative_slope
+        h = F.leaky_relu(self.params[2](F.leaky_relu(h, slope)), slope)
+        last = self.params[4]
+        c0, c1, c = self.starts[k], self.starts[k + 1], self.channels
+        if self.groups == 1:
+            delta, mean = last(h).chunk(2, dim=1)
+        else:
+            w = torch.cat([last.weight[c0:c1], last.weight[c + c0:c + c1]])
+            b = torch.cat([last.bias[c0:c1], last.bias[c + c0:c + c1]])
+            delta, mean = F.conv2d(h, w, b).split(c1 - c0, dim=1)
+        return sigma_h[:, c0:c1] * torch.exp(delta), mean
+
+    def pass_params(self, sigma_h: torch.Tensor, context: torch.Tensor | None,
+                    y_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(σ, μ) of every channel for one pass, each group from the groups before it, as
+        the decoder finds them at the pass's positions (the channel context is 1x1: a
+        position reads only itself, where the groups before are decoded)."""
+        base = self.base(sigma_h, context)
+        out = [self.group_params(sigma_h, base, y_hat[:, : self.starts[k]] if k else None, k)
+               for k in range(self.groups)]
+        return torch.cat([s for s, _ in out], 1), torch.cat([m for _, m in out], 1)
 
     def both_passes(self, sigma_h: torch.Tensor, y_hat: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(σ, μ) at every position as the decoder finds them: the anchors' from the
-        hyperprior alone, the non-anchors' with the context of ``y_hat``'s anchors."""
+        hyperprior (and the anchors of the groups before), the non-anchors' with the
+        context of ``y_hat``'s anchors (and the non-anchors of the groups before)."""
         mask = anchor_mask(y_hat.shape[-2], y_hat.shape[-1], device=y_hat.device).to(y_hat.dtype)
-        s_a, m_a = self(sigma_h, None)
-        s_n, m_n = self(sigma_h, self.anchor_context(y_hat))
+        s_a, m_a = self.pass_params(sigma_h, None, y_hat)
+        s_n, m_n = self.pass_params(sigma_h, self.anchor_context(y_hat), y_hat)
         return s_a * mask + s_n * (1 - mask), m_a * mask + m_n * (1 - mask)
+
+    forward = both_passes

@@ -47,10 +47,11 @@ CONFIGS: dict[str, dict[str, int]] = {
     # far below the linear bound of its widths (see app.train.widen). Nh: the hyper
     # transforms' width, which stays 64 (the hyper-latent is small and its bits few)
     # context: width of the checkerboard context's entropy-parameters network (0: none,
-    # the plain scale hyperprior; app.nets.checkerboard)
-    "lite": {"N": 128, "M": 384, "Nh": 64, "context": 512},
+    # the plain scale hyperprior; app.nets.checkerboard); groups: its channel groups
+    # (ELIC's uneven split; 1: no channel context)
+    "lite": {"N": 128, "M": 384, "Nh": 64, "context": 512, "groups": 5},
     # the paper's sizes for its highest rates (N = 192, M = 320 in Ballé et al.'s code)
-    "paper": {"N": 192, "M": 320, "context": 640},
+    "paper": {"N": 192, "M": 320, "context": 640, "groups": 5},
 }
 MULTIPLE = 64  # g_a (x16) then h_a (x4)
 
@@ -214,11 +215,11 @@ class ScaleHyperprior(nn.Module):
         return cls(**config)
 
     def __init__(self, N: int = 64, M: int = 128, qualities: int = len(LAMBDAS),  # noqa: N803
-                 Nh: int | None = None, context: int = 0) -> None:  # noqa: N803
+                 Nh: int | None = None, context: int = 0, groups: int = 1) -> None:  # noqa: N803
         super().__init__()
         nh = Nh or N  # the hyper transforms' width (N in Ballé et al.)
         self.N, self.M, self.Nh = N, M, nh
-        self.checkerboard = CheckerboardParameters(M, context) if context else None
+        self.checkerboard = CheckerboardParameters(M, context, groups) if context else None
         self.g_a = AnalysisTransform(N, M)
         self.g_s = SynthesisTransform(N, M)
         self.h_a = HyperAnalysis(nh, M)

@@ -54,10 +54,11 @@ from app.nets.hyperprior import (
 CONFIGS: dict[str, dict[str, int]] = {
     # N, M: compression branch; Ms: semantic latent channels; S: aggregation width;
     # E: enhancement-module width; R: residual blocks in the enhancement module
-    # context: as in app.nets.hyperprior.CONFIGS (here over the M + Ms channels)
+    # context, groups: as in app.nets.hyperprior.CONFIGS (here over the M + Ms channels)
     "lite": {"N": 128, "M": 384, "Nh": 64, "Ms": 32, "S": 64, "E": 16, "R": 1,
-             "context": 512},
-    "paper": {"N": 192, "M": 320, "Ms": 64, "S": 128, "E": 64, "R": 4, "context": 640},
+             "context": 512, "groups": 5},
+    "paper": {"N": 192, "M": 320, "Ms": 64, "S": 128, "E": 64, "R": 4, "context": 640,
+              "groups": 5},
 }
 
 
@@ -187,11 +188,12 @@ class MENet(nn.Module):
     def __init__(self, N: int = 64, M: int = 128, Ms: int = 32, S: int = 64,  # noqa: N803
                  E: int = 16, R: int = 1, qualities: int = len(LAMBDAS),  # noqa: N803
                  aggregate: bool = True, quantise_semantic: bool = True,
-                 Nh: int | None = None, context: int = 0) -> None:  # noqa: N803
+                 Nh: int | None = None, context: int = 0, groups: int = 1) -> None:  # noqa: N803
         super().__init__()
         nh = Nh or N  # the hyper transforms' width
         self.N, self.M, self.Ms, self.Nh = N, M, Ms, nh
-        self.checkerboard = CheckerboardParameters(M + Ms, context) if context else None
+        self.checkerboard = (CheckerboardParameters(M + Ms, context, groups) if context
+                             else None)
         self.quantise_semantic = quantise_semantic
         self.g_a = AnalysisTransform(N, M)
         self.aggregation = AggregationModule(N, M, S, Ms, aggregate)

@@ -14,6 +14,11 @@ Bitstream (all learned, no HEVC inside), one ``.edms`` file:
   μ is quantised to 1/MEAN_STEPS: its integer part is subtracted from ŷ before coding and
   its fraction picks the table (one per scale index and fraction); ŷ itself stays the
   rounded latent, so the means change the bits, never the image;
+- with channel groups (ELIC's uneven split, the same module), each pass codes the groups
+  one after the other, each group's σ and μ also seeing the groups before it at the same
+  position: a LATENT layer then holds one stream per (pass, group) that has channels in it,
+  in coding order (anchors' groups, then non-anchors'), each but the last preceded by its
+  byte length;
 
 all through :mod:`app.entropy.coder` (rANS, ``constriction``). The header's ``quality``
 parameter selects the gain vectors (Cui et al. 2021).
@@ -224,13 +229,14 @@ class EndToEndPipeline(Pipeline):
             z_hat = torch.round(self.model.h_a(hyper_input(lat)))
             sigma_h = self._scales(z_hat, hl, wl)
             lat_hat = torch.round(lat)
-            # the groups' coding parameters exactly as the decoder derives them, each from
-            # what it has decoded before (the anchors' context from the anchors alone)
-            groups = self._groups(hl, wl)
+            # each step's coding parameters exactly as the decoder derives them, from what
+            # it has decoded before (the anchors' context from the anchors alone, ...)
+            units = self._units()
             idx_all, shift_all = self._new_coding(sigma_h)
-            for k, g in enumerate(groups):
-                self._fill_coding(sigma_h, None if k == 0 else lat_hat,
-                                  g, idx_all, shift_all)
+            bases: dict[int, list[torch.Tensor]] = {}
+            for unit in units:
+                self._fill_coding(sigma_h, lat_hat, unit, idx_all, shift_all, bases)
+            del bases
         z_int = z_hat[0].to(torch.int64).numpy()
         z_idx = np.broadcast_to(np.arange(z_int.shape[0])[:, None, None], z_int.shape)
         self.report("entropy coding")
@@ -239,12 +245,14 @@ class EndToEndPipeline(Pipeline):
         lat_int = lat_hat[0].to(torch.int64).numpy()
         lat_int -= shift_all  # the values coded: less their mean's integer part
         tables = self._tables()
-        c0 = 0
-        for c in self.part_channels():
-            streams = [coder.encode(lat_int[c0:c0 + c][:, g], idx_all[c0:c0 + c][:, g], tables)
-                       for g in groups]
-            layers.append(Layer(LayerKind.LATENT, CODEC_ID_RANS, _join(streams)))
-            c0 += c
+        streams: list[list[bytes]] = [[] for _ in self.part_channels()]
+        for unit in units:
+            g = self._positions(unit, hl, wl)
+            for part, cs in zip(streams, self._part_slices(unit), strict=True):
+                if cs is not None:
+                    part.append(coder.encode(lat_int[cs[0]:cs[1]][:, g],
+                                             idx_all[cs[0]:cs[1]][:, g], tables))
+        layers += [Layer(LayerKind.LATENT, CODEC_ID_RANS, _join(part)) for part in streams]
         views["bits"] = self._bits_view(lat_int, idx_all, h, w)
         del lat_int, idx_all, shift_all
         self.report("synthesis")
@@ -260,52 +268,94 @@ class EndToEndPipeline(Pipeline):
     def _tables(self) -> coder.TableSet:
         return gaussian_tables() if self._checkerboard is None else mean_tables()
 
-    def _groups(self, hl: int, wl: int) -> list[np.ndarray]:
-        """Boolean (hl, wl) masks of the latent positions coded together, in coding order:
-        all at once, or the anchors then the non-anchors (:mod:`app.nets.checkerboard`)."""
-        if self._checkerboard is None:
-            return [np.ones((hl, wl), dtype=bool)]
+    def _units(self) -> list[tuple[int, int]]:
+        """The coding steps, in order, as (pass, channel group): the whole latent at once
+        (pass -1, no context model), or for each pass (0: anchors, 1: non-anchors) each
+        channel group in turn (:mod:`app.nets.checkerboard`)."""
+        cb = self._checkerboard
+        if cb is None:
+            return [(-1, 0)]
+        return [(p, k) for p in (0, 1) for k in range(cb.groups)]
+
+    def _unit_channels(self, unit: tuple[int, int]) -> tuple[int, int]:
+        """The channel range [c0, c1) a coding step codes."""
+        cb = self._checkerboard
+        if cb is None:
+            return 0, sum(self.part_channels())
+        return cb.starts[unit[1]], cb.starts[unit[1] + 1]
+
+    @staticmethod
+    def _positions(unit: tuple[int, int], hl: int, wl: int) -> np.ndarray:
+        """Boolean (hl, wl) mask of the positions a coding step codes."""
+        if unit[0] < 0:
+            return np.ones((hl, wl), dtype=bool)
         anchors = anchor_mask(hl, wl)[0, 0].numpy().astype(bool)
-        return [anchors, ~anchors]
+        return anchors if unit[0] == 0 else ~anchors
+
+    def _part_slices(self, unit: tuple[int, int]) -> list[tuple[int, int] | None]:
+        """For each latent part (LATENT layer), the channels of a coding step inside it
+        ([c0, c1) of the whole latent), or None: that layer holds no stream for it."""
+        g0, g1 = self._unit_channels(unit)
+        out: list[tuple[int, int] | None] = []
+        c0 = 0
+        for c in self.part_channels():
+            lo, hi = max(c0, g0), min(c0 + c, g1)
+            out.append((lo, hi) if lo < hi else None)
+            c0 += c
+        return out
 
     @staticmethod
     def _new_coding(sigma_h: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Empty (table index, integer shift) arrays for every latent element, (C, hl, wl)
-        int32 each, filled group by group by :meth:`_fill_coding`."""
+        int32 each, filled step by step by :meth:`_fill_coding`."""
         shape = tuple(sigma_h.shape[1:])
         return np.zeros(shape, dtype=np.int32), np.zeros(shape, dtype=np.int32)
 
-    def _fill_coding(self, sigma_h: torch.Tensor, anchors: torch.Tensor | None,
-                     group: np.ndarray, idx_out: np.ndarray, shift_out: np.ndarray) -> None:
-        """Write the (table index, integer shift) of the positions of ``group``.
+    def _fill_coding(self, sigma_h: torch.Tensor, decoded: torch.Tensor,
+                     unit: tuple[int, int], idx_out: np.ndarray, shift_out: np.ndarray,
+                     bases: dict[int, list[torch.Tensor]]) -> None:
+        """Write the (table index, integer shift) of the elements of coding step ``unit``.
 
         Without a context model the table is the scale index and the shift 0. With it,
-        σ and μ come from the entropy-parameters network (``anchors``: the latent decoded so
-        far, only its anchors read; None for the anchors' own pass); μ is quantised to
-        1/MEAN_STEPS, its integer part is the shift subtracted before coding and its
+        σ and μ come from the entropy-parameters network; ``decoded`` is the latent decoded
+        so far (the encoder passes the whole rounded latent: only what the decoder has is
+        read, the anchors for the non-anchors' spatial context, and the channels of the
+        groups before at the position itself for the 1x1 channel context). μ is quantised
+        to 1/MEAN_STEPS, its integer part is the shift subtracted before coding and its
         fraction selects the table. The network runs over bands of :data:`BAND` latent
         rows (the context's 5x5 convolution sees 2 rows of halo), chosen from the size
         alone, so encoder and decoder compute alike and a 24-megapixel latent does not hold
-        the network's activations at once."""
+        the network's activations at once. ``bases`` caches each pass's first layer (it
+        does not depend on the group) per band."""
         cb = self._checkerboard
         hl = sigma_h.shape[-2]
-        for r0 in range(0, hl, BAND):
+        c0, c1 = self._unit_channels(unit)
+        pos = self._positions(unit, hl, sigma_h.shape[-1])
+        p, k = unit
+        if cb is not None and p not in bases:
+            bases.clear()  # the previous pass's are done with
+            bases[p] = []
+            for r0 in range(0, hl, BAND):
+                r1 = min(hl, r0 + BAND)
+                context = None
+                if p == 1:
+                    e0, e1 = max(0, r0 - CONTEXT_HALO), min(hl, r1 + CONTEXT_HALO)
+                    context = cb.anchor_context(decoded[..., e0:e1, :])[..., r0 - e0:r1 - e0, :]
+                bases[p].append(cb.base(sigma_h[..., r0:r1, :], context))
+        for band, r0 in enumerate(range(0, hl, BAND)):
             r1 = min(hl, r0 + BAND)
             if cb is None:
                 idx = scale_indices(sigma_h[..., r0:r1, :])[0]
                 shift = torch.zeros_like(idx)
             else:
-                context = None
-                if anchors is not None:
-                    e0, e1 = max(0, r0 - CONTEXT_HALO), min(hl, r1 + CONTEXT_HALO)
-                    context = cb.anchor_context(anchors[..., e0:e1, :])[..., r0 - e0:r1 - e0, :]
-                sigma, mean = cb(sigma_h[..., r0:r1, :], context)
+                before = decoded[:, :c0, r0:r1] if k else None
+                sigma, mean = cb.group_params(sigma_h[..., r0:r1, :], bases[p][band], before, k)
                 steps = torch.round(mean[0] * MEAN_STEPS).to(torch.int64)
                 shift = torch.div(steps, MEAN_STEPS, rounding_mode="floor")
                 idx = scale_indices(sigma)[0] * MEAN_STEPS + (steps - shift * MEAN_STEPS)
-            g = group[r0:r1]
-            idx_out[:, r0:r1][:, g] = idx.numpy()[:, g]
-            shift_out[:, r0:r1][:, g] = shift.numpy()[:, g]
+            g = pos[r0:r1]
+            idx_out[c0:c1, r0:r1][:, g] = idx.numpy()[:, g]
+            shift_out[c0:c1, r0:r1][:, g] = shift.numpy()[:, g]
 
     def _bits_view(self, lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:
         """−log2 p of each latent element (as coded: less its shift) under its table,
@@ -337,24 +387,29 @@ class EndToEndPipeline(Pipeline):
         n = int(self.model.entropy_bottleneck.channels)
         z_idx = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
         z_int = coder.decode(encoded.layers[0].data, z_idx, self.z_tables)
-        groups = self._groups(hl, wl)
-        streams = [_split(layer.data, len(groups)) for layer in encoded.layers[1:]]
+        units = self._units()
+        slices = [self._part_slices(unit) for unit in units]
+        counts = [sum(cs[i] is not None for cs in slices) for i in range(len(parts))]
+        streams = [iter(_split(layer.data, n))
+                   for layer, n in zip(encoded.layers[1:], counts, strict=True)]
         tables = self._tables()
         lat_int = np.zeros((sum(parts), hl, wl), dtype=np.int64)
         with fixed_threads():
             z_hat = torch.from_numpy(z_int.astype(np.float32))[None]
             sigma_h = self._scales(z_hat, hl, wl)
         idx_all, shift_all = self._new_coding(sigma_h)
-        for k, g in enumerate(groups):
+        bases: dict[int, list[torch.Tensor]] = {}
+        for unit, unit_slices in zip(units, slices, strict=True):
             with fixed_threads():
-                anchors = (None if k == 0 else  # decoded so far: the anchors
-                           torch.from_numpy(lat_int.astype(np.float32))[None])
-                self._fill_coding(sigma_h, anchors, g, idx_all, shift_all)
-            c0 = 0
-            for part, c in zip(streams, parts, strict=True):
-                sel = (slice(c0, c0 + c), g)
-                lat_int[sel] = coder.decode(part[k], idx_all[sel], tables) + shift_all[sel]
-                c0 += c
+                decoded = torch.from_numpy(lat_int.astype(np.float32))[None]
+                self._fill_coding(sigma_h, decoded, unit, idx_all, shift_all, bases)
+            g = self._positions(unit, hl, wl)
+            for part, cs in zip(streams, unit_slices, strict=True):
+                if cs is not None:
+                    sel = (slice(cs[0], cs[1]), g)
+                    lat_int[sel] = (coder.decode(next(part), idx_all[sel], tables)
+                                    + shift_all[sel])
+        del bases
         views: dict[str, View] = {"bits": self._bits_view(lat_int - shift_all, idx_all, h, w)}
         del idx_all, shift_all
         with fixed_threads():
@@ -365,8 +420,9 @@ class EndToEndPipeline(Pipeline):
 
 
 def _join(streams: list[bytes]) -> bytes:
-    """One LATENT layer's payload: one stream as it is; several (the checkerboard's anchors
-    then non-anchors) each but the last preceded by its byte length (uint32 LE)."""
+    """One LATENT layer's payload: one stream as it is; several (one per coding step that
+    has channels in the layer: the checkerboard's anchors then non-anchors, each channel
+    group in turn) each but the last preceded by its byte length (uint32 LE)."""
     return b"".join(len(s).to_bytes(4, "little") + s for s in streams[:-1]) + streams[-1]
 
 
