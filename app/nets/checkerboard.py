@@ -27,10 +27,10 @@ Here the parameters network refines the scale hyperprior's σ rather than replac
 σ = σ_h · exp(δ) and μ = m, with (δ, m) = f([log σ_h, context]) and f's last convolution
 zero at initialisation, so a network built on trained scale-hyperprior weights starts as
 exactly that codec and learns only what the context and the means add (trainable alone,
-with the transforms frozen: :mod:`app.train.entropy_model`).
+with the transforms frozen: ``edms train ... --entropy-only``, :mod:`app.train.e2e`).
 
 The reconstruction grid does not move: ŷ = round(y) as before, and the means only shape
-the probabilities of those integers (the tables are per scale index *and* per quarter of
+the probabilities of those integers (the tables are per scale index *and* per eighth of
 a unit of the mean, :data:`MEAN_STEPS`), so a decoder rebuilds the same image whatever the
 means and the codec's distortion is unchanged by this model.
 """
