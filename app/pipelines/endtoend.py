@@ -332,7 +332,15 @@ class EndToEndPipeline(Pipeline):
         c0, c1 = self._unit_channels(unit)
         pos = self._positions(unit, hl, sigma_h.shape[-1])
         p, k = unit
-        if cb is not None and p not in bases:
+        if cb is None:
+            for r0 in range(0, hl, BAND):
+                r1 = min(hl, r0 + BAND)
+                idx = scale_indices(sigma_h[..., r0:r1, :])[0].numpy()
+                g = pos[r0:r1]
+                idx_out[c0:c1, r0:r1][:, g] = idx[:, g]
+                shift_out[c0:c1, r0:r1][:, g] = 0
+            return
+        if p not in bases:
             bases.clear()  # the previous pass's are done with
             bases[p] = []
             for r0 in range(0, hl, BAND):
@@ -341,21 +349,23 @@ class EndToEndPipeline(Pipeline):
                 if p == 1:
                     e0, e1 = max(0, r0 - CONTEXT_HALO), min(hl, r1 + CONTEXT_HALO)
                     context = cb.anchor_context(decoded[..., e0:e1, :])[..., r0 - e0:r1 - e0, :]
-                bases[p].append(cb.base(sigma_h[..., r0:r1, :], context))
+                # the rest of the network is 1x1: run it at this pass's positions only
+                g = pos[r0:r1]
+                bases[p].append(None if not g.any() else cb.base(
+                    _at(sigma_h[..., r0:r1, :], g), None if context is None else _at(context, g)))
         for band, r0 in enumerate(range(0, hl, BAND)):
             r1 = min(hl, r0 + BAND)
-            if cb is None:
-                idx = scale_indices(sigma_h[..., r0:r1, :])[0]
-                shift = torch.zeros_like(idx)
-            else:
-                before = decoded[:, :c0, r0:r1] if k else None
-                sigma, mean = cb.group_params(sigma_h[..., r0:r1, :], bases[p][band], before, k)
-                steps = torch.round(mean[0] * MEAN_STEPS).to(torch.int64)
-                shift = torch.div(steps, MEAN_STEPS, rounding_mode="floor")
-                idx = scale_indices(sigma)[0] * MEAN_STEPS + (steps - shift * MEAN_STEPS)
             g = pos[r0:r1]
-            idx_out[c0:c1, r0:r1][:, g] = idx.numpy()[:, g]
-            shift_out[c0:c1, r0:r1][:, g] = shift.numpy()[:, g]
+            if not g.any():  # a 1-sample latent has no non-anchor
+                continue
+            before = _at(decoded[:, :c0, r0:r1], g) if k else None
+            sigma, mean = cb.group_params(_at(sigma_h[..., r0:r1, :], g), bases[p][band],
+                                          before, k)
+            steps = torch.round(mean[0, :, :, 0] * MEAN_STEPS).to(torch.int64)
+            shift = torch.div(steps, MEAN_STEPS, rounding_mode="floor")
+            idx = scale_indices(sigma[..., 0])[0] * MEAN_STEPS + (steps - shift * MEAN_STEPS)
+            idx_out[c0:c1, r0:r1][:, g] = idx.numpy()
+            shift_out[c0:c1, r0:r1][:, g] = shift.numpy()
 
     def _bits_view(self, lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:
         """−log2 p of each latent element (as coded: less its shift) under its table,
@@ -417,6 +427,12 @@ class EndToEndPipeline(Pipeline):
             lat_hat = torch.from_numpy(lat_int.astype(np.float32))[None]
             image = self.synthesise(lat_hat * inv_gain, h, w, views)
         return image, views
+
+
+def _at(x: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
+    """(1, C, h, w) -> (1, C, n, 1): the n positions where ``positions`` (h, w) is True, in
+    raster order, as a column that 1x1 convolutions take."""
+    return x[..., torch.from_numpy(positions)].unsqueeze(-1)
 
 
 def _join(streams: list[bytes]) -> bytes:
