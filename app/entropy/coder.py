@@ -40,6 +40,9 @@ class TableSet:
         self.freqs = [np.asarray(f, dtype=np.int64) for f in freqs]
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.sizes = np.array([f.size for f in self.freqs], dtype=np.int64)
+        # every table end to end, for looking frequencies up without a loop over tables
+        self._flat = np.concatenate(self.freqs) if self.freqs else np.zeros(0, np.int64)
+        self._starts = np.cumsum(self.sizes) - self.sizes
         cat = constriction.stream.model.Categorical
         self.models = [cat(f.astype(np.float64) / float(f.sum()), perfect=False)
                        for f in self.freqs]
@@ -51,6 +54,12 @@ class TableSet:
         esc_sym = self.sizes[indexes] - 1
         escaped = (s < 0) | (s >= esc_sym)
         return np.where(escaped, esc_sym, s), escaped
+
+    def frequencies(self, values: np.ndarray, indexes: np.ndarray) -> np.ndarray:
+        """The table frequency of each value (its escape's for values outside the table;
+        the escaped value's own 16 bits are not counted), out of 2**16."""
+        sym, _ = self.symbols(values, indexes)
+        return self._flat[self._starts[indexes] + sym]
 
 
 def encode(values: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:

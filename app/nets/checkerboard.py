@@ -129,12 +129,10 @@ class CheckerboardParameters(nn.Module):
         h = F.leaky_relu(self.params[2](F.leaky_relu(h, slope)), slope)
         last = self.params[4]
         c0, c1, c = self.starts[k], self.starts[k + 1], self.channels
-        if self.groups == 1:
-            delta, mean = last(h).chunk(2, dim=1)
-        else:
-            w = torch.cat([last.weight[c0:c1], last.weight[c + c0:c + c1]])
-            b = torch.cat([last.bias[c0:c1], last.bias[c + c0:c + c1]])
-            delta, mean = F.conv2d(h, w, b).split(c1 - c0, dim=1)
+        # only this group's rows of the last layer: its δ, then its μ
+        w = torch.cat([last.weight[c0:c1], last.weight[c + c0:c + c1]])
+        b = torch.cat([last.bias[c0:c1], last.bias[c + c0:c + c1]])
+        delta, mean = F.conv2d(h, w, b).split(c1 - c0, dim=1)
         return sigma_h[:, c0:c1] * torch.exp(delta), mean
 
     def pass_params(self, sigma_h: torch.Tensor, context: torch.Tensor | None,

@@ -371,13 +371,7 @@ class EndToEndPipeline(Pipeline):
         """−log2 p of each latent element (as coded: less its shift) under its table,
         summed over channels (float32, one value per 16x16 block, cropped to the image):
         where the bits go."""
-        tables = self._tables()
-        freqs = np.zeros(lat_int.shape, dtype=np.float64)
-        sym, _ = tables.symbols(lat_int.reshape(-1), idx.reshape(-1))
-        k = idx.reshape(-1)
-        for t in np.unique(k):
-            sel = k == t
-            freqs.reshape(-1)[sel] = tables.freqs[int(t)][sym[sel]]
+        freqs = self._tables().frequencies(lat_int, idx)
         bits = -np.log2(freqs / float(1 << 16))
         return View(ViewKind.BIT_MAP, bits.sum(axis=0).astype(np.float32),
                     scale=LATENT_SCALE).crop(h, w)
@@ -400,10 +394,13 @@ class EndToEndPipeline(Pipeline):
         units = self._units()
         slices = [self._part_slices(unit) for unit in units]
         counts = [sum(cs[i] is not None for cs in slices) for i in range(len(parts))]
-        streams = [iter(_split(layer.data, n))
-                   for layer, n in zip(encoded.layers[1:], counts, strict=True)]
+        streams = [iter(_split(layer.data, count))
+                   for layer, count in zip(encoded.layers[1:], counts, strict=True)]
         tables = self._tables()
-        lat_int = np.zeros((sum(parts), hl, wl), dtype=np.int64)
+        # the latent decoded so far, zero elsewhere: integers, exact in float32 (the coder's
+        # range is |v| < 2**15); the tensor shares its memory, so each step sees the last
+        lat = np.zeros((sum(parts), hl, wl), dtype=np.float32)
+        lat_hat = torch.from_numpy(lat)[None]
         with fixed_threads():
             z_hat = torch.from_numpy(z_int.astype(np.float32))[None]
             sigma_h = self._scales(z_hat, hl, wl)
@@ -411,20 +408,17 @@ class EndToEndPipeline(Pipeline):
         bases: dict[int, list[torch.Tensor]] = {}
         for unit, unit_slices in zip(units, slices, strict=True):
             with fixed_threads():
-                decoded = torch.from_numpy(lat_int.astype(np.float32))[None]
-                self._fill_coding(sigma_h, decoded, unit, idx_all, shift_all, bases)
+                self._fill_coding(sigma_h, lat_hat, unit, idx_all, shift_all, bases)
             g = self._positions(unit, hl, wl)
             for part, cs in zip(streams, unit_slices, strict=True):
                 if cs is not None:
                     sel = (slice(cs[0], cs[1]), g)
-                    lat_int[sel] = (coder.decode(next(part), idx_all[sel], tables)
-                                    + shift_all[sel])
+                    lat[sel] = coder.decode(next(part), idx_all[sel], tables) + shift_all[sel]
         del bases
-        views: dict[str, View] = {"bits": self._bits_view(lat_int - shift_all, idx_all, h, w)}
+        views: dict[str, View] = {"bits": self._bits_view(lat - shift_all, idx_all, h, w)}
         del idx_all, shift_all
         with fixed_threads():
             _, inv_gain = self.model.gains(self._quality(params))
-            lat_hat = torch.from_numpy(lat_int.astype(np.float32))[None]
             image = self.synthesise(lat_hat * inv_gain, h, w, views)
         return image, views
 
