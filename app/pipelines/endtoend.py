@@ -337,8 +337,7 @@ class EndToEndPipeline(Pipeline):
                 r1 = min(hl, r0 + BAND)
                 idx = scale_indices(sigma_h[..., r0:r1, :])[0].numpy()
                 g = pos[r0:r1]
-                idx_out[c0:c1, r0:r1][:, g] = idx[:, g]
-                shift_out[c0:c1, r0:r1][:, g] = 0
+                idx_out[c0:c1, r0:r1][:, g] = idx[:, g]  # shifts stay 0 (no means)
             return
         if p not in bases:
             bases.clear()  # the previous pass's are done with
