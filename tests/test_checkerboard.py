@@ -48,12 +48,15 @@ def _small_pipelines() -> dict[str, object]:
     plain = hp.ScaleHyperprior(N=16, M=24, Nh=16, context=32)  # no channel groups
     _randomise(plain.checkerboard, 3)
     torch.manual_seed(0)
+    no_context = hp.ScaleHyperprior(N=16, M=24, Nh=16)  # the plain scale hyperprior
+    torch.manual_seed(0)
     # 3 groups of 8, 8, 16 over y's 24 and ẑ_s's 8 channels: the semantic layer has
     # channels in the last group only
     me = mn.MENet(N=16, M=24, Ms=8, S=16, E=8, R=1, Nh=16, context=32, groups=3)
     _randomise(me.checkerboard, 2)
     return {"hyperprior": HyperpriorPipeline(hyper, b"cbrandom"),
             "hyperprior-1group": HyperpriorPipeline(plain, b"cbrando3"),
+            "hyperprior-nocontext": HyperpriorPipeline(no_context, b"cbrando4"),
             "menet": MenetPipeline(me, b"cbrando2"),
             "menet-noenh": MenetNoEnhancePipeline(me, b"cbrando2")}
 
@@ -119,10 +122,11 @@ def test_mean_tables() -> None:
 SIDES = st.one_of(st.integers(1, 70), st.sampled_from([127, 128, 129, 255, 257]))
 
 
-@settings(max_examples=16, deadline=None, derandomize=True,
+@settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(h=SIDES, w=SIDES,
-       name=st.sampled_from(["hyperprior", "hyperprior-1group", "menet", "menet-noenh"]),
+       name=st.sampled_from(["hyperprior", "hyperprior-1group", "hyperprior-nocontext",
+                             "menet", "menet-noenh"]),
        quality=st.integers(1, 10))
 def test_round_trip_with_context_and_means(pipelines, h: int, w: int, name: str,
                                            quality: int) -> None:
@@ -373,3 +377,14 @@ def test_the_codec_codes_with_the_parameters_training_optimises(pipelines) -> No
     want_idx = scale_indices(sigma)[0] * MEAN_STEPS + (steps - want_shift * MEAN_STEPS)
     assert np.mean(idx == want_idx.numpy()) > 0.999
     assert np.mean(shift == want_shift.numpy()) > 0.999
+
+
+def test_round_trip_without_a_context_model(pipelines) -> None:
+    """Weights without a context (context = 0): one stream per latent layer, zero means."""
+    p = pipelines["hyperprior-nocontext"]
+    assert p._units() == [(-1, 0)]
+    image = np.random.default_rng(14).integers(0, 256, (45, 83, 3), dtype=np.uint8)
+    coded = api.code(p, p.prepare(image), {"quality": 7})
+    back, _ = api.decode_checked(p, coded.data, coded.encoded.reconstruction)
+    assert np.array_equal(back, coded.encoded.reconstruction)
+    assert coded.encoded.views["bits"].array.shape == (3, 6)
