@@ -125,9 +125,11 @@ class CheckerboardParameters(nn.Module):
         if before is not None and self.channel_context is not None:
             h = h + F.conv2d(before, self.channel_context.weight[:, : self.starts[k]])
         # not the modules' in-place activations: ``base`` is shared by the pass's groups
-        slope = self.params[1].negative_slope
+        act, last = self.params[1], self.params[4]
+        assert isinstance(act, nn.LeakyReLU) and isinstance(last, nn.Conv2d)
+        assert last.bias is not None
+        slope = act.negative_slope
         h = F.leaky_relu(self.params[2](F.leaky_relu(h, slope)), slope)
-        last = self.params[4]
         c0, c1, c = self.starts[k], self.starts[k + 1], self.channels
         # only this group's rows of the last layer: its δ, then its μ
         w = torch.cat([last.weight[c0:c1], last.weight[c + c0:c + c1]])

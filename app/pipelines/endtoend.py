@@ -233,7 +233,7 @@ class EndToEndPipeline(Pipeline):
             # it has decoded before (the anchors' context from the anchors alone, ...)
             units = self._units()
             idx_all, shift_all = self._new_coding(sigma_h)
-            bases: dict[int, list[torch.Tensor]] = {}
+            bases: dict[int, list[torch.Tensor | None]] = {}
             for unit in units:
                 self._fill_coding(sigma_h, lat_hat, unit, idx_all, shift_all, bases)
             del bases
@@ -313,7 +313,7 @@ class EndToEndPipeline(Pipeline):
 
     def _fill_coding(self, sigma_h: torch.Tensor, decoded: torch.Tensor,
                      unit: tuple[int, int], idx_out: np.ndarray, shift_out: np.ndarray,
-                     bases: dict[int, list[torch.Tensor]]) -> None:
+                     bases: dict[int, list[torch.Tensor | None]]) -> None:
         """Write the (table index, integer shift) of the elements of coding step ``unit``.
 
         Without a context model the table is the scale index and the shift 0. With it,
@@ -358,12 +358,13 @@ class EndToEndPipeline(Pipeline):
             if not g.any():  # a 1-sample latent has no non-anchor
                 continue
             before = _at(decoded[:, :c0, r0:r1], g) if k else None
-            sigma, mean = cb.group_params(_at(sigma_h[..., r0:r1, :], g), bases[p][band],
-                                          before, k)
+            base = bases[p][band]
+            assert base is not None  # the band has positions of this pass
+            sigma, mean = cb.group_params(_at(sigma_h[..., r0:r1, :], g), base, before, k)
             steps = torch.round(mean[0, :, :, 0] * MEAN_STEPS).to(torch.int64)
             shift = torch.div(steps, MEAN_STEPS, rounding_mode="floor")
-            idx = scale_indices(sigma[..., 0])[0] * MEAN_STEPS + (steps - shift * MEAN_STEPS)
-            idx_out[c0:c1, r0:r1][:, g] = idx.numpy()
+            table = scale_indices(sigma[..., 0])[0] * MEAN_STEPS + (steps - shift * MEAN_STEPS)
+            idx_out[c0:c1, r0:r1][:, g] = table.numpy()
             shift_out[c0:c1, r0:r1][:, g] = shift.numpy()
 
     def _bits_view(self, lat_int: np.ndarray, idx: np.ndarray, h: int, w: int) -> View:
@@ -404,7 +405,7 @@ class EndToEndPipeline(Pipeline):
             z_hat = torch.from_numpy(z_int.astype(np.float32))[None]
             sigma_h = self._scales(z_hat, hl, wl)
         idx_all, shift_all = self._new_coding(sigma_h)
-        bases: dict[int, list[torch.Tensor]] = {}
+        bases: dict[int, list[torch.Tensor | None]] = {}
         for unit, unit_slices in zip(units, slices, strict=True):
             with fixed_threads():
                 self._fill_coding(sigma_h, lat_hat, unit, idx_all, shift_all, bases)
