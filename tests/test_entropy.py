@@ -79,6 +79,31 @@ def test_coder_refuses_out_of_range_values(gaussian_tables: coder.TableSet) -> N
         coder.encode(np.array([40000]), np.array([3]), gaussian_tables)
 
 
+def test_one_stream_holds_chunks_read_in_order(gaussian_tables: coder.TableSet) -> None:
+    """A layer's coding steps share one stream: pushed last first, popped in order, each
+    with its own tables (escapes included), and smaller than one stream per step."""
+    rng = np.random.default_rng(5)
+    chunks = []
+    for n in (40, 0, 300, 7, 1):
+        idx = rng.integers(0, 64, size=n)
+        values = np.round(rng.normal(size=n) * scale_table().numpy()[idx]).astype(np.int64)
+        chunks.append((values, idx))
+    chunks[2][0][5] = -2000  # an escape inside a middle chunk
+    enc = coder.StackEncoder(gaussian_tables)
+    for values, idx in reversed(chunks):
+        enc.push(values, idx)
+    data = enc.finish()
+    dec = coder.StackDecoder(data, gaussian_tables)
+    for values, idx in chunks:
+        assert np.array_equal(dec.pop(idx), values)
+    dec.close()
+    separate = sum(len(coder.encode(v, i, gaussian_tables)) for v, i in chunks)
+    assert len(data) < separate
+    # a stream with symbols beyond the last chunk is refused
+    with pytest.raises(PipelineError, match="data left"):
+        coder.decode(data, chunks[0][1], gaussian_tables)
+
+
 def test_damaged_stream_is_an_error_or_different_values(gaussian_tables: coder.TableSet
                                                         ) -> None:
     rng = np.random.default_rng(3)
@@ -150,18 +175,18 @@ def test_only_the_latent_covering_the_image_is_coded(e2e_pipelines, monkeypatch,
     encoder and the decoder (the hyper-analysis' padding to 4x8 stays in the encoder)."""
     p = e2e_pipelines[name]
     counts: list[int] = []
-    real_encode, real_decode = coder.encode, coder.decode
+    real_push, real_pop = coder.StackEncoder.push, coder.StackDecoder.pop
 
-    def spy_encode(values, indexes, tables):
+    def spy_push(self, values, indexes):  # noqa: ANN001, ANN202
         counts.append(int(np.asarray(values).size))
-        return real_encode(values, indexes, tables)
+        return real_push(self, values, indexes)
 
-    def spy_decode(data, indexes, tables):
+    def spy_pop(self, indexes):  # noqa: ANN001, ANN202
         counts.append(int(np.asarray(indexes).size))
-        return real_decode(data, indexes, tables)
+        return real_pop(self, indexes)
 
-    monkeypatch.setattr(coder, "encode", spy_encode)
-    monkeypatch.setattr(coder, "decode", spy_decode)
+    monkeypatch.setattr(coder.StackEncoder, "push", spy_push)
+    monkeypatch.setattr(coder.StackDecoder, "pop", spy_pop)
     image = np.random.default_rng(9).integers(0, 256, (40, 72, 3), dtype=np.uint8)
     enc = p.encode(image, {"quality": 5})
     encoded_counts = list(counts)
@@ -205,7 +230,7 @@ def test_file_header_names_menet_layers_without_torch(tmp_path) -> None:
     import json
     from pathlib import Path
 
-    golden = Path(__file__).parent / "data" / "menet-v4.edms"
+    golden = Path(__file__).parent / "data" / "menet-v5.edms"
     code = ("import json, sys; from app.container import describe; "
             f"d = describe({str(golden)!r}); "
             "print(json.dumps([[la['name'] for la in d['layers']], 'torch' in sys.modules]))")

@@ -62,59 +62,112 @@ class TableSet:
         return self._flat[self._starts[indexes] + sym]
 
 
-def encode(values: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:
-    """Code integer ``values`` (any shape) whose tables are ``indexes`` (same shape)."""
-    import constriction
+class StackEncoder:
+    """One rANS stream holding several chunks of symbols, each with its own table indexes.
 
-    v = np.ascontiguousarray(values, dtype=np.int64).ravel()
-    k = np.ascontiguousarray(indexes, dtype=np.int64).ravel()
-    if v.shape != k.shape:
-        raise ValueError("values and indexes differ in shape")
-    sym, escaped = tables.symbols(v, k)
-    esc_values = v[escaped]
-    if esc_values.size and (np.abs(esc_values).max() >= _ESCAPE_OFFSET):
-        raise PipelineError("a latent value is out of the coder's range (|v| >= 32768)")
-    coder = constriction.stream.stack.AnsCoder()
-    # a stack: what the decoder reads last is pushed first
-    if esc_values.size:
-        coder.encode_reverse((esc_values + _ESCAPE_OFFSET).astype(np.int32), tables.escape_model)
-    order = np.argsort(k, kind="stable")
-    ks = k[order]
-    bounds = np.flatnonzero(np.diff(ks)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [ks.size]])
-    for a, b in reversed(list(zip(starts, ends, strict=True))):
-        if b > a:
-            coder.encode_reverse(sym[order[a:b]].astype(np.int32), tables.models[int(ks[a])])
-    return coder.get_compressed().astype("<u4").tobytes()
+    A decoder may learn a chunk's table indexes only from the chunks before it (the
+    checkerboard context's coding steps), so a layer used to hold one stream per chunk;
+    each stream costs its coder's final state and a length prefix, some 10 bytes, which is
+    several per cent of a small image's file at low rates. One stream saves that: rANS is a
+    stack, so the encoder, which knows every chunk, pushes them last first
+    (:meth:`push`), and :class:`StackDecoder` pops them in reading order. Within a chunk
+    the symbols go table by table (the module's docstring), its escapes last."""
+
+    def __init__(self, tables: TableSet) -> None:
+        import constriction
+
+        self.tables = tables
+        self._coder = constriction.stream.stack.AnsCoder()
+
+    def push(self, values: np.ndarray, indexes: np.ndarray) -> None:
+        """Push one chunk: integer ``values`` (any shape) whose tables are ``indexes``
+        (same shape). The decoder reads it *before* every chunk pushed earlier."""
+        v = np.ascontiguousarray(values, dtype=np.int64).ravel()
+        k = np.ascontiguousarray(indexes, dtype=np.int64).ravel()
+        if v.shape != k.shape:
+            raise ValueError("values and indexes differ in shape")
+        sym, escaped = self.tables.symbols(v, k)
+        esc_values = v[escaped]
+        if esc_values.size and (np.abs(esc_values).max() >= _ESCAPE_OFFSET):
+            raise PipelineError("a latent value is out of the coder's range (|v| >= 32768)")
+        # a stack: what the decoder reads last is pushed first
+        if esc_values.size:
+            self._coder.encode_reverse((esc_values + _ESCAPE_OFFSET).astype(np.int32),
+                                       self.tables.escape_model)
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        bounds = np.flatnonzero(np.diff(ks)) + 1
+        starts = np.concatenate([[0], bounds])
+        ends = np.concatenate([bounds, [ks.size]])
+        for a, b in reversed(list(zip(starts, ends, strict=True))):
+            if b > a:
+                self._coder.encode_reverse(sym[order[a:b]].astype(np.int32),
+                                           self.tables.models[int(ks[a])])
+
+    def finish(self) -> bytes:
+        """The stream (little-endian 32-bit words)."""
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class StackDecoder:
+    """Reads the chunks a :class:`StackEncoder` pushed, first read = last pushed."""
+
+    def __init__(self, data: bytes, tables: TableSet) -> None:
+        import constriction
+
+        if len(data) % 4:
+            raise PipelineError("latent stream length is not a multiple of 4 bytes")
+        self.tables = tables
+        try:
+            self._coder = constriction.stream.stack.AnsCoder(
+                np.frombuffer(data, dtype="<u4").copy())
+        except ValueError as exc:  # e.g. a stream ending in a zero word
+            raise PipelineError(f"latent stream is damaged: {exc}") from exc
+
+    def pop(self, indexes: np.ndarray) -> np.ndarray:
+        """The values of the next chunk, whose tables are ``indexes`` (in their shape)."""
+        tables = self.tables
+        k = np.ascontiguousarray(indexes, dtype=np.int64).ravel()
+        if k.size and (k.min() < 0 or k.max() >= len(tables.models)):
+            raise PipelineError("table index out of range")
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        sym = np.empty(k.size, dtype=np.int64)
+        bounds = np.flatnonzero(np.diff(ks)) + 1
+        starts = np.concatenate([[0], bounds]).astype(np.int64)
+        ends = np.concatenate([bounds, [ks.size]]).astype(np.int64)
+        try:
+            for a, b in zip(starts, ends, strict=True):
+                if b > a:
+                    sym[order[a:b]] = self._coder.decode(tables.models[int(ks[a])], int(b - a))
+            escaped = sym == tables.sizes[k] - 1
+            values = sym + tables.offsets[k]
+            n_esc = int(escaped.sum())
+            if n_esc:
+                values[escaped] = self._coder.decode(tables.escape_model, n_esc).astype(
+                    np.int64) - _ESCAPE_OFFSET
+        except (ValueError, RuntimeError, AssertionError) as exc:
+            raise PipelineError(f"latent stream is damaged: {exc}") from exc
+        return values.reshape(np.shape(indexes))
+
+    def close(self) -> None:
+        """Check that the stream held exactly the chunks read (:class:`PipelineError` if
+        not: a damaged or padded stream)."""
+        if not self._coder.is_empty():
+            raise PipelineError("latent stream is damaged: data left after its last symbol")
+
+
+def encode(values: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:
+    """Code integer ``values`` (any shape) whose tables are ``indexes`` (same shape): a
+    stream of one chunk."""
+    enc = StackEncoder(tables)
+    enc.push(values, indexes)
+    return enc.finish()
 
 
 def decode(data: bytes, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
     """The values :func:`encode` coded with these ``indexes`` (returned in their shape)."""
-    import constriction
-
-    if len(data) % 4:
-        raise PipelineError("latent stream length is not a multiple of 4 bytes")
-    k = np.ascontiguousarray(indexes, dtype=np.int64).ravel()
-    if k.size and (k.min() < 0 or k.max() >= len(tables.models)):
-        raise PipelineError("table index out of range")
-    coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").copy())
-    order = np.argsort(k, kind="stable")
-    ks = k[order]
-    sym = np.empty(k.size, dtype=np.int64)
-    bounds = np.flatnonzero(np.diff(ks)) + 1
-    starts = np.concatenate([[0], bounds]).astype(np.int64)
-    ends = np.concatenate([bounds, [ks.size]]).astype(np.int64)
-    try:
-        for a, b in zip(starts, ends, strict=True):
-            if b > a:
-                sym[order[a:b]] = coder.decode(tables.models[int(ks[a])], int(b - a))
-        escaped = sym == tables.sizes[k] - 1
-        values = sym + tables.offsets[k]
-        n_esc = int(escaped.sum())
-        if n_esc:
-            values[escaped] = coder.decode(tables.escape_model, n_esc).astype(np.int64) \
-                - _ESCAPE_OFFSET
-    except (ValueError, RuntimeError, AssertionError) as exc:
-        raise PipelineError(f"latent stream is damaged: {exc}") from exc
-    return values.reshape(np.shape(indexes))
+    dec = StackDecoder(data, tables)
+    values = dec.pop(indexes)
+    dec.close()
+    return values

@@ -7,18 +7,21 @@ Bitstream (all learned, no HEVC inside), one ``.edms`` file:
 - one LATENT layer per latent part (``hyperprior``: ŷ; ``menet``: ŷ = z_x and the semantic
   latent ẑ_s), each element coded with the Gaussian table of its scale index, the scales
   coming from h_s(ẑ) (§3 of Ballé et al.);
-- with a checkerboard context (:mod:`app.nets.checkerboard`, the shipped weights), each
-  LATENT layer holds two streams: the anchors' ((i + j) even), coded with σ and μ from
-  h_s(ẑ) alone, preceded by its byte length (uint32 LE), then the non-anchors', whose σ and
-  μ also see the anchors of *every* part (the decoder decodes all anchor streams first).
+- with a checkerboard context (:mod:`app.nets.checkerboard`, the shipped weights), the
+  anchors ((i + j) even) are coded first, with σ and μ from h_s(ẑ) alone, then the
+  non-anchors, whose σ and μ also see the anchors of *every* part (the decoder decodes
+  all the anchors first).
   μ is quantised to 1/MEAN_STEPS: its integer part is subtracted from ŷ before coding and
   its fraction picks the table (one per scale index and fraction); ŷ itself stays the
   rounded latent, so the means change the bits, never the image;
 - with channel groups (ELIC's uneven split, the same module), each pass codes the groups
   one after the other, each group's σ and μ also seeing the groups before it at the same
-  position: a LATENT layer then holds one stream per (pass, group) that has channels in it,
-  in coding order (anchors' groups, then non-anchors'), each but the last preceded by its
-  byte length;
+  position;
+- each LATENT layer is one rANS stream of its coding steps (pass, group) in coding order
+  (:class:`app.entropy.coder.StackEncoder`); a stream holding symbols beyond the last
+  step is refused. (Pipeline version 4 wrote one stream per step, each but the last
+  preceded by its byte length: some 5-7 bytes a step, ~5 % of a small image's file at
+  the lowest quality.)
 
 all through :mod:`app.entropy.coder` (rANS, ``constriction``). The header's ``quality``
 parameter selects the gain vectors (Cui et al. 2021).
@@ -245,14 +248,14 @@ class EndToEndPipeline(Pipeline):
         lat_int = lat_hat[0].to(torch.int64).numpy()
         lat_int -= shift_all  # the values coded: less their mean's integer part
         tables = self._tables()
-        streams: list[list[bytes]] = [[] for _ in self.part_channels()]
-        for unit in units:
+        # one stream per layer; a stack, so the coding steps go in last first
+        encoders = [coder.StackEncoder(tables) for _ in self.part_channels()]
+        for unit in reversed(units):
             g = self._positions(unit, hl, wl)
-            for part, cs in zip(streams, self._part_slices(unit), strict=True):
+            for enc, cs in zip(encoders, self._part_slices(unit), strict=True):
                 if cs is not None:
-                    part.append(coder.encode(lat_int[cs[0]:cs[1]][:, g],
-                                             idx_all[cs[0]:cs[1]][:, g], tables))
-        layers += [Layer(LayerKind.LATENT, CODEC_ID_RANS, _join(part)) for part in streams]
+                    enc.push(lat_int[cs[0]:cs[1]][:, g], idx_all[cs[0]:cs[1]][:, g])
+        layers += [Layer(LayerKind.LATENT, CODEC_ID_RANS, enc.finish()) for enc in encoders]
         views["bits"] = self._bits_view(lat_int, idx_all, h, w)
         del lat_int, idx_all, shift_all
         self.report("synthesis")
@@ -392,11 +395,8 @@ class EndToEndPipeline(Pipeline):
         z_idx = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
         z_int = coder.decode(encoded.layers[0].data, z_idx, self.z_tables)
         units = self._units()
-        slices = [self._part_slices(unit) for unit in units]
-        counts = [sum(cs[i] is not None for cs in slices) for i in range(len(parts))]
-        streams = [iter(_split(layer.data, count))
-                   for layer, count in zip(encoded.layers[1:], counts, strict=True)]
         tables = self._tables()
+        decoders = [coder.StackDecoder(layer.data, tables) for layer in encoded.layers[1:]]
         # the latent decoded so far, zero elsewhere: integers, exact in float32 (the coder's
         # range is |v| < 2**15); the tensor shares its memory, so each step sees the last
         lat = np.zeros((sum(parts), hl, wl), dtype=np.float32)
@@ -406,14 +406,16 @@ class EndToEndPipeline(Pipeline):
             sigma_h = self._scales(z_hat, hl, wl)
         idx_all, shift_all = self._new_coding(sigma_h)
         bases: dict[int, list[torch.Tensor | None]] = {}
-        for unit, unit_slices in zip(units, slices, strict=True):
+        for unit in units:
             with fixed_threads():
                 self._fill_coding(sigma_h, lat_hat, unit, idx_all, shift_all, bases)
             g = self._positions(unit, hl, wl)
-            for part, cs in zip(streams, unit_slices, strict=True):
+            for dec, cs in zip(decoders, self._part_slices(unit), strict=True):
                 if cs is not None:
                     sel = (slice(cs[0], cs[1]), g)
-                    lat[sel] = coder.decode(next(part), idx_all[sel], tables) + shift_all[sel]
+                    lat[sel] = dec.pop(idx_all[sel]) + shift_all[sel]
+        for dec in decoders:
+            dec.close()
         del bases
         views: dict[str, View] = {"bits": self._bits_view(lat - shift_all, idx_all, h, w)}
         del idx_all, shift_all
@@ -427,28 +429,6 @@ def _at(x: torch.Tensor, positions: np.ndarray) -> torch.Tensor:
     """(1, C, h, w) -> (1, C, n, 1): the n positions where ``positions`` (h, w) is True, in
     raster order, as a column that 1x1 convolutions take."""
     return x[..., torch.from_numpy(positions)].unsqueeze(-1)
-
-
-def _join(streams: list[bytes]) -> bytes:
-    """One LATENT layer's payload: one stream as it is; several (one per coding step that
-    has channels in the layer: the checkerboard's anchors then non-anchors, each channel
-    group in turn) each but the last preceded by its byte length (uint32 LE)."""
-    return b"".join(len(s).to_bytes(4, "little") + s for s in streams[:-1]) + streams[-1]
-
-
-def _split(data: bytes, n: int) -> list[bytes]:
-    """The ``n`` streams of a LATENT layer written by :func:`_join`."""
-    out, pos = [], 0
-    for _ in range(n - 1):
-        if pos + 4 > len(data):
-            raise PipelineError("latent layer is truncated")
-        size = int.from_bytes(data[pos:pos + 4], "little")
-        if pos + 4 + size > len(data):
-            raise PipelineError("latent layer's stream lengths do not fit the layer")
-        out.append(data[pos + 4:pos + 4 + size])
-        pos += 4 + size
-    out.append(data[pos:])
-    return out
 
 
 class HyperpriorPipeline(EndToEndPipeline):
