@@ -20,7 +20,7 @@ Bitstream (all learned, no HEVC inside), one ``.edms`` file:
 - each LATENT layer is one rANS stream of its coding steps (pass, group) in coding order
   (:class:`app.entropy.coder.StackEncoder`); a stream holding symbols beyond the last
   step is refused. (Pipeline version 4 wrote one stream per step, each but the last
-  preceded by its byte length: some 5-7 bytes a step, ~5 % of a small image's file at
+  preceded by its byte length: 80 bytes a file, 6 % of a 451x300 photograph's file at
   the lowest quality.)
 
 all through :mod:`app.entropy.coder` (rANS, ``constriction``). The header's ``quality``
