@@ -63,15 +63,25 @@ class TableSet:
         return self._flat[self._starts[indexes] + sym]
 
 
+def _runs_by_table(k: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(table, positions) of each table used in ``k`` (flat), ascending by table, each
+    table's positions in raster order: the order a chunk's symbols are coded in."""
+    order = np.argsort(k, kind="stable")
+    ks = k[order]
+    bounds = np.flatnonzero(np.diff(ks)) + 1
+    return [(int(ks[a]), order[a:b])
+            for a, b in zip(np.r_[0, bounds], np.r_[bounds, ks.size], strict=True) if b > a]
+
+
 class StackEncoder:
     """One rANS stream holding several chunks of symbols, each with its own table indexes.
 
     A decoder may learn a chunk's table indexes only from the chunks before it (the
     checkerboard context's coding steps), so a layer used to hold one stream per chunk;
     each stream cost its coder's final state and a length prefix, 6-8 bytes, 80 bytes a
-    file: 6 % of a 451x300 photograph's file at the lowest quality. One stream saves that: rANS is a
-    stack, so the encoder, which knows every chunk, pushes them last first
-    (:meth:`push`), and :class:`StackDecoder` pops them in reading order. Within a chunk
+    file: 6 % of a 451x300 photograph's file at the lowest quality. One stream saves
+    that: rANS is a stack, so the encoder, which knows every chunk, pushes them last
+    first (:meth:`push`), and :class:`StackDecoder` pops them in reading order. Within a chunk
     the symbols go table by table (the module's docstring), its escapes last."""
 
     def __init__(self, tables: TableSet) -> None:
@@ -95,15 +105,8 @@ class StackEncoder:
         if esc_values.size:
             self._coder.encode_reverse((esc_values + _ESCAPE_OFFSET).astype(np.int32),
                                        self.tables.escape_model)
-        order = np.argsort(k, kind="stable")
-        ks = k[order]
-        bounds = np.flatnonzero(np.diff(ks)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [ks.size]])
-        for a, b in reversed(list(zip(starts, ends, strict=True))):
-            if b > a:
-                self._coder.encode_reverse(sym[order[a:b]].astype(np.int32),
-                                           self.tables.models[int(ks[a])])
+        for table, idx in reversed(_runs_by_table(k)):
+            self._coder.encode_reverse(sym[idx].astype(np.int32), self.tables.models[table])
 
     def finish(self) -> bytes:
         """The stream (little-endian 32-bit words)."""
@@ -131,16 +134,10 @@ class StackDecoder:
         k = np.ascontiguousarray(indexes, dtype=np.int64).ravel()
         if k.size and (k.min() < 0 or k.max() >= len(tables.models)):
             raise PipelineError("table index out of range")
-        order = np.argsort(k, kind="stable")
-        ks = k[order]
         sym = np.empty(k.size, dtype=np.int64)
-        bounds = np.flatnonzero(np.diff(ks)) + 1
-        starts = np.concatenate([[0], bounds]).astype(np.int64)
-        ends = np.concatenate([bounds, [ks.size]]).astype(np.int64)
         try:
-            for a, b in zip(starts, ends, strict=True):
-                if b > a:
-                    sym[order[a:b]] = self._coder.decode(tables.models[int(ks[a])], int(b - a))
+            for table, idx in _runs_by_table(k):
+                sym[idx] = self._coder.decode(tables.models[table], idx.size)
             escaped = sym == tables.sizes[k] - 1
             values = sym + tables.offsets[k]
             n_esc = int(escaped.sum())
