@@ -47,7 +47,9 @@ class Decoded:
 
 def check_compatible(pipeline: Pipeline, encoded: Encoded) -> None:
     """Refuse a file made by another pipeline version or other model weights."""
-    if encoded.pipeline_version != pipeline.version:
+    readable = (pipeline.version,
+                *(pipeline.spec.reads_versions if pipeline.spec is not None else ()))
+    if encoded.pipeline_version not in readable:
         raise PipelineError(
             f"file was written by {encoded.pipeline} version {encoded.pipeline_version}; "
             f"this build has version {pipeline.version}"

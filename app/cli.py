@@ -35,12 +35,33 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _choice_value(pname: str, text: str) -> int:
+    """The integer of the choice ``text`` of a categorical parameter ``pname`` (``tune=visual``),
+    looked up in the registered specs (torch-free)."""
+    from app.pipelines import registry
+
+    for name in registry.available():
+        if registry.load_error(name):
+            continue
+        for spec in registry.params(name):
+            if spec.name == pname and text in spec.choices:
+                return spec.choices.index(text)
+    raise argparse.ArgumentTypeError(f"{pname}: {text!r} is neither an integer nor a named "
+                                     "value of that parameter")
+
+
 def _param_arg(text: str) -> tuple[str, list[int]]:
-    """``NAME=V1,V2,...`` (``--param``)."""
+    """``[PIPELINE:]NAME=V1,V2,...`` (``--param``); a categorical parameter's values may be
+    given by name (``tune=visual``)."""
     name, sep, values = text.partition("=")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {text!r}")
-    return name.strip(), _ints(values)
+    pname = name.strip().rpartition(":")[2]
+    parts = [v for v in values.replace(" ", "").split(",") if v]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    return name.strip(), [int(v) if v.lstrip("-").isdigit() else _choice_value(pname, v)
+                          for v in parts]
 
 
 def _param_dict(pairs: list[tuple[str, list[int]]] | None) -> dict[str, list[int]]:
@@ -191,6 +212,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe_param(s) -> str:  # noqa: ANN001 - a ParamSpec
+    """One parameter for ``edms pipelines``: ``NAME (label) range (default, sweep)``."""
+    if s.choices:
+        return (f"{s.name}={'|'.join(s.choices)} ({s.label}, default {s.format(s.default)}"
+                f"{'' if s.rate else ', not swept'})")
+    values = "/".join(map(str, s.values)) if s.values else f"{s.minimum}..{s.maximum}"
+    sweep = f", sweep {','.join(map(str, s.sweep))}" if len(s.sweep) > 1 else ""
+    return f"{s.label} {values} (default {s.default}{sweep})"
+
+
 def cmd_pipelines(args: argparse.Namespace) -> int:
     from app.pipelines import registry
 
@@ -199,12 +230,7 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
         if problem:
             print(f"{name:<12} UNAVAILABLE: {problem}")
             continue
-        specs = "; ".join(
-            f"{s.label} {'/'.join(map(str, s.values)) if s.values else f'{s.minimum}..{s.maximum}'}"
-            f" (default {s.default}"
-            + (f", sweep {','.join(map(str, s.sweep))})" if len(s.sweep) > 1 else ")")
-            for s in registry.params(name)
-        )
+        specs = "; ".join(_describe_param(s) for s in registry.params(name))
         if problem is None and args.check:
             problem = registry.status(name)
         print(f"{name:<12} {registry.describe(name)}\n{'':<12} {specs}"

@@ -345,7 +345,13 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
     out: dict[str, dict] = {}
     for name, by_setting in by_pipe.items():
         first = next(iter(by_setting.values()))[0]
-        names = [first.param] + sorted(k for k, _ in first.key() if k != first.param)
+        # the parameters that make a curve: the rate knobs, and a non-rate setting (HEVC's
+        # tune) only where this sweep varies it
+        rate = {s.name for s in registry.params(name) if s.rate}
+        varies = {k for k, _ in first.key()
+                  if len({dict(setting).get(k) for setting in by_setting}) > 1}
+        names = [first.param] + sorted(k for k, _ in first.key()
+                                       if k != first.param and (k in rate or k in varies))
         rows = []
         for setting, pts in by_setting.items():
             row: dict[str, Any] = {k: float(np.mean([getattr(p, k) for p in pts]))

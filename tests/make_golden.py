@@ -53,6 +53,7 @@ def builtin_pipelines() -> list[str]:
 def main(argv: list[str]) -> int:
     from app import api
     from app.container import write_edms
+    from app.pipelines import registry
 
     names = argv or builtin_pipelines()
     index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
@@ -63,7 +64,11 @@ def main(argv: list[str]) -> int:
         decoded = api.decode(data).image
         if enc.reconstruction is not None and not np.array_equal(decoded, enc.reconstruction):
             raise SystemExit(f"{name}: the decoder does not rebuild the encoder's image")
+        # files of the versions the decoder still reads stay: they prove old files decode
+        keep = {f"{name}-v{v}.edms" for v in registry.spec(name).reads_versions}
         for old in DATA.glob(f"{name}-v*.edms"):
+            if old.name in keep:
+                continue
             old.unlink()
             index.pop(old.name, None)
         file = f"{name}-v{enc.pipeline_version}.edms"

@@ -117,9 +117,10 @@ def decode_layer(codec_id: int, data: bytes) -> np.ndarray:
 # --------------------------------------------------------------------------- factories
 
 
-def hevc(qp: int, chroma: int = 444, bit_depth: int = 8) -> HevcCodec:
-    """HEVC intra at QP ``qp`` (x265), ``chroma`` 444/422/420, 8 or 10 bits."""
-    return HevcCodec(qp, chroma=chroma, bit_depth=bit_depth)
+def hevc(qp: int, chroma: int = 444, bit_depth: int = 8, tune: str = "psnr") -> HevcCodec:
+    """HEVC intra at QP ``qp`` (x265), ``chroma`` 444/422/420, 8 or 10 bits, PSNR-tuned
+    unless ``tune="visual"`` (:data:`app.codecs.hevc.TUNINGS`)."""
+    return HevcCodec(qp, chroma=chroma, bit_depth=bit_depth, tune=tune)
 
 
 def jpegxl_lossless(effort: int | None = None) -> JxlLosslessCodec:

@@ -12,7 +12,7 @@ jpeg2000   OpenJPEG target PSNR in dB (``tcp_distoratio``),        higher = bett
            irreversible 9/7 wavelet, up to 6 resolution levels,
            one quality layer, bare J2K codestream
 webp       libwebp quality 0..100, method 6                       higher = better
-avif       libavif quality 0..100 (``level``), 4:4:4, speed 6     higher = better
+avif       libavif quality 0..100, 4:4:4, speed 4, tune=psnr       higher = better
 jpegxl     quality 1..99 mapped to a Butteraugli distance as       higher = better
            libjxl's ``JxlEncoderDistanceFromQuality`` (cjxl -q),
            effort 7
@@ -41,6 +41,7 @@ JPEG, WebP and JPEG XL cannot go much lower: their lowest settings are above 0.0
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any, NamedTuple
 
@@ -262,28 +263,49 @@ class WebpCodec(LayerCodec):
 
 
 class AvifCodec(LayerCodec):
-    """AVIF (libavif + libaom) at a libavif quality 0..100, YUV 4:4:4, speed 6."""
+    """AVIF (libavif + libaom) at a libavif quality 0..100, YUV 4:4:4, speed 4, tuned for
+    PSNR.
+
+    libaom's still-image defaults in libavif (all-intra usage with perceptual delta-q and
+    SSIM-oriented choices) cost 7 % BD-rate in PSNR-RGB on Kodak, and speed 6 another 7 %
+    against speed 4 (docs/codecs.md, "Calibration"). ``tune="visual"`` keeps libaom's
+    defaults. Colour images are written by Pillow's AVIF plug-in, because it is the one
+    binding here that passes libaom's options (``advanced``); imagecodecs' encoder takes no
+    codec options. Grey images (4:0:0) still go through imagecodecs. Every AVIF file
+    decodes with :func:`decode_avif`.
+    """
 
     codec_id = CODEC_ID_AVIF
     lossless = False
 
-    def __init__(self, quality: int, speed: int = 6) -> None:
+    def __init__(self, quality: int, speed: int = 4, tune: str = "psnr") -> None:
+        if tune not in ("psnr", "visual"):
+            raise CodecError(f"AVIF tune must be psnr or visual, got {tune!r}")
         self.quality = _check_knob("avif", quality)
         self.speed = speed
-        self.name = f"avif-q{self.quality}"
+        self.tune = tune
+        self.name = f"avif-q{self.quality}" + ("" if tune == "psnr" else f"-{tune}")
 
     def encode(self, array: np.ndarray) -> bytes:
         import imagecodecs
 
         array = check_image(array)
-        fmt = imagecodecs.AVIF.PIXEL_FORMAT
-        pixelformat = fmt.YUV400 if array.ndim == 2 else fmt.YUV444
+        if array.ndim == 2:
+            fmt = imagecodecs.AVIF.PIXEL_FORMAT
+            with codec_errors("AVIF encode failed"):
+                return bytes(imagecodecs.avif_encode(array, level=self.quality,
+                                                     speed=self.speed,
+                                                     pixelformat=fmt.YUV400))
+        from PIL import Image
+
+        options: dict[str, Any] = {"quality": self.quality, "speed": self.speed,
+                                   "subsampling": "4:4:4"}
+        if self.tune == "psnr":
+            options["advanced"] = [("tune", "psnr")]
+        out = io.BytesIO()
         with codec_errors("AVIF encode failed"):
-            return bytes(
-                imagecodecs.avif_encode(
-                    array, level=self.quality, speed=self.speed, pixelformat=pixelformat
-                )
-            )
+            Image.fromarray(np.ascontiguousarray(array)).save(out, format="AVIF", **options)
+        return out.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
         return decode_avif(data)
@@ -341,8 +363,9 @@ class JxlCodec(LayerCodec):
 # --------------------------------------------------------------------------- factory
 
 
-def baseline_codec(name: str, knob: int) -> LayerCodec:
-    """The lossy baseline ``name`` (a key of :data:`BASELINE_KNOBS`) at ``knob``."""
+def baseline_codec(name: str, knob: int, tune: str = "psnr") -> LayerCodec:
+    """The lossy baseline ``name`` (a key of :data:`BASELINE_KNOBS`) at ``knob``; ``tune``
+    applies to HEVC only (:data:`app.codecs.hevc.TUNINGS`)."""
     if name not in BASELINE_KNOBS:
         raise CodecError(f"unknown baseline {name!r}; known: {', '.join(BASELINE_KNOBS)}")
     if name == "jpeg":
@@ -352,7 +375,8 @@ def baseline_codec(name: str, knob: int) -> LayerCodec:
     if name == "webp":
         return WebpCodec(knob)
     if name == "avif":
-        return AvifCodec(knob)
+        return AvifCodec(knob, tune=tune)
     if name == "jpegxl":
         return JxlCodec(knob)
-    return HevcCodec(_check_knob(name, knob), chroma=444 if name == "hevc444" else 420)
+    return HevcCodec(_check_knob(name, knob), chroma=444 if name == "hevc444" else 420,
+                     tune=tune)

@@ -12,14 +12,16 @@ from app.pipelines.spec import PipelineSpec
 
 # v2: carries the CHECK layer (a hash of the reconstruction)
 DSSLIC = PipelineSpec(
-    "dsslic", 2, "DSSLIC: segmentation + lossless compact image + HEVC residual",
+    "dsslic", 3, "DSSLIC: segmentation + lossless compact image + HEVC residual",
     (QP_SPEC,), "DSSLIC (Akbari, Liang, Han, ICASSP 2019), Algorithm 1",
-    "app.pipelines.dsslic:DsslicPipeline")
+    "app.pipelines.dsslic:DsslicPipeline",
+    reads_versions=(2,))
 # v2: 10-bit residual without halving, box-average compact image (lite)
 # v3: carries the CHECK layer
 DSSLIC_LB = PipelineSpec(
-    "dsslic-lb", 3, "DSSLIC with a lossy HEVC base layer (extension)",
+    "dsslic-lb", 4, "DSSLIC with a lossy HEVC base layer (extension)",
     (QP_SPEC, BASE_DQP_SPEC), "extension",
-    "app.pipelines.dsslic:DsslicLossyBasePipeline")
+    "app.pipelines.dsslic:DsslicLossyBasePipeline",
+    reads_versions=(3,))
 #: Entry point ``dsslic`` of ``edms_workbench.pipelines``.
 SPECS = (DSSLIC, DSSLIC_LB)

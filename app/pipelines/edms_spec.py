@@ -15,29 +15,34 @@ _PAPER = "EDMS (Hoang, Zhou, Fan, CVPR-W 2020)"
 
 # v2: carries the CHECK layer (a hash of the reconstruction)
 EDMS = PipelineSpec(
-    "edms", 2, "EDMS: compact image + HEVC residual, segmentation recomputed + SMapNet",
-    (QP_SPEC,), f"{_PAPER}, §2.1-2.2", "app.pipelines.edms:EdmsPipeline")
+    "edms", 3, "EDMS: compact image + HEVC residual, segmentation recomputed + SMapNet",
+    (QP_SPEC,), f"{_PAPER}, §2.1-2.2", "app.pipelines.edms:EdmsPipeline",
+    reads_versions=(2,))
 # v2: carries the CHECK layer
 EDMS_NOENH = PipelineSpec(
-    "edms-noenh", 2, "EDMS without semantic enhancement (no SMapNet)",
+    "edms-noenh", 3, "EDMS without semantic enhancement (no SMapNet)",
     (QP_SPEC,), f"{_PAPER}, ablation 'w/o Semantic Enhancement'",
-    "app.pipelines.edms:EdmsNoEnhancePipeline")
+    "app.pipelines.edms:EdmsNoEnhancePipeline",
+    reads_versions=(2,))
 # v2: 10-bit residual without halving, box-average compact image (lite); v3: CHECK layer
 EDMS_LB = PipelineSpec(
-    "edms-lb", 3, "EDMS with a lossy HEVC base layer (extension)",
-    (QP_SPEC, BASE_DQP_SPEC), "extension", "app.pipelines.edms:EdmsLossyBasePipeline")
+    "edms-lb", 4, "EDMS with a lossy HEVC base layer (extension)",
+    (QP_SPEC, BASE_DQP_SPEC), "extension", "app.pipelines.edms:EdmsLossyBasePipeline",
+    reads_versions=(3,))
 # v2: four strengths per block (2 bits) instead of on/off flags; v3: CHECK layer; v4: PostNet
 # runs channels-last (faster; a few pixels may differ from v3's)
 EDMS_PF = PipelineSpec(
-    "edms-pf", 4,
+    "edms-pf", 5,
     "EDMS (paper layout) + PostNet post-filter, strength per block (extension)",
-    (QP_SPEC,), "extension", "app.pipelines.edms:EdmsPostFilterPipeline")
+    (QP_SPEC,), "extension", "app.pipelines.edms:EdmsPostFilterPipeline",
+    reads_versions=(4,))
 # v3: four strengths per block (2 bits) instead of on/off flags; v4: CHECK layer; v5: PostNet
 # channels-last
 EDMS_LB_PF = PipelineSpec(
-    "edms-lb-pf", 5,
+    "edms-lb-pf", 6,
     "EDMS, lossy HEVC base + PostNet post-filter, strength per block (extension)",
     (QP_SPEC, BASE_DQP_SPEC), "extension",
-    "app.pipelines.edms:EdmsLossyBasePostFilterPipeline")
+    "app.pipelines.edms:EdmsLossyBasePostFilterPipeline",
+    reads_versions=(5,))
 #: Entry point ``edms`` of ``edms_workbench.pipelines``.
 SPECS = (EDMS, EDMS_NOENH, EDMS_LB, EDMS_PF, EDMS_LB_PF)

@@ -8,16 +8,18 @@ from app.pipelines.spec import PipelineSpec
 
 # v2 (both): PostNet runs channels-last (faster; a few pixels may differ from v1's)
 HEVC_PF = PipelineSpec(
-    "hevc-pf", 2,
+    "hevc-pf", 3,
     "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
     "per 64x64 block (extension)",
     (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",
-    "app.pipelines.hevcpf:HevcPostFilterPipeline")
+    "app.pipelines.hevcpf:HevcPostFilterPipeline",
+    reads_versions=(2,))
 HEVC_SPF = PipelineSpec(
-    "hevc-spf", 2,
+    "hevc-spf", 3,
     "HEVC 4:4:4 + semantic PostNet (map recomputed by the decoder from the decoded image), "
     "strength per 64x64 block (extension)",
     (QP_SPEC,), "extension, after MENet's post-enhancement (§3.3)",
-    "app.pipelines.hevcpf:HevcSemanticPostFilterPipeline")
+    "app.pipelines.hevcpf:HevcSemanticPostFilterPipeline",
+    reads_versions=(2,))
 #: Entry point ``hevcpf`` of ``edms_workbench.pipelines``.
 SPECS = (HEVC_PF, HEVC_SPF)

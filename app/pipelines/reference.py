@@ -23,15 +23,17 @@ from app.pipelines.spec import PipelineSpec
 ALPHA = 8
 
 LAYERED_REF = PipelineSpec(
-    "layered-ref", 1,
+    "layered-ref", 2,
     "Layered scheme without networks (box down, bicubic up): the reference",
     (QP_SPEC,), "DSSLIC Algorithm 1 without networks (reference)",
-    "app.pipelines.reference:LayeredReferencePipeline")
+    "app.pipelines.reference:LayeredReferencePipeline",
+    reads_versions=(1,))
 LAYERED_REF_LB = PipelineSpec(
-    "layered-ref-lb", 1,
+    "layered-ref-lb", 2,
     "Layered reference with a lossy HEVC base layer (extension)",
     (QP_SPEC, BASE_DQP_SPEC), "extension",
-    "app.pipelines.reference:LayeredReferenceLossyBasePipeline")
+    "app.pipelines.reference:LayeredReferenceLossyBasePipeline",
+    reads_versions=(1,))
 #: Entry point ``layered-ref`` of ``edms_workbench.pipelines`` (this module needs no torch).
 SPECS = (LAYERED_REF, LAYERED_REF_LB)
 

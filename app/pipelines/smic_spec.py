@@ -20,9 +20,10 @@ MAP_SCALE_SPEC = ParamSpec("map_scale", "semantic map down-sampling", 1, 16, 8, 
 # v2: carries the CHECK layer (a hash of the reconstruction); v3: Rec-Net runs channels-last
 # (faster; its floats differ in the last bit, so a few pixels may differ from v2's)
 SMIC = PipelineSpec(
-    "smic", 3, "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction",
+    "smic", 4, "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction",
     (QP_SPEC, FACTOR_SPEC, MAP_SCALE_SPEC),
     "SMIC (Wei, Liao, Bai, Zhao: semantic map based image compression via cGAN), Fig. 1",
-    "app.pipelines.smic:SmicPipeline")
+    "app.pipelines.smic:SmicPipeline",
+    reads_versions=(3,))
 #: Entry point ``smic`` of ``edms_workbench.pipelines``.
 SPECS = (SMIC,)

@@ -39,13 +39,38 @@ class ParamSpec:
     sweep: tuple[int, ...]  # default sweep, roughly 0.05-2 bpp on Kodak
     higher_is_better: bool  # True for quality knobs, False for QP
     values: tuple[int, ...] = ()  # allowed values if only some of minimum..maximum are
+    #: names of the values 0..n-1 for a categorical parameter (HEVC's ``tune``: psnr,
+    #: visual); the file stores the integer, people and the CLI may use the name
+    choices: tuple[str, ...] = ()
+    #: False for a setting that is not a rate knob (``tune``): sweeps keep its default and
+    #: it does not make a pipeline "multi-parameter" (no RD hull over it)
+    rate: bool = True
 
     def allows(self, value: int) -> bool:
         if self.values:
             return int(value) in self.values
         return self.minimum <= int(value) <= self.maximum
 
+    def parse(self, text: str) -> int:
+        """An integer value or, for a categorical parameter, one of its :attr:`choices`."""
+        text = text.strip()
+        if text in self.choices:
+            return self.choices.index(text)
+        try:
+            return int(text)
+        except ValueError:
+            known = f" (one of {', '.join(self.choices)})" if self.choices else ""
+            raise ValueError(f"{self.name}: {text!r} is not a valid value{known}") from None
+
+    def format(self, value: int) -> str:
+        """``value`` for people: its choice name for a categorical parameter."""
+        if self.choices and 0 <= int(value) < len(self.choices):
+            return self.choices[int(value)]
+        return str(value)
+
     def describe_range(self) -> str:
+        if self.choices:
+            return "one of " + "/".join(self.choices)
         if self.values:
             return "one of " + "/".join(str(v) for v in self.values)
         return f"in {self.minimum}..{self.maximum}"
@@ -73,6 +98,9 @@ class PipelineSpec:
     options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     layer_names: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False,
                                                     hash=False)
+    #: older bitstream versions this pipeline's decoder still reads unchanged (the encoder
+    #: changed, the meaning of the bytes did not: HEVC's PSNR tuning, for example)
+    reads_versions: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse what no ``.edms`` file could carry, when the spec is declared (a plug-in
