@@ -539,7 +539,19 @@ def test_export_edms_and_decoded_then_reopen_identical(win, tmp_path, monkeypatc
     win.export_rd("json")
     doc = json.loads((tmp_path / "caj" / "hevc.json").read_text())
     assert set(doc) == {"name", "description", "results"} and doc["name"] == "hevc"
-    assert doc["results"]["bpp"] == [result.bpp] and len(doc["results"]["psnr-rgb"]) == 1
+    assert result.bpp in doc["results"]["bpp"]
+    assert len({len(v) for v in doc["results"].values()}) == 1
+    # files already there are replaced only when the user says so
+    asked: list[str] = []
+    for answer, expected in ((QMessageBox.StandardButton.No, "old"),
+                             (QMessageBox.StandardButton.Yes, None)):
+        (tmp_path / "caj" / "hevc.json").write_text("old")
+        monkeypatch.setattr(QMessageBox, "question",
+                            staticmethod(lambda *a, r=answer: asked.append(a[2]) or r))
+        win.export_rd("json")
+        text = (tmp_path / "caj" / "hevc.json").read_text()
+        assert "hevc.json" in asked[-1]
+        assert text == expected if expected else json.loads(text)["name"] == "hevc"
 
 
 def test_an_opened_menet_file_is_verified_and_shows_what_it_carries(win, tmp_path) -> None:
