@@ -275,8 +275,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     from app.imageio import load_image
     from app.pipelines import registry
+    from app.refcurves import read_curves
 
     names = [n for n in args.pipelines.split(",") if n]
+    references = read_curves(args.reference_curves or [])  # bad files fail before any work
+    anchor = _eval_anchor(args.anchor, names, references)
     params = _param_dict(args.param)
     overrides: dict[str, dict[str, list[int]]] = {n: {} for n in names}
     for n in names:
@@ -339,8 +342,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     order = {(Path(path).name, n): i
              for i, (path, n) in enumerate((it[0], n) for it in items for n in names)}
     points.sort(key=lambda p: (order.get((p.image, p.pipeline), 0), p.key()))
-    anchor = args.anchor if args.anchor in names else None
-    doc = results_document(points, anchor, hull_only=args.hull)
+    doc = results_document(points, anchor, hull_only=args.hull, references=references)
     top = None
     if ceiling:
         acc = task_accuracy(args.task, ceiling, "analysed")
@@ -352,15 +354,57 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomic(args.json, doc)
         print(f"wrote {args.json}")
+    if args.json_dir:
+        from app.refcurves import write_results_dir
+
+        written = write_results_dir(args.json_dir, aggregate(points, args.hull))
+        print(f"wrote {len(written)} CompressAI results file(s) to {args.json_dir}: "
+              + ", ".join(p.name for p in written))
     if args.plot:
         summary = aggregate(points, args.hull)
         if args.task == "rd":
-            plot_rd(summary, args.plot, title=f"{len(items)} image(s)")
+            plot_rd(summary, args.plot, title=f"{len(items)} image(s)", references=references)
         else:
             plot_accuracy(summary, args.plot, title=f"{args.task}, {len(items)} image(s)",
                           ceiling=top)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _eval_anchor(given: str | None, names: list[str], references: list) -> str | None:
+    """The BD anchor of ``edms eval``: a listed pipeline or a reference curve's label.
+    Without ``--anchor``, ``hevc`` when it is listed (else no BD table); a given name that
+    is neither is an error."""
+    from app.errors import PipelineError
+    from app.refcurves import find
+
+    wanted = given if given is not None else "hevc"
+    if wanted in names:
+        return wanted
+    curve = find(references, wanted)
+    if curve is not None:
+        return curve.label
+    if given is None:
+        return None
+    known = names + [c.label for c in references]
+    raise PipelineError(f"--anchor {given!r} is neither a pipeline of -p nor a reference "
+                        f"curve (known: {', '.join(repr(k) for k in known)})")
+
+
+def _print_references(doc: dict) -> None:
+    """The published curves' points (``--reference-curves``), marked as not measured."""
+    for entry in doc.get("references", []):
+        r = entry["results"]
+        print(f"\n{entry['name']}  ({entry['description'] or 'no description'}; "
+              f"from {entry['source']}): published, not measured here")
+        print(f"  {'bpp':>8} {'PSNR':>7} {'MS-SSIM':>8} {'enc s':>7} {'dec s':>7}")
+        for i in range(len(r["bpp"])):
+            cells = []
+            for key, fmt, width in (("psnr-rgb", ".2f", 7), ("ms-ssim-rgb", ".5f", 8),
+                                    ("encoding_time", ".3f", 7), ("decoding_time", ".3f", 7)):
+                v = r.get(key, [None] * (i + 1))[i]
+                cells.append(f"{v:{width}{fmt}}" if isinstance(v, float) else f"{'—':>{width}}")
+            print(f"  {r['bpp'][i]:8.4f} " + " ".join(cells))
 
 
 def _print_summary(doc: dict) -> None:
@@ -388,8 +432,12 @@ def _print_summary(doc: dict) -> None:
                else f"top-1 {c.get('top1', float('nan')):.4f}, "
                f"top-5 {c.get('top5', float('nan')):.4f}")
         print(f"\nceiling ({c['what']}): {acc}")
+    _print_references(doc)
     if doc.get("bd"):
-        print(f"\nBD against {doc['anchor']} (PSNR-RGB, whole-file bpp)")
+        print(f"\nBD against {doc['anchor']} (PSNR-RGB, whole-file bpp; published curves: "
+              "their own files' bpp)" if doc.get("references") else
+              f"\nBD against {doc['anchor']} (PSNR-RGB, whole-file bpp)")
+        width = max([12, *map(len, doc["bd"])])
         for name, row in doc["bd"].items():
             rate, psnr = row["bd-rate-%"], row["bd-psnr-db"]
             rate_s = f"{rate:+7.2f} %" if isinstance(rate, float) else "    n/a"
@@ -400,7 +448,7 @@ def _print_summary(doc: dict) -> None:
                                if k.startswith("bd-rate-")
                                and k not in ("bd-rate-%", "bd-rate-msssim-%")
                                and isinstance(v, float))
-            print(f"  {name:<12} BD-rate {rate_s}   BD-PSNR {psnr_s}   "
+            print(f"  {name:<{width}} BD-rate {rate_s}   BD-PSNR {psnr_s}   "
                   f"BD-rate (MS-SSIM) {ms_s}" + (f"   at equal {acc}" if acc else ""))
 
 
@@ -512,6 +560,8 @@ def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.refcurves import published_names
+
     parser = argparse.ArgumentParser(
         prog="edms", description="EDMS Workbench: semantic, layered image compression."
     )
@@ -558,15 +608,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pipelines", required=True, help="comma-separated names")
     p.add_argument("-q", type=_ints, default=None,
                    help="comma-separated QPs/qualities (default: each pipeline's sweep)")
-    p.add_argument("--json", help="write CompressAI-style results here")
+    p.add_argument("--json", help="write every result here: per pipeline and per image, "
+                   "BD table, reference curves (one document)")
+    p.add_argument("--json-dir", metavar="DIR",
+                   help="write one CompressAI results file per pipeline into DIR "
+                   "(DIR/PIPELINE.json: name, description, results with bpp, psnr-rgb, "
+                   "ms-ssim-rgb, haarpsi, encoding_time, decoding_time, ...), which "
+                   "CompressAI's plot utility and --reference-curves read")
     p.add_argument("--plot", help="write an RD plot here (png/pdf/svg)")
+    shipped = ", ".join(published_names()) or "none"
+    p.add_argument("--reference-curves", nargs="+", action="extend", default=None,
+                   metavar="FILE.json", help="published curves to show beside the measured "
+                   "ones, marked '(published)': CompressAI results files, or "
+                   "published:SET/NAME for a shipped one "
+                   f"({shipped}); they appear in the tables, the BD table (as rows, or as "
+                   "--anchor by name) and the plot. Give them after the images, or end the "
+                   "list with --")
     p.add_argument("--param", action="append", type=_param_arg, metavar="NAME=V1,V2,...",
                    help="sweep these values of parameter NAME (repeatable; the sweep is the "
                    "product over parameters), e.g. --param factor=4,8 --param qp=27,32,37; "
                    "PIPELINE:NAME=... sets it for one pipeline, e.g. --param smic:qp=22,32")
     p.add_argument("--hull", action="store_true",
                    help="report and plot only each pipeline's RD hull (frontier in bpp/PSNR)")
-    p.add_argument("--anchor", default="hevc", help="BD-rate anchor pipeline (default hevc)")
+    p.add_argument("--anchor", default=None,
+                   help="BD-rate anchor: a pipeline of -p, or a reference curve by name, "
+                   "e.g. VTM or bpg_444_x265_ycbcr (default hevc, when listed)")
     p.add_argument("--task", choices=("rd", "segmentation", "classification"), default="rd",
                    help="also measure machine accuracy: DATA is a labelled set (CamVid "
                    "X/ + Xannot/, Cityscapes, a file list; or class folders)")

@@ -29,6 +29,7 @@ from app import api, metrics
 from app.atomic import atomic_path, write_bytes_atomic
 from app.errors import PipelineError
 from app.pipelines import registry
+from app.refcurves import ReferenceCurve, summary_entries
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -434,15 +435,20 @@ def _frontier(entry: dict) -> dict[str, list]:
     idx = list(range(len(res["bpp"])))
     if len(entry.get("params", [entry.get("param")])) > 1 and "hull" in entry:
         idx = entry["hull"]
+    missing = [math.nan] * len(res["bpp"])  # a published curve may lack one of them
+    psnr = res.get("psnr-rgb", missing)
     msssim = [-10 * math.log10(max(1 - m, 1e-10)) if math.isfinite(m) else math.nan
-              for m in res["ms-ssim-rgb"]]
-    return {"bpp": [res["bpp"][i] for i in idx], "psnr-rgb": [res["psnr-rgb"][i] for i in idx],
+              for m in res.get("ms-ssim-rgb", missing)]
+    return {"bpp": [res["bpp"][i] for i in idx], "psnr-rgb": [psnr[i] for i in idx],
             "ms-ssim-db": [msssim[i] for i in idx]}
 
 
 def bd_table(summary: dict[str, dict], anchor: str) -> dict[str, dict[str, float | None]]:
     """BD-rate (%) and BD-PSNR (dB) of every pipeline against ``anchor`` (over the RD hull
-    for pipelines with several rate parameters)."""
+    for pipelines with several rate parameters).
+
+    ``summary`` may hold published curves too (:func:`with_references`): they are rows,
+    or the anchor, like any pipeline, and keep their label ``"NAME (published)"``."""
     if anchor not in summary:
         return {}
     ref = _frontier(summary[anchor])
@@ -484,9 +490,21 @@ def write_json_atomic(path: str | Path, obj: object) -> None:
     write_bytes_atomic(path, json.dumps(obj, indent=2, default=_finite))
 
 
+def with_references(summary: dict[str, dict], references: Sequence[ReferenceCurve] = ()
+                    ) -> dict[str, dict]:
+    """``summary`` followed by the published curves' entries (keyed by their label,
+    ``"NAME (published)"``, each with ``"published": True``)."""
+    return {**summary, **summary_entries(references)}
+
+
 def results_document(points: Sequence[RDPoint], anchor: str | None,
-                     hull_only: bool = False) -> dict:
-    """The JSON written by ``edms eval``: summaries, BD table and per-image rows."""
+                     hull_only: bool = False,
+                     references: Sequence[ReferenceCurve] = ()) -> dict:
+    """The JSON written by ``edms eval``: summaries, BD table and per-image rows.
+
+    ``references`` (published curves, :mod:`app.refcurves`) are listed apart from the
+    measured pipelines, under ``"references"``, and take part in the BD table; ``anchor``
+    may be one of their labels."""
     summary = aggregate(points, hull_only)
     doc: dict = {
         "tool": "edms-workbench",
@@ -494,11 +512,13 @@ def results_document(points: Sequence[RDPoint], anchor: str | None,
         "pipelines": list(summary.values()),
         "per_image": [asdict(p) for p in points],
     }
+    if references:
+        doc["references"] = list(summary_entries(references).values())
     if hull_only:
         doc["hull_only"] = True
     if anchor:
         doc["anchor"] = anchor
-        doc["bd"] = bd_table(aggregate(points), anchor)
+        doc["bd"] = bd_table(with_references(aggregate(points), references), anchor)
     return _sanitize(doc)
 
 
@@ -512,11 +532,14 @@ def _sanitize(obj):
     return obj
 
 
-def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "") -> None:
+def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "",
+            references: Sequence[ReferenceCurve] = ()) -> None:
     """RD plot (PSNR, MS-SSIM and HaarPSI vs bpp) with matplotlib, written atomically.
 
     A multi-parameter pipeline is drawn as its grid points (small markers) plus its RD hull
-    (the line), since joining all its points by rising bpp would zigzag.
+    (the line), since joining all its points by rising bpp would zigzag. Published curves
+    (``references``) are dashed, with small markers, labelled ``"NAME (published)"``, on
+    the axes whose metric their file has.
     """
     import matplotlib
 
@@ -542,11 +565,24 @@ def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "") -> None
             if multi:
                 ax.plot([t[0] for t in rows], [t[k] for t in rows], ls="none", marker=".",
                         ms=4, alpha=0.5, color=drawn.get_color())
+    for curve in references:
+        r = curve.results
+        ys = {1: r.get("psnr-rgb"),
+              2: [-10 * math.log10(max(1 - m, 1e-10)) for m in r["ms-ssim-rgb"]]
+              if "ms-ssim-rgb" in r else None,
+              3: r.get("haarpsi")}
+        color = None
+        for k, ax in enumerate(axes, start=1):
+            if ys[k] is not None:
+                (drawn,) = ax.plot(r["bpp"], ys[k], ls="--", lw=1.2, marker="x", ms=4,
+                                   color=color, label=curve.label)
+                color = drawn.get_color()  # the same colour on every axis
     axes[0].set_ylabel("PSNR-RGB (dB)")
     axes[1].set_ylabel("MS-SSIM (dB, -10 log10(1 - MS-SSIM))")
     axes[2].set_ylabel("HaarPSI (higher is better)")
     for ax in axes:
-        ax.set_xlabel("bpp (whole .edms file)")
+        ax.set_xlabel("bpp (whole .edms file" + ("; published: their own files)"
+                                                 if references else ")"))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     if title:

@@ -18,7 +18,7 @@ import io
 import itertools
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -32,8 +32,10 @@ from app.eval import (
     results_document,
     segmentation_counts,
     task_accuracy,
+    with_references,
 )
 from app.pipelines.base import View, ViewKind
+from app.refcurves import ReferenceCurve
 
 __all__ = [
     "ACCURACY_METRICS",
@@ -447,17 +449,24 @@ class Session:
         points = self.all_points()
         return [p for p in points if p.task] if metric in ACCURACY_METRICS else points
 
-    def bd_table_all(self, anchor: str, metric: str = "psnr"
+    def bd_table_all(self, anchor: str, metric: str = "psnr",
+                     references: Sequence[ReferenceCurve] = ()
                      ) -> dict[str, dict[str, float | None]]:
+        """Like :meth:`bd_table` for the mean over every open image."""
         points = self._points_for(metric)
-        return bd_table(aggregate(points), anchor) if points else {}
+        return bd_table(with_references(aggregate(points), references), anchor) \
+            if points else {}
 
-    def bd_table(self, image_id: int, anchor: str) -> dict[str, dict[str, float | None]]:
-        """BD-rate (%) and BD-PSNR (dB) against ``anchor`` for this image's points."""
+    def bd_table(self, image_id: int, anchor: str,
+                 references: Sequence[ReferenceCurve] = ()
+                 ) -> dict[str, dict[str, float | None]]:
+        """BD-rate (%) and BD-PSNR (dB) against ``anchor`` for this image's points; the
+        published ``references`` (:mod:`app.refcurves`) are rows too, or the anchor (by
+        their label, ``"NAME (published)"``)."""
         points = self.rd_points(image_id)
         if not points:
             return {}
-        return bd_table(aggregate(points), anchor)
+        return bd_table(with_references(aggregate(points), references), anchor)
 
     def csv_text(self, image_id: int | None = None) -> str:
         """All RD points (of one image, or of every image) as CSV, one row per point."""

@@ -7,6 +7,7 @@ QMessageBox.critical is replaced by a recorder, so error dialogs never block.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -413,6 +414,76 @@ def test_sweep_all_images_and_mean_curves(win) -> None:
         win.rd_panel.scope_combo.setCurrentIndex(0)
 
 
+def test_reference_curves_in_the_rd_plot_bd_table_and_anchor_menu(win, tmp_path,
+                                                                  monkeypatch) -> None:
+    """Data ▸ Add Reference Curve… (several files, one unreadable): dashed "(published)"
+    curves and legend rows, BD rows, anchors; Clear Reference Curves removes them."""
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.eval import aggregate
+    from app.refcurves import compressai_document, published_root
+
+    win.panel_b.set_source("", emit=False)
+    entry = _add(win, "refcurves", synthetic(64, 96, 41))
+    win.run_sweep([("hevc", [24, 30, 36, 42])])
+    _idle(win)
+    _wait(lambda: len(win.session.rd_series(entry.id).get("hevc", [])) == 4)
+    # this image's own hevc curve, as someone else's results file
+    doc = compressai_document(aggregate(win.session.rd_points(entry.id))["hevc"])
+    doc["name"] = "HEVC elsewhere"
+    own = tmp_path / "hevc-elsewhere.json"
+    own.write_text(json.dumps(doc))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [30]}}')
+    vtm = published_root() / "kodak" / "vtm.json"
+    starts: list[str] = []
+
+    def fake(parent, title, start, filters):  # noqa: ANN001, ANN202
+        starts.append(start)
+        return [str(vtm), str(own), str(bad)], filters
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(fake))
+    n = len(win.dialogs)
+    win.findChild(QAction, "actionAddReference").trigger()
+    _idle(win)
+    assert len(win.dialogs) == n + 1 and "bad.json" in win.dialogs[-1]
+    assert "\n" not in win.dialogs[-1]
+    panel = win.rd_panel
+    labels = {"VTM (published)", "HEVC elsewhere (published)"}
+    assert set(panel.reference_items) == labels
+    assert labels <= set(panel.legend.names)
+    pen = panel.reference_items["VTM (published)"].opts["pen"]
+    assert pen.style() == Qt.PenStyle.DashLine
+    # cut at the measured points' range, never past it
+    assert max(panel.reference_items["VTM (published)"].xData) <= \
+        max(p[0] for p in win.session.rd_series(entry.id)["hevc"]) * 1.08 + 1e-9
+
+    def bd_rows() -> dict[str, str]:
+        t = panel.bd_table
+        return {t.item(r, 0).text(): t.item(r, 1).text() for r in range(t.rowCount())}
+
+    panel.anchor.setCurrentIndex(panel.anchor.findData("hevc"))
+    _idle(win)
+    rows = bd_rows()
+    assert labels <= set(rows)
+    assert rows["HEVC elsewhere (published)"] in ("+0.0 %", "-0.0 %")
+    # a published curve as the anchor
+    panel.anchor.setCurrentIndex(panel.anchor.findData("HEVC elsewhere (published)"))
+    _idle(win)
+    rows = bd_rows()
+    assert rows["hevc"] in ("+0.0 %", "-0.0 %") and "VTM (published)" in rows
+    # the same file again is not a second curve; the dialog remembers the folder
+    win.add_reference_curves()
+    assert len(panel.references) == 2 and Path(starts[-1]) == vtm.parent
+    win.findChild(QAction, "actionClearReferences").trigger()
+    _idle(win)
+    assert panel.references == [] and panel.reference_items == {}
+    assert panel.anchor.findData("VTM (published)") < 0
+    assert panel.anchor.currentData() == "hevc"
+    assert not any(k.endswith("(published)") for k in bd_rows())
+
+
 def test_match_bitrate(win) -> None:
     from app import api
     from app.compare import pick
@@ -456,13 +527,31 @@ def test_export_edms_and_decoded_then_reopen_identical(win, tmp_path, monkeypatc
     c = shown.pixelColor(5, 7)
     assert (c.red(), c.green(), c.blue()) == tuple(int(v) for v in result.decoded[7, 5])
     # RD exports
-    for what, suffix in (("csv", ".csv"), ("json", ".json"), ("plot", ".svg")):
+    for what, suffix in (("csv", ".csv"), ("plot", ".svg")):
         out = tmp_path / f"rd{suffix}"
         monkeypatch.setattr(win, "ask_save_path", lambda *a, o=out: str(o))
         win.current_id = result.image_id
         win.export_rd(what)
         assert out.stat().st_size > 0
     assert "hevc" in (tmp_path / "rd.csv").read_text()
+    # JSON: one CompressAI results file per pipeline, into a folder
+    monkeypatch.setattr(win, "ask_folder", lambda *a: str(tmp_path / "caj"))
+    win.export_rd("json")
+    doc = json.loads((tmp_path / "caj" / "hevc.json").read_text())
+    assert set(doc) == {"name", "description", "results"} and doc["name"] == "hevc"
+    assert result.bpp in doc["results"]["bpp"]
+    assert len({len(v) for v in doc["results"].values()}) == 1
+    # files already there are replaced only when the user says so
+    asked: list[str] = []
+    for answer, expected in ((QMessageBox.StandardButton.No, "old"),
+                             (QMessageBox.StandardButton.Yes, None)):
+        (tmp_path / "caj" / "hevc.json").write_text("old")
+        monkeypatch.setattr(QMessageBox, "question",
+                            staticmethod(lambda *a, r=answer: asked.append(a[2]) or r))
+        win.export_rd("json")
+        text = (tmp_path / "caj" / "hevc.json").read_text()
+        assert "hevc.json" in asked[-1]
+        assert text == expected if expected else json.loads(text)["name"] == "hevc"
 
 
 def test_an_opened_menet_file_is_verified_and_shows_what_it_carries(win, tmp_path) -> None:

@@ -62,6 +62,13 @@ def test_built_wheel_encodes_and_decodes_outside_the_clone(tmp_path: Path) -> No
     assert Path(where[0]).is_relative_to(env_dir), where
     assert Path(where[1]).is_relative_to(env_dir) and Path(where[1], "segnet-lite.json").is_file()
     assert Path(site, "app", "py.typed").is_file()
+    # the published reference curves travel too, and published:SET/NAME finds them there
+    got = _run([str(python), "-c", "from app.refcurves import published_root, read_curve; "
+                "print(published_root()); "
+                "print(read_curve('published:kodak/bpg_444_x265_ycbcr').name)"],
+               work, env).stdout.splitlines()
+    assert Path(got[0]).is_relative_to(env_dir) and Path(got[0], "kodak", "vtm.json").is_file()
+    assert got[1] == "BPG 8b 444 x265 ycbcr"
 
     y, x = np.mgrid[0:40, 0:48]
     image = np.stack([x * 5, y * 6, (x + y) * 3], 2).astype(np.uint8)

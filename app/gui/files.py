@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QComboBox, QFileDialog, QMenu, QStatusBar, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QMenu,
+    QMessageBox,
+    QStatusBar,
+    QWidget,
+)
 
 from app.errors import EdmsError
 from app.gui.rdplot import RDPanel
@@ -386,8 +394,53 @@ class FileActions:
             return
         self.statusBar().showMessage(f"Saved pane {side} to {path}", 6000)
 
+    def ask_folder(self, title: str) -> str:
+        """A folder to write into, starting in the folder last saved to."""
+        folder = str(self.settings.value("lastSaveFolder", str(Path.home())))
+        path = QFileDialog.getExistingDirectory(self._as_widget(), title, folder)
+        if path:
+            self.settings.setValue("lastSaveFolder", path)
+        return path
+
+    def ask_reference_paths(self) -> list[str]:
+        """Results files to add as reference curves; the dialog starts in the folder last
+        used, else in the shipped published curves."""
+        from app.refcurves import published_root
+
+        folder = str(self.settings.value("lastReferenceFolder", str(published_root())))
+        paths, _ = QFileDialog.getOpenFileNames(
+            self._as_widget(), "Add reference curves (CompressAI results files)", folder,
+            "CompressAI results (*.json);;All files (*)")
+        if paths:
+            self.settings.setValue("lastReferenceFolder", str(Path(paths[0]).parent))
+        return paths
+
+    def add_reference_curves(self) -> None:
+        """Data ▸ Add Reference Curve…: published curves (CompressAI results files) in the
+        RD plot (dashed, "(published)"), the BD table and the anchor menu, as
+        ``edms eval --reference-curves``. Unreadable files are one dialog, one line each;
+        the readable ones of the same choice are still added."""
+        from app.refcurves import ReferenceCurveError, read_curve
+
+        curves, errors = [], []
+        for path in self.ask_reference_paths():
+            try:
+                curves.append(read_curve(path))
+            except ReferenceCurveError as exc:
+                errors.append(str(exc))
+        added = self.rd_panel.add_references(curves)
+        if added:
+            self.statusBar().showMessage(
+                "Reference curve(s): " + ", ".join(c.label for c in added), 6000)
+        if errors:
+            self.show_error("\n".join(errors), "Reference curves")
+
+    def clear_reference_curves(self) -> None:
+        """Data ▸ Clear Reference Curves."""
+        self.rd_panel.clear_references()
+
     def export_rd(self, what: str) -> None:
-        from app.eval import plot_rd, write_json_atomic
+        from app.eval import plot_rd
 
         entry = self.current()
         every = self.rd_panel.scope() == "all"
@@ -398,7 +451,6 @@ class FileActions:
             return
         stem = "all-images" if every else Path(entry.name).stem.split(" ")[0]
         image_id = None if every else entry.id
-        anchor = self.rd_panel.anchor.currentData() or None
         try:
             if what == "plot":
                 path = self.ask_save_path("Export RD plot", f"{stem}-rd.png",
@@ -409,20 +461,40 @@ class FileActions:
                     from app.eval import aggregate
 
                     title = f"mean of {len(self.session.images)} images" if every else entry.name
-                    plot_rd(aggregate(points), path, title=title)
+                    plot_rd(aggregate(points), path, title=title,
+                            references=self.rd_panel.references)
             elif what == "csv":
                 path = self.ask_save_path("Export RD data", f"{stem}-rd.csv", "CSV (*.csv)")
                 if path:
                     write_text_atomic(path, self.session.csv_text(image_id))
             else:
-                path = self.ask_save_path("Export RD data", f"{stem}-rd.json", "JSON (*.json)")
-                if path:
-                    write_json_atomic(path, self.session.json_document(image_id, anchor))
+                path = self._export_compressai(points)
         except (OSError, EdmsError, ValueError) as exc:
             self.show_error(f"Export failed: {exc}")
             return
         if path:
             self.statusBar().showMessage(f"Wrote {path}", 6000)
+
+    def _export_compressai(self, points: list) -> str:
+        """One CompressAI results file per pipeline (``PIPELINE.json``, as ``edms eval
+        --json-dir``) into a folder the user picks; asks before replacing files. Returns
+        what was written, for the status bar ("" if nothing)."""
+        from app.eval import aggregate
+        from app.refcurves import file_name, write_results_dir
+
+        folder = self.ask_folder("Export RD data as CompressAI results files (one per "
+                                 "pipeline)")
+        if not folder:
+            return ""
+        summary = aggregate(points)
+        existing = [n for n in map(file_name, summary) if Path(folder, n).exists()]
+        if existing and QMessageBox.question(
+                self._as_widget(), "Replace files?",
+                f"{folder} already has {', '.join(existing)}. Replace?") \
+                != QMessageBox.StandardButton.Yes:
+            return ""
+        written = write_results_dir(folder, summary)
+        return f"{', '.join(p.name for p in written)} in {folder}"
 
     dragMoveEvent = dragEnterEvent
 

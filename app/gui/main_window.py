@@ -207,6 +207,7 @@ class MainWindow(FileActions, QMainWindow):
         self.rd_panel.anchor.currentIndexChanged.connect(self._refresh_rd)
         self.rd_panel.sweep_requested.connect(self.run_sweep)
         self.rd_panel.export_requested.connect(self.export_rd)
+        self.rd_panel.references_changed.connect(self._refresh_rd)
         self.results_table.activated_result.connect(self._show_result_in_b)
         self.inspector.side.currentIndexChanged.connect(self._refresh_inspector)
         for canvas in self.compare.canvases():
@@ -795,7 +796,7 @@ class MainWindow(FileActions, QMainWindow):
                                         [])
             try:
                 self.rd_panel.set_bd(self.session.bd_table_all(
-                    anchor, self.rd_panel.metric_key()), anchor)
+                    anchor, self.rd_panel.metric_key(), self.rd_panel.references), anchor)
             except Exception:  # noqa: BLE001 - too few points etc.: leave the table empty
                 self.rd_panel.set_bd({}, anchor)
             return
@@ -806,7 +807,8 @@ class MainWindow(FileActions, QMainWindow):
         series = self.session.rd_series(entry.id, self.rd_panel.metric_key())
         self.rd_panel.update_curves(series, [r for r in self.shown.values() if r])
         try:
-            self.rd_panel.set_bd(self.session.bd_table(entry.id, anchor), anchor)
+            self.rd_panel.set_bd(self.session.bd_table(entry.id, anchor,
+                                                       self.rd_panel.references), anchor)
         except Exception:  # noqa: BLE001 - too few points etc.: leave the table empty
             self.rd_panel.set_bd({}, anchor)
 

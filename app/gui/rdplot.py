@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.worker import PipelineInfo
+from app.refcurves import MARK, ReferenceCurve, unique
 from app.session import ACCURACY_METRICS, Result, params_label
 
 #: image qualities, always offered
@@ -35,6 +36,9 @@ METRICS = IMAGE_METRICS + TASK_METRICS
 #: Okabe & Ito's colour-blind-safe palette (black left out: the dark theme's background)
 OKABE_ITO = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
              (213, 94, 0), (204, 121, 167), (153, 153, 153))
+#: colours of reference curves (dashed), in this order: the Okabe-Ito ones but yellow,
+#: which is faint on a light background beside a thin dashed line
+REFERENCE_COLOURS = tuple(OKABE_ITO[i] for i in (5, 6, 4, 7, 1, 2, 0))
 #: marker shapes (pyqtgraph symbols), told apart without colour
 SYMBOLS = ("o", "s", "t", "d", "star", "t1", "p", "h", "+", "t2", "t3", "arrow_up",
            "arrow_down")  # 13: prime to the 8 colours, so pairs repeat only after 104
@@ -95,7 +99,8 @@ class CurveLegend(QWidget):
                 widget.deleteLater()
         self.names = []
 
-    def add(self, name: str, rgb: tuple[int, int, int], symbol: str) -> None:
+    def add(self, name: str, rgb: tuple[int, int, int], symbol: str,
+            dashed: bool = False) -> None:
         from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
         from PySide6.QtGui import QColor, QPainter, QPixmap
 
@@ -103,7 +108,8 @@ class CurveLegend(QWidget):
         pix.fill(QColor(0, 0, 0, 0))
         p = QPainter(pix)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(pg.mkPen(color=rgb, width=2))
+        p.setPen(pg.mkPen(color=rgb, width=2,
+                          style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine))
         p.drawLine(0, 7, 28, 7)
         p.translate(14, 7)
         drawSymbol(p, symbol, 9, pg.mkPen(self.palette().text().color()), pg.mkBrush(*rgb))
@@ -127,6 +133,7 @@ class RDPanel(QWidget):
     sweep_requested = Signal(object)  # [(pipeline, [values]), ...]
     export_requested = Signal(str)  # "plot", "csv", "json"
     anchor_changed = Signal(str)
+    references_changed = Signal()  # reference curves added or cleared
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -134,6 +141,9 @@ class RDPanel(QWidget):
         self.colours: dict[str, tuple[int, int, int]] = {}
         self.symbols: dict[str, str] = {}
         self.catalog: list[PipelineInfo] = []
+        #: published curves shown beside the measured ones (Data ▸ Add Reference Curve…)
+        self.references: list[ReferenceCurve] = []
+        self.reference_items: dict[str, pg.PlotDataItem] = {}
         # plot
         pg.setConfigOptions(antialias=True)
         self.plot = pg.PlotWidget()
@@ -202,7 +212,8 @@ class RDPanel(QWidget):
         self.export_csv.setObjectName("exportCsvButton")
         self.export_json = QPushButton("JSON…")
         self.export_json.setObjectName("exportJsonButton")
-        self.export_json.setToolTip("CompressAI-style results JSON (as edms eval writes)")
+        self.export_json.setToolTip("CompressAI results files, one per pipeline, into a "
+                                    "folder (as edms eval --json-dir writes)")
         sweep_box = QWidget()
         sv = QVBoxLayout(sweep_box)
         sv.setContentsMargins(0, 0, 0, 0)
@@ -291,6 +302,7 @@ class RDPanel(QWidget):
         self.anchor.clear()
         for info in self.catalog:
             self.anchor.addItem(info.name, info.name)
+        self._add_reference_anchors()
         i = self.anchor.findData(current or "hevc")
         self.anchor.setCurrentIndex(max(i, 0))
         self.anchor.blockSignals(False)
@@ -385,6 +397,7 @@ class RDPanel(QWidget):
         if n:
             xs_all = [p[0] for pts in series.values() for p in pts]
             self.plot.setXRange(0, max(xs_all) * 1.08 or 1.0, padding=0)
+        self._draw_references(key, max(xs_all) * 1.08 if n else None)
         for r in highlight:
             for name, pts in series.items():
                 for p in pts:
@@ -425,11 +438,130 @@ class RDPanel(QWidget):
                 "—" if rate is None or not math.isfinite(rate) else f"{rate:+.1f} %",
                 "—" if dpsnr is None or not math.isfinite(dpsnr) else f"{dpsnr:+.2f} dB",
             ]
+            published = name.endswith(MARK)
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                if published:
+                    item.setToolTip("a published curve (its own file's bpp, the mean over "
+                                    "its data set), not measured here")
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                     if rate is None:
                         item.setToolTip("needs at least 4 points on both curves, overlapping")
                 self.bd_table.setItem(i, j, item)
+
+    # ------------------------------------------------------------- reference curves
+
+    def add_references(self, curves: list[ReferenceCurve]) -> list[ReferenceCurve]:
+        """Show published curves (:func:`app.refcurves.read_curve`) in the plot, the BD
+        table and the anchor menu; a file already shown is skipped, a name already used is
+        told apart by its file's stem. Returns the curves added."""
+        added = []
+        for curve in curves:
+            if any(c.source == curve.source for c in self.references):
+                continue
+            curve = unique(curve, self.references)
+            self.references.append(curve)
+            added.append(curve)
+        if added:
+            self._sync_reference_anchors()
+            self.references_changed.emit()
+        return added
+
+    def clear_references(self) -> None:
+        """Remove every reference curve (the anchor falls back to a pipeline)."""
+        if not self.references:
+            return
+        self.references = []
+        self._sync_reference_anchors()
+        self.references_changed.emit()
+
+    def _add_reference_anchors(self) -> None:
+        for curve in self.references:
+            self.anchor.addItem(curve.label, curve.label)
+            self.anchor.setItemData(self.anchor.count() - 1,
+                                    f"{curve.description or curve.name} ({curve.source}): "
+                                    "published, not measured here",
+                                    Qt.ItemDataRole.ToolTipRole)
+
+    def _sync_reference_anchors(self) -> None:
+        """The anchor menu's reference entries, after the pipelines; the choice is kept
+        if it still exists, else the anchor is ``hevc`` (or the first entry)."""
+        current = self.anchor.currentData()
+        self.anchor.blockSignals(True)
+        for i in reversed(range(self.anchor.count())):
+            if str(self.anchor.itemData(i)).endswith(MARK):
+                self.anchor.removeItem(i)
+        self._add_reference_anchors()
+        i = self.anchor.findData(current)
+        if i < 0:
+            i = max(self.anchor.findData("hevc"), 0)
+        self.anchor.setCurrentIndex(i)
+        self.anchor.blockSignals(False)
+
+    def _draw_references(self, key: str, x_max: float | None) -> None:
+        """The reference curves, dashed with ``x`` markers and ``(published)`` labels, for
+        the qualities their files have (none for machine accuracies); cut at ``x_max``
+        (the measured points' range) so a long published curve does not squeeze them."""
+        self.reference_items = {}
+        edge = self.palette().text().color()
+        for i, curve in enumerate(self.references):
+            xs, ys = _reference_xy(curve, key)
+            line_x, line_y = _cut(xs, ys, x_max) if x_max is not None else (xs, ys)
+            if not line_x:
+                continue
+            rgb = REFERENCE_COLOURS[i % len(REFERENCE_COLOURS)]
+            item = self.plot.plot(line_x, line_y, pen=pg.mkPen(color=rgb, width=2,
+                                                               style=Qt.PenStyle.DashLine))
+            self.reference_items[curve.label] = item
+            self.legend.add(curve.label, rgb, "x", dashed=True)
+            # markers on the file's own points only (not where the line is cut)
+            shown = [(x, y) for x, y in zip(xs, ys, strict=True)
+                     if x_max is None or x <= x_max]
+            xs, ys = [x for x, _ in shown], [y for _, y in shown]
+            tips = [_reference_tip(curve, key, x, y) for x, y in shown]
+            scatter = pg.ScatterPlotItem(xs, ys, data=tips, size=7, symbol="x",
+                                         pen=pg.mkPen(edge, width=0.5), brush=pg.mkBrush(*rgb),
+                                         hoverable=True, hoverSize=11,
+                                         tip=lambda x, y, data: data)
+            self.plot.addItem(scatter)
+        if x_max is None and self.reference_items:
+            top = max(max(c.results["bpp"]) for c in self.references)
+            self.plot.setXRange(0, top * 1.08, padding=0)
+
+
+def _reference_tip(curve: ReferenceCurve, key: str, bpp: float, y: float) -> str:
+    """Hover text of a reference curve's point."""
+    quality = {"psnr": f"PSNR {y:.2f} dB", "ms_ssim": f"MS-SSIM {y:.2f} dB",
+               "haarpsi": f"HaarPSI {y:.4f}"}.get(key, f"{y:.4f}")
+    return f"{curve.label}\n{bpp:.4f} bpp, {quality}\n{curve.source}: not measured here"
+
+
+def _reference_xy(curve: ReferenceCurve, key: str) -> tuple[list[float], list[float]]:
+    """bpp and the plotted quality of a reference curve (empty where its file lacks it)."""
+    r = curve.results
+    if key == "psnr" and "psnr-rgb" in r:
+        return list(r["bpp"]), list(r["psnr-rgb"])
+    if key == "ms_ssim" and "ms-ssim-rgb" in r:
+        return list(r["bpp"]), [-10 * math.log10(max(1 - m, 1e-10)) for m in r["ms-ssim-rgb"]]
+    if key == "haarpsi" and "haarpsi" in r:
+        return list(r["bpp"]), list(r["haarpsi"])
+    return [], []
+
+
+def _cut(xs: list[float], ys: list[float], x_max: float) -> tuple[list[float], list[float]]:
+    """The part of a curve (by rising x) up to ``x_max``, ending on the segment that crosses
+    it (interpolated), so the line runs to the plot's edge and no farther."""
+    out_x, out_y = [], []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if x <= x_max:
+            out_x.append(x)
+            out_y.append(y)
+            continue
+        if i:
+            x0, y0 = xs[i - 1], ys[i - 1]
+            out_x.append(x_max)
+            out_y.append(y0 + (y - y0) * (x_max - x0) / (x - x0))
+        break
+    return out_x, out_y
