@@ -29,6 +29,7 @@ from app import api, metrics
 from app.atomic import atomic_path, write_bytes_atomic
 from app.errors import PipelineError
 from app.pipelines import registry
+from app.tasks import ClassificationScore, SegmentationScore, carried
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -211,8 +212,6 @@ class TaskScorer:
                           ) -> tuple[dict[str, Any], Any]:
         """:meth:`score` and the reference network's own output on ``decoded`` (its class
         map, or its top-5 classes), which the workbench shows against the ground truth."""
-        from app.tasks import carried
-
         got = carried(self.task, {k: getattr(v, "array", v) for k, v in views.items()})
         pred = self.analyse(decoded)
         if self.task == "segmentation":
@@ -227,8 +226,6 @@ class TaskScorer:
 
 def segmentation_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[int]]:
     """One image's confusion matrix and ground-truth class counts (a point's task data)."""
-    from app.tasks import SegmentationScore
-
     sc = SegmentationScore()
     sc.update(pred, truth)
     return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
@@ -288,8 +285,6 @@ def reference_fingerprint(task: str, config: str = "lite", reference: str = "") 
 def task_accuracy(task: str, data: Sequence[dict[str, Any]], which: str
                   ) -> dict[str, Any] | None:
     """The data-set accuracy of points' task data (``which``: analysed or carried)."""
-    from app.tasks import ClassificationScore, SegmentationScore
-
     got = [d.get(which) for d in data]
     parts = [p for p in got if p is not None]
     if not parts or len(parts) != len(got):

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from app.classes import CAMVID_CLASSES, CAMVID_PALETTE
+from app.atomic import write_bytes_atomic
+from app.classes import CAMVID_CLASSES, CAMVID_PALETTE, IMAGENETTE_NAMES
 from app.eval import (
     RDPoint,
     aggregate,
@@ -548,8 +549,6 @@ def segmentation_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def classes_text(views: dict[str, View]) -> str:
     """The ranked classes a file carries (DeepSIC), as ``"church 82 %, gas pump 9 %, …"``
     with Imagenette names; empty when the pipeline carries none."""
-    from app.classes import IMAGENETTE_NAMES
-
     ranked = views.get("classes")
     if ranked is None:
         return ""
@@ -611,7 +610,5 @@ def view_to_rgb(view: View) -> np.ndarray:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
-    from app.atomic import write_bytes_atomic
-
     write_bytes_atomic(path, text)
 

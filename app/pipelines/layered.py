@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app.cancel import check_cancelled
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
 from app.pipelines.base import (
@@ -37,7 +38,6 @@ from app.pipelines.base import (
     ViewKind,
     layers_by_kind,
 )
-from app.pipelines.watch import check_cancelled
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
