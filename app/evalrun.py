@@ -40,7 +40,7 @@ class EvalTask:
     label: str | int | None = None
     label_format: str = "camvid"
     config: str = "lite"
-    #: the reference network of the task ("": its default, :data:`app.eval.REFERENCE_NETS`)
+    #: the reference network of the task ("": its default, :func:`app.eval.reference_net`)
     reference: str = ""
     #: the image file's bytes, when workers cannot read ``path`` (a remote cluster)
     data: bytes | None = field(default=None, repr=False, compare=False)

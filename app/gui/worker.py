@@ -450,7 +450,7 @@ class Worker(QObject):
         self._stage = "coding"
         coded = self._with_progress(pipeline, job, api.code, pipeline, prepared, params)
         enc, data, enc_s = coded.encoded, coded.data, coded.encode_s
-        layers = [LayerInfo(name, _codec(la.codec_id), len(la.data))
+        layers = [LayerInfo(name, _codec(la.codec_id, enc.pipeline), len(la.data))
                   for name, la in zip(pipeline.layer_names(enc.layers), enc.layers,
                                       strict=True)]
         recon = enc.reconstruction
@@ -609,7 +609,7 @@ class Worker(QObject):
         decoded, views = self._with_progress(pipeline, job, api.decode_verified_views,
                                              pipeline, enc)
         dec_s = time.perf_counter() - t0
-        layers = [LayerInfo(name, _codec(la.codec_id), len(la.data))
+        layers = [LayerInfo(name, _codec(la.codec_id, enc.pipeline), len(la.data))
                   for name, la in zip(pipeline.layer_names(enc.layers), enc.layers,
                                       strict=True)]
         result = Result(
@@ -687,10 +687,10 @@ def _carried(views: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _codec(codec_id: int) -> str:
+def _codec(codec_id: int, pipeline: str) -> str:
     from app.workbench import codec_label
 
-    return codec_label(codec_id)
+    return codec_label(codec_id, pipeline)
 
 
 def _plabel(params: dict[str, int]) -> str:

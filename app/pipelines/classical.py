@@ -7,6 +7,7 @@ and the GUI work end to end and are the anchors the learned pipelines are compar
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -30,8 +31,10 @@ def _spec(name: str, codec: str, description: str) -> PipelineSpec:
 
 #: The classical baselines (entry point ``classical`` of ``edms_workbench.pipelines``).
 SPECS = (
-    _spec("hevc", "hevc444",
-          "HEVC intra (x265), 4:4:4 (RGB to YCbCr BT.601 full range), fixed QP — BPG's successor"),
+    dataclasses.replace(_spec(
+        "hevc", "hevc444",
+        "HEVC intra (x265), 4:4:4 (RGB to YCbCr BT.601 full range), fixed QP — BPG's successor"),
+        anchor=True, display_names={"hevc": "HEVC"}),
     _spec("hevc-420", "hevc420", "HEVC intra (x265), YCbCr 4:2:0, fixed QP"),
     _spec("jpeg", "jpeg", "JPEG (libjpeg), 4:2:0, quality 1-100"),
     _spec("jpeg2000", "jpeg2000", "JPEG 2000 (OpenJPEG), target PSNR in dB"),

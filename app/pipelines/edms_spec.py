@@ -16,7 +16,8 @@ _PAPER = "EDMS (Hoang, Zhou, Fan, CVPR-W 2020)"
 # v2: carries the CHECK layer (a hash of the reconstruction)
 EDMS = PipelineSpec(
     "edms", 2, "EDMS: compact image + HEVC residual, segmentation recomputed + SMapNet",
-    (QP_SPEC,), f"{_PAPER}, §2.1-2.2", "app.pipelines.edms:EdmsPipeline")
+    (QP_SPEC,), f"{_PAPER}, §2.1-2.2", "app.pipelines.edms:EdmsPipeline",
+    display_names={"smapnet": "SMapNet"})
 # v2: carries the CHECK layer
 EDMS_NOENH = PipelineSpec(
     "edms-noenh", 2, "EDMS without semantic enhancement (no SMapNet)",

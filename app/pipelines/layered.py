@@ -290,7 +290,7 @@ class LayeredPipeline(Pipeline):
         base_layer = Layer(LayerKind.COMPACT_IMAGE, codec_id, data)
         side = self.side_layers(prep.analysis)
         # the decoder's view of the side information, rebuilt from the layers themselves
-        side_info = self.side_from_layers({lay.kind: lay for lay in side})
+        side_info = self.side_from_layers({LayerKind(lay.kind): lay for lay in side})
         prediction, views = self.predict(c8_dec, side_info, ph, pw)
         prediction = np.ascontiguousarray(prediction[:h, :w])
         views = {k: v.crop(h, w) if v.array.shape[:2] == (ph, pw) else v

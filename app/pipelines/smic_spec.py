@@ -23,6 +23,6 @@ SMIC = PipelineSpec(
     "smic", 3, "SMIC: SS-Net semantic map + down-sampled HEVC image, Rec-Net reconstruction",
     (QP_SPEC, FACTOR_SPEC, MAP_SCALE_SPEC),
     "SMIC (Wei, Liao, Bai, Zhao: semantic map based image compression via cGAN), Fig. 1",
-    "app.pipelines.smic:SmicPipeline")
+    "app.pipelines.smic:SmicPipeline", display_names={"ssnet": "SS-Net", "recnet": "Rec-Net"})
 #: Entry point ``smic`` of ``edms_workbench.pipelines``.
 SPECS = (SMIC,)
