@@ -15,6 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The commands import what they use inside themselves, so torch, Qt and the codecs load
+# only for the command that needs them (`edms --help` stays instant); all those imports
+# point down the layer table (lint-imports checks them with the others).
+
 EXIT_USER = 1
 EXIT_INTERNAL = 3
 
@@ -138,18 +142,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
-    from app.codecs import codec_name
     from app.container import describe, read_edms
-    from app.pipelines import classlayer
+    from app.pipelines import classlayer, registry
 
     encoded = read_edms(args.input)
     info = describe(encoded)
     w, h = info["width"], info["height"]
     for layer in info["layers"]:
-        try:
-            layer["codec"] = codec_name(layer["codec_id"])
-        except Exception:  # an id this build does not know
-            layer["codec"] = f"unknown codec {layer['codec_id']}"
+        layer["codec"] = registry.codec_name(encoded.pipeline, layer["codec_id"])
     classes = classlayer.classes_of(encoded)
     if classes is not None:
         info["classes"] = [{"index": c.index, "name": c.name, "probability": c.probability}
@@ -207,8 +207,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if hit is not None:
             print(f"{path}\t{hit.name}\t{hit.probability:.4f}")
     if without:
-        print(f"note: {without} file(s) carry no classes (only deepsic-pre files do)",
-              file=sys.stderr)
+        print(f"note: {without} file(s) carry no classes", file=sys.stderr)
     return 0
 
 
@@ -235,6 +234,11 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
             problem = registry.status(name)
         print(f"{name:<12} {registry.describe(name)}\n{'':<12} {specs}"
               + (f"\n{'':<12} UNAVAILABLE: {problem}" if problem else ""))
+    refs = registry.references()
+    if refs:
+        print("reference networks (edms eval --task TASK --reference NAME; first: default)")
+    for ref in refs:
+        print(f"{ref.name:<12} {ref.task}: {ref.description}")
     return 0
 
 
@@ -348,6 +352,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         acc = task_accuracy(args.task, ceiling, "analysed")
         doc["task"] = args.task
         doc["ceiling"] = {"what": "the reference network on the uncompressed images",
+                          "reference": registry.reference(args.task, args.reference).name,
                           **(acc or {})}
         top = (acc or {}).get("miou" if args.task == "segmentation" else "top1")
     _print_summary(doc)
@@ -376,9 +381,10 @@ def _eval_anchor(given: str | None, names: list[str], references: list) -> str |
     Without ``--anchor``, ``hevc`` when it is listed (else no BD table); a given name that
     is neither is an error."""
     from app.errors import PipelineError
+    from app.pipelines import registry
     from app.refcurves import find
 
-    wanted = given if given is not None else "hevc"
+    wanted = given if given is not None else registry.default_anchor()
     if wanted in names:
         return wanted
     curve = find(references, wanted)
@@ -507,8 +513,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from app.classes import CAMVID_CLASSES, colorize
     from app.errors import EdmsError
     from app.imageio import save_image_atomic
-    from app.pipelines.dsslic import shared_nets
-    from app.pipelines.layered import pad_image
+    from app.pipelines import registry
 
     if (args.image is None) == (args.from_file is None):
         raise EdmsError("segment: give an image to segment, or --from FILE.edms for the "
@@ -518,9 +523,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         labels, what = _carried_map(args.from_file)
     else:
         image = _load(args.image, args.max_pixels)
-        h, w = image.shape[:2]
-        labels = shared_nets(args.config).segment(pad_image(image))[:h, :w]
-        what = "segmented by SegNet"
+        ref = registry.reference("segmentation")
+        labels = np.ascontiguousarray(ref.analyser(args.config)(image), dtype=np.uint8)
+        what = f"segmented by {ref.label}"
     seconds = time.perf_counter() - t0
     h, w = labels.shape
     save_image_atomic(args.output, labels)
@@ -535,8 +540,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def _carried_map(path: str) -> tuple[Any, str]:
     """The class map an ``.edms`` file carries (decoded and verified like ``edms decode``):
-    MENet's semantic decoder output, DSSLIC's and SMIC's map layer, EDMS's decoder-side
-    map. An error for a file whose pipeline carries none."""
+    its pipeline's ``segmentation`` view (a decoded map layer, a semantic decoder's output,
+    a decoder-side map). An error for a file whose pipeline carries none."""
     import numpy as np
 
     from app import api, tasks
@@ -573,9 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image")
     p.add_argument("-p", "--pipeline", required=True)
     p.add_argument("-q", type=int, default=None,
-                   help="QP for HEVC-based pipelines, native quality for baselines")
+                   help="the pipeline's first rate parameter (QP, native quality, ...)")
     p.add_argument("--param", action="append", type=_param_arg, metavar="NAME=V",
-                   help="set another rate parameter, e.g. --param factor=8 (smic)")
+                   help="set another rate parameter, e.g. --param factor=8")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--recon", help="also save the encoder's reconstruction (PNG)")
     p.set_defaults(func=cmd_encode)
@@ -590,8 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("search", help="list the .edms files of a folder by stored class "
-                       "(deepsic-pre), without decoding them")
+    p = sub.add_parser("search", help="list the .edms files of a folder by the classes "
+                       "they store, without decoding them")
     p.add_argument("folder")
     p.add_argument("--class", dest="cls", required=True,
                    help="class name (or part of it, e.g. church) or index")
@@ -627,19 +632,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", type=_param_arg, metavar="NAME=V1,V2,...",
                    help="sweep these values of parameter NAME (repeatable; the sweep is the "
                    "product over parameters), e.g. --param factor=4,8 --param qp=27,32,37; "
-                   "PIPELINE:NAME=... sets it for one pipeline, e.g. --param smic:qp=22,32")
+                   "PIPELINE:NAME=... sets it for one pipeline, e.g. --param PIPELINE:qp=22,32")
     p.add_argument("--hull", action="store_true",
                    help="report and plot only each pipeline's RD hull (frontier in bpp/PSNR)")
     p.add_argument("--anchor", default=None,
                    help="BD-rate anchor: a pipeline of -p, or a reference curve by name, "
-                   "e.g. VTM or bpg_444_x265_ycbcr (default hevc, when listed)")
+                   "e.g. VTM or bpg_444_x265_ycbcr (default: the pipeline whose spec names "
+                   "it the anchor, hevc, when listed)")
     p.add_argument("--task", choices=("rd", "segmentation", "classification"), default="rd",
                    help="also measure machine accuracy: DATA is a labelled set (CamVid "
                    "X/ + Xannot/, Cityscapes, a file list; or class folders)")
     p.add_argument("--reference", default="",
                    help="the network run on decoded images for --task (the 'analysed' "
-                   "accuracy): segnet (segmentation); classifier (default) or deepsic-ref, "
-                   "a classifier of DeepSIC's size trained on uncompressed images")
+                   "accuracy): one of the task's reference networks that `edms pipelines` "
+                   "lists (default: its first)")
     p.add_argument("--cache", default=None,
                    help="result cache file (default: results.sqlite in the user cache "
                    "directory); reruns compute only what is missing")
@@ -660,15 +666,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", type=int, default=3, help="panels per row (default 3)")
     p.add_argument("--param", action="append", type=_param_arg, metavar="[PIPELINE:]NAME=V,...",
                    help="values of a second parameter to search over (default: its sweep), "
-                   "e.g. --param smic:factor=4,8,16")
+                   "e.g. --param PIPELINE:factor=4,8,16")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("segment", help="semantic segmentation (CamVid classes) of an image, "
                        "or the class map an .edms file carries")
-    p.add_argument("image", nargs="?", help="image to segment with the shipped SegNet")
+    p.add_argument("image", nargs="?",
+                   help="image to segment with the segmentation task's reference network")
     p.add_argument("--from", dest="from_file", metavar="FILE.edms",
                    help="write the class map this file's bitstream carries instead "
-                   "(menet, dsslic, smic, edms)")
+                   "(a pipeline whose decoder outputs a segmentation)")
     p.add_argument("-o", "--output", required=True, help="class-index PNG (CamVid order)")
     p.add_argument("--color", help="also write a coloured view")
     p.add_argument("--config", default="lite", choices=["lite", "paper"])

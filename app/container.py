@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from app.codecs.base import MAX_PIXELS as CODEC_MAX_PIXELS
+from app.codecs.base import write_varint as _varint
 from app.errors import EdmsError
 from app.pipelines import registry
-from app.pipelines.base import Encoded, Layer, LayerKind, kind_text
+from app.pipelines.base import Encoded, Layer, LayerKind
+from app.pipelines.spec import OWN_IDS
 
 __all__ = [
     "FORMAT_VERSION",
@@ -87,24 +89,8 @@ class EdmsFormatError(EdmsError, ValueError):
 
 
 # --------------------------------------------------------------------------- varints
-# Hand-written: LEB128 is ten lines, the standard library has none, and the reader
-# must be strict (reject overlong encodings and over-large values with our own
-# messages), which the small PyPI packages do not offer.
-
-
-def _varint(value: int) -> bytes:
-    """Unsigned LEB128 encoding of ``value >= 0`` (shortest form)."""
-    if value < 0:
-        raise ValueError(f"varint needs a non-negative value, got {value}")
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+# Written by the codecs' LEB128 writer (the one copy); the reader below is stricter than
+# theirs (it rejects overlong encodings and over-large values with our own messages).
 
 
 def _zigzag(value: int) -> int:
@@ -186,6 +172,16 @@ class _Reader:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def _own_kinds(pipeline: str) -> dict[int, str]:
+    """The layer kinds a pipeline's spec declares as its own (none if it is not installed:
+    its files are then refused as they would be undecodable anyway)."""
+    return registry.own_layer_kinds(pipeline)
+
+
+def _is_own_kind(kind: int, pipeline: str) -> bool:
+    return kind in OWN_IDS and kind in _own_kinds(pipeline)
 
 
 def _fail(message: str) -> EdmsFormatError:
@@ -282,7 +278,7 @@ def _pack_header(encoded: Encoded) -> tuple[bytes, list[bytes]]:
         if not isinstance(layer, Layer):
             raise _fail(f"layer {i} must be a Layer, got {type(layer).__name__}")
         kind = _as_int(layer.kind, f"layer {i} kind")
-        if kind not in LayerKind._value2member_map_:
+        if kind not in LayerKind._value2member_map_ and not _is_own_kind(kind, pipeline):
             raise _fail(f"layer {i} has unknown kind {kind}")
         codec = _as_int(layer.codec_id, f"layer {i} codec_id")
         if not 0 <= codec <= 255:
@@ -380,7 +376,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _parse(data: bytes, size: int | None = None,
-           fetch: Callable[[int, LayerKind, int, int, int], bytes | None] | None = None
+           fetch: Callable[[int, LayerKind | int, int, int, int], bytes | None] | None = None
            ) -> tuple[Encoded, int, list[int]]:
     """Parse a whole file; return (encoded, header size, layer CRCs).
 
@@ -440,14 +436,15 @@ def _parse(data: bytes, size: int | None = None,
         params[name] = _unzigzag(h.varint(f"parameter {name!r} value", 2**32 - 1))
 
     n_layers = h.varint("layer count", MAX_LAYERS, minimum=1)
-    table: list[tuple[LayerKind, int, int, int]] = []
+    table: list[tuple[LayerKind | int, int, int, int]] = []
     available = n - header_end
     needed = 0
     for i in range(n_layers):
         kind_pos = h.pos
         kind = h.u8(f"layer {i} kind")
-        if kind not in LayerKind._value2member_map_ or (kind == LayerKind.CHECK
-                                                         and version < 2):
+        shared = kind in LayerKind._value2member_map_
+        if (not shared and not _is_own_kind(kind, pipeline)) or (kind == LayerKind.CHECK
+                                                                and version < 2):
             raise EdmsFormatError(f"unknown layer kind {kind} for layer {i} at byte {kind_pos}")
         codec = h.u8(f"layer {i} codec id")
         length = h.varint(f"layer {i} length", 2**64 - 1)
@@ -459,7 +456,7 @@ def _parse(data: bytes, size: int | None = None,
                 f"truncated: layers 0..{i} need {needed} payload bytes, "
                 f"only {available} follow the header"
             )
-        table.append((LayerKind(kind), codec, length, crc))
+        table.append((LayerKind(kind) if shared else kind, codec, length, crc))
     if h.pos != body_end:
         raise EdmsFormatError(
             f"inconsistent header: {body_end - h.pos} unexpected byte(s) after the layer "
@@ -494,7 +491,7 @@ def _parse(data: bytes, size: int | None = None,
         actual = _crc32(payload)
         if actual != crc:
             raise EdmsFormatError(
-                f"corrupt layer {i} ({kind.name.lower()}): CRC-32 mismatch "
+                f"corrupt layer {i} ({registry.kind_key(pipeline, kind)}): CRC-32 mismatch "
                 f"(stored {crc:08x}, computed {actual:08x})"
             )
         layers.append(Layer(kind, codec, payload))
@@ -546,11 +543,11 @@ def _load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> by
 
 
 def read_edms_layers(path: str | os.PathLike[str],
-                     want: Callable[[LayerKind, int], bool]) -> Encoded:
+                     want: Callable[[LayerKind | int, int], bool]) -> Encoded:
     """Read a file's header and only the layers ``want(kind, codec_id)`` accepts.
 
     The other payloads are not read (their CRCs are not checked either), so looking at a
-    small layer of a large file (the classes of ``deepsic-pre``, say) costs a few hundred
+    small layer of a large file (a class layer, say) costs a few hundred
     bytes of I/O. ``layers`` of the result holds only the layers read, in file order.
     Raises :class:`EdmsFormatError` as :func:`read_edms` does.
     """
@@ -563,7 +560,7 @@ def read_edms_layers(path: str | os.PathLike[str],
                     f"{p}: {size} bytes is over the {MAX_FILE_BYTES}-byte .edms limit")
             head = f.read(_FIXED_PREFIX + MAX_VARINT_BYTES + MAX_HEADER_BODY + _CRC_BYTES)
 
-            def fetch(i: int, kind: LayerKind, codec: int, offset: int, length: int
+            def fetch(i: int, kind: LayerKind | int, codec: int, offset: int, length: int
                       ) -> bytes | None:
                 if not want(kind, codec):
                     return None
@@ -607,8 +604,8 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
         encoded, header_bytes, crcs = _parse(_load(source))
     payload = sum(len(layer.data) for layer in encoded.layers)
     total = header_bytes + payload
-    names = registry.layer_names(encoded.pipeline,
-                                 [kind_text(layer.kind) for layer in encoded.layers])
+    kinds = [registry.kind_text(encoded.pipeline, layer.kind) for layer in encoded.layers]
+    names = registry.layer_names(encoded.pipeline, kinds)
     return {
         "format_version": 2 if any(layer.kind == LayerKind.CHECK
                                    for layer in encoded.layers) else 1,
@@ -622,7 +619,7 @@ def describe(source: Encoded | str | os.PathLike[str] | bytes | bytearray | memo
             {
                 "index": i,
                 "name": name,
-                "kind": LayerKind(layer.kind).name.lower(),
+                "kind": registry.kind_key(encoded.pipeline, layer.kind),
                 "codec_id": layer.codec_id,
                 "bytes": len(layer.data),
                 "crc32": f"{crc:08x}",

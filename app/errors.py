@@ -22,7 +22,7 @@ class PipelineError(EdmsError):
 
 
 class Cancelled(Exception):  # noqa: N818 - a request, not a failure
-    """The caller asked a running encode/decode to stop (see :mod:`app.pipelines.watch`).
+    """The caller asked a running encode/decode to stop (see :mod:`app.cancel`).
 
     Not an :class:`EdmsError`: nothing is wrong with the input, so callers report it as
     "cancelled", never as an error."""

@@ -3,7 +3,7 @@
 For every image and pipeline the rate-independent work runs once
 (:meth:`Pipeline.prepare`) and only :meth:`Pipeline.encode_prepared` runs per point of the
 sweep grid: the product of every rate parameter's sweep values (one parameter for most
-pipelines; SMIC sweeps sampling factor x QP), each point keyed by its full parameters.
+pipelines; two parameters sweep their product), each point keyed by its full parameters.
 For multi-parameter pipelines the RD frontier is the upper convex hull of the points in
 the (bpp, PSNR) plane (:func:`rd_hull`), used for BD-rates and by ``edms eval --hull``.
 Each point goes through :func:`app.api.round_trip`: serialised to a real ``.edms`` file
@@ -14,6 +14,7 @@ computed from the whole file (the honest figure) and from the payload alone.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -30,6 +31,7 @@ from app.atomic import atomic_path, write_bytes_atomic
 from app.errors import PipelineError
 from app.pipelines import registry
 from app.refcurves import ReferenceCurve, summary_entries
+from app.tasks import ClassificationScore, SegmentationScore, carried
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -166,7 +168,7 @@ def evaluate_image(
         payload = sum(len(layer.data) for layer in enc.layers)
         layer_sizes: dict[str, int] = {}
         for layer in enc.layers:
-            key = layer.kind.name.lower()
+            key = registry.kind_key(pipeline_name, layer.kind)
             layer_sizes[key] = layer_sizes.get(key, 0) + len(layer.data)
         yield RDPoint(
             image=image_name,
@@ -212,8 +214,6 @@ class TaskScorer:
                           ) -> tuple[dict[str, Any], Any]:
         """:meth:`score` and the reference network's own output on ``decoded`` (its class
         map, or its top-5 classes), which the workbench shows against the ground truth."""
-        from app.tasks import carried
-
         got = carried(self.task, {k: getattr(v, "array", v) for k, v in views.items()})
         pred = self.analyse(decoded)
         if self.task == "segmentation":
@@ -228,69 +228,39 @@ class TaskScorer:
 
 def segmentation_counts(pred: np.ndarray, truth: np.ndarray) -> dict[str, list[int]]:
     """One image's confusion matrix and ground-truth class counts (a point's task data)."""
-    from app.tasks import SegmentationScore
-
     sc = SegmentationScore()
     sc.update(pred, truth)
     return {"cm": sc.cm.ravel().tolist(), "tc": sc.target_count.tolist()}
 
 
-#: the reference networks of each task (the first is the default)
-REFERENCE_NETS = {"segmentation": ("segnet",), "classification": ("classifier", "deepsic-ref")}
-
-
 def reference_net(task: str, reference: str = "") -> str:
-    """The reference network's name (checked against :data:`REFERENCE_NETS`)."""
-    if task not in REFERENCE_NETS:
-        raise PipelineError(f"unknown task {task!r}; known: segmentation, classification")
-    known = REFERENCE_NETS[task]
-    if reference and reference not in known:
-        raise PipelineError(f"--reference {reference!r} is not a {task} network; "
-                            f"known: {', '.join(known)}")
-    return reference or known[0]
+    """The reference network's name: ``reference`` checked against the task's networks,
+    or the task's default (the pipelines' specs declare them,
+    :func:`app.pipelines.registry.references`)."""
+    return registry.reference(task, reference).name
 
 
 def reference_analyser(task: str, config: str = "lite", reference: str = ""
                        ) -> Callable[[np.ndarray], Any]:
-    """The fixed reference network of a task: the shipped SegNet (an HxW class map), or
-    an Imagenette classifier (its top-5 class indices): the shipped reference classifier,
-    or ``deepsic-ref``, a classifier of DeepSIC's size (its feature extraction and head,
-    trained on uncompressed images: the paper's Table I reference)."""
-    net = reference_net(task, reference)
-    if net == "deepsic-ref":
-        from app.pipelines.deepsic import shared_reference
-
-        return shared_reference(config).top5
-    if task == "segmentation":
-        from app.pipelines.dsslic import shared_nets
-        from app.pipelines.layered import pad_image
-
-        nets = shared_nets(config)
-
-        def segment(image: np.ndarray) -> np.ndarray:
-            h, w = image.shape[:2]
-            return nets.segment(pad_image(image))[:h, :w]
-
-        return segment
-    if task == "classification":
-        from app.pipelines.classify import shared_classifier
-
-        return shared_classifier(config).top5
-    raise PipelineError(f"unknown task {task!r}; known: segmentation, classification")
+    """The fixed reference network of a task, as its spec declares it: an image's HxW class
+    map (segmentation) or its top-5 class indices (classification)."""
+    return registry.reference(task, reference).analyser(config)
 
 
 def reference_fingerprint(task: str, config: str = "lite", reference: str = "") -> bytes:
-    """Fingerprint of the task's reference network (part of a cached point's key)."""
-    from app.nets import zoo
+    """Fingerprint of the task's reference network (part of a cached point's key): of its
+    weights in the zoo, else of its declaration."""
+    ref = registry.reference(task, reference)
+    if not ref.weights:
+        return hashlib.sha256(f"{ref.impl}\n{ref.version}\n{config}".encode()).digest()[:8]
+    from app.nets import zoo  # reads the weights' manifest; defers torch until needed
 
-    return zoo.fingerprint(reference_net(task, reference), config)
+    return zoo.fingerprint(ref.weights, config)
 
 
 def task_accuracy(task: str, data: Sequence[dict[str, Any]], which: str
                   ) -> dict[str, Any] | None:
     """The data-set accuracy of points' task data (``which``: analysed or carried)."""
-    from app.tasks import ClassificationScore, SegmentationScore
-
     got = [d.get(which) for d in data]
     parts = [p for p in got if p is not None]
     if not parts or len(parts) != len(got):

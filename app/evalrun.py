@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.eval import TaskScorer, evaluate_image, reference_fingerprint
+from app.imageio import load_image
+from app.pipelines import registry
+from app.resultcache import image_digest
+from app.tasks import LabelledImage, read_label_map
+
 #: the pseudo-pipeline whose points hold a task's accuracy on the uncompressed images
 UNCOMPRESSED = "(uncompressed)"
 
@@ -34,7 +40,7 @@ class EvalTask:
     label: str | int | None = None
     label_format: str = "camvid"
     config: str = "lite"
-    #: the reference network of the task ("": its default, :data:`app.eval.REFERENCE_NETS`)
+    #: the reference network of the task ("": its default, :func:`app.eval.reference_net`)
     reference: str = ""
     #: the image file's bytes, when workers cannot read ``path`` (a remote cluster)
     data: bytes | None = field(default=None, repr=False, compare=False)
@@ -46,15 +52,10 @@ class EvalTask:
 
 def run_task(task: EvalTask) -> list[dict[str, Any]]:
     """Evaluate one task; the points as dicts (:class:`app.eval.RDPoint` fields)."""
-    from app.eval import TaskScorer, evaluate_image
-    from app.imageio import load_image
-
     image = load_image(task.data if task.data is not None else task.path,
                        max_pixels=task.max_pixels).array
     scorer = None
     if task.task != "rd":
-        from app.tasks import LabelledImage, read_label_map
-
         if task.task == "segmentation":
             item = LabelledImage(Path(task.path), Path(str(task.label)), task.label_format)
             truth: Any = read_label_map(item, image.shape[:2])
@@ -100,8 +101,6 @@ class Plan:
 def task_key(task: str, config: str = "lite", reference: str = "") -> str:
     if task == "rd":
         return "rd"
-    from app.eval import reference_fingerprint
-
     return f"{task}:{reference_fingerprint(task, config, reference).hex()}"
 
 
@@ -111,10 +110,6 @@ def plan(items: Sequence[tuple[str, str | int | None, str]], pipelines: Sequence
     """The tasks for ``items`` (path, label, label format) x ``pipelines`` that the cache
     cannot answer, and the cached points. With a task, one extra task per image measures
     the reference network on the uncompressed image (the accuracy ceiling)."""
-    from app.imageio import load_image
-    from app.pipelines import registry
-    from app.resultcache import image_digest
-
     tkey = task_key(task, config, reference)
     idents = {}
     for n in pipelines:

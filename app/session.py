@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from app.classes import CAMVID_CLASSES, CAMVID_PALETTE
+from app.atomic import write_bytes_atomic
+from app.classes import CAMVID_CLASSES, CAMVID_PALETTE, IMAGENETTE_NAMES
 from app.eval import (
     RDPoint,
     aggregate,
@@ -63,9 +64,9 @@ _VOID_COLOUR = np.array((0, 0, 0), dtype=np.uint8)
 
 #: the RD plot's machine-accuracy qualities: key -> (task, which semantics, label)
 ACCURACY_METRICS: dict[str, tuple[str, str, str]] = {
-    "miou": ("segmentation", "analysed", "mIoU (SegNet on decoded)"),
+    "miou": ("segmentation", "analysed", "mIoU (reference on decoded)"),
     "miou_carried": ("segmentation", "carried", "mIoU (carried map)"),
-    "top1": ("classification", "analysed", "Top-1 (classifier on decoded)"),
+    "top1": ("classification", "analysed", "Top-1 (reference on decoded)"),
     "top1_carried": ("classification", "carried", "Top-1 (carried class)"),
 }
 
@@ -142,8 +143,8 @@ class ImageEntry:
     task: str = ""
     truth: np.ndarray | int | None = None
     truth_source: str = ""  # the label map's file name, or the class folder
-    #: the reference network's output on the original (SegNet's map / the classifier's
-    #: top-5): the ceiling the decoded images are measured against
+    #: the reference network's output on the original (its class map / its top-5 classes):
+    #: the ceiling the decoded images are measured against
     reference: Any = None
 
     @property
@@ -474,7 +475,7 @@ class Session:
         points = [p for i in ids for p in self.rd_points(i)]
         names = [f.name for f in fields(RDPoint) if f.name not in ("layers", "params")]
         kinds = sorted({k for p in points for k in p.layers})
-        # parameters other than the first (e.g. SMIC's sampling factor) get a column each
+        # parameters other than the first (a sampling factor, say) get a column each
         extra = sorted({k for p in points for k in p.params if k != p.param})
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -555,10 +556,8 @@ def segmentation_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def classes_text(views: dict[str, View]) -> str:
-    """The ranked classes a file carries (DeepSIC), as ``"church 82 %, gas pump 9 %, …"``
-    with Imagenette names; empty when the pipeline carries none."""
-    from app.classes import IMAGENETTE_NAMES
-
+    """The ranked classes a file carries (its ``classes`` view), as ``"church 82 %, gas
+    pump 9 %, …"`` with Imagenette names; empty when the pipeline carries none."""
     ranked = views.get("classes")
     if ranked is None:
         return ""
@@ -620,7 +619,5 @@ def view_to_rgb(view: View) -> np.ndarray:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str | bytes) -> None:
     """Write ``text`` to ``path`` through a temporary file and :func:`os.replace`."""
-    from app.atomic import write_bytes_atomic
-
     write_bytes_atomic(path, text)
 

@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from app.classes import CAMVID_CLASSES, NUM_CLASSES, VOID
+from app.classes import (
+    CAMVID_CLASSES,
+    IMAGENETTE_CLASSES,
+    LABELID_LUT,
+    NUM_CLASSES,
+    TRAINID_LUT,
+    VOID,
+)
 from app.errors import EdmsError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
@@ -137,9 +144,6 @@ def read_label_map(item: LabelledImage, size: tuple[int, int] | None = None) -> 
     """The ground-truth class map as HxW uint8 CamVid indices (void = 11)."""
     from PIL import Image
 
-    from app.train.data import LABELID_LUT as CITYSCAPES_LABELID_LUT
-    from app.train.data import TRAINID_LUT as CITYSCAPES_TRAINID_LUT
-
     assert isinstance(item.label, Path)
     try:
         with Image.open(item.label) as im:
@@ -149,9 +153,9 @@ def read_label_map(item: LabelledImage, size: tuple[int, int] | None = None) -> 
     if lab.ndim == 3:
         lab = lab[..., 0]
     if item.label_format == "cityscapes-train":
-        lab = CITYSCAPES_TRAINID_LUT[lab]
+        lab = TRAINID_LUT[lab]
     elif item.label_format == "cityscapes-id":
-        lab = CITYSCAPES_LABELID_LUT[lab]
+        lab = LABELID_LUT[lab]
     lab = np.minimum(lab, VOID).astype(np.uint8)
     if size is not None and lab.shape != size:
         raise TaskDataError(f"{item.label}: label map is {lab.shape[1]}x{lab.shape[0]}, "
@@ -244,8 +248,6 @@ class Truth:
 
 def _class_of_folder(name: str) -> int | None:
     """The Imagenette class index of a folder named after it (WordNet id or name)."""
-    from app.classes import IMAGENETTE_CLASSES
-
     key = name.strip().lower().replace("_", " ").replace("-", " ")
     for i, (wnid, label) in enumerate(IMAGENETTE_CLASSES):
         if key in (wnid.lower(), label.lower()):

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from app.pipelines import registry
 from app.session import ImageEntry, Result, Session, error_map, params_label, segmentation_errors
 
 __all__ = ["ORIGINAL", "SIDES", "EncodeRequest", "Pane", "PaneRequest", "PipelineInfo",
@@ -45,27 +46,23 @@ def internal_error_text() -> str:
             f"the console shows when the workbench is started as `EDMS_DEBUG=1 {LAUNCHER}`.")
 
 
-def codec_label(codec_id: int) -> str:
-    """A layer codec's name as both panes show it (``jpegxl``), ``codec N`` if unknown."""
-    from app.codecs import codec_name
-
-    try:
-        return codec_name(codec_id)
-    except Exception:  # noqa: BLE001 - an id this build does not name
-        return f"codec {codec_id}"
+def codec_label(codec_id: int, pipeline: str = "") -> str:
+    """A layer codec's name as both panes show it (``jpegxl``; a ``pipeline``'s own id by
+    the name its spec gives it), ``codec N`` if unknown."""
+    return registry.codec_name(pipeline, codec_id)
 
 
-#: words of view and layer names written the way their papers write them
-_PROPER = {"smapnet": "SMapNet", "finenet": "FineNet", "compnet": "CompNet",
-           "menet": "MENet", "ssnet": "SS-Net", "recnet": "Rec-Net", "hevc": "HEVC",
-           "rgb": "RGB", "psnr": "PSNR", "ms": "MS", "ssim": "SSIM", "x265": "x265"}
+#: words of view and layer names written the way they are written elsewhere; the pipelines'
+#: specs add their networks' names (:func:`app.pipelines.registry.display_names`)
+_PROPER = {"rgb": "RGB", "psnr": "PSNR", "ms": "MS", "ssim": "SSIM", "x265": "x265"}
 
 
 def layer_label(name: str) -> str:
-    """A view or layer name for people: ``segmentation_before_smapnet`` becomes
-    ``segmentation before SMapNet``."""
+    """A view or layer name for people: ``segmentation_before_<net>`` becomes
+    ``segmentation before <Net>``, the network's name as its pipeline's spec writes it."""
+    proper = {**_PROPER, **registry.display_names()}
     words = name.replace("_", " ").replace("-", " ").split()
-    return " ".join(_PROPER.get(w.lower(), w) for w in words)
+    return " ".join(proper.get(w.lower(), w) for w in words)
 
 
 @dataclass
@@ -290,7 +287,7 @@ class Workbench:
                    ) -> list[tuple[ImageEntry, list[tuple[str, list[dict[str, int]]]]]]:
         """The points of ``plan`` (pipeline, values of its first parameter) not yet
         computed, per image (the current one, or every open image). The other parameters
-        (SMIC's sampling factor) stay at the setting a pane shows for the pipeline (B
+        (a sampling factor, say) stay at the setting a pane shows for the pipeline (B
         first), else at their defaults: a sweep is a curve."""
         entry = self.current()
         if entry is None:
@@ -367,13 +364,13 @@ class Workbench:
     # ------------------------------------------------------------------ ground truth
     def accuracy_text(self, side: str) -> str:
         """The pane's accuracy against the image's ground truth, one line per kind of
-        semantics (empty when the image has none): SegNet (or the classifier) on what
+        semantics (empty when the image has none): the task's reference network on what
         the pane shows, and the semantics the file carries."""
         entry = self.current()
         if entry is None or not entry.task:
             return ""
         seg = entry.task == "segmentation"
-        ref_name = "SegNet" if seg else "Classifier"
+        ref_name = registry.reference(entry.task).label
         what = "mIoU" if seg else "Top-1"
         pane = self.panes[side]
         r = pane.shown
@@ -385,7 +382,7 @@ class Workbench:
             if not ref:
                 lines.append(f"{what} of {ref_name} on the original: …")
             elif seg:
-                lines.append(f"mIoU of SegNet on the original: {ref['miou']:.3f} (pixel "
+                lines.append(f"mIoU of {ref_name} on the original: {ref['miou']:.3f} (pixel "
                              f"accuracy {ref['pixel_acc']:.3f}), the ceiling")
             else:
                 lines.append(f"{ref_name} on the original: top-1 {_right(ref['top1'])}, "
@@ -399,7 +396,7 @@ class Workbench:
             lines.append(f"{what} of {ref_name} on the decoded image: "
                          + ("not measured" if r.stopped or r.metrics_done else "…"))
         elif seg:
-            lines.append(f"mIoU of SegNet on the decoded image: {got:.3f}")
+            lines.append(f"mIoU of {ref_name} on the decoded image: {got:.3f}")
         else:
             lines.append(f"{ref_name} on the decoded image: top-1 {_right(got)}")
         carried = r.accuracy(key + "_carried")
@@ -411,7 +408,7 @@ class Workbench:
     def error_overlay(self, side: str, which: str = "analysed") -> np.ndarray | None:
         """HxWx4 overlay of the pixels pane ``side``'s segmentation gets wrong against
         the ground truth (:func:`app.session.segmentation_errors`): ``which`` is
-        ``"analysed"`` (SegNet on what the pane shows, the original included) or
+        ``"analysed"`` (the reference network on what the pane shows, the original included) or
         ``"carried"`` (the map the file carries). None when there is nothing to compare."""
         entry = self.current()
         if entry is None or entry.task != "segmentation" or entry.truth is None:
@@ -479,7 +476,7 @@ class Workbench:
             if not math.isnan(r.psnr):
                 text += f" · {r.psnr:.2f} dB" if math.isfinite(r.psnr) else " · ∞ dB"
             miou = r.accuracy("miou")
-            if not math.isnan(miou):  # SegNet on this decoded image, against the truth
+            if not math.isnan(miou):  # the reference on this decoded image, against the truth
                 text += f" · mIoU {miou:.3f}"
             text += f" · {r.pipeline} {params_label(r.params)}"
             if r.from_file:
@@ -559,6 +556,7 @@ def header_text(name: str, h: dict) -> str:
         f"{h['width']}×{h['height']}, {h['total_bytes']:,} bytes, {h['bpp']:.4f} bpp",
         f"header {h['header_bytes']} B, weights {fp[:16]}",
     ]
-    lines += [f"layer {la['index']}: {la['name']} ({codec_label(la['codec_id'])})"
-              f" {la['bytes']:,} B" for la in h.get("layers", [])]
+    lines += [f"layer {la['index']}: {la['name']} "
+              f"({codec_label(la['codec_id'], h['pipeline'])}) {la['bytes']:,} B"
+              for la in h.get("layers", [])]
     return "\n".join(lines)

@@ -5,7 +5,7 @@
 
 For every pipeline and every delay in ``--after`` (seconds) it starts an encode of the
 synthetic photo of ``benchmarks/large_image_speed.py`` on a thread, inside
-:func:`app.pipelines.watch.watching` with a stop flag as the GUI's worker does, sets the
+:func:`app.cancel.watching` with a stop flag as the GUI's worker does, sets the
 flag after the delay and prints how long the encode took to raise ``Cancelled`` (or
 that it had finished first). Network loading is excluded (a warm-up encode of a small
 image per pipeline).
@@ -23,8 +23,8 @@ from large_image_speed import synthetic_photo
 def stop_latency(image, pipeline: str, after: float) -> float | None:  # noqa: ANN001
     """Seconds from the stop request to ``Cancelled``; None if the encode ended first."""
     from app import api
+    from app.cancel import watching
     from app.errors import Cancelled
-    from app.pipelines.watch import watching
 
     stop = threading.Event()
     out: dict[str, float | None] = {}

@@ -5,7 +5,10 @@
 ``.dist-info`` folder with ``METADATA`` and ``entry_points.txt`` next to the package):
 
 * ``edms-toy-plugin`` with the pipeline ``toy-quant`` (colour quantisation with step
-  ``q``, coded with the lossless PNG codec); nothing of it lives in the project;
+  ``q``, coded with the lossless PNG codec in a layer of its own kind, ``toy image``,
+  which no table of the project names) and ``toy-ref``, a reference network of the
+  classification task (it ranks classes by the image's mean brightness); nothing of
+  it lives in the project;
 * ``edms-broken-plugin`` whose module raises on import, so it must be listed with its
   error while every other pipeline keeps working.
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 TOY_NAME = "toy-quant"
+TOY_KIND, TOY_KIND_NAME = 200, "toy image"
+TOY_REFERENCE, TOY_REFERENCE_LABEL = "toy-ref", "Toy ranker"
 BROKEN_ENTRY = "broken-toy"
 BROKEN_MESSAGE = "this plug-in needs libnothing"
 
@@ -26,14 +31,26 @@ _TOY_MODULE = '''
 import numpy as np
 
 from app.codecs import decode_layer, png
-from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline
-from app.pipelines.spec import ParamSpec, PipelineSpec
+from app.pipelines.base import Encoded, Layer, Pipeline
+from app.pipelines.spec import ParamSpec, PipelineSpec, ReferenceSpec
 
+TOY_KIND = 200  # a layer kind of its own, in the range the project leaves to pipelines
 SPEC = PipelineSpec(
     "toy-quant", 3, "Toy plug-in: colours quantised with step q, PNG-coded",
     (ParamSpec("q", "quantiser step", 1, 64, 16, (8, 32), False),),
-    "extension", "edms_toy_plugin:ToyPipeline")
-SPECS = [SPEC]
+    "extension", "edms_toy_plugin:ToyPipeline", layer_kinds={TOY_KIND: "toy image"},
+    display_names={"toyq": "ToyQ"})
+REFERENCE = ReferenceSpec(
+    "toy-ref", "classification", "Toy ranker", "ranks the classes by mean brightness",
+    "edms_toy_plugin:toy_reference")
+SPECS = [SPEC, REFERENCE]
+
+
+def toy_reference(config):
+    def top5(image):
+        first = int(image.mean()) % 10
+        return [(first + i) % 10 for i in range(5)]
+    return top5
 
 
 class ToyPipeline(Pipeline):
@@ -45,7 +62,7 @@ class ToyPipeline(Pipeline):
         codec = png()
         h, w = prepared.shape[:2]
         return Encoded(self.name, self.version, b"", w, h, dict(params),
-                       [Layer(LayerKind.IMAGE, codec.codec_id, codec.encode(recon))], recon)
+                       [Layer(TOY_KIND, codec.codec_id, codec.encode(recon))], recon)
 
     def decode(self, encoded):
         return decode_layer(encoded.layers[0].codec_id, encoded.layers[0].data)

@@ -1,4 +1,4 @@
-"""Per-tile progress and cancellation (app.pipelines.watch), without Qt; parallel tiles
+"""Per-tile progress and cancellation (app.cancel), without Qt; parallel tiles
 compute exactly what serial tiles do."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from app import api
+from app.cancel import check_cancelled, checkpoint, watching
 from app.errors import Cancelled
 from app.pipelines import netrun
 from app.pipelines.netrun import UNIT, fixed_threads, tiled
-from app.pipelines.watch import check_cancelled, checkpoint, watching
 from tests.images import synthetic_image
 
 
@@ -118,7 +118,7 @@ def test_pipeline_encode_is_cancelled_between_tiles(monkeypatch):
     assert np.array_equal(api.decode(data).image, enc.reconstruction)
 
 
-# --- a running call is stoppable (app.pipelines.watch.interruptible) --------------------------
+# --- a running call is stoppable (app.cancel.interruptible) --------------------------
 
 def _slow(seconds: float, value: int = 7) -> int:
     import time
@@ -128,7 +128,7 @@ def _slow(seconds: float, value: int = 7) -> int:
 
 
 def test_interruptible_returns_the_result_and_raises_the_error():
-    from app.pipelines.watch import interruptible
+    from app.cancel import interruptible
 
     assert interruptible(_slow, 0.0) == 7  # nobody watches: the caller's thread
     with watching(cancelled=lambda: False):
@@ -146,7 +146,7 @@ def test_cancel_stops_a_long_call_within_a_fraction_of_a_second():
     holds up Cancel: the caller stops polling and returns; the call is abandoned."""
     import time
 
-    from app.pipelines.watch import interruptible
+    from app.cancel import interruptible
 
     asked = threading.Event()
     threading.Timer(0.2, asked.set).start()

@@ -104,7 +104,7 @@ _broken.pipeline_class = lambda: LayeredFake  # type: ignore[attr-defined]
 
 class SlowFake(LayeredFake):
     """Decodes like a long tiled network pass: checks the caller's stop request between
-    "tiles" (:mod:`app.pipelines.watch`) until :attr:`release` is set."""
+    "tiles" (:mod:`app.cancel`) until :attr:`release` is set."""
 
     name = "test-slow"
     description = "test double: a decoder that works tile after tile until released"
@@ -112,7 +112,7 @@ class SlowFake(LayeredFake):
     tiles_seen = 0
 
     def decode(self, encoded: Encoded) -> np.ndarray:
-        from app.pipelines.watch import checkpoint
+        from app.cancel import checkpoint
 
         SlowFake.tiles_seen = 0
         for i in range(6000):  # at most 60 s

@@ -1,7 +1,8 @@
 """Pipelines are plug-ins: a third-party package found through the
 ``edms_workbench.pipelines`` entry points works in ``edms pipelines``, ``encode``,
-``decode`` and ``eval`` with no change to the project; a plug-in that fails to import is
-listed with its error and the others keep working; listing imports no torch."""
+``decode``, ``info`` and ``eval`` with no change to the project, a layer kind of its own
+and a reference network of a task included; a plug-in that fails to import is listed
+with its error and the others keep working; listing imports no torch."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ import numpy as np
 import pytest
 
 from app.imageio import load_image, save_image_atomic
-from tests.plugin_fixture import BROKEN_ENTRY, BROKEN_MESSAGE, TOY_NAME, write_plugins
+from tests.plugin_fixture import (
+    BROKEN_ENTRY,
+    BROKEN_MESSAGE,
+    TOY_KIND,
+    TOY_KIND_NAME,
+    TOY_NAME,
+    TOY_REFERENCE,
+    TOY_REFERENCE_LABEL,
+    write_plugins,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,6 +83,7 @@ def test_plugin_lists_encodes_decodes_and_evaluates(plugins: Path, tmp_path: Pat
     listed = _edms(["pipelines"], plugins, work)
     assert listed.returncode == 0, listed.stderr
     assert TOY_NAME in listed.stdout and "hevc" in listed.stdout
+    assert TOY_REFERENCE in listed.stdout  # its reference network, with the built-in ones
     broken = [ln for ln in listed.stdout.splitlines() if BROKEN_ENTRY in ln]
     assert broken, listed.stdout
     assert BROKEN_MESSAGE in listed.stdout and "UNAVAILABLE" in listed.stdout
@@ -86,13 +97,29 @@ def test_plugin_lists_encodes_decodes_and_evaluates(plugins: Path, tmp_path: Pat
     assert np.array_equal(load_image(work / "back.png").array, expected)
 
     info = _edms(["info", "toy.edms", "--json"], plugins, work)
-    assert json.loads(info.stdout)["pipeline_version"] == 3
+    described = json.loads(info.stdout)
+    assert described["pipeline_version"] == 3
+    # its own layer kind, named by its spec (no table of the project names it)
+    assert [(la["name"], la["kind"], la["codec"]) for la in described["layers"]] == \
+        [(TOY_KIND_NAME, TOY_KIND_NAME.replace(" ", "_"), "png")]
+    assert TOY_KIND_NAME in _edms(["info", "toy.edms"], plugins, work).stdout
 
     ev = _edms(["eval", "toy.png", "-p", f"{TOY_NAME},jpeg", "--anchor", "jpeg",
                 "--json", "rd.json", "--quiet"], plugins, work)
     assert ev.returncode == 0, ev.stderr
     rd = json.loads((work / "rd.json").read_text())
     assert TOY_NAME in json.dumps(rd)
+
+    # its reference network measures a task: uniform images of brightness 10 and 11, which
+    # the toy ranker puts first in classes 0 and 1, their class folders' order
+    for cls, value in (("a-class", 10), ("b-class", 11)):
+        (work / "cls" / cls).mkdir(parents=True)
+        save_image_atomic(work / "cls" / cls / "x.png", np.full((16, 16, 3), value, np.uint8))
+    acc = _edms(["eval", "cls", "-p", TOY_NAME, "--task", "classification", "--reference",
+                 TOY_REFERENCE, "--json", "acc.json", "--no-cache", "--quiet"], plugins, work)
+    assert acc.returncode == 0, acc.stderr
+    ceiling = json.loads((work / "acc.json").read_text())["ceiling"]
+    assert ceiling["reference"] == TOY_REFERENCE and ceiling["top1"] == 1.0, ceiling
 
     # the broken plug-in: a clear line, no traceback, and the others still work
     bad = _edms(["encode", "toy.png", "-p", BROKEN_ENTRY, "-o", "x.edms"], plugins, work)
@@ -129,6 +156,7 @@ def test_plugin_shows_in_gui_pipeline_lists(plugins: Path, monkeypatch: pytest.M
     pytest.importorskip("pytestqt")
     from PySide6.QtCore import QSettings, Qt
 
+    from app.errors import PipelineError
     from app.gui.main_window import MainWindow
     from app.pipelines import registry
 
@@ -146,6 +174,20 @@ def test_plugin_shows_in_gui_pipeline_lists(plugins: Path, monkeypatch: pytest.M
             assert toy.isEnabled() and not broken.isEnabled()
             tip = combo.itemData(names.index(BROKEN_ENTRY), Qt.ItemDataRole.ToolTipRole)
             assert BROKEN_MESSAGE in tip
+        # its layer kind and its words in the file header and labels the window shows
+        from app import api
+        from app.container import describe
+        from app.workbench import header_text, layer_label
+
+        enc = api.code(registry.get(TOY_NAME), np.zeros((8, 8, 3), np.uint8), {"q": 8})
+        header = header_text("toy.edms", describe(enc.data))
+        assert f"layer 0: {TOY_KIND_NAME} (png)" in header, header
+        assert layer_label("toyq_levels") == "ToyQ levels"
+        assert TOY_REFERENCE in [r.name for r in registry.references("classification")]
+        assert registry.reference("classification", TOY_REFERENCE).label == \
+            TOY_REFERENCE_LABEL
+        with pytest.raises(PipelineError, match="not a segmentation network"):
+            registry.reference("segmentation", TOY_REFERENCE)
     finally:
         w.shutdown()
         w.close()
@@ -174,7 +216,8 @@ def test_a_second_thread_never_sees_a_half_loaded_registry(monkeypatch: pytest.M
     import time
 
     from app.pipelines import registry
-    from app.pipelines.endtoend_spec import SPECS as E2E
+    from app.pipelines.endtoend_spec import SPECS as HYPERPRIOR
+    from app.pipelines.menet_spec import SPECS as MENET
     from app.pipelines.spec import PipelineSpec
 
     class SlowEntryPoint:  # an entry point whose import takes a while
@@ -193,8 +236,8 @@ def test_a_second_thread_never_sees_a_half_loaded_registry(monkeypatch: pytest.M
             started.set()
             return super().load()
 
-    monkeypatch.setattr(registry, "_entry_points",
-                        lambda: [First("first", (), 0.0), SlowEntryPoint("e2e", E2E, 0.3)])
+    monkeypatch.setattr(registry, "_entry_points", lambda: [
+        First("first", (), 0.0), SlowEntryPoint("e2e", HYPERPRIOR + MENET, 0.3)])
     monkeypatch.setattr(registry, "_LOADED", False)
     monkeypatch.setattr(registry, "_ENTRIES", {})
     monkeypatch.setattr(registry, "_INSTANCES", {})
@@ -204,3 +247,41 @@ def test_a_second_thread_never_sees_a_half_loaded_registry(monkeypatch: pytest.M
     names = registry.layer_names("menet", ["side info", "latent", "latent"])
     lister.join()
     assert names == ["side info", "image latent", "semantic latent"]
+
+
+def test_own_layer_kinds_and_codec_ids_are_declared_in_the_spec(
+        plugins: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipeline's own layer kinds and codec ids lie in the range the shared tables leave
+    free; the container writes and reads such a kind only for the pipeline that declares
+    it, and names it from that spec."""
+    from app.codecs import CODEC_IDS
+    from app.container import EdmsFormatError, from_bytes, to_bytes
+    from app.pipelines import registry
+    from app.pipelines.base import Encoded, Layer, LayerKind
+    from app.pipelines.spec import OWN_IDS, ParamSpec, PipelineSpec
+
+    assert not set(CODEC_IDS) & set(OWN_IDS) and not {int(k) for k in LayerKind} & set(OWN_IDS)
+    q = ParamSpec("q", "q", 1, 2, 1, (1,), False)
+    for field, table in (("layer_kinds", {9: "x"}), ("codec_ids", {255: "x"}),
+                         ("layer_kinds", {200: ""})):
+        with pytest.raises(ValueError, match="own"):
+            PipelineSpec("ok", 1, "", (q,), "extension", "m:C", **{field: table})
+
+    monkeypatch.syspath_prepend(str(plugins))
+    registry.reload()
+    try:
+        own = Encoded(TOY_NAME, 3, b"", 2, 2, {"q": 8}, [Layer(TOY_KIND, 4, b"png")])
+        back = from_bytes(to_bytes(own))
+        assert back.layers[0].kind == TOY_KIND and to_bytes(back) == to_bytes(own)
+        assert registry.kind_text(TOY_NAME, TOY_KIND) == TOY_KIND_NAME
+        assert registry.kind_text("jpeg", TOY_KIND) == f"kind {TOY_KIND}"
+        foreign = Encoded("jpeg", 1, b"", 2, 2, {"q": 8}, [Layer(TOY_KIND, 4, b"png")])
+        with pytest.raises(EdmsFormatError, match=f"unknown kind {TOY_KIND}"):
+            to_bytes(foreign)
+        data = to_bytes(own)
+    finally:
+        monkeypatch.undo()
+        registry.reload()
+    # without the plug-in nobody declares kind 200: the file is refused, not misread
+    with pytest.raises(EdmsFormatError, match=f"unknown layer kind {TOY_KIND}"):
+        from_bytes(data)

@@ -18,7 +18,14 @@ id name       layer bytes
 6  jpeg       JPEG (JFIF) file
 7  jpeg2000   bare JPEG 2000 codestream (J2K)
 8  avif       AVIF file
+9  rans       latents entropy-coded by :mod:`app.entropy.coder` (not an image codec)
+10 classes    a pipeline's class layer (allotted before the range below existed)
+11 bitplanes  a pipeline's context-coded bit planes (:mod:`app.entropy.binary`; ditto)
 == =========  ===========================================================================
+
+Ids 128-254 are no codec's here: a pipeline declares its own in its spec
+(:data:`app.pipelines.spec.OWN_IDS`, ``PipelineSpec.codec_ids``), meaningful only in its
+own files, so a plug-in adds a layer format without editing this table.
 """
 
 from __future__ import annotations
@@ -66,8 +73,6 @@ from app.errors import CodecError
 
 CODEC_ID_NONE = 0
 CODEC_ID_RANS = 9
-CODEC_ID_CLASSES = 10
-CODEC_ID_BITPLANES = 11
 
 CODEC_IDS: dict[int, str] = {
     CODEC_ID_RAW: "raw",
@@ -81,8 +86,9 @@ CODEC_IDS: dict[int, str] = {
     # not image codecs (no entry in _DECODERS): named here so every id has one name
     CODEC_ID_NONE: "none",  # the CHECK layer's hash
     CODEC_ID_RANS: "rans",  # latents entropy-coded by app.entropy.coder (constriction)
-    CODEC_ID_CLASSES: "classes",  # DeepSIC's top-5 classes (app.pipelines.classlayer)
-    CODEC_ID_BITPLANES: "bitplanes-ctx",  # DeepSIC's bit planes (app.entropy.binary)
+    # allotted to a pipeline, which defines and decodes them (never reuse these ids)
+    10: "classes",
+    11: "bitplanes-ctx",
 }
 """Stable one-byte codec ids of ``.edms`` layers (see the module docstring)."""
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.cancel import interruptible
 from app.codecs.base import (
     LayerCodec,
     as_bytes,
@@ -385,8 +386,6 @@ class HevcCodec(LayerCodec):
         return strip_heif(heif, width, height)
 
     def encode(self, array: np.ndarray) -> bytes:
-        from app.pipelines.watch import interruptible
-
         array = self._check(array)
         # x265 takes seconds on a large image: stoppable while it runs (GUI's Cancel)
         heif = interruptible(self.encode_full_heif, array)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from app.cancel import check_cancelled, interruptible
 from app.codecs.base import (
     LayerCodec,
     as_bytes,
@@ -37,7 +38,6 @@ from app.codecs.base import (
     write_varint,
 )
 from app.errors import CodecError
-from app.pipelines.watch import check_cancelled, interruptible
 
 CODEC_ID_RAW = 1
 CODEC_ID_JPEGXL = 3
@@ -301,7 +301,7 @@ def encode_smallest_lossless(
     best: tuple[int, bytes] | None = None
     errors = []
     for codec in candidates:
-        check_cancelled()  # a caller's stop request, between candidates (app.pipelines.watch)
+        check_cancelled()  # a caller's stop request, between candidates (app.cancel)
         try:
             # a candidate can take seconds on a large array: stoppable while it runs
             data = interruptible(codec.encode, array)

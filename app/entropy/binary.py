@@ -33,7 +33,7 @@ compute the very same probabilities bit for bit on any machine and thread count.
 **Coding** is ``constriction``'s rANS with its ``Bernoulli`` model family, given the exact
 dyadic float ``P / 65536`` of each bit (``perfect=False``: deterministic integer and IEEE
 arithmetic). The layer's bytes are the rANS words (little-endian u32). Codec id
-:data:`app.codecs.CODEC_ID_BITPLANES`.
+11 (``bitplanes-ctx`` in :data:`app.codecs.CODEC_IDS`).
 
 numpy and constriction only (no torch).
 """

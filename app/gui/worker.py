@@ -26,13 +26,13 @@ user pressed Cancel; pipelines must let it propagate. Classical pipelines do not
 the worker itself reports ``"preparing"``, ``"coding"``, ``"decoding"`` and ``"metrics"``.
 Within a stage, the tiled network passes (:func:`app.pipelines.netrun.tiled`,
 :func:`app.pipelines.endtoend.tiled_latent`) call the context-local hook of
-:mod:`app.pipelines.watch` after every tile; every job runs inside
-:func:`app.pipelines.watch.watching` with :meth:`Worker.check_cancel_and_report`, so Cancel
+:mod:`app.cancel` after every tile; every job runs inside
+:func:`app.cancel.watching` with :meth:`Worker.check_cancel_and_report`, so Cancel
 takes effect after the running tile (not the running stage) and the status bar shows
 tiles done of the pass with an estimate of the time left. A call that Python cannot
 interrupt (one tile's forward pass, x265, a lossless JPEG XL candidate) runs on a helper
-thread while the worker polls the stop flag (:func:`app.pipelines.watch.interruptible`):
-Cancel abandons it within :data:`app.pipelines.watch.POLL_S` seconds.
+thread while the worker polls the stop flag (:func:`app.cancel.interruptible`):
+Cancel abandons it within :data:`app.cancel.POLL_S` seconds.
 
 Cancel drops the waiting jobs and the deferred verification of shown results too, so a
 cancelled job never goes on by itself; a result whose verification or metrics were
@@ -314,8 +314,8 @@ class Worker(QObject):
             raise ValueError(f"unknown job kind {job.kind!r}")
 
     def _watching(self):  # noqa: ANN202 - a context manager
-        """The per-tile hook of :mod:`app.pipelines.watch` for the running job."""
-        from app.pipelines.watch import watching
+        """The per-tile hook of :mod:`app.cancel` for the running job."""
+        from app.cancel import watching
 
         return watching(progress=self.check_cancel_and_report,
                         cancelled=self._cancel_requested)
@@ -356,10 +356,10 @@ class Worker(QObject):
     def _resolve_device(self) -> None:
         choice = self._device_choice
         try:
-            import torch
+            from app.pipelines.netrun import cuda_device_name  # loads torch: worker thread
 
-            cuda = bool(torch.cuda.is_available())
-            gpu = torch.cuda.get_device_name(0) if cuda else ""
+            gpu = cuda_device_name()
+            cuda = bool(gpu)
         except Exception:  # noqa: BLE001 - no torch at all: CPU
             cuda, gpu = False, ""
         if not self._devices_sent:  # once, at start-up
@@ -450,7 +450,7 @@ class Worker(QObject):
         self._stage = "coding"
         coded = self._with_progress(pipeline, job, api.code, pipeline, prepared, params)
         enc, data, enc_s = coded.encoded, coded.data, coded.encode_s
-        layers = [LayerInfo(name, _codec(la.codec_id), len(la.data))
+        layers = [LayerInfo(name, _codec(la.codec_id, enc.pipeline), len(la.data))
                   for name, la in zip(pipeline.layer_names(enc.layers), enc.layers,
                                       strict=True)]
         recon = enc.reconstruction
@@ -609,7 +609,7 @@ class Worker(QObject):
         decoded, views = self._with_progress(pipeline, job, api.decode_verified_views,
                                              pipeline, enc)
         dec_s = time.perf_counter() - t0
-        layers = [LayerInfo(name, _codec(la.codec_id), len(la.data))
+        layers = [LayerInfo(name, _codec(la.codec_id, enc.pipeline), len(la.data))
                   for name, la in zip(pipeline.layer_names(enc.layers), enc.layers,
                                       strict=True)]
         result = Result(
@@ -648,7 +648,7 @@ class WorkerThread:
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
         """Stop the worker and join its thread (a running codec call or tile is
-        abandoned, see :func:`app.pipelines.watch.interruptible`; up to ``timeout_ms``)."""
+        abandoned, see :func:`app.cancel.interruptible`; up to ``timeout_ms``)."""
         self.worker.stop()
         self.thread.quit()
         if not self.thread.wait(timeout_ms):  # pragma: no cover - a hung codec call
@@ -687,10 +687,10 @@ def _carried(views: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _codec(codec_id: int) -> str:
+def _codec(codec_id: int, pipeline: str) -> str:
     from app.workbench import codec_label
 
-    return codec_label(codec_id)
+    return codec_label(codec_id, pipeline)
 
 
 def _plabel(params: dict[str, int]) -> str:

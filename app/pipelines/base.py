@@ -9,7 +9,7 @@ the rate parameter is done once in :meth:`Pipeline.prepare`, so a QP sweep re-ru
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -42,19 +42,21 @@ class LayerKind(enum.IntEnum):
     CHECK = 7  # hash of the encoder's reconstruction, checked by the decoder (format v2)
 
 
-def kind_text(kind: int) -> str:
-    """``LayerKind.SIDE_INFO`` → ``"side info"``; an unknown byte → ``"kind 9"``."""
+def kind_text(kind: int, own: Mapping[int, str] | None = None) -> str:
+    """``LayerKind.SIDE_INFO`` → ``"side info"``; a pipeline's own kind → the name its spec
+    gives it (``own``: :attr:`PipelineSpec.layer_kinds`); an unknown byte → ``"kind 9"``."""
     try:
         return LayerKind(kind).name.lower().replace("_", " ")
     except ValueError:
-        return f"kind {kind}"
+        return (own or {}).get(int(kind), f"kind {kind}")
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One coded layer: its kind, the codec id (see :mod:`app.codecs`) and the bytes."""
+    """One coded layer: its kind, the codec id (see :mod:`app.codecs`) and the bytes. A
+    pipeline's own kind (:data:`app.pipelines.spec.OWN_IDS`) is a plain int."""
 
-    kind: LayerKind
+    kind: LayerKind | int
     codec_id: int
     data: bytes
 
@@ -66,7 +68,7 @@ def layers_by_kind(pipeline: str, layers: Sequence[Layer],
     by_kind: dict[LayerKind, Layer] = {}
     for layer in layers:
         if layer.kind in by_kind:
-            raise PipelineError(f"{pipeline}: two {layer.kind.name.lower()} layers")
+            raise PipelineError(f"{pipeline}: two {kind_text(layer.kind).replace(' ', '_')} layers")
         by_kind[LayerKind(layer.kind)] = layer
     for kind in required:
         if kind not in by_kind:
@@ -189,7 +191,8 @@ class Pipeline:
         """A name per layer for people (byte breakdowns, the layer inspector): the kind
         (``"side info"``), numbered where a kind occurs more than once (``"latent 1"``),
         or the names the spec declares for it (:attr:`PipelineSpec.layer_names`)."""
-        return name_layers([kind_text(layer.kind) for layer in layers],
+        own = self.spec.layer_kinds if self.spec is not None else None
+        return name_layers([kind_text(layer.kind, own) for layer in layers],
                            self.spec.layer_names if self.spec is not None else None)
 
     def encoded(self, height: int, width: int, params: dict[str, int], layers: list[Layer],

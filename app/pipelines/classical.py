@@ -7,6 +7,7 @@ and the GUI work end to end and are the anchors the learned pipelines are compar
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -42,9 +43,11 @@ def _spec(name: str, codec: str, description: str, version: int = 1,
 #: The classical baselines (entry point ``classical`` of ``edms_workbench.pipelines``).
 SPECS = (
     # v2: PSNR-tuned by default (x265's psy-rd and psy-rdoq off); v1 files decode the same
-    _spec("hevc", "hevc444",
-          "HEVC intra (x265), 4:4:4 (RGB to YCbCr BT.601 full range), fixed QP, PSNR-tuned "
-          "as BPG — BPG's successor", 2, (TUNE_SPEC,), (1,)),
+    dataclasses.replace(_spec(
+        "hevc", "hevc444",
+        "HEVC intra (x265), 4:4:4 (RGB to YCbCr BT.601 full range), fixed QP, PSNR-tuned "
+        "as BPG — BPG's successor", 2, (TUNE_SPEC,), (1,)),
+        anchor=True, display_names={"hevc": "HEVC"}),
     _spec("hevc-420", "hevc420", "HEVC intra (x265), YCbCr 4:2:0, fixed QP, PSNR-tuned",
           2, (TUNE_SPEC,), (1,)),
     _spec("jpeg", "jpeg", "JPEG (libjpeg), 4:2:0, quality 1-100"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,3 +33,8 @@ class ReferenceClassifier:
 @functools.cache
 def shared_classifier(config: str = "lite") -> ReferenceClassifier:
     return ReferenceClassifier(config)
+
+
+def classifier_reference(config: str = "lite") -> Callable[[np.ndarray], list[int]]:
+    """The ``classifier`` reference network (its top-5 class indices)."""
+    return shared_classifier(config).top5

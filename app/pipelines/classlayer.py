@@ -28,10 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.classes import IMAGENETTE_NAMES
-from app.codecs import CODEC_ID_CLASSES  # the one table of codec ids
 from app.errors import PipelineError
 from app.pipelines.base import Encoded, Layer, LayerKind, View, ViewKind
 
+#: the layer codec of a class layer (allotted in the shared table, app.codecs.CODEC_IDS,
+#: before the pipelines' own range existed)
+CODEC_ID_CLASSES = 10
 FORMAT = 1
 CLASS_SET_IMAGENETTE = 1
 TOP_K = 5

@@ -33,6 +33,7 @@ only on the image size. The head sees the whole feature map (global pooling).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,13 +41,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from app.codecs import CODEC_ID_BITPLANES
 from app.entropy import binary
 from app.errors import PipelineError
 from app.nets import deepsic as ds
 from app.pipelines import classlayer
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
-from app.pipelines.deepsic_spec import DEEPSIC_POST, DEEPSIC_PRE
+from app.pipelines.deepsic_spec import CODEC_ID_BITPLANES, DEEPSIC_POST, DEEPSIC_PRE
 from app.pipelines.endtoend import tiled_latent, to_uint8
 from app.pipelines.netrun import fixed_threads
 
@@ -221,3 +221,8 @@ class ReferenceClassifier:
 @functools.cache
 def shared_reference(config: str = "lite") -> ReferenceClassifier:
     return ReferenceClassifier(config)
+
+
+def deepsic_reference(config: str = "lite") -> Callable[[np.ndarray], list[int]]:
+    """The ``deepsic-ref`` reference network (its top-5 class indices)."""
+    return shared_reference(config).top5

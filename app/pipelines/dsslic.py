@@ -24,7 +24,7 @@ from app.codecs import decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
 from app.pipelines.base import Layer, LayerKind, NetsOwner, View, ViewKind
 from app.pipelines.dsslic_spec import DSSLIC, DSSLIC_LB
-from app.pipelines.layered import LayeredPipeline
+from app.pipelines.layered import LayeredPipeline, pad_image
 from app.pipelines.netrun import (
     UNIT,
     fixed_threads,
@@ -146,6 +146,18 @@ class DsslicNets:
         smapnet.to(self.device)
         labels = self._run(run, [(c, 1), (s, UNIT)], UNIT, h, w)
         return np.ascontiguousarray(labels[0].numpy())
+
+
+def segnet_reference(config: str = "lite") -> Callable[[np.ndarray], np.ndarray]:
+    """The ``segnet`` reference network (:data:`app.pipelines.dsslic_spec.SEGNET_REFERENCE`):
+    an image's HxW CamVid class map."""
+    nets = shared_nets(config)
+
+    def segment(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        return nets.segment(pad_image(image))[:h, :w]
+
+    return segment
 
 
 def shared_nets(config: str = "lite", device: str = "cpu",

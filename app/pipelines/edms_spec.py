@@ -17,7 +17,7 @@ _PAPER = "EDMS (Hoang, Zhou, Fan, CVPR-W 2020)"
 EDMS = PipelineSpec(
     "edms", 3, "EDMS: compact image + HEVC residual, segmentation recomputed + SMapNet",
     (QP_SPEC,), f"{_PAPER}, §2.1-2.2", "app.pipelines.edms:EdmsPipeline",
-    reads_versions=(2,))
+    reads_versions=(2,), display_names={"smapnet": "SMapNet"})
 # v2: carries the CHECK layer
 EDMS_NOENH = PipelineSpec(
     "edms-noenh", 3, "EDMS without semantic enhancement (no SMapNet)",

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from app.cancel import checkpoint, interruptible
 from app.codecs import CODEC_ID_RANS
 from app.entropy import coder
 from app.entropy.models import scale_indices
@@ -63,7 +64,6 @@ from app.nets.checkerboard import MEAN_STEPS, anchor_mask
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
 from app.pipelines.endtoend_spec import HYPERPRIOR
 from app.pipelines.netrun import fixed_threads, in_helper_thread
-from app.pipelines.watch import checkpoint, interruptible
 
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample

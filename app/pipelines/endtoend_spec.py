@@ -1,7 +1,7 @@
-"""The specs of the end-to-end learned codecs: ``hyperprior`` (:mod:`app.pipelines.endtoend`)
-and ``menet``, ``menet-noenh`` (:mod:`app.pipelines.menet`).
+"""The spec of :mod:`app.pipelines.endtoend` (``hyperprior``) and the quality index its
+family codes with (MENet's specs, in :mod:`app.pipelines.menet_spec`, share it).
 
-Beside those modules rather than in them because they import torch, and listing pipelines
+Beside that module rather than in it because it imports torch, and listing pipelines
 must not.
 """
 
@@ -18,16 +18,5 @@ HYPERPRIOR = PipelineSpec(
     "Scale hyperprior (Ballé 2018) with gain units: the learned non-semantic reference",
     (QUALITY_SPEC,), "Ballé, Minnen, Singh, Hwang, Johnston, ICLR 2018 (MENet's base)",
     "app.pipelines.endtoend:HyperpriorPipeline")
-#: MENet's two LATENT layers: the compression latent z_x (ŷ), then the semantic latent ẑ_s.
-MENET_LAYERS: dict[str, tuple[str, ...]] = {"latent": ("image latent", "semantic latent")}
-MENET = PipelineSpec(
-    "menet", 5,
-    "MENet: learned codec whose bitstream decodes to an image and a segmentation",
-    (QUALITY_SPEC,), "MENet (Chen, Yao, Liu, Zhao, PRCV 2021), §3.1-3.3",
-    "app.pipelines.menet:MenetPipeline", layer_names=MENET_LAYERS)
-MENET_NOENH = PipelineSpec(
-    "menet-noenh", 5, "MENet decoded without its post-enhancement module (ablation)",
-    (QUALITY_SPEC,), "MENet (Chen et al. 2021), §3.3 ablation",
-    "app.pipelines.menet:MenetNoEnhancePipeline", layer_names=MENET_LAYERS)
 #: Entry point ``endtoend`` of ``edms_workbench.pipelines``.
-SPECS = (HYPERPRIOR, MENET, MENET_NOENH)
+SPECS = (HYPERPRIOR,)

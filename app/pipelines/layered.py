@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app.cancel import check_cancelled
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
 from app.pipelines.base import (
@@ -37,7 +38,6 @@ from app.pipelines.base import (
     ViewKind,
     layers_by_kind,
 )
-from app.pipelines.watch import check_cancelled
 
 MIN_SIDE = 64  # networks see at least this many pixels per side (instance norm needs >1x1)
 
@@ -290,7 +290,7 @@ class LayeredPipeline(Pipeline):
         base_layer = Layer(LayerKind.COMPACT_IMAGE, codec_id, data)
         side = self.side_layers(prep.analysis)
         # the decoder's view of the side information, rebuilt from the layers themselves
-        side_info = self.side_from_layers({lay.kind: lay for lay in side})
+        side_info = self.side_from_layers({LayerKind(lay.kind): lay for lay in side})
         prediction, views = self.predict(c8_dec, side_info, ph, pw)
         prediction = np.ascontiguousarray(prediction[:h, :w])
         views = {k: v.crop(h, w) if v.array.shape[:2] == (ph, pw) else v

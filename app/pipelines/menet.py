@@ -17,7 +17,7 @@ import torch
 
 from app.pipelines.base import View, ViewKind
 from app.pipelines.endtoend import LATENT_SCALE, EndToEndPipeline, tiled_latent, to_uint8
-from app.pipelines.endtoend_spec import MENET, MENET_NOENH
+from app.pipelines.menet_spec import MENET, MENET_NOENH
 
 
 class MenetPipeline(EndToEndPipeline):

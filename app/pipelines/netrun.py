@@ -14,7 +14,7 @@ few hundred MB of activations with the lite networks). The tiles of one pass run
 threads: every tile is computed exactly as it would be alone, so the output does not
 depend on how many tiles run in parallel, and a 2-core machine uses both cores. Between
 tiles the caller's progress callback and cancellation request are honoured
-(:mod:`app.pipelines.watch`).
+(:mod:`app.cancel`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.pipelines.watch import POLL_S, check_cancelled, checkpoint, interruptible
+from app.cancel import POLL_S, check_cancelled, checkpoint, interruptible
 
 INFERENCE_THREADS = 1
 UNIT = 8  # the compact image's down-sampling factor (DSSLIC alpha)
@@ -40,6 +40,11 @@ HALO = 32  # pixels; a multiple of UNIT
 TILE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 _LOCK = threading.Lock()
+
+
+def cuda_device_name() -> str:
+    """The first CUDA device's name, or "" when torch sees none (the GUI's device list)."""
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
 
 
 def module_on(module: torch.nn.Module, device: torch.device,
@@ -70,7 +75,7 @@ def channels_last(module: torch.nn.Module) -> torch.nn.Module:
 def in_helper_thread(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
     """``fn`` with the calling thread's torch settings (intra-op threads, inference and
     grad mode) applied in whichever thread runs it: for
-    :func:`app.pipelines.watch.interruptible`, whose helper thread starts with torch's
+    :func:`app.cancel.interruptible`, whose helper thread starts with torch's
     defaults (a different thread count could change the floats, and the decoder must
     compute what the encoder did)."""
     threads = torch.get_num_threads()
@@ -115,7 +120,7 @@ def tiled(
     output with ``out_scale`` samples per unit. Small images are processed whole.
     ``tile`` and ``halo`` default to :data:`TILE` and :data:`HALO` (read at call time). Raises
     :class:`app.errors.Cancelled` between tiles when the caller asks
-    (:func:`app.pipelines.watch.watching`).
+    (:func:`app.cancel.watching`).
     """
     tile = TILE if tile is None else tile
     halo = HALO if halo is None else halo
@@ -188,7 +193,7 @@ def _tiled_parallel(run: Callable[[int, int], torch.Tensor],
 
     def settle(limit: int) -> None:
         """Place finished tiles until fewer than ``limit`` are in flight, looking at the
-        caller's stop request every :data:`app.pipelines.watch.POLL_S` seconds."""
+        caller's stop request every :data:`app.cancel.POLL_S` seconds."""
         nonlocal done
         while len(pending) >= max(limit, 1):
             finished, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)

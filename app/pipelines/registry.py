@@ -2,7 +2,9 @@
 
 The registry knows no pipeline by name. Every distribution (this one included) declares
 entry points in that group, each naming a :class:`~app.pipelines.spec.PipelineSpec` or a
-sequence of them (napari finds its readers through its plug-in manifest the same way).
+sequence of them (which may also hold the :class:`~app.pipelines.spec.ReferenceSpec` of a
+task's reference network, and whose specs declare the pipeline's own layer kinds, codec
+ids and display names) (napari finds its readers through its plug-in manifest the same way).
 Listing names, descriptions and parameters reads only the specs, so no torch is imported;
 a pipeline's class is imported and instantiated when it is first used (CompressAI's model
 zoo is lazy the same way). An entry point that fails to load, or names something that is
@@ -19,7 +21,7 @@ from typing import Any
 
 from app.errors import PipelineError
 from app.pipelines.base import ParamSpec, Pipeline
-from app.pipelines.spec import PipelineSpec, name_layers
+from app.pipelines.spec import OWN_IDS, PipelineSpec, ReferenceSpec, name_layers
 
 GROUP = "edms_workbench.pipelines"
 _OWN_DISTRIBUTION = "edms-workbench"
@@ -40,6 +42,7 @@ class _Entry:
 _ENTRIES: dict[str, _Entry] = {}
 _INSTANCES: dict[str, Pipeline] = {}
 _LOCAL: dict[str, _Entry] = {}  # registered in-process; survive reload()
+_REFERENCES: dict[str, ReferenceSpec] = {}  # reference networks of the tasks, by name
 _LOADED = False
 _LOCK = threading.RLock()  # loading the entry points (reentrant: reload() loads again)
 
@@ -72,6 +75,7 @@ def reload() -> None:
         _LOADED = False
         _ENTRIES.clear()
         _INSTANCES.clear()
+        _REFERENCES.clear()
         _ensure_loaded()
 
 
@@ -95,6 +99,82 @@ def layer_names(name: str, kinds: list[str]) -> list[str]:
     entry = _ENTRIES.get(name)
     named = entry.spec.layer_names if entry is not None and entry.spec is not None else None
     return name_layers(kinds, named)
+
+
+def kind_text(name: str, kind: int) -> str:
+    """A layer kind of a ``name`` file for people: ``"side info"``, or the name the
+    pipeline's spec gives its own kind (``"kind 200"`` when nobody names it)."""
+    from app.pipelines.base import kind_text as text
+
+    return text(kind, own_layer_kinds(name))
+
+
+def kind_key(name: str, kind: int) -> str:
+    """A layer kind as a key of JSON results: ``"side_info"``, or the pipeline's name
+    for its own kind (``"kind_200"`` when nobody names it)."""
+    return kind_text(name, kind).replace(" ", "_")
+
+
+def own_layer_kinds(name: str) -> dict[int, str]:
+    """The layer kinds the spec of ``name`` declares (:data:`app.pipelines.spec.OWN_IDS`);
+    empty for an unknown pipeline."""
+    sp = _spec_or_none(name)
+    return dict(sp.layer_kinds) if sp is not None else {}
+
+
+def codec_name(name: str, codec_id: int) -> str:
+    """A layer codec of a ``name`` file for people: the shared table's name
+    (:data:`app.codecs.CODEC_IDS`), the name the pipeline's spec gives its own id, or
+    ``"codec N"`` when nobody names it."""
+    if codec_id in OWN_IDS:
+        sp = _spec_or_none(name)
+        return sp.codec_ids.get(codec_id, f"codec {codec_id}") if sp else f"codec {codec_id}"
+    from app.codecs import CODEC_IDS  # the codec modules load only when a file is shown
+
+    return CODEC_IDS.get(codec_id, f"codec {codec_id}")
+
+
+def display_names() -> dict[str, str]:
+    """Words of view and layer names written the way the pipelines' papers write them
+    (``{"menet": "MENet"}``), from every spec."""
+    _ensure_loaded()
+    out: dict[str, str] = {}
+    for entry in _ENTRIES.values():
+        if entry.spec is not None:
+            out.update({k.lower(): v for k, v in entry.spec.display_names.items()})
+    return out
+
+
+def default_anchor() -> str:
+    """The pipeline BD-rates are measured against unless told otherwise (the first spec
+    that says ``anchor=True``; else the first pipeline listed)."""
+    _ensure_loaded()
+    for name, entry in _ENTRIES.items():
+        if entry.spec is not None and entry.spec.anchor:
+            return name
+    return next(iter(_ENTRIES), "")
+
+
+def references(task: str | None = None) -> list[ReferenceSpec]:
+    """The reference networks of ``task`` (all tasks: None), each task's default first."""
+    _ensure_loaded()
+    return [r for r in _REFERENCES.values() if task is None or r.task == task]
+
+
+def reference(task: str, name: str = "") -> ReferenceSpec:
+    """The reference network ``name`` of ``task`` (empty: the task's default);
+    :class:`PipelineError` for an unknown task or a network of another task."""
+    known = references(task)
+    if not known:
+        tasks = dict.fromkeys(r.task for r in references())
+        raise PipelineError(f"unknown task {task!r}; known: {', '.join(tasks)}")
+    if not name:
+        return known[0]
+    for ref in known:
+        if ref.name == name:
+            return ref
+    raise PipelineError(f"--reference {name!r} is not a {task} network; "
+                        f"known: {', '.join(r.name for r in known)}")
 
 
 def origin(name: str) -> str:
@@ -147,6 +227,12 @@ def status(name: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _spec_or_none(name: str) -> PipelineSpec | None:
+    _ensure_loaded()
+    entry = _ENTRIES.get(name)
+    return entry.spec if entry is not None else None
 
 
 def _entry(name: str) -> _Entry:
@@ -217,8 +303,8 @@ def _load_entry_point(ep: metadata.EntryPoint) -> None:
     dist = ep.dist.name if ep.dist is not None else "unknown distribution"
     try:
         loaded: Any = ep.load()
-        specs = [loaded] if isinstance(loaded, PipelineSpec) else list(loaded)
-        bad = [s for s in specs if not isinstance(s, PipelineSpec)]
+        specs = [loaded] if isinstance(loaded, PipelineSpec | ReferenceSpec) else list(loaded)
+        bad = [s for s in specs if not isinstance(s, PipelineSpec | ReferenceSpec)]
         if bad or not specs:
             raise TypeError(f"expected PipelineSpec objects, got {bad[:1] or 'none'}")
     except Exception as exc:  # one broken plug-in must not stop the rest
@@ -227,4 +313,7 @@ def _load_entry_point(ep: metadata.EntryPoint) -> None:
         _add(_Entry(ep.name, why, dist, error=why))
         return
     for s in specs:
-        _add(_Entry(s.name, s.description, dist, spec=s))
+        if isinstance(s, ReferenceSpec):
+            _REFERENCES.setdefault(s.name, s)  # the first declaration of a name wins
+        else:
+            _add(_Entry(s.name, s.description, dist, spec=s))

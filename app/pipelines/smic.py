@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from app.cancel import check_cancelled
 from app.classes import VOID
 from app.codecs import CODEC_ID_HEVC, decode_layer, encode_smallest_lossless, hevc
 from app.errors import PipelineError
@@ -53,7 +54,6 @@ from app.pipelines.netrun import (
     to_uint8_image,
 )
 from app.pipelines.smic_spec import SMIC
-from app.pipelines.watch import check_cancelled
 
 LABEL_STEP = 23  # labels 0..11 -> 0..253 in the HEVC map layer; decoder rounds v / 23
 MAX_LABEL = VOID  # CamVid classes and void (SS-Net never predicts void; accepted anyway)

@@ -24,6 +24,6 @@ SMIC = PipelineSpec(
     (QP_SPEC, FACTOR_SPEC, MAP_SCALE_SPEC),
     "SMIC (Wei, Liao, Bai, Zhao: semantic map based image compression via cGAN), Fig. 1",
     "app.pipelines.smic:SmicPipeline",
-    reads_versions=(3,))
+    reads_versions=(3,), display_names={"ssnet": "SS-Net", "recnet": "Rec-Net"})
 #: Entry point ``smic`` of ``edms_workbench.pipelines``.
 SPECS = (SMIC,)

@@ -22,6 +22,13 @@ from typing import Any
 _NAME = re.compile(r"[a-z0-9-]{1,32}")
 _PARAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")
 
+#: One-byte layer kinds and codec ids from 128 to 254 belong to a pipeline: its spec
+#: declares them (``layer_kinds``, ``codec_ids``) and they mean something only in the files
+#: of that pipeline, whose name the header carries, so two plug-ins never collide. The
+#: shared ones (:class:`app.pipelines.base.LayerKind`, :data:`app.codecs.CODEC_IDS`) stay
+#: below 128; a plug-in declares a new layer kind without editing either table.
+OWN_IDS = range(128, 255)
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -101,6 +108,15 @@ class PipelineSpec:
     #: older bitstream versions this pipeline's decoder still reads unchanged (the encoder
     #: changed, the meaning of the bytes did not: HEVC's PSNR tuning, for example)
     reads_versions: tuple[int, ...] = ()
+    #: the pipeline's own layer kinds (:data:`OWN_IDS`) and their names, ``{200: "palette"}``
+    layer_kinds: dict[int, str] = field(default_factory=dict, compare=False, hash=False)
+    #: the pipeline's own codec ids (:data:`OWN_IDS`) and their names
+    codec_ids: dict[int, str] = field(default_factory=dict, compare=False, hash=False)
+    #: words of its view and layer names written the way its paper writes them
+    #: (``{"menet": "MENet"}``), for the GUI's labels
+    display_names: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    #: the default anchor of BD-rates (``edms eval --anchor``); one built-in spec says so
+    anchor: bool = False
 
     def __post_init__(self) -> None:
         """Refuse what no ``.edms`` file could carry, when the spec is declared (a plug-in
@@ -116,14 +132,55 @@ class PipelineSpec:
             raise ValueError(f"{self.name}: parameter names {bad} are not [a-z][a-z0-9_]*")
         if ":" not in self.impl:
             raise ValueError(f"{self.name}: impl {self.impl!r} is not 'module:Class'")
+        for what, table in (("layer kind", self.layer_kinds), ("codec id", self.codec_ids)):
+            wrong = [k for k, v in table.items() if k not in OWN_IDS or not v]
+            if wrong:
+                raise ValueError(f"{self.name}: own {what}s {wrong} are not named ids in "
+                                 f"{OWN_IDS.start}..{OWN_IDS.stop - 1}")
 
     def load(self) -> Any:
         """Import and return the object ``impl`` names (this may import torch)."""
-        module, _, attr = self.impl.partition(":")
-        obj: Any = importlib.import_module(module)
-        for part in attr.split(".") if attr else ():
-            obj = getattr(obj, part)
-        return obj
+        return _load(self.impl)
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """A reference network of a task: run on decoded images by ``edms eval --task`` and the
+    GUI (the *analysed* accuracy). Declared in the same entry points as the pipelines (a
+    sequence of specs may hold both), so a plug-in adds one the same way.
+
+    ``impl`` names ``function(config) -> analyser``; the analyser maps an HxWx3 uint8
+    image to the task's output (an HxW class map, or the top-5 class indices). ``weights``
+    is its network's name in the zoo, whose fingerprint keys cached results (empty: ``impl``
+    and ``version`` do, :func:`app.eval.reference_fingerprint`). The first reference
+    declared for a task (this distribution's first) is its default.
+    """
+
+    name: str
+    task: str  # "segmentation" or "classification"
+    label: str  # for people: "SegNet"
+    description: str
+    impl: str
+    weights: str = ""
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"reference name {self.name!r} is not 1..32 of [a-z0-9-]")
+        if ":" not in self.impl:
+            raise ValueError(f"{self.name}: impl {self.impl!r} is not 'module:function'")
+
+    def analyser(self, config: str = "lite") -> Any:
+        """The analyser of ``config`` (imports the network, so usually torch)."""
+        return _load(self.impl)(config)
+
+
+def _load(impl: str) -> Any:
+    module, _, attr = impl.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
 
 
 def name_layers(kinds: Sequence[str],
