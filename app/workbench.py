@@ -91,6 +91,13 @@ class Pane:
     shown: Result | None = None
     problem: str = ""  # why the pane cannot show its setting (failed, not offered)
     notice: str = ""  # a remark about the shown result (Match bitrate out of reach)
+    waiting: bool = False  # a job for this setting is queued or running
+    previous: Result | None = None  # what it showed before another pipeline was chosen
+
+    def shows_setting(self) -> bool:
+        """The shown result is the pane's own setting (pipeline and parameters)."""
+        r = self.shown
+        return r is not None and r.pipeline == self.pipeline and r.params == self.params
 
 
 @dataclass
@@ -209,14 +216,42 @@ class Workbench:
 
     def clear_shown(self) -> None:
         for pane in self.panes.values():
-            pane.shown = None
+            pane.shown = pane.previous = None
             pane.problem = pane.notice = ""
+            pane.waiting = False
 
     def fail(self, side: str, message: str) -> None:
         """The pane's job failed: it shows no result and says so (not "original")."""
         pane = self.panes[side]
         pane.shown = None
         pane.problem = message
+        pane.waiting = False
+
+    def mark_waiting(self, side: str) -> None:
+        """A job for pane ``side`` was queued (a Match bitrate)."""
+        self.panes[side].waiting = True
+
+    def cancelled(self) -> list[str]:
+        """The user cancelled: no pane waits any more. A pane that still shows an older
+        result takes that result's setting back (the controls say what is shown); one
+        with nothing to show says it was cancelled. Returns the sides whose setting
+        changed, for the window to update their controls."""
+        changed = []
+        for side, pane in self.panes.items():
+            if not pane.waiting:
+                continue
+            pane.waiting = False
+            if pane.shown is None and pane.previous is not None \
+                    and pane.previous.image_id == self.current_id:
+                pane.shown = pane.previous  # what it showed before the pipeline changed
+            pane.previous = None
+            r = pane.shown
+            if r is not None and not pane.shows_setting():
+                pane.pipeline, pane.params = r.pipeline, dict(r.params)
+                changed.append(side)
+            elif r is None and pane.pipeline != ORIGINAL:
+                pane.problem = "cancelled (Ctrl+R runs it again)"
+        return changed
 
     def set_notice(self, side: str, text: str) -> None:
         self.panes[side].notice = text
@@ -237,6 +272,7 @@ class Workbench:
         if entry is None:
             return PaneRequest("none")
         pane.problem = pane.notice = ""
+        pane.waiting = False
         if pane.pipeline == ORIGINAL or not self.ready:
             pane.shown = None
             return PaneRequest("original")
@@ -257,6 +293,12 @@ class Workbench:
             return PaneRequest("unavailable", message=(
                 f"{entry.name} is a decoded .edms file: there is no original to compare "
                 "another encoding with. Open the original image to compress it."))
+        if pane.shown is not None and pane.shown.pipeline != pane.pipeline:
+            # never one pipeline's result under another's name: the original is shown
+            # until the new pipeline's result arrives (another setting of the same
+            # pipeline stays, captioned as updating)
+            pane.previous, pane.shown = pane.shown, None
+        pane.waiting = True
         return PaneRequest("encode", encode=EncodeRequest(
             entry.id, entry.array, pane.pipeline, dict(pane.params), side))
 
@@ -333,7 +375,8 @@ class Workbench:
         if match and pane.pipeline == result.pipeline:
             pane.params = dict(result.params)
         if pane.pipeline == result.pipeline and pane.params == result.params:
-            pane.shown = result
+            pane.shown, pane.previous = result, None
+            pane.waiting = False
             return True
         return False
 
@@ -457,6 +500,7 @@ class Workbench:
             return ""
         pane = self.panes[side]
         r = pane.shown
+        pending = pending or pane.waiting
         info = self.catalog.get(pane.pipeline)
         if r is None and info is not None and info.error:
             text = f"{side} · {pane.pipeline} · unavailable (see the status bar)"
@@ -471,7 +515,8 @@ class Workbench:
             if "miou" in ref:
                 text += f" · mIoU {ref['miou']:.3f}"
         elif r is None:
-            text = f"{side} · {pane.pipeline} · encoding…"
+            text = f"{side} · {pane.pipeline} {params_label(pane.params)} · encoding… " \
+                   "(the original meanwhile)"
         else:
             # the numbers first: a caption too long for its pane loses the setting, never
             # the dB value
@@ -484,7 +529,9 @@ class Workbench:
             text += f" · {r.pipeline} {params_label(r.params)}"
             if r.from_file:
                 text += " · from the file"
-            if pending:
+            if pending and not pane.shows_setting():
+                text += f" · encoding {params_label(pane.params)}…"
+            elif pending:
                 text += " · updating…"
         if error:
             text += " · error ×4"
@@ -502,8 +549,14 @@ class Workbench:
                 return pane.problem
             if entry.is_edms and entry.header:
                 return header_text(entry.name, entry.header)
+            if pane.waiting:
+                return (f"Encoding {pane.pipeline} {params_label(pane.params)}; the original "
+                        "is shown until it is done.")
             return f"Original: {entry.width}×{entry.height}"
         notes = [pane.notice] if pane.notice else []
+        if pane.waiting and not pane.shows_setting():
+            notes.append(f"Encoding {params_label(pane.params)}; these numbers are of "
+                         f"{params_label(r.params)}, shown until it is done.")
         if r.from_file:
             notes.append("Decoded from the opened file (no original to compare with).")
         if r.device and r.device != "cpu":

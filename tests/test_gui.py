@@ -122,6 +122,26 @@ class SlowFake(LayeredFake):
         return super().decode(encoded)
 
 
+class SlowEncodeFake(LayeredFake):
+    """Encodes like a long tiled network pass (a large photo), until :attr:`release`."""
+
+    name = "test-slow-encode"
+    description = "test double: an encoder that works tile after tile until released"
+    release = threading.Event()
+    tiles_seen = 0
+
+    def encode_prepared(self, prepared, params):  # noqa: ANN001, ANN201
+        from app.pipelines.watch import checkpoint
+
+        SlowEncodeFake.tiles_seen = 0
+        for i in range(6000):  # at most 60 s
+            if SlowEncodeFake.release.wait(0.01):
+                break
+            SlowEncodeFake.tiles_seen += 1
+            checkpoint(i % 12 + 1, 12)
+        return super().encode_prepared(prepared, params)
+
+
 class CrashFake(LayeredFake):
     """Fails like a shape bug deep in torch."""
 
@@ -134,7 +154,7 @@ class CrashFake(LayeredFake):
 
 
 TEST_PIPELINES = {"test-layered": LayeredFake, "test-slow": SlowFake,
-                  "test-crash": CrashFake}
+                  "test-slow-encode": SlowEncodeFake, "test-crash": CrashFake}
 
 
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -720,16 +740,48 @@ def test_ui_stays_responsive_while_encoding(win) -> None:
 
 
 def test_every_registered_pipeline_has_its_own_style():
-    from app.gui.rdplot import OKABE_ITO, pipeline_style
+    from app.gui.rdplot import pipeline_style
     from app.pipelines import registry
+    from app.plotstyle import PALETTE, pipeline_styles
 
-    n = len(registry.available())
-    styles = [pipeline_style(i) for i in range(n)]
-    assert len(set(styles)) == n  # colour and marker together tell every pipeline apart
-    # neighbours in the list differ in colour and in marker, colours are Okabe-Ito's
-    for a, b in zip(styles, styles[1:], strict=False):
-        assert a[0] != b[0] and a[1] != b[1]
-    assert {c for c, _ in styles} <= set(OKABE_ITO)
+    names = registry.available()
+    styles = [pipeline_style(n, names) for n in names]
+    assert len(set(styles)) == len(names)  # colour and marker together tell them apart
+    assert {c for c, _ in styles} <= set(PALETTE)
+    # by name, not by place in a list: the same in any order and any subset
+    assert pipeline_styles(names) == pipeline_styles(list(reversed(names)))
+    assert pipeline_styles(["webp", "menet"])["menet"] == pipeline_styles(names)["menet"]
+    # 30 pipelines (plug-ins too): distinct colour-and-marker pairs, stable per name
+    many = [*names[:6], *(f"plugin-{i}" for i in range(24))]
+    got = pipeline_styles(many)
+    assert len({(s.rgb, s.marker) for s in got.values()}) == len(many)
+    assert pipeline_styles(many[::-1]) == got
+
+
+def test_rd_curves_have_distinct_pens_and_markers_for_24_pipelines(win) -> None:
+    """The live plot draws each of 24 pipelines with its own pen colour (or dash) and
+    marker pair, and the matplotlib export uses the same style table."""
+    import pyqtgraph as pg
+
+    from app.plotstyle import pipeline_styles
+
+    panel = win.rd_panel
+    names = [f"curve-{i:02d}" for i in range(24)]
+    row = {"param": "q", "value": 1, "n": 1, "psnr": 30.0, "ms_ssim": 0.9, "haarpsi": 0.8}
+    series = {n: [(0.1 * (k + 1), 30.0 + i + k, row) for k in range(3)]
+              for i, n in enumerate(names)}
+    panel.update_curves(series, [])
+    curves = [it for it in panel.plot.listDataItems() if isinstance(it, pg.PlotDataItem)]
+    assert len(curves) == 24
+    pairs = set()
+    for c in curves:
+        pen = pg.mkPen(c.opts["pen"])
+        pairs.add((pen.color().name(), pen.style(), c.opts["symbol"]))
+    assert len(pairs) == 24
+    assert panel.legend.names == names
+    styles = pipeline_styles(names)
+    assert {c.opts["symbol"] for c in curves} == {s.symbol for s in styles.values()}
+    win._refresh_rd()
 
 
 def test_device_selector_offers_what_torch_sees(win) -> None:
@@ -814,6 +866,72 @@ def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> 
     for side in SIDES:
         win.panels[side].set_source("", emit=False)
         win.request(side)
+
+
+def test_a_superseded_job_stops_at_once_and_is_never_shown_under_another_name(win) -> None:
+    """Choosing another pipeline (or setting, or image) for a pane while its job runs
+    stops that job at once; the pane never shows the old pipeline's result under the new
+    name, and the controls follow what is shown after a cancel."""
+    win.panel_a.set_source("", emit=False)
+    win.request("A")
+    _add(win, "supersede", synthetic(40, 48, 41))
+    SlowEncodeFake.release.clear()
+    statuses = _statuses(win)
+    wrong: list[str] = []
+
+    def check() -> bool:  # what the pane shows always matches its pipeline
+        pane = win.model.panes["B"]
+        if pane.shown is not None and pane.shown.pipeline != pane.pipeline:
+            wrong.append(f"{pane.shown.pipeline} under {pane.pipeline}")
+        caption = win.compare.pane_b.caption.toolTip() or win.compare.pane_b.caption.text()
+        if pane.pipeline and pane.pipeline not in caption:
+            wrong.append(f"caption {caption!r} under {pane.pipeline}")
+        return True
+
+    try:
+        _set(win, "B", "hevc", qp=40)
+        SlowEncodeFake.tiles_seen = 0
+        win.panel_b.set_source("test-slow-encode", {"qp": 20, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: check() and SlowEncodeFake.tiles_seen > 3, 60)
+        assert win.shown["B"] is None  # hevc's result is not shown as test-slow-encode's
+        t0 = time.monotonic()
+        win.panel_b.set_source("test-layered", {"qp": 20, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: check() and ("test-slow-encode", "superseded") in statuses, 10)
+        assert time.monotonic() - t0 < 3  # stopped after its running tile, not at its end
+        _wait(lambda: check() and win.shown["B"] is not None
+              and win.shown["B"].pipeline == "test-layered", 60)
+        _idle(win)
+        check()
+        assert "test-layered" in win.compare.pane_b.caption.text()
+        assert ("test-slow-encode", "cancelled") not in statuses  # not the user's cancel
+        assert win.stage_label.text() != "Cancelled"
+        # a cancel while another setting is encoding: the controls show what is shown
+        SlowEncodeFake.tiles_seen = 0
+        win.panel_b.set_source("test-slow-encode", {"qp": 30, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: check() and SlowEncodeFake.tiles_seen > 3, 60)
+        win.cancel()
+        _wait(lambda: ("test-slow-encode", "cancelled") in statuses, 10)
+        _idle(win)
+        # test-layered is shown again, and the controls say so
+        assert win.panel_b.pipeline() == "test-layered"
+        assert win.shown["B"] is not None and win.shown["B"].pipeline == "test-layered"
+        assert "test-layered" in win.compare.pane_b.caption.text()
+        SlowEncodeFake.tiles_seen = 0
+        win.panel_b.set_source("test-slow-encode", {"qp": 44, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: SlowEncodeFake.tiles_seen > 3, 60)
+        win.cancel()
+        _idle(win)
+        assert win.panel_b.pipeline() == "test-layered"  # back to what is shown
+        assert win.panel_b.params()["qp"] == 20
+    finally:
+        SlowEncodeFake.release.set()
+    assert not wrong, wrong[:3]
+    win.panel_b.set_source("", emit=False)
+    win.request("B")
 
 
 def test_closing_an_image_cancels_and_frees_its_work(win) -> None:

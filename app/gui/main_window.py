@@ -598,6 +598,7 @@ class MainWindow(FileActions, QMainWindow):
             self.show_error(req)
             return
         self._submit(req, "match", time.perf_counter())
+        self.model.mark_waiting("B")
         self.status.showMessage(f"Matching B ({req.pipeline}) to {req.target_bpp:.4f} bpp…",
                                 4000)
 
@@ -627,8 +628,21 @@ class MainWindow(FileActions, QMainWindow):
         """Stop the running job (Esc): after its current tile or stage."""
         if self.worker.cancel():
             self.status.cancelling()
+            self._follow_shown(self.model.cancelled())
+            for side in SIDES:
+                self._set_caption(side)
+                self._refresh_numbers(side)
         else:
             self.status.showMessage("Nothing to cancel", 2000)
+
+    def _follow_shown(self, sides: list[str]) -> None:
+        """The controls of ``sides`` take the setting their pane shows (after a cancel)."""
+        for side in sides:
+            pane = self.model.panes[side]
+            self.panels[side].set_source(pane.pipeline, pane.params, emit=False)
+            getattr(self, f"_debounce_{side}").stop()
+            self.requested.pop(side, None)
+            self._refresh_side(side)
 
     def set_swipe(self, on: bool) -> None:
         state = self.compare.view_state()
@@ -739,6 +753,10 @@ class MainWindow(FileActions, QMainWindow):
             f"({header.get('bpp', 0):.4f} bpp)", 10000)
 
     def _on_job_finished(self, job: Job, status: str) -> None:
+        if status == "superseded":  # its pane asked for something else: that job runs next
+            return
+        if status == "cancelled":
+            self._follow_shown(self.model.cancelled())
         if status != "done":
             for side in SIDES:
                 self._set_caption(side)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.worker import PipelineInfo
+from app.plotstyle import Style, pipeline_styles
 from app.session import ACCURACY_METRICS, Result, params_label
 
 #: image qualities, always offered
@@ -32,23 +33,18 @@ TASK_METRICS = tuple((key, label) for key, (_, _, label) in ACCURACY_METRICS.ite
 METRICS = IMAGE_METRICS + TASK_METRICS
 
 
-#: Okabe & Ito's colour-blind-safe palette (black left out: the dark theme's background)
-OKABE_ITO = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
-             (213, 94, 0), (204, 121, 167), (153, 153, 153))
-#: marker shapes (pyqtgraph symbols), told apart without colour
-SYMBOLS = ("o", "s", "t", "d", "star", "t1", "p", "h", "+", "t2", "t3", "arrow_up",
-           "arrow_down")  # 13: prime to the 8 colours, so pairs repeat only after 104
+def pipeline_style(name: str, names: list[str] | tuple[str, ...] = ()
+                   ) -> tuple[tuple[int, int, int], str]:
+    """Colour and (pyqtgraph) marker of pipeline ``name`` among ``names``: the style table
+    of :mod:`app.plotstyle`, which the exported matplotlib plots use too."""
+    st = pipeline_styles([*names, name])[name]
+    return st.rgb, st.symbol
 
 
-def pipeline_style(index: int) -> tuple[tuple[int, int, int], str]:
-    """Colour and marker of the ``index``-th pipeline: the colour cycles through the 8
-    Okabe-Ito colours and the marker through 13 shapes, so neighbours differ in both and
-    no two of the first 104 pipelines share the pair."""
-    return OKABE_ITO[index % len(OKABE_ITO)], SYMBOLS[index % len(SYMBOLS)]
-
-
-def pipeline_colour(index: int) -> tuple[int, int, int]:
-    return pipeline_style(index)[0]
+def _pen(rgb: tuple[int, int, int], dashed: bool):  # noqa: ANN202 - a QPen
+    """A curve's line: 2 px, dashed for the second round of colours."""
+    return pg.mkPen(color=rgb, width=2,
+                    style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
 
 
 def _tip(name: str, p: tuple) -> str:
@@ -95,7 +91,8 @@ class CurveLegend(QWidget):
                 widget.deleteLater()
         self.names = []
 
-    def add(self, name: str, rgb: tuple[int, int, int], symbol: str) -> None:
+    def add(self, name: str, rgb: tuple[int, int, int], symbol: str, dashed: bool = False
+            ) -> None:
         from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
         from PySide6.QtGui import QColor, QPainter, QPixmap
 
@@ -103,7 +100,7 @@ class CurveLegend(QWidget):
         pix.fill(QColor(0, 0, 0, 0))
         p = QPainter(pix)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(pg.mkPen(color=rgb, width=2))
+        p.setPen(_pen(rgb, dashed))
         p.drawLine(0, 7, 28, 7)
         p.translate(14, 7)
         drawSymbol(p, symbol, 9, pg.mkPen(self.palette().text().color()), pg.mkBrush(*rgb))
@@ -133,6 +130,7 @@ class RDPanel(QWidget):
         self.setObjectName("rdPanel")
         self.colours: dict[str, tuple[int, int, int]] = {}
         self.symbols: dict[str, str] = {}
+        self.styles: dict[str, Style] = {}
         self.catalog: list[PipelineInfo] = []
         # plot
         pg.setConfigOptions(antialias=True)
@@ -268,9 +266,7 @@ class RDPanel(QWidget):
 
     def set_catalog(self, infos: list[PipelineInfo], checked: set[str] | None = None) -> None:
         self.catalog = [i for i in infos if not i.error]
-        styles = {info.name: pipeline_style(i) for i, info in enumerate(infos)}
-        self.colours = {name: st[0] for name, st in styles.items()}
-        self.symbols = {name: st[1] for name, st in styles.items()}
+        self._set_styles([info.name for info in infos])
         checked = checked if checked is not None else {"hevc", "jpeg", "webp"}
         self.sweep_table.setRowCount(len(self.catalog))
         for r, info in enumerate(self.catalog):
@@ -294,6 +290,12 @@ class RDPanel(QWidget):
         i = self.anchor.findData(current or "hevc")
         self.anchor.setCurrentIndex(max(i, 0))
         self.anchor.blockSignals(False)
+
+    def _set_styles(self, names: list[str]) -> None:
+        """Styles by pipeline name (:mod:`app.plotstyle`), the same in every plot."""
+        self.styles = pipeline_styles(names)
+        self.colours = {name: st.rgb for name, st in self.styles.items()}
+        self.symbols = {name: st.symbol for name, st in self.styles.items()}
 
     def sweep_plan(self) -> list[tuple[str, list[int]]]:
         """Checked pipelines and their values (invalid entries are skipped)."""
@@ -364,19 +366,20 @@ class RDPanel(QWidget):
         self.plot.setLabel("left", dict(METRICS)[key])
         n = 0
         edge = self.palette().text().color()
+        if any(name not in self.styles for name in series):
+            self._set_styles([*self.styles, *series])
         for name, pts in series.items():
-            rgb = self.colours.get(name, (200, 200, 200))
-            symbol = self.symbols.get(name, "o")
+            st = self.styles[name]
+            rgb, symbol = st.rgb, st.symbol
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             n += len(pts)
-            pen = pg.mkPen(color=rgb, width=2)
-            self.plot.plot(xs, ys, pen=pen, symbol=symbol, symbolSize=8,
+            self.plot.plot(xs, ys, pen=_pen(rgb, st.dashed), symbol=symbol, symbolSize=9,
                            symbolBrush=pg.mkBrush(*rgb), symbolPen=pg.mkPen(edge))
-            self.legend.add(name, rgb, symbol)
+            self.legend.add(name, rgb, symbol, st.dashed)
             tips = [_tip(name, p) for p in pts]
             scatter = pg.ScatterPlotItem(
-                xs, ys, data=tips, size=8, symbol=symbol, pen=pg.mkPen(edge, width=0.5),
+                xs, ys, data=tips, size=9, symbol=symbol, pen=pg.mkPen(edge, width=0.5),
                 brush=pg.mkBrush(*rgb), hoverable=True, hoverSize=12,
                 tip=lambda x, y, data: data,
             )

@@ -120,7 +120,8 @@ class Worker(QObject):
     progress = Signal(int, str, int, int)  # job id, stage, done, total (0: unknown)
     result_ready = Signal(object, object)  # Job, Result (ms_ssim/haarpsi may be NaN)
     result_updated = Signal(object, object)  # Result.key, {field: value} (see _finish)
-    job_finished = Signal(object, str)  # Job, "done" | "cancelled" | "error"
+    # Job, "done" | "cancelled" | "superseded" (a newer request of its pane) | "error"
+    job_finished = Signal(object, str)
     failed = Signal(object, str)  # Job, message for people
     notice = Signal(object, str)  # Job, something the user should know (not an error)
     pipeline_unavailable = Signal(str, str)  # name, why (e.g. trained weights missing)
@@ -143,6 +144,7 @@ class Worker(QObject):
         self._job: Job | None = None  # the running job
         self._stage = ""  # the running job's current stage (for tile progress)
         self._forget: set[int] = set()  # closed images whose analyses must be dropped
+        self._superseded = 0  # id of the running job a newer request of its pane stopped
         self._analysers: dict[str, Any] = {}  # task -> reference network (loaded once)
 
     # ------------------------------------------------------------------ GUI-thread API
@@ -150,11 +152,18 @@ class Worker(QObject):
         """Queue ``job`` (thread-safe); returns it with its id set."""
         job.id = next(self._ids)
         with self._cond:
-            if job.kind == "encode" and job.side:
+            if job.kind in ("encode", "match") and job.side:
                 self._queue = [
                     j for j in self._queue if not (j.kind in ("encode", "match")
                                                    and j.side == job.side)
                 ]
+                # the pane asks for something else now: its running job (or the deferred
+                # check of its last result) stops at once (see _superseding)
+                running = self._job
+                if running is not None and running.kind in ("encode", "match") \
+                        and running.side == job.side:
+                    self._superseded = running.id
+                    self._cancel.set()
             self._queue.append(job)
             self._cond.notify()
         return job
@@ -163,6 +172,7 @@ class Worker(QObject):
         """Drop waiting jobs and deferred verifications, and stop the running job after
         its current tile or stage. Returns False when there was nothing to stop."""
         with self._cond:
+            self._superseded = 0  # the user's cancel: nothing goes on later
             anything = self._busy or bool(self._queue) or bool(self._deferred)
             self._queue = [j for j in self._queue if j.kind == "device"]
             for _job, result, _ in self._deferred:
@@ -245,18 +255,21 @@ class Worker(QObject):
                     continue  # a cancel emptied the queue meanwhile
                 if job is not None:
                     self._cancel.clear()
+                    self._superseded = 0
             if job is None:
                 with self._cond:
                     if not self._deferred:  # cancelled meanwhile
                         continue
                     djob, result, original = self._deferred.pop(0)
                     self._cancel.clear()
+                    self._superseded = 0
                 self._job, self._busy = djob, True
                 try:
                     with self._watching():
                         self._complete(djob, result, original)
                 except Cancelled:
-                    self.result_updated.emit(result.key, {"stopped": True})
+                    if not self._defer_superseded(djob, result, original):
+                        self.result_updated.emit(result.key, {"stopped": True})
                 except Exception as exc:  # noqa: BLE001 - becomes a dialog
                     self.result_updated.emit(result.key, {"invalid": True})
                     self.failed.emit(djob, _message(exc))
@@ -284,7 +297,8 @@ class Worker(QObject):
             with self._watching():
                 self._dispatch(job)
         except Cancelled:
-            status = "cancelled"
+            # "superseded": a newer request of the same pane stopped it (not the user)
+            status = "superseded" if self._superseded == job.id else "cancelled"
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dialog
             status = "error"
             self.failed.emit(job, _message(exc))
@@ -546,11 +560,22 @@ class Worker(QObject):
             try:
                 self._complete(job, result, job.image)
             except Cancelled:
-                self.result_updated.emit(result.key, {"stopped": True})
+                if not self._defer_superseded(job, result, job.image):
+                    self.result_updated.emit(result.key, {"stopped": True})
                 raise
             except Exception:
                 self.result_updated.emit(result.key, {"invalid": True})
                 raise
+
+    def _defer_superseded(self, job: Job, result: Result, original: np.ndarray) -> bool:
+        """A newer request of the pane stopped the check and metrics of ``result``: they
+        are done later, when the queue is empty, as for a result shown while dragging.
+        False when the user cancelled (the result is then marked stopped)."""
+        with self._cond:
+            if self._superseded != job.id:
+                return False
+            self._deferred.append((job, result, original))
+            return True
 
     def _do_sweep(self, job: Job) -> None:
         assert job.image is not None
