@@ -642,13 +642,18 @@ def test_zoom_sync_and_swipe(win) -> None:
     _set(win, "B", "jpeg", q=30)
     win.compare.pane_a.set_scale(2.0)
     assert math.isclose(win.compare.pane_b.scale_factor(), 2.0)
-    assert win.zoom_label.text() == f"{200 * win.devicePixelRatioF():.0f} %"
+    assert win.zoom_label.text() == f"Zoom {200 * win.devicePixelRatioF():.0f} %"
     win.compare.pane_a.centerOn(QPointF(40, 30))
     ca, cb = win.compare.pane_a.center_scene(), win.compare.pane_b.center_scene()
     assert abs(ca.x() - cb.x()) < 1.5 and abs(ca.y() - cb.y()) < 1.5
     win.swipe_check.setChecked(True)
     assert win.compare.mode() == "swipe"
     assert math.isclose(win.compare.swipe.scale_factor(), 2.0)
+    dpr = win.devicePixelRatioF()
+    assert win.zoom_label.text() == f"Zoom {200 * dpr:.0f} %"
+    win.compare.fit()  # the label tells the swipe canvas's zoom, not a hidden pane's
+    assert win.zoom_label.text() == \
+        f"Zoom {win.compare.swipe.scale_factor() * dpr * 100:.0f} %"
     assert not win.compare.swipe.b_item.pixmap().isNull()
     win.compare.swipe.set_fraction(0.25)
     assert win.compare.swipe.fraction() == 0.25
@@ -672,6 +677,39 @@ def test_zoom_sync_and_swipe(win) -> None:
     assert win.current_id != before
     win.next_image(-1)
     assert win.current_id == before
+
+
+def test_first_window_fits_the_available_screen_and_views_refit(win, tmp_path) -> None:
+    """With fresh settings the window opens inside the screen's available geometry (the
+    offscreen screen is small), and a fitted view fits again after a resize."""
+    from app.gui.main_window import MainWindow
+
+    fresh = MainWindow(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    try:
+        fresh.show()
+        QApplication.processEvents()
+        avail = fresh.screen().availableGeometry()
+        assert avail.contains(fresh.geometry()), (avail, fresh.geometry())
+        assert fresh.width() <= avail.width() and fresh.height() <= avail.height()
+    finally:
+        fresh.shutdown()
+        fresh.close()
+        fresh.deleteLater()
+    _add(win, "refit", synthetic(120, 160, 12))
+    win.compare.fit()
+    before = win.compare.pane_a.scale_factor()
+    size = win.size()
+    try:
+        win.resize(size.width() + 300, size.height() + 200)
+        QApplication.processEvents()
+        assert win.compare.pane_a.scale_factor() > before  # refitted, no Ctrl+0 needed
+        win.compare.pane_a.set_scale(3.0)  # the user's zoom is kept on a resize
+        win.resize(size)
+        QApplication.processEvents()
+        assert math.isclose(win.compare.pane_a.scale_factor(), 3.0)
+    finally:
+        win.resize(size)
+        win.compare.fit()
 
 
 def _usable(win, name: str) -> bool:  # noqa: ANN001

@@ -352,3 +352,39 @@ def test_classes_text_names_the_carried_classes() -> None:
              "class_probabilities": View(ViewKind.CLASSES, np.array([0.82, 0.09], np.float32))}
     assert classes_text(views) == "church 82 %, gas pump 9 %"
     assert classes_text({}) == ""
+
+
+def test_first_window_geometry_and_compact_layout() -> None:
+    from app.gui.windowfit import bottom_dock_height, compact, first_geometry
+
+    # a large screen: the preferred size, centred in the available area
+    assert first_geometry((0, 0, 2560, 1400)) == (540, 230, 1480, 940)
+    # a laptop (a task bar at the top): inside the available area
+    x, y, w, h = first_geometry((0, 32, 1280, 688))
+    assert x >= 0 and y >= 32 and x + w <= 1280 and y + h <= 720
+    assert compact(h) and not compact(940)
+    assert bottom_dock_height(940) == 330 and 150 <= bottom_dock_height(h) < 200
+
+
+def test_job_clock_estimates_jobs_without_steps() -> None:
+    import pytest
+
+    pytest.importorskip("PySide6")
+    from app.gui.statusbar import JobClock
+
+    now = [0.0]
+    clock = JobClock(clock=lambda: now[0])
+    clock.start("encode hevc", 1000)
+    clock.stage("preparing")
+    now[0] += 2.0
+    assert clock.estimate() == ("2 s so far", None)  # never timed: the time so far
+    now[0] += 2.0
+    clock.finish(True)
+    clock.start("encode hevc", 2000)  # twice the pixels: about 8 s
+    clock.stage("preparing")
+    now[0] += 2.0
+    assert clock.estimate() == ("25 %, about 6 s left", 25)
+    clock.finish(False)
+    clock.start("encode hevc", 1000)
+    clock.stage("coding")  # the analysis was reused: timed apart
+    assert clock.estimate()[1] is None

@@ -47,6 +47,7 @@ from app.gui.nonefix import protect_none
 from app.gui.panels import ErrorScale, Legend, ResultsTable, SidePanel
 from app.gui.rdplot import RDPanel
 from app.gui.statusbar import StatusBar
+from app.gui.windowfit import PREFERRED, bottom_dock_height, compact, first_geometry
 from app.gui.worker import Job, PipelineInfo, WorkerThread
 from app.session import ImageEntry, Result, Session, colorize_segmentation, params_label
 from app.shipped import shipped_path
@@ -228,9 +229,10 @@ class MainWindow(FileActions, QMainWindow):
         self.pixel_label = self.status.pixel_label
         self.latency_label = self.status.latency_label
         self.device_label = self.status.device_label
-        self.resize(1480, 940)
+        self.resize(*PREFERRED)
         self.resizeDocks([self.dock_a, self.dock_b], [260, 260], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_rd], [330], Qt.Orientation.Vertical)
+        self._compact: bool | None = None  # the layout applied (None: none yet)
 
         self._rd_timer = QTimer(self)
         self._rd_timer.setSingleShot(True)
@@ -362,12 +364,40 @@ class MainWindow(FileActions, QMainWindow):
         geom = s.value("geometry")
         if isinstance(geom, QByteArray | bytes):
             self.restoreGeometry(geom)
+        else:  # fresh settings: inside the screen's available area
+            self.fit_to_screen()
         state = s.value("windowState")
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
+            self._compact = compact(self.height())  # the saved dock sizes stay
         self._rebuild_recent()
         self.overlay_opacity.setValue(int(cast("int | str", s.value("overlayOpacity", 50))))
         self.swipe_check.setChecked(str(s.value("swipe", "false")).lower() == "true")
+
+    def fit_to_screen(self) -> None:
+        """Size and place the window inside the available geometry of its screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        a = screen.availableGeometry()
+        x, y, w, h = first_geometry((a.x(), a.y(), a.width(), a.height()))
+        self.resize(w, h)
+        self.move(x, y)
+        self._apply_layout(h)
+
+    def _apply_layout(self, height: int) -> None:
+        """The compact layout below COMPACT_HEIGHT pixels: low bottom docks (they stay
+        closable and resizable, so the images get the room)."""
+        low = compact(height)
+        if low == getattr(self, "_compact", None):
+            return
+        self._compact = low
+        self.resizeDocks([self.dock_rd], [bottom_dock_height(height)],
+                         Qt.Orientation.Vertical)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().resizeEvent(event)
+        self._apply_layout(event.size().height())
 
     def save_settings(self) -> None:
         s = self.settings
@@ -649,6 +679,7 @@ class MainWindow(FileActions, QMainWindow):
         self.compare.set_mode("swipe" if on else "side")
         self._refresh_panes()
         self.compare.restore_view(state)
+        self._show_zoom(self.compare.active_canvas())
 
     def _on_device_choice(self) -> None:
         device = self.device_combo.currentData() or "cpu"
@@ -698,7 +729,9 @@ class MainWindow(FileActions, QMainWindow):
                 "match": f"matching {job.pipeline} to {job.target_bpp:.4f} bpp",
                 "sweep": f"sweep of {job.name or 'image'} ({total} points)",
                 "decode": f"decoding {job.name}"}.get(job.kind, job.kind)
-        self.status.job_started(what, total)
+        pixels = int(job.image.shape[0] * job.image.shape[1]) if job.image is not None \
+            else len(job.data)
+        self.status.job_started(what, total, f"{job.kind} {job.pipeline}", pixels)
 
     def _on_progress(self, job_id: int, stage: str, done: int, total: int) -> None:
         self.status.stage(stage, done, total)
@@ -753,6 +786,7 @@ class MainWindow(FileActions, QMainWindow):
             f"({header.get('bpp', 0):.4f} bpp)", 10000)
 
     def _on_job_finished(self, job: Job, status: str) -> None:
+        self.status.job_finished(status == "done")
         if status == "superseded":  # its pane asked for something else: that job runs next
             return
         if status == "cancelled":
@@ -945,9 +979,8 @@ class MainWindow(FileActions, QMainWindow):
         self._refresh_inspector()
 
     def _show_zoom(self, canvas) -> None:  # noqa: ANN001
-        if canvas.has_image():
-            pct = canvas.scale_factor() * canvas.devicePixelRatioF() * 100
-            self.zoom_label.setText(f"{pct:.0f} %")
+        if canvas.has_image() and canvas in self.compare.visible_canvases():
+            self.status.set_zoom(canvas.scale_factor() * canvas.devicePixelRatioF())
 
     def next_image(self, step: int = 1) -> None:
         n = self.image_combo.count()

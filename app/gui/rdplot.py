@@ -235,6 +235,8 @@ class RDPanel(QWidget):
         split.setStretchFactor(1, 2)
         split.setStretchFactor(2, 2)
         split.setSizes([700, 330, 330])
+        for box in (left, sweep_box, bd_box):  # a narrow window squeezes, never widens
+            box.setMinimumWidth(160)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
