@@ -468,6 +468,39 @@ class Workbench:
             return None
         return segmentation_errors(np.asarray(pred), np.asarray(entry.truth))
 
+    def pane_overlay(self, side: str, mode: str) -> tuple[np.ndarray | None, str]:
+        """What pane ``side`` overlays in ``mode`` (``"classes"``: the class map its
+        result carries, HxW; ``"analysed"`` / ``"carried"``: the HxWx4 errors of SegNet's
+        map or of the carried one against the ground truth), and, when there is nothing
+        to overlay, why (for the pane to say). Each pane only ever shows its own map."""
+        entry = self.current()
+        if entry is None:
+            return None, ""
+        pane = self.panes[side]
+        r = pane.shown
+        what = "the original" if pane.pipeline == ORIGINAL else (
+            r.pipeline if r is not None else pane.pipeline)
+        if mode == "classes":
+            if r is None:
+                return None, (f"{what} carries no segmentation map" if pane.pipeline ==
+                              ORIGINAL else f"{what}: no result yet")
+            for view in r.views.values():
+                if view.overlay:
+                    if view.array.shape[:2] != entry.array.shape[:2]:
+                        return None, f"{what}: its map has another size than the image"
+                    return view.array, ""
+            return None, f"{what} carries no segmentation map"
+        if entry.task != "segmentation" or entry.truth is None:
+            return None, ("no ground-truth label map for this image (File ▸ Open Ground "
+                          "Truth Label Map…)")
+        if mode == "carried":
+            if r is None or r.carried.get("segmentation") is None:
+                return None, f"{what} carries no segmentation map"
+        elif r is None and entry.reference is None or r is not None and r.analysed is None:
+            return None, "SegNet is still running on it…"
+        errs = self.error_overlay(side, mode)
+        return errs, "" if errs is not None else f"{what}: its map has another size"
+
     # ------------------------------------------------------------------ display
     def image_for(self, side: str, error: bool = False) -> np.ndarray | None:
         """What pane ``side`` draws: its result, the original, or the error map."""
@@ -494,7 +527,10 @@ class Workbench:
                 peak = max(peak, int(d.max()))
         return peak
 
-    def caption(self, side: str, pending: bool = False, error: bool = False) -> str:
+    def caption(self, side: str, pending: bool = False, error: bool = False,
+                carried: bool = False) -> str:
+        """The pane's caption; ``carried``: the overlay shows the carried map, so its
+        mIoU replaces SegNet's."""
         entry = self.current()
         if entry is None:
             return ""
@@ -523,9 +559,12 @@ class Workbench:
             text = f"{side} · {r.bpp:.3f} bpp"
             if not math.isnan(r.psnr):
                 text += f" · {r.psnr:.2f} dB" if math.isfinite(r.psnr) else " · ∞ dB"
-            miou = r.accuracy("miou")
-            if not math.isnan(miou):  # SegNet on this decoded image, against the truth
-                text += f" · mIoU {miou:.3f}"
+            if carried:  # the map the file carries, against the truth
+                miou = r.accuracy("miou_carried")
+                text += f" · carried mIoU {miou:.3f}" if not math.isnan(miou) else ""
+            else:  # SegNet on this decoded image, against the truth
+                miou = r.accuracy("miou")
+                text += f" · mIoU {miou:.3f}" if not math.isnan(miou) else ""
             text += f" · {r.pipeline} {params_label(r.params)}"
             if r.from_file:
                 text += " · from the file"

@@ -1316,9 +1316,50 @@ def test_labelled_image_shows_per_image_miou_in_each_pane(win, tmp_path) -> None
     win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("carried"))
     QApplication.processEvents()
     assert win.compare.pane_a.overlay_item.pixmap().isNull()  # the original carries none
+    assert "carries no segmentation" in win.compare.pane_a.note.text()
     assert not win.compare.pane_b.overlay_item.pixmap().isNull()
+    assert not win.compare.pane_b.note.isVisibleTo(win.compare.pane_b)
+    sc = SegmentationScore()
+    sc.update(r.carried["segmentation"], lab)
+    caption = win.compare.pane_b.caption.toolTip() or win.compare.pane_b.caption.text()
+    assert f"carried mIoU {sc.result()['miou']:.3f}" in caption.replace("\n", " · ")
     win.overlay_check.setChecked(False)
     win.overlay_mode.setCurrentIndex(0)
+
+
+def test_each_pane_overlays_its_own_map_or_says_why_not(win) -> None:
+    _add(win, "ownmap", synthetic(48, 64, 42))
+    a = _set(win, "A", "test-layered", qp=8, s=2)
+    _set(win, "B", "hevc", qp=40)
+    win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("classes"))
+    win.overlay_check.setChecked(True)
+    try:
+        QApplication.processEvents()
+        pa, pb = win.compare.pane_a, win.compare.pane_b
+        assert not pa.overlay_item.pixmap().isNull()  # A's own map
+        assert pb.overlay_item.pixmap().isNull()  # never A's map drawn over B
+        assert "hevc carries no segmentation map" in pb.note.text()
+        assert pb.note.isVisibleTo(pb) and not pa.note.isVisibleTo(pa)
+        from app.session import colorize_segmentation
+
+        want = colorize_segmentation(a.views["segmentation"].array)
+        got = pa.overlay_item.pixmap().toImage().pixelColor(5, 5)
+        assert (got.red(), got.green(), got.blue()) == tuple(int(v) for v in want[5, 5, :3])
+        _set(win, "A", "")  # the original: no map, and the pane says so
+        assert pa.overlay_item.pixmap().isNull()
+        assert "the original carries no segmentation map" in pa.note.text()
+        # the error modes need ground truth: the panes say so (never classes silently)
+        win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("carried"))
+        QApplication.processEvents()
+        assert win.overlay_mode.currentData() == "carried"
+        for canvas in (pa, pb):
+            assert canvas.overlay_item.pixmap().isNull()
+            assert "no ground-truth label map" in canvas.note.text()
+    finally:
+        win.overlay_check.setChecked(False)
+        win.overlay_mode.setCurrentIndex(0)
+    assert not win.compare.pane_b.note.isVisibleTo(win.compare.pane_b)
+    _set(win, "B", "")
 
 
 def test_sweep_over_a_labelled_folder_plots_mean_miou(win, tmp_path) -> None:

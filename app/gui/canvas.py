@@ -98,6 +98,12 @@ class ImageCanvas(QGraphicsView):
         )
         self.caption.move(8, 8)
         self.caption.hide()
+        # why the overlay the user asked for cannot be drawn here (bottom left)
+        self.note = QLabel(self)
+        self.note.setObjectName(f"{name}Note")
+        self.note.setStyleSheet(self.caption.styleSheet())
+        self.note.setWordWrap(True)
+        self.note.hide()
         self.placeholder = ""
         self._fit_pending = True
         self._fitted = True  # the view fits the pane: a resize fits it again
@@ -140,6 +146,21 @@ class ImageCanvas(QGraphicsView):
         self._caption_text = text
         _fit_caption(self.caption, text, self.viewport().width() - 16)
         self.caption.setVisible(bool(text))
+
+    def set_note(self, text: str) -> None:
+        """A line at the pane's foot (why the overlay cannot be drawn); "" hides it."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+        self._place_note()
+
+    def _place_note(self) -> None:
+        if not self.note.text():
+            return
+        width = max(self.viewport().width() - 16, 60)
+        self.note.setFixedWidth(min(width, self.note.fontMetrics().horizontalAdvance(
+            self.note.text()) + 24))
+        self.note.adjustSize()
+        self.note.move(8, max(self.viewport().height() - self.note.height() - 8, 8))
 
     # zoom
     def scale_factor(self) -> float:
@@ -204,6 +225,7 @@ class ImageCanvas(QGraphicsView):
             self.fit()
         _fit_caption(self.caption, getattr(self, "_caption_text", ""),
                      self.viewport().width() - 16)
+        self._place_note()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().mouseMoveEvent(event)

@@ -268,7 +268,7 @@ class MainWindow(FileActions, QMainWindow):
         self.overlay_check = _check("Segmentation", "overlayCheck", "Overlay the "
                                     "segmentation map of the shown result (pipelines that "
                                     "produce one)")
-        self.overlay_check.toggled.connect(self._refresh_overlay)
+        self.overlay_check.toggled.connect(self._refresh_overlay_and_captions)
         tb.addWidget(self.overlay_check)
         self.overlay_mode = QComboBox()
         self.overlay_mode.setObjectName("overlayMode")
@@ -279,7 +279,7 @@ class MainWindow(FileActions, QMainWindow):
             "What the overlay shows: the class map of the shown result, or (for an image "
             "with a ground-truth label map) the pixels each pane's segmentation gets wrong: "
             "SegNet run on what the pane shows, or the map its file carries")
-        self.overlay_mode.currentIndexChanged.connect(self._refresh_overlay)
+        self.overlay_mode.currentIndexChanged.connect(self._refresh_overlay_and_captions)
         tb.addWidget(self.overlay_mode)
         self.overlay_opacity = QSlider(Qt.Orientation.Horizontal)
         self.overlay_opacity.setObjectName("overlayOpacity")
@@ -866,7 +866,9 @@ class MainWindow(FileActions, QMainWindow):
         return self.model.image_for(side, self.heat_check.isChecked())
 
     def _caption_text(self, side: str, pending: bool = False) -> str:
-        return self.model.caption(side, pending, self.heat_check.isChecked())
+        carried = self.overlay_check.isChecked() and self.overlay_mode.currentData() == \
+            "carried"
+        return self.model.caption(side, pending, self.heat_check.isChecked(), carried)
 
     def _set_caption(self, side: str, pending: bool = False) -> None:
         text = self._caption_text(side, pending)
@@ -911,34 +913,39 @@ class MainWindow(FileActions, QMainWindow):
                                        self.model.accuracy_text(side))
 
     def _refresh_overlay(self) -> None:
+        """Each pane overlays its own map in the chosen mode, or says why it cannot."""
         entry = self.current()
         truth = entry is not None and entry.task == "segmentation"
-        model = self.overlay_mode.model()
-        for i in (1, 2):  # the error modes need a ground-truth label map
-            item = model.item(i) if hasattr(model, "item") else None
-            if item is not None:
-                item.setEnabled(truth)
-        mode = self.overlay_mode.currentData() if truth else "classes"
-        if mode == "classes":
-            seg = self.model.overlay()
-            ok = seg is not None
-            on = ok and self.overlay_check.isChecked()
-            self.compare.set_overlay(colorize_segmentation(seg) if on and seg is not None
-                                     else None)
-        else:
-            errs = {side: self.model.error_overlay(side, mode) for side in SIDES}
-            ok = any(e is not None for e in errs.values())
-            on = ok and self.overlay_check.isChecked()
-            self.compare.set_overlays(errs["A"] if on else None, errs["B"] if on else None)
-        self.overlay_check.setEnabled(ok or self.overlay_check.isChecked())
+        mode = self.overlay_mode.currentData() or "classes"
+        on = self.overlay_check.isChecked()
+        maps: dict[str, np.ndarray | None] = {}
+        notes: dict[str, str] = {}
+        for side in SIDES:
+            data, why = self.model.pane_overlay(side, mode)
+            if data is not None and mode == "classes":
+                data = colorize_segmentation(data)
+            maps[side], notes[side] = data, why
+        ok = any(m is not None for m in maps.values())
+        self.compare.set_overlays(maps["A"] if on else None, maps["B"] if on else None)
+        swipe = self.compare.mode() == "swipe"
+        for side, canvas in (("A", self.compare.pane_a), ("B", self.compare.pane_b)):
+            canvas.set_note(f"Overlay: {notes[side]}" if on and notes[side] and not swipe
+                            else "")
+        self.compare.swipe.set_note(" · ".join(f"{s}: {notes[s]}" for s in SIDES
+                                               if notes[s]) if on and swipe else "")
+        self.overlay_check.setEnabled(entry is not None)
         self.overlay_check.setToolTip(
-            ("Overlay the segmentation map of the shown result" if mode == "classes" else
-             "Overlay, in red, the pixels each pane's segmentation gets wrong against the "
-             "ground truth") if ok else
-            ("The shown results carry no segmentation (learned pipelines provide one)"
-             if mode == "classes" else "No segmentation to compare yet"))
+            "Overlay the segmentation map each pane's result carries" if mode == "classes"
+            else "Overlay, in red, the pixels each pane's segmentation gets wrong against "
+                 "the ground truth" if truth else
+            "This image has no ground-truth label map: the error modes cannot apply")
         self.compare.set_overlay_opacity(self.overlay_opacity.value() / 100.0)
-        self.legend.setVisible(on and mode == "classes")
+        self.legend.setVisible(on and ok and mode == "classes")
+
+    def _refresh_overlay_and_captions(self) -> None:
+        self._refresh_overlay()
+        for side in SIDES:
+            self._set_caption(side)
 
     def _refresh_inspector(self) -> None:
         entry = self.current()
