@@ -132,6 +132,7 @@ class Workbench:
         self.catalog: dict[str, PipelineInfo] = {}
         self.current_id: int | None = None
         self.panes = {side: Pane(side) for side in SIDES}
+        self.active = "B"  # the pane the user worked with last: Export and Save take it
         self.ready = False  # the worker has sent its catalogue and warmed up
         self.devices: list[str] = ["cpu"]  # what the worker can use (it asks torch)
         self.device = "cpu"
@@ -632,9 +633,33 @@ class Workbench:
                 parts.append(f"{side} {rgb(r.decoded)}")
         return "  ".join(parts)
 
+    def fixed_setting(self) -> str:
+        """Why the panes' parameters cannot change now (an opened ``.edms`` file is
+        decoded as it is), or "" when they can."""
+        entry = self.current()
+        if entry is not None and entry.is_edms:
+            return (f"{entry.name} is a decoded .edms file: its setting is the file's. "
+                    "Open the original image to compress it at other settings.")
+        return ""
+
+    def export_side(self) -> str:
+        """The pane Export and Save take: the active one if it shows a result, else the
+        other one if that does, else the active one (which then has nothing to save)."""
+        other = "A" if self.active == "B" else "B"
+        if self.panes[self.active].shown is None and self.panes[other].shown is not None:
+            return other
+        return self.active
+
     def export_result(self) -> Result | None:
-        """The result Export/Save take: pane B's, else pane A's."""
-        return self.panes["B"].shown or self.panes["A"].shown
+        """The result Export/Save take (:meth:`export_side`'s)."""
+        return self.panes[self.export_side()].shown
+
+    def export_label(self) -> str:
+        """What Export and Save take, for their menu entries: ``"Pane B (hevc qp=40)"``,
+        or just the pane when it shows no result."""
+        side = self.export_side()
+        r = self.panes[side].shown
+        return f"Pane {side}" + (f" ({r.pipeline} {params_label(r.params)})" if r else "")
 
 
 def _right(share: float) -> str:

@@ -889,6 +889,11 @@ def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> 
     a = win.session.get_result(win.current_id, "hevc", {"qp": 40})
     assert a is not None and a.stopped and not a.metrics_done  # deferred work dropped
     assert win.panels["B"].value_labels["ms_ssim"].text() == "stopped"
+    win.results_table.set_results(win.session.results_for(win.current_id))
+    rows = {win.results_table.item(i, 0).text(): [win.results_table.item(i, j).text()
+                                                  for j in (5, 6)]
+            for i in range(win.results_table.rowCount())}
+    assert rows["hevc"] == ["—", "—"] and rows["test-slow"] == ["—", "—"]  # not "…"
     assert win.stage_label.text() == "Cancelled"
     n = len(updates)
     for _ in range(20):  # nothing goes on by itself
@@ -1026,6 +1031,13 @@ def test_an_opened_edms_is_the_result(win, tmp_path, monkeypatch) -> None:
     assert entry.is_edms and b is not None and b.from_file and b.image_id == entry.id
     assert b.file_bytes == len(result.edms) and math.isnan(b.psnr)
     assert win.panels["B"].value_labels["psnr"].text() == "—"
+    # the results table says "—" for what a file has no original for, never "…"
+    win.results_table.set_results(win.session.results_for(entry.id))
+    cells = [win.results_table.item(0, j).text() for j in (4, 5, 6)]
+    assert cells == ["—", "—", "—"], cells
+    # the file's setting is fixed: the parameter controls are disabled, saying why
+    assert not win.panel_b.params_box.isEnabled()
+    assert "decoded .edms" in win.panel_b.params_box.toolTip()
     # another setting is not encoded from the decoded image
     jobs = []
     win.worker.job_started.connect(jobs.append)
@@ -1042,6 +1054,9 @@ def test_an_opened_edms_is_the_result(win, tmp_path, monkeypatch) -> None:
     win.open_paths([str(target)])
     _idle(win)
     assert win.image_combo.count() == n + 1
+    win.next_image(-1)  # an image with an original: the controls are enabled again
+    _idle(win)
+    assert not win.current().is_edms and win.panel_b.params_box.isEnabled()
     win.panel_b.set_source("", emit=False)
 
 
@@ -1084,6 +1099,21 @@ def test_export_and_save_name_the_pane_and_use_the_last_save_folder(win, tmp_pat
     win.save_decoded()
     assert "pane B" in asked[-1][0]
     assert Path(asked[-1][1]).parent == tmp_path / "sub"  # the last folder saved to
+    # the menu names the pane (and result) Export and Save take: the active one
+    assert "Pane B (hevc qp=40)" in win.action_export.text()
+    assert "Pane B (hevc qp=40)" in win.action_save.text()
+    win.panel_a.set_source("jpeg", {"q": 30})  # the user works with pane A now
+    _wait(lambda: win.shown["A"] is not None and win.shown["A"].pipeline == "jpeg", 60)
+    _idle(win)
+    assert "Pane A (jpeg q=30)" in win.action_export.text()
+    win.action_export.trigger()
+    assert "pane A" in asked[-1][0] and "jpeg q=30" in asked[-1][0]
+    # after the dialog the window has the keyboard again (Ctrl+E works at once)
+    QApplication.processEvents()
+    assert QApplication.activeWindow() is win
+    win.panel_a.set_source("", emit=False)
+    win.request("A")
+    assert "Pane B (hevc qp=40)" in win.action_export.text()  # A shows no result now
     win.panel_b.set_source("", emit=False)
 
 

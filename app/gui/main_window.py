@@ -425,6 +425,7 @@ class MainWindow(FileActions, QMainWindow):
         self.errors.append(message)
         self.status.showMessage(message.splitlines()[0], 8000)
         QMessageBox.critical(self, title, message)
+        self.refocus()
 
     def about(self) -> None:
         from app.gui.docs import DOCUMENTS
@@ -489,6 +490,7 @@ class MainWindow(FileActions, QMainWindow):
             "Largest image to open, in megapixels (memory grows with it: about 60 bytes "
             "per pixel while a learned pipeline runs):", self.max_pixels() // 1_000_000,
             1, 1000, 16)
+        self.refocus()
         if ok:
             self.settings.setValue("maxPixels", int(mp) * 1_000_000)
             self.status.showMessage(f"Images up to {mp} megapixels will open", 5000)
@@ -551,6 +553,8 @@ class MainWindow(FileActions, QMainWindow):
         self._sync_pane(side)
 
     def _on_panel_changed(self, side: str) -> None:
+        self.model.active = side  # Export and Save take the pane worked with last
+        self._name_export_actions()
         self.requested.setdefault(side, time.perf_counter())
         getattr(self, f"_debounce_{side}").start()
 
@@ -909,8 +913,17 @@ class MainWindow(FileActions, QMainWindow):
             self.compare.swipe.set_captions("", "")
 
     def _refresh_numbers(self, side: str) -> None:
+        why = self.model.fixed_setting()
+        self.panels[side].set_params_enabled(not why, why)
         self.panels[side].show_numbers(self.model.panes[side].shown, self.model.note(side),
                                        self.model.accuracy_text(side))
+        self._name_export_actions()
+
+    def _name_export_actions(self) -> None:
+        """File ▸ Export and Save name the pane (and result) they take."""
+        what = self.model.export_label()
+        self.action_export.setText(f"&Export {what} as .edms…")
+        self.action_save.setText(f"&Save {what} Decoded Image…")
 
     def _refresh_overlay(self) -> None:
         """Each pane overlays its own map in the chosen mode, or says why it cannot."""
@@ -971,6 +984,8 @@ class MainWindow(FileActions, QMainWindow):
                 canvas.image_item.pixmap().width(), 1)) else "A"
         menu = QMenu(self)
         menu.addAction(f"Save pane {side} as shown…", lambda: self._save_pane(side))
+        if self.model.panes[side].shown is not None:
+            menu.addAction(f"Export pane {side} as .edms…", lambda: self._export_pane(side))
         menu.addAction(f"Copy pane {side} to clipboard", lambda: self._copy_pane(side))
         menu.addAction(f"Inspect layers of pane {side}", lambda: self._inspect(side))
         menu.addSeparator()
@@ -978,6 +993,11 @@ class MainWindow(FileActions, QMainWindow):
         menu.addAction("Zoom to fit", self.compare.fit)
         menu.addAction("Actual pixels (1:1)", self.compare.one_to_one)
         menu.exec(canvas.mapToGlobal(pos))
+
+    def _export_pane(self, side: str) -> None:
+        self.model.active = side
+        self._name_export_actions()
+        self.export_edms()
 
     def _inspect(self, side: str) -> None:
         self.inspector.side.setCurrentIndex(self.inspector.side.findData(side))

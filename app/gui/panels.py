@@ -66,6 +66,14 @@ def _measure(value: float, result: Result) -> str:
     return fmt_num(value, 4)
 
 
+def _cell(value: float, digits: int, result: Result) -> str:
+    """A metric in the results table: "…" only while it is being computed; "—" where
+    there is none (a file has no original) or it never will be (stopped, superseded)."""
+    if math.isnan(value) and (result.from_file or result.stopped or result.metrics_done):
+        return "—"
+    return fmt_num(value, digits)
+
+
 class ParamRow(QWidget):
     """Slider + spin box for one integer ParamSpec (kept in step).
 
@@ -250,6 +258,11 @@ class SidePanel(QWidget):
             if k in self.rows:
                 self.rows[k].set_value(v)
 
+    def set_params_enabled(self, on: bool, why: str = "") -> None:
+        """Enable the parameter controls, or disable them saying ``why`` (tool tip)."""
+        self.params_box.setEnabled(on)
+        self.params_box.setToolTip("" if on else why)
+
     def _source_changed(self) -> None:
         self._rebuild_params()
         self.changed.emit(self.side)
@@ -397,9 +410,9 @@ class ResultsTable(QTableWidget):
                 params_label(r.params),
                 fmt_bytes(r.file_bytes),
                 fmt_num(r.bpp, 4),
-                fmt_num(r.psnr, 2),
-                fmt_num(r.ms_ssim, 4),
-                fmt_num(r.haarpsi, 4),
+                _cell(r.psnr, 2, r),
+                _cell(r.ms_ssim, 4, r),
+                _cell(r.haarpsi, 4, r),
                 fmt_time(r.encode_s),
                 fmt_time(r.decode_s),
                 ", ".join(f"{lay.kind} {lay.bytes}" for lay in r.layers),
