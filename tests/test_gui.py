@@ -271,6 +271,21 @@ def test_generic_param_specs_build_one_row_each(win) -> None:
     assert win.panel_b.rows["qp"].spin.value() == 33
     win.panel_b.set_source("hevc", emit=False)
     assert set(win.panel_b.rows) == {"qp"}
+    # a parameter whose values have names (a tuning) is a combo box of the names
+    from app.gui.panels import ParamRow
+
+    row = ParamRow("B", {"name": "tune", "label": "Tuning", "minimum": 0, "maximum": 1,
+                         "default": 1, "sweep": [], "higher_is_better": True, "values": [],
+                         "choices": ["psnr", "visual"]})
+    assert [row.spin.itemText(i) for i in range(row.spin.count())] == ["psnr", "visual"]
+    assert row.value() == 1 and row.spin.currentText() == "visual"
+    row.set_value(0)
+    assert row.value() == 0 and row.spin.currentText() == "psnr"
+    # a long parameter label wraps instead of being cut
+    win.panel_b.set_source("deepsic-pre", emit=False)
+    label = win.panel_b.findChild(type(win.panel_b.description), "paramLabelB_rate")
+    assert label is not None and label.wordWrap() and "1/8, 1/4, 1/2, all" in label.text()
+    win.panel_b.set_source("hevc", emit=False)
 
 
 def test_drop_folder_opens_its_images(win, tmp_path) -> None:

@@ -87,6 +87,10 @@ class ParamRow(QWidget):
         super().__init__(parent)
         self.spec = spec
         self.values: list[int] = [int(v) for v in spec.get("values") or []]
+        # names of the integer values 0..n-1 (a tuning: psnr | visual), shown by name
+        choices = [str(c) for c in spec.get("choices") or []]
+        if choices and not self.values:
+            self.values = list(range(len(choices)))
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -98,7 +102,9 @@ class ParamRow(QWidget):
             self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
             combo = QComboBox()
             for v in self.values:
-                combo.addItem(str(v), v)
+                combo.addItem(choices[v] if 0 <= v < len(choices) else str(v), v)
+            if choices:
+                rng = "|".join(choices)
             self.spin: QComboBox | QSpinBox = combo
         else:
             rng = f"{spec['minimum']}..{spec['maximum']}"
@@ -279,7 +285,10 @@ class SidePanel(QWidget):
             row = ParamRow(self.side, spec)
             row.changed.connect(lambda: self.changed.emit(self.side))
             self.rows[spec["name"]] = row
-            self.params_form.addRow(f"{spec['label']}", row)
+            label = QLabel(f"{spec['label']}")  # a long label wraps, never cut
+            label.setObjectName(f"paramLabel{self.side}_{spec['name']}")
+            label.setWordWrap(True)
+            self.params_form.addRow(label, row)
 
     # numbers
     NUMBER_KEYS = (("file", "File size"), ("bpp", "bpp"), ("psnr", "PSNR"),

@@ -359,6 +359,8 @@ class Worker(QObject):
                         "sweep": [int(v) for v in s.sweep],
                         "higher_is_better": bool(s.higher_is_better),
                         "values": [int(v) for v in getattr(s, "values", ())],
+                        # names of the values 0..n-1, where the spec gives them
+                        "choices": [str(c) for c in getattr(s, "choices", ()) or ()],
                     }
                     for s in registry.params(name)
                 ]
