@@ -388,3 +388,65 @@ def test_job_clock_estimates_jobs_without_steps() -> None:
     clock.start("encode hevc", 1000)
     clock.stage("coding")  # the analysis was reused: timed apart
     assert clock.estimate()[1] is None
+
+
+def test_a_new_pipeline_never_shows_the_old_result_and_a_cancel_restores_it() -> None:
+    wb = _bench()
+    image_id = wb.add_image("i", _image()).id
+    wb.select(image_id)
+    wb.set_pane("B", "hevc", {"qp": 32})
+    assert wb.request("B").action == "encode" and wb.panes["B"].waiting
+    hevc = _result(image_id, "hevc", {"qp": 32})
+    assert wb.accept(hevc, "B") and not wb.panes["B"].waiting
+    # another setting of the same pipeline: the old result stays, captioned as such
+    wb.set_pane("B", "hevc", {"qp": 40})
+    assert wb.request("B").action == "encode" and wb.shown["B"] is hevc
+    assert "encoding qp=40" in wb.caption("B")
+    assert "these numbers are of qp=32" in wb.note("B")
+    # another pipeline: the old result is not shown under its name
+    wb.set_pane("B", "smic", {"qp": 32, "factor": 8})
+    assert wb.request("B").action == "encode" and wb.shown["B"] is None
+    assert "smic" in wb.caption("B") and "hevc" not in wb.caption("B")
+    # a late result of the superseded setting is stored, never shown
+    assert not wb.accept(_result(image_id, "hevc", {"qp": 40}), "B")
+    assert wb.shown["B"] is None
+    # the user cancels: the pane shows what it showed, and says its setting
+    assert wb.cancelled() == ["B"]
+    assert wb.shown["B"] is hevc and wb.panes["B"].pipeline == "hevc"
+    assert wb.panes["B"].params == {"qp": 32} and not wb.panes["B"].waiting
+    # nothing shown before: the pane says it was cancelled
+    wb.set_pane("A", "hevc", {"qp": 20})
+    wb.request("A")
+    assert wb.cancelled() == [] and "cancelled" in wb.caption("A")
+
+
+def test_each_pane_overlays_its_own_map_or_says_why() -> None:
+    wb = _bench()
+    image_id = wb.add_image("i", _image()).id
+    wb.select(image_id)
+    seg = np.ones((8, 12), np.uint8)
+    wb.show("B", _result(image_id, "smic", {"qp": 32, "factor": 8},
+                         views={"map": View(ViewKind.SEGMENTATION, seg, overlay=True)}))
+    data, why = wb.pane_overlay("B", "classes")
+    assert data is seg and why == ""
+    data, why = wb.pane_overlay("A", "classes")  # the original: not B's map
+    assert data is None and "original carries no segmentation" in why
+    wb.set_pane("A", "hevc", {"qp": 32})
+    wb.show("A", _result(image_id, "hevc", {"qp": 32}))
+    assert wb.pane_overlay("A", "classes") == (None, "hevc carries no segmentation map")
+    data, why = wb.pane_overlay("B", "carried")
+    assert data is None and "no ground-truth label map" in why
+
+
+def test_export_takes_the_active_pane_and_names_it() -> None:
+    wb = _bench()
+    image_id = wb.add_image("i", _image()).id
+    wb.select(image_id)
+    a = _result(image_id, "hevc", {"qp": 32})
+    wb.show("A", a)
+    assert wb.export_side() == "A" and wb.export_label() == "Pane A (hevc qp=32)"
+    b = _result(image_id, "smic", {"qp": 32, "factor": 8})
+    wb.show("B", b)
+    assert wb.export_result() is b and wb.export_label().startswith("Pane B (smic")
+    wb.active = "A"
+    assert wb.export_result() is a
