@@ -544,6 +544,9 @@ class Workbench:
         elif r is None and pane.problem and pane.pipeline != ORIGINAL:
             short = pane.problem if len(pane.problem) <= 40 else "failed (see the message)"
             text = f"{side} · {pane.pipeline} {params_label(pane.params)} · {short}"
+        elif r is None and not self.ready and pane.pipeline != ORIGINAL:
+            text = f"{side} · {pane.pipeline} {params_label(pane.params)} · starting… " \
+                   "(the original meanwhile)"
         elif pane.pipeline == ORIGINAL or r is None and not pending:
             what = "decoded .edms" if entry.is_edms else "original"
             text = f"{side} · {what} · {entry.width}×{entry.height}"

@@ -248,7 +248,7 @@ class MainWindow(FileActions, QMainWindow):
         tb.addWidget(QLabel(" Image "))
         self.image_combo = QComboBox()
         self.image_combo.setObjectName("imageCombo")
-        self.image_combo.setMinimumContentsLength(18)
+        self.image_combo.setMinimumContentsLength(26)  # "name.png  (4000×3000)"
         self.image_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.image_combo.currentIndexChanged.connect(self._on_image_selected)

@@ -365,7 +365,8 @@ class RDPanel(QWidget):
         self.legend.clear()
         self.scatter_items = {}
         key = self.metric_key()
-        self.plot.setLabel("left", dict(METRICS)[key])
+        label = dict(METRICS)[key]  # a long one is cut on a low plot: its short form
+        self.plot.setLabel("left", label if len(label) <= 24 else label.split(" (")[0])
         n = 0
         edge = self.palette().text().color()
         if any(name not in self.styles for name in series):
