@@ -34,6 +34,9 @@ interrupt (one tile's forward pass, x265, a lossless JPEG XL candidate) runs on 
 thread while the worker polls the stop flag (:func:`app.pipelines.watch.interruptible`):
 Cancel abandons it within :data:`app.pipelines.watch.POLL_S` seconds.
 
+A newer encode or match request of a pane supersedes that pane's running job: it stops
+after its running tile (or abandoned codec call) and finishes as ``"superseded"``; a
+superseded check of an already shown result is deferred, not dropped.
 Cancel drops the waiting jobs and the deferred verification of shown results too, so a
 cancelled job never goes on by itself; a result whose verification or metrics were
 stopped is marked :attr:`Result.stopped` (shown as not measured, encoded again when it is
