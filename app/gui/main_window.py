@@ -705,6 +705,7 @@ class MainWindow(FileActions, QMainWindow):
             except ValueError:
                 params = {}
             self._set_pane(side, name, params)
+            self._set_caption(side)  # an image opened before: its pane's pipeline now
         self.rd_panel.set_catalog(infos)
 
     def _on_devices(self, devices: list[str]) -> None:

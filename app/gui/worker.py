@@ -519,13 +519,17 @@ class Worker(QObject):
 
     def _metrics(self, result: Result, original: np.ndarray, job: Job) -> None:
         from app import metrics
+        from app.pipelines.watch import interruptible
 
         self._check()
         self.progress.emit(job.id, "metrics", 0, 0)
+        # each metric takes seconds on a large photo: stoppable while it runs (Cancel, or
+        # a newer request of the pane)
         values: dict[str, Any] = {
-            "ms_ssim": _safe(metrics.ms_ssim_rgb, original, result.decoded),
-            "haarpsi": _safe(metrics.haarpsi, original, result.decoded),
-        }
+            "ms_ssim": interruptible(_safe, metrics.ms_ssim_rgb, original, result.decoded)}
+        self._check()
+        values["haarpsi"] = interruptible(_safe, metrics.haarpsi, original, result.decoded)
+        self._check()
         if job.task:  # the image has a ground truth: the reference network's view
             self._check()
             self.progress.emit(job.id, "reference network", 0, 0)
