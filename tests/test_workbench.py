@@ -450,3 +450,25 @@ def test_export_takes_the_active_pane_and_names_it() -> None:
     assert wb.export_result() is b and wb.export_label().startswith("Pane B (smic")
     wb.active = "A"
     assert wb.export_result() is a
+
+
+def test_exported_rd_plot_draws_each_pipeline_as_the_window_does(monkeypatch) -> None:
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from app import eval as ev
+    from app.plotstyle import pipeline_styles
+
+    names = ["webp", "menet", "hevc", "hyperprior", "edms"]
+    summary = {n: {"results": {"bpp": [0.1, 0.2], "psnr-rgb": [30.0 + i, 31.0 + i],
+                               "ms-ssim-rgb": [0.9, 0.95], "haarpsi": [0.7, 0.8]}}
+               for i, n in enumerate(names)}
+    figs = []
+    monkeypatch.setattr(ev, "_save_figure", lambda fig, path: figs.append(fig))
+    ev.plot_rd(summary, "unused.png")
+    want = pipeline_styles(names)
+    lines = {line.get_label(): line for line in figs[0].axes[0].get_lines()}
+    for name in names:
+        line = lines[name]
+        assert line.get_color() == want[name].hex and line.get_marker() == want[name].marker
+    assert len({(lines[n].get_color(), lines[n].get_marker()) for n in names}) == len(names)
