@@ -3,7 +3,9 @@
 A widget of its own (napari keeps its status bar apart from the viewer too); the window
 calls its methods when the worker reports, and connects :attr:`StatusBar.cancel_button`.
 Long work shows the percent done of the current pass (tiles of a network pass, points of
-a sweep) and an estimate of the time left (:class:`Eta`). Everything fits a 1280-pixel
+a sweep) and a smoothed estimate of the time left (:class:`Eta`); a job without such
+units shows its percent done and time left from how long the same kind of job took
+before (:class:`JobClock`). Everything fits a 1280-pixel
 wide window: the read-outs are short and their long forms are tool tips.
 """
 
@@ -107,7 +109,7 @@ def _duration(seconds: float) -> str:
 
 
 class StatusBar(QStatusBar):
-    """Stage text (stretching), then pixel, zoom, latency, progress, Cancel and device."""
+    """Stage text (stretching), progress, Cancel, then pixel, zoom, latency and device."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,12 +135,16 @@ class StatusBar(QStatusBar):
         self.latency_label = _label("latencyLabel")
         self.device_label = _label("deviceLabel")
         self.device_label.setText("starting…")
-        # the job's text, bar and Cancel together on the left; the read-outs (pixel,
-        # zoom, latency, device) on the right, apart, each saying what it is
+        # the job's bar and Cancel first, then, after a separator, the read-outs (pixel,
+        # zoom, latency, device), each saying what it is (permanent: a status message
+        # never hides Cancel)
         self.addWidget(self.stage_label, 1)
-        self.addWidget(self.progress)
-        self.addWidget(self.cancel_button)
-        for w in (self.pixel_label, self.zoom_label, self.latency_label, self.device_label):
+        sep = QFrame()
+        sep.setObjectName("statusSeparator")
+        sep.setFrameShape(QFrame.Shape.VLine)
+        sep.setFrameShadow(QFrame.Shadow.Sunken)
+        for w in (self.progress, self.cancel_button, sep, self.pixel_label, self.zoom_label,
+                  self.latency_label, self.device_label):
             self.addPermanentWidget(w)
         self._job = ""
         self._stage = ""
