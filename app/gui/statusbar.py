@@ -130,6 +130,7 @@ class StatusBar(QStatusBar):
                                  "Zoom of the images (100 %: one image pixel per screen "
                                  "pixel); Ctrl+0 fit, Ctrl+1 1:1")
         self.zoom_label.setFrameShape(QFrame.Shape.StyledPanel)  # a read-out, not progress
+        self.zoom_label.hide()  # until there is an image
         self.pixel_label = _label("pixelLabel",
                                   "Pixel under the mouse: original and the two panes")
         self.latency_label = _label("latencyLabel")
@@ -202,6 +203,7 @@ class StatusBar(QStatusBar):
     def set_zoom(self, factor: float) -> None:
         """The zoom of the shown images (1.0: one image pixel per screen pixel)."""
         self.zoom_label.setText(f"Zoom {factor * 100:.0f} %")
+        self.zoom_label.show()
 
     def cancelling(self) -> None:
         self._set_stage("Cancelling… (after the current tile or stage)")
