@@ -365,8 +365,10 @@ class RDPanel(QWidget):
         self.legend.clear()
         self.scatter_items = {}
         key = self.metric_key()
-        label = dict(METRICS)[key]  # a long one is cut on a low plot: its short form
-        self.plot.setLabel("left", label if len(label) <= 24 else label.split(" (")[0])
+        label = dict(METRICS)[key]  # too long for a low plot: its short form
+        if self.plot.fontMetrics().horizontalAdvance(label) > self.plot.height() - 40:
+            label = label.split(" (")[0]
+        self.plot.setLabel("left", label)
         n = 0
         edge = self.palette().text().color()
         if any(name not in self.styles for name in series):
