@@ -41,7 +41,8 @@ def _result(image_id: int, pipeline: str, params: dict[str, int], nbytes: int = 
 
 
 def test_model_imports_neither_qt_nor_torch() -> None:
-    code = ("import sys, app.workbench; bad = [m for m in sys.modules if m == 'torch' "
+    code = ("import sys, app.workbench, app.plotstyle, app.gui.windowfit; "
+            "bad = [m for m in sys.modules if m == 'torch' "
             "or m.startswith('PySide6')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
