@@ -516,8 +516,12 @@ def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "",
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from app.plotstyle import pipeline_styles
+
+    styles = pipeline_styles(summary)  # as the workbench window draws them
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     for name, entry in summary.items():
+        st = styles[name]
         r = entry["results"]
         rows = [
             (b, p, -10 * math.log10(max(1 - m, 1e-10)), hp, i)
@@ -530,11 +534,12 @@ def plot_rd(summary: dict[str, dict], path: str | Path, title: str = "",
         multi = len(entry.get("params", [entry.get("param")])) > 1
         line = [t for t in rows if t[4] in set(entry.get("hull", []))] if multi else rows
         for k, ax in enumerate(axes, start=1):
-            (drawn,) = ax.plot([t[0] for t in line], [t[k] for t in line], marker="o", ms=3,
-                               label=name + (" (hull)" if multi else ""))
+            ax.plot([t[0] for t in line], [t[k] for t in line], marker=st.marker, ms=5,
+                    color=st.hex, ls="--" if st.dashed else "-", mec="k", mew=0.5,
+                    label=name + (" (hull)" if multi else ""))
             if multi:
-                ax.plot([t[0] for t in rows], [t[k] for t in rows], ls="none", marker=".",
-                        ms=4, alpha=0.5, color=drawn.get_color())
+                ax.plot([t[0] for t in rows], [t[k] for t in rows], ls="none",
+                        marker=st.marker, ms=3, alpha=0.5, color=st.hex)
     for curve in references:
         r = curve.results
         ys = {1: r.get("psnr-rgb"),
@@ -583,9 +588,13 @@ def plot_accuracy(summary: dict[str, dict], path: str | Path, title: str = "",
     import matplotlib.pyplot as plt
 
     key = "miou" if any("miou" in e["results"] for e in summary.values()) else "top1"
+    from app.plotstyle import pipeline_styles
+
+    styles = pipeline_styles(summary)  # as the workbench window draws them
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for name, entry in summary.items():
         r = entry["results"]
+        st = styles[name]
         for sfx, style in (("", "-"), ("-carried", "--")):
             acc = r.get(key + sfx)
             if acc is None:
@@ -593,7 +602,8 @@ def plot_accuracy(summary: dict[str, dict], path: str | Path, title: str = "",
             pts = sorted((b, a) for b, a in zip(r["bpp"], acc, strict=True)
                          if a is not None and math.isfinite(a))
             if pts:
-                ax.plot([b for b, _ in pts], [a for _, a in pts], style, marker="o", ms=3,
+                ax.plot([b for b, _ in pts], [a for _, a in pts], style, marker=st.marker,
+                        ms=4, color=st.hex, mec="k", mew=0.5,
                         label=f"{name} ({'carried' if sfx else 'analysed'})")
     if ceiling is not None and math.isfinite(ceiling):
         ax.axhline(ceiling, color="k", lw=0.8, ls=":", label="reference net, uncompressed")

@@ -281,7 +281,13 @@ def find_truth(path: str | Path) -> Truth | None:
                 return Truth("segmentation", LabelledImage(p, cand, fmt), cand.name)
     index = _class_of_folder(folder.name)
     if index is not None:
-        return Truth("classification", LabelledImage(p, index), f"folder {folder.name}")
+        from app.classes import IMAGENETTE_NAMES
+
+        # people read the class ("church"), the folder id (n03028079) is the detail
+        name = IMAGENETTE_NAMES[index]
+        same = folder.name.lower().replace("_", " ") == name.lower()
+        source = name if same else f"{name} ({folder.name})"
+        return Truth("classification", LabelledImage(p, index), source)
     return None
 
 

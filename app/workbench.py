@@ -88,6 +88,13 @@ class Pane:
     shown: Result | None = None
     problem: str = ""  # why the pane cannot show its setting (failed, not offered)
     notice: str = ""  # a remark about the shown result (Match bitrate out of reach)
+    waiting: bool = False  # a job for this setting is queued or running
+    previous: Result | None = None  # what it showed before another pipeline was chosen
+
+    def shows_setting(self) -> bool:
+        """The shown result is the pane's own setting (pipeline and parameters)."""
+        r = self.shown
+        return r is not None and r.pipeline == self.pipeline and r.params == self.params
 
 
 @dataclass
@@ -122,6 +129,7 @@ class Workbench:
         self.catalog: dict[str, PipelineInfo] = {}
         self.current_id: int | None = None
         self.panes = {side: Pane(side) for side in SIDES}
+        self.active = "B"  # the pane the user worked with last: Export and Save take it
         self.ready = False  # the worker has sent its catalogue and warmed up
         self.devices: list[str] = ["cpu"]  # what the worker can use (it asks torch)
         self.device = "cpu"
@@ -206,14 +214,42 @@ class Workbench:
 
     def clear_shown(self) -> None:
         for pane in self.panes.values():
-            pane.shown = None
+            pane.shown = pane.previous = None
             pane.problem = pane.notice = ""
+            pane.waiting = False
 
     def fail(self, side: str, message: str) -> None:
         """The pane's job failed: it shows no result and says so (not "original")."""
         pane = self.panes[side]
         pane.shown = None
         pane.problem = message
+        pane.waiting = False
+
+    def mark_waiting(self, side: str) -> None:
+        """A job for pane ``side`` was queued (a Match bitrate)."""
+        self.panes[side].waiting = True
+
+    def cancelled(self) -> list[str]:
+        """The user cancelled: no pane waits any more. A pane that still shows an older
+        result takes that result's setting back (the controls say what is shown); one
+        with nothing to show says it was cancelled. Returns the sides whose setting
+        changed, for the window to update their controls."""
+        changed = []
+        for side, pane in self.panes.items():
+            if not pane.waiting:
+                continue
+            pane.waiting = False
+            if pane.shown is None and pane.previous is not None \
+                    and pane.previous.image_id == self.current_id:
+                pane.shown = pane.previous  # what it showed before the pipeline changed
+            pane.previous = None
+            r = pane.shown
+            if r is not None and not pane.shows_setting():
+                pane.pipeline, pane.params = r.pipeline, dict(r.params)
+                changed.append(side)
+            elif r is None and pane.pipeline != ORIGINAL:
+                pane.problem = "cancelled (Ctrl+R runs it again)"
+        return changed
 
     def set_notice(self, side: str, text: str) -> None:
         self.panes[side].notice = text
@@ -234,6 +270,7 @@ class Workbench:
         if entry is None:
             return PaneRequest("none")
         pane.problem = pane.notice = ""
+        pane.waiting = False
         if pane.pipeline == ORIGINAL or not self.ready:
             pane.shown = None
             return PaneRequest("original")
@@ -254,6 +291,12 @@ class Workbench:
             return PaneRequest("unavailable", message=(
                 f"{entry.name} is a decoded .edms file: there is no original to compare "
                 "another encoding with. Open the original image to compress it."))
+        if pane.shown is not None and pane.shown.pipeline != pane.pipeline:
+            # never one pipeline's result under another's name: the original is shown
+            # until the new pipeline's result arrives (another setting of the same
+            # pipeline stays, captioned as updating)
+            pane.previous, pane.shown = pane.shown, None
+        pane.waiting = True
         return PaneRequest("encode", encode=EncodeRequest(
             entry.id, entry.array, pane.pipeline, dict(pane.params), side))
 
@@ -330,7 +373,8 @@ class Workbench:
         if match and pane.pipeline == result.pipeline:
             pane.params = dict(result.params)
         if pane.pipeline == result.pipeline and pane.params == result.params:
-            pane.shown = result
+            pane.shown, pane.previous = result, None
+            pane.waiting = False
             return True
         return False
 
@@ -422,6 +466,39 @@ class Workbench:
             return None
         return segmentation_errors(np.asarray(pred), np.asarray(entry.truth))
 
+    def pane_overlay(self, side: str, mode: str) -> tuple[np.ndarray | None, str]:
+        """What pane ``side`` overlays in ``mode`` (``"classes"``: the class map its
+        result carries, HxW; ``"analysed"`` / ``"carried"``: the HxWx4 errors of SegNet's
+        map or of the carried one against the ground truth), and, when there is nothing
+        to overlay, why (for the pane to say). Each pane only ever shows its own map."""
+        entry = self.current()
+        if entry is None:
+            return None, ""
+        pane = self.panes[side]
+        r = pane.shown
+        what = "the original" if pane.pipeline == ORIGINAL else (
+            r.pipeline if r is not None else pane.pipeline)
+        if mode == "classes":
+            if r is None:
+                return None, (f"{what} carries no segmentation map" if pane.pipeline ==
+                              ORIGINAL else f"{what}: no result yet")
+            for view in r.views.values():
+                if view.overlay:
+                    if view.array.shape[:2] != entry.array.shape[:2]:
+                        return None, f"{what}: its map has another size than the image"
+                    return view.array, ""
+            return None, f"{what} carries no segmentation map"
+        if entry.task != "segmentation" or entry.truth is None:
+            return None, ("no ground-truth label map for this image (File ▸ Open Ground "
+                          "Truth Label Map…)")
+        if mode == "carried":
+            if r is None or r.carried.get("segmentation") is None:
+                return None, f"{what} carries no segmentation map"
+        elif r is None and entry.reference is None or r is not None and r.analysed is None:
+            return None, "SegNet is still running on it…"
+        errs = self.error_overlay(side, mode)
+        return errs, "" if errs is not None else f"{what}: its map has another size"
+
     # ------------------------------------------------------------------ display
     def image_for(self, side: str, error: bool = False) -> np.ndarray | None:
         """What pane ``side`` draws: its result, the original, or the error map."""
@@ -448,18 +525,25 @@ class Workbench:
                 peak = max(peak, int(d.max()))
         return peak
 
-    def caption(self, side: str, pending: bool = False, error: bool = False) -> str:
+    def caption(self, side: str, pending: bool = False, error: bool = False,
+                carried: bool = False) -> str:
+        """The pane's caption; ``carried``: the overlay shows the carried map, so its
+        mIoU replaces SegNet's."""
         entry = self.current()
         if entry is None:
             return ""
         pane = self.panes[side]
         r = pane.shown
+        pending = pending or pane.waiting
         info = self.catalog.get(pane.pipeline)
         if r is None and info is not None and info.error:
             text = f"{side} · {pane.pipeline} · unavailable (see the status bar)"
         elif r is None and pane.problem and pane.pipeline != ORIGINAL:
             short = pane.problem if len(pane.problem) <= 40 else "failed (see the message)"
             text = f"{side} · {pane.pipeline} {params_label(pane.params)} · {short}"
+        elif r is None and not self.ready and pane.pipeline != ORIGINAL:
+            text = f"{side} · {pane.pipeline} {params_label(pane.params)} · starting… " \
+                   "(the original meanwhile)"
         elif pane.pipeline == ORIGINAL or r is None and not pending:
             what = "decoded .edms" if entry.is_edms else "original"
             text = f"{side} · {what} · {entry.width}×{entry.height}"
@@ -468,20 +552,26 @@ class Workbench:
             if "miou" in ref:
                 text += f" · mIoU {ref['miou']:.3f}"
         elif r is None:
-            text = f"{side} · {pane.pipeline} · encoding…"
+            text = f"{side} · {pane.pipeline} {params_label(pane.params)} · encoding… " \
+                   "(the original meanwhile)"
         else:
             # the numbers first: a caption too long for its pane loses the setting, never
             # the dB value
             text = f"{side} · {r.bpp:.3f} bpp"
             if not math.isnan(r.psnr):
                 text += f" · {r.psnr:.2f} dB" if math.isfinite(r.psnr) else " · ∞ dB"
-            miou = r.accuracy("miou")
-            if not math.isnan(miou):  # the reference on this decoded image, against the truth
-                text += f" · mIoU {miou:.3f}"
+            if carried:  # the map the file carries, against the truth
+                miou = r.accuracy("miou_carried")
+                text += f" · carried mIoU {miou:.3f}" if not math.isnan(miou) else ""
+            else:  # the reference network on this decoded image, against the truth
+                miou = r.accuracy("miou")
+                text += f" · mIoU {miou:.3f}" if not math.isnan(miou) else ""
             text += f" · {r.pipeline} {params_label(r.params)}"
             if r.from_file:
                 text += " · from the file"
-            if pending:
+            if pending and not pane.shows_setting():
+                text += f" · encoding {params_label(pane.params)}…"
+            elif pending:
                 text += " · updating…"
         if error:
             text += " · error ×4"
@@ -499,8 +589,14 @@ class Workbench:
                 return pane.problem
             if entry.is_edms and entry.header:
                 return header_text(entry.name, entry.header)
+            if pane.waiting:
+                return (f"Encoding {pane.pipeline} {params_label(pane.params)}; the original "
+                        "is shown until it is done.")
             return f"Original: {entry.width}×{entry.height}"
         notes = [pane.notice] if pane.notice else []
+        if pane.waiting and not pane.shows_setting():
+            notes.append(f"Encoding {params_label(pane.params)}; these numbers are of "
+                         f"{params_label(r.params)}, shown until it is done.")
         if r.from_file:
             notes.append("Decoded from the opened file (no original to compare with).")
         if r.device and r.device != "cpu":
@@ -537,9 +633,33 @@ class Workbench:
                 parts.append(f"{side} {rgb(r.decoded)}")
         return "  ".join(parts)
 
+    def fixed_setting(self) -> str:
+        """Why the panes' parameters cannot change now (an opened ``.edms`` file is
+        decoded as it is), or "" when they can."""
+        entry = self.current()
+        if entry is not None and entry.is_edms:
+            return (f"{entry.name} is a decoded .edms file: its setting is the file's. "
+                    "Open the original image to compress it at other settings.")
+        return ""
+
+    def export_side(self) -> str:
+        """The pane Export and Save take: the active one if it shows a result, else the
+        other one if that does, else the active one (which then has nothing to save)."""
+        other = "A" if self.active == "B" else "B"
+        if self.panes[self.active].shown is None and self.panes[other].shown is not None:
+            return other
+        return self.active
+
     def export_result(self) -> Result | None:
-        """The result Export/Save take: pane B's, else pane A's."""
-        return self.panes["B"].shown or self.panes["A"].shown
+        """The result Export/Save take (:meth:`export_side`'s)."""
+        return self.panes[self.export_side()].shown
+
+    def export_label(self) -> str:
+        """What Export and Save take, for their menu entries: ``"Pane B (hevc qp=40)"``,
+        or just the pane when it shows no result."""
+        side = self.export_side()
+        r = self.panes[side].shown
+        return f"Pane {side}" + (f" ({r.pipeline} {params_label(r.params)})" if r else "")
 
 
 def _right(share: float) -> str:

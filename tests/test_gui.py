@@ -123,6 +123,26 @@ class SlowFake(LayeredFake):
         return super().decode(encoded)
 
 
+class SlowEncodeFake(LayeredFake):
+    """Encodes like a long tiled network pass (a large photo), until :attr:`release`."""
+
+    name = "test-slow-encode"
+    description = "test double: an encoder that works tile after tile until released"
+    release = threading.Event()
+    tiles_seen = 0
+
+    def encode_prepared(self, prepared, params):  # noqa: ANN001, ANN201
+        from app.pipelines.watch import checkpoint
+
+        SlowEncodeFake.tiles_seen = 0
+        for i in range(6000):  # at most 60 s
+            if SlowEncodeFake.release.wait(0.01):
+                break
+            SlowEncodeFake.tiles_seen += 1
+            checkpoint(i % 12 + 1, 12)
+        return super().encode_prepared(prepared, params)
+
+
 class CrashFake(LayeredFake):
     """Fails like a shape bug deep in torch."""
 
@@ -135,7 +155,7 @@ class CrashFake(LayeredFake):
 
 
 TEST_PIPELINES = {"test-layered": LayeredFake, "test-slow": SlowFake,
-                  "test-crash": CrashFake}
+                  "test-slow-encode": SlowEncodeFake, "test-crash": CrashFake}
 
 
 def synthetic(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -164,6 +184,7 @@ def win(qapp, tmp_path_factory):
     w = MainWindow(QSettings(str(ini), QSettings.Format.IniFormat))
     w.dialogs = dialogs
     w.show()
+    w.resize(1480, 940)  # the size the tests were written for (the offscreen screen is small)
     _wait(lambda: w.ready, 60)
     yield w
     w.shutdown()
@@ -252,6 +273,21 @@ def test_generic_param_specs_build_one_row_each(win) -> None:
     assert win.panel_b.rows["qp"].spin.value() == 33
     win.panel_b.set_source("hevc", emit=False)
     assert set(win.panel_b.rows) == {"qp"}
+    # a parameter whose values have names (a tuning) is a combo box of the names
+    from app.gui.panels import ParamRow
+
+    row = ParamRow("B", {"name": "tune", "label": "Tuning", "minimum": 0, "maximum": 1,
+                         "default": 1, "sweep": [], "higher_is_better": True, "values": [],
+                         "choices": ["psnr", "visual"]})
+    assert [row.spin.itemText(i) for i in range(row.spin.count())] == ["psnr", "visual"]
+    assert row.value() == 1 and row.spin.currentText() == "visual"
+    row.set_value(0)
+    assert row.value() == 0 and row.spin.currentText() == "psnr"
+    # a long parameter label wraps instead of being cut
+    win.panel_b.set_source("deepsic-pre", emit=False)
+    label = win.panel_b.findChild(type(win.panel_b.description), "paramLabelB_rate")
+    assert label is not None and label.wordWrap() and "1/8, 1/4, 1/2, all" in label.text()
+    win.panel_b.set_source("hevc", emit=False)
 
 
 def test_drop_folder_opens_its_images(win, tmp_path) -> None:
@@ -711,13 +747,18 @@ def test_zoom_sync_and_swipe(win) -> None:
     _set(win, "B", "jpeg", q=30)
     win.compare.pane_a.set_scale(2.0)
     assert math.isclose(win.compare.pane_b.scale_factor(), 2.0)
-    assert win.zoom_label.text() == f"{200 * win.devicePixelRatioF():.0f} %"
+    assert win.zoom_label.text() == f"Zoom {200 * win.devicePixelRatioF():.0f} %"
     win.compare.pane_a.centerOn(QPointF(40, 30))
     ca, cb = win.compare.pane_a.center_scene(), win.compare.pane_b.center_scene()
     assert abs(ca.x() - cb.x()) < 1.5 and abs(ca.y() - cb.y()) < 1.5
     win.swipe_check.setChecked(True)
     assert win.compare.mode() == "swipe"
     assert math.isclose(win.compare.swipe.scale_factor(), 2.0)
+    dpr = win.devicePixelRatioF()
+    assert win.zoom_label.text() == f"Zoom {200 * dpr:.0f} %"
+    win.compare.fit()  # the label tells the swipe canvas's zoom, not a hidden pane's
+    assert win.zoom_label.text() == \
+        f"Zoom {win.compare.swipe.scale_factor() * dpr * 100:.0f} %"
     assert not win.compare.swipe.b_item.pixmap().isNull()
     win.compare.swipe.set_fraction(0.25)
     assert win.compare.swipe.fraction() == 0.25
@@ -741,6 +782,39 @@ def test_zoom_sync_and_swipe(win) -> None:
     assert win.current_id != before
     win.next_image(-1)
     assert win.current_id == before
+
+
+def test_first_window_fits_the_available_screen_and_views_refit(win, tmp_path) -> None:
+    """With fresh settings the window opens inside the screen's available geometry (the
+    offscreen screen is small), and a fitted view fits again after a resize."""
+    from app.gui.main_window import MainWindow
+
+    fresh = MainWindow(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    try:
+        fresh.show()
+        QApplication.processEvents()
+        avail = fresh.screen().availableGeometry()
+        assert avail.contains(fresh.geometry()), (avail, fresh.geometry())
+        assert fresh.width() <= avail.width() and fresh.height() <= avail.height()
+    finally:
+        fresh.shutdown()
+        fresh.close()
+        fresh.deleteLater()
+    _add(win, "refit", synthetic(120, 160, 12))
+    win.compare.fit()
+    before = win.compare.pane_a.scale_factor()
+    size = win.size()
+    try:
+        win.resize(size.width() + 300, size.height() + 200)
+        QApplication.processEvents()
+        assert win.compare.pane_a.scale_factor() > before  # refitted, no Ctrl+0 needed
+        win.compare.pane_a.set_scale(3.0)  # the user's zoom is kept on a resize
+        win.resize(size)
+        QApplication.processEvents()
+        assert math.isclose(win.compare.pane_a.scale_factor(), 3.0)
+    finally:
+        win.resize(size)
+        win.compare.fit()
 
 
 def _usable(win, name: str) -> bool:  # noqa: ANN001
@@ -809,16 +883,48 @@ def test_ui_stays_responsive_while_encoding(win) -> None:
 
 
 def test_every_registered_pipeline_has_its_own_style():
-    from app.gui.rdplot import OKABE_ITO, pipeline_style
+    from app.gui.rdplot import pipeline_style
     from app.pipelines import registry
+    from app.plotstyle import PALETTE, pipeline_styles
 
-    n = len(registry.available())
-    styles = [pipeline_style(i) for i in range(n)]
-    assert len(set(styles)) == n  # colour and marker together tell every pipeline apart
-    # neighbours in the list differ in colour and in marker, colours are Okabe-Ito's
-    for a, b in zip(styles, styles[1:], strict=False):
-        assert a[0] != b[0] and a[1] != b[1]
-    assert {c for c, _ in styles} <= set(OKABE_ITO)
+    names = registry.available()
+    styles = [pipeline_style(n, names) for n in names]
+    assert len(set(styles)) == len(names)  # colour and marker together tell them apart
+    assert {c for c, _ in styles} <= set(PALETTE)
+    # by name, not by place in a list: the same in any order and any subset
+    assert pipeline_styles(names) == pipeline_styles(list(reversed(names)))
+    assert pipeline_styles(["webp", "menet"])["menet"] == pipeline_styles(names)["menet"]
+    # 30 pipelines (plug-ins too): distinct colour-and-marker pairs, stable per name
+    many = [*names[:6], *(f"plugin-{i}" for i in range(24))]
+    got = pipeline_styles(many)
+    assert len({(s.rgb, s.marker) for s in got.values()}) == len(many)
+    assert pipeline_styles(many[::-1]) == got
+
+
+def test_rd_curves_have_distinct_pens_and_markers_for_24_pipelines(win) -> None:
+    """The live plot draws each of 24 pipelines with its own pen colour (or dash) and
+    marker pair, and the matplotlib export uses the same style table."""
+    import pyqtgraph as pg
+
+    from app.plotstyle import pipeline_styles
+
+    panel = win.rd_panel
+    names = [f"curve-{i:02d}" for i in range(24)]
+    row = {"param": "q", "value": 1, "n": 1, "psnr": 30.0, "ms_ssim": 0.9, "haarpsi": 0.8}
+    series = {n: [(0.1 * (k + 1), 30.0 + i + k, row) for k in range(3)]
+              for i, n in enumerate(names)}
+    panel.update_curves(series, [])
+    curves = [it for it in panel.plot.listDataItems() if isinstance(it, pg.PlotDataItem)]
+    assert len(curves) == 24
+    pairs = set()
+    for c in curves:
+        pen = pg.mkPen(c.opts["pen"])
+        pairs.add((pen.color().name(), pen.style(), c.opts["symbol"]))
+    assert len(pairs) == 24
+    assert panel.legend.names == names
+    styles = pipeline_styles(names)
+    assert {c.opts["symbol"] for c in curves} == {s.symbol for s in styles.values()}
+    win._refresh_rd()
 
 
 def test_device_selector_offers_what_torch_sees(win) -> None:
@@ -839,6 +945,11 @@ def test_device_selector_offers_what_torch_sees(win) -> None:
 
 
 # --------------------------------------------------------------------------- issue 11
+
+
+def _caption(canvas) -> str:  # noqa: ANN001
+    """A pane's whole caption (the tool tip holds it when the pane is too narrow)."""
+    return canvas.caption.toolTip() or canvas.caption.text()
 
 
 def _statuses(win) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -888,6 +999,11 @@ def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> 
     a = win.session.get_result(win.current_id, "hevc", {"qp": 40})
     assert a is not None and a.stopped and not a.metrics_done  # deferred work dropped
     assert win.panels["B"].value_labels["ms_ssim"].text() == "stopped"
+    win.results_table.set_results(win.session.results_for(win.current_id))
+    rows = {win.results_table.item(i, 0).text(): [win.results_table.item(i, j).text()
+                                                  for j in (5, 6)]
+            for i in range(win.results_table.rowCount())}
+    assert rows["hevc"] == ["—", "—"] and rows["test-slow"] == ["—", "—"]  # not "…"
     assert win.stage_label.text() == "Cancelled"
     n = len(updates)
     for _ in range(20):  # nothing goes on by itself
@@ -903,6 +1019,72 @@ def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> 
     for side in SIDES:
         win.panels[side].set_source("", emit=False)
         win.request(side)
+
+
+def test_a_superseded_job_stops_at_once_and_is_never_shown_under_another_name(win) -> None:
+    """Choosing another pipeline (or setting, or image) for a pane while its job runs
+    stops that job at once; the pane never shows the old pipeline's result under the new
+    name, and the controls follow what is shown after a cancel."""
+    win.panel_a.set_source("", emit=False)
+    win.request("A")
+    _add(win, "supersede", synthetic(40, 48, 41))
+    SlowEncodeFake.release.clear()
+    statuses = _statuses(win)
+    wrong: list[str] = []
+
+    def check() -> bool:  # what the pane shows always matches its pipeline
+        pane = win.model.panes["B"]
+        if pane.shown is not None and pane.shown.pipeline != pane.pipeline:
+            wrong.append(f"{pane.shown.pipeline} under {pane.pipeline}")
+        caption = win.compare.pane_b.caption.toolTip() or _caption(win.compare.pane_b)
+        if pane.pipeline and pane.pipeline not in caption:
+            wrong.append(f"caption {caption!r} under {pane.pipeline}")
+        return True
+
+    try:
+        _set(win, "B", "hevc", qp=40)
+        SlowEncodeFake.tiles_seen = 0
+        win.panel_b.set_source("test-slow-encode", {"qp": 20, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: check() and SlowEncodeFake.tiles_seen > 3, 60)
+        assert win.shown["B"] is None  # hevc's result is not shown as test-slow-encode's
+        t0 = time.monotonic()
+        win.panel_b.set_source("test-layered", {"qp": 20, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: check() and ("test-slow-encode", "superseded") in statuses, 10)
+        assert time.monotonic() - t0 < 3  # stopped after its running tile, not at its end
+        _wait(lambda: check() and win.shown["B"] is not None
+              and win.shown["B"].pipeline == "test-layered", 60)
+        _idle(win)
+        check()
+        assert "test-layered" in _caption(win.compare.pane_b)
+        assert ("test-slow-encode", "cancelled") not in statuses  # not the user's cancel
+        assert win.stage_label.text() != "Cancelled"
+        # a cancel while another setting is encoding: the controls show what is shown
+        SlowEncodeFake.tiles_seen = 0
+        win.panel_b.set_source("test-slow-encode", {"qp": 30, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: check() and SlowEncodeFake.tiles_seen > 3, 60)
+        win.cancel()
+        _wait(lambda: ("test-slow-encode", "cancelled") in statuses, 10)
+        _idle(win)
+        # test-layered is shown again, and the controls say so
+        assert win.panel_b.pipeline() == "test-layered"
+        assert win.shown["B"] is not None and win.shown["B"].pipeline == "test-layered"
+        assert "test-layered" in _caption(win.compare.pane_b)
+        SlowEncodeFake.tiles_seen = 0
+        win.panel_b.set_source("test-slow-encode", {"qp": 44, "s": 2}, emit=False)
+        win.request("B")
+        _wait(lambda: SlowEncodeFake.tiles_seen > 3, 60)
+        win.cancel()
+        _idle(win)
+        assert win.panel_b.pipeline() == "test-layered"  # back to what is shown
+        assert win.panel_b.params()["qp"] == 20
+    finally:
+        SlowEncodeFake.release.set()
+    assert not wrong, wrong[:3]
+    win.panel_b.set_source("", emit=False)
+    win.request("B")
 
 
 def test_closing_an_image_cancels_and_frees_its_work(win) -> None:
@@ -959,6 +1141,13 @@ def test_an_opened_edms_is_the_result(win, tmp_path, monkeypatch) -> None:
     assert entry.is_edms and b is not None and b.from_file and b.image_id == entry.id
     assert b.file_bytes == len(result.edms) and math.isnan(b.psnr)
     assert win.panels["B"].value_labels["psnr"].text() == "—"
+    # the results table says "—" for what a file has no original for, never "…"
+    win.results_table.set_results(win.session.results_for(entry.id))
+    cells = [win.results_table.item(0, j).text() for j in (4, 5, 6)]
+    assert cells == ["—", "—", "—"], cells
+    # the file's setting is fixed: the parameter controls are disabled, saying why
+    assert not win.panel_b.params_box.isEnabled()
+    assert "decoded .edms" in win.panel_b.params_box.toolTip()
     # another setting is not encoded from the decoded image
     jobs = []
     win.worker.job_started.connect(jobs.append)
@@ -975,6 +1164,9 @@ def test_an_opened_edms_is_the_result(win, tmp_path, monkeypatch) -> None:
     win.open_paths([str(target)])
     _idle(win)
     assert win.image_combo.count() == n + 1
+    win.next_image(-1)  # an image with an original: the controls are enabled again
+    _idle(win)
+    assert not win.current().is_edms and win.panel_b.params_box.isEnabled()
     win.panel_b.set_source("", emit=False)
 
 
@@ -1017,6 +1209,21 @@ def test_export_and_save_name_the_pane_and_use_the_last_save_folder(win, tmp_pat
     win.save_decoded()
     assert "pane B" in asked[-1][0]
     assert Path(asked[-1][1]).parent == tmp_path / "sub"  # the last folder saved to
+    # the menu names the pane (and result) Export and Save take: the active one
+    assert "Pane B (hevc qp=40)" in win.action_export.text()
+    assert "Pane B (hevc qp=40)" in win.action_save.text()
+    win.panel_a.set_source("jpeg", {"q": 30})  # the user works with pane A now
+    _wait(lambda: win.shown["A"] is not None and win.shown["A"].pipeline == "jpeg", 60)
+    _idle(win)
+    assert "Pane A (jpeg q=30)" in win.action_export.text()
+    win.action_export.trigger()
+    assert "pane A" in asked[-1][0] and "jpeg q=30" in asked[-1][0]
+    # after the dialog the window has the keyboard again (Ctrl+E works at once)
+    QApplication.processEvents()
+    assert QApplication.activeWindow() is win
+    win.panel_a.set_source("", emit=False)
+    win.request("A")
+    assert "Pane B (hevc qp=40)" in win.action_export.text()  # A shows no result now
     win.panel_b.set_source("", emit=False)
 
 
@@ -1249,9 +1456,50 @@ def test_labelled_image_shows_per_image_miou_in_each_pane(win, tmp_path) -> None
     win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("carried"))
     QApplication.processEvents()
     assert win.compare.pane_a.overlay_item.pixmap().isNull()  # the original carries none
+    assert "carries no segmentation" in win.compare.pane_a.note.text()
     assert not win.compare.pane_b.overlay_item.pixmap().isNull()
+    assert not win.compare.pane_b.note.isVisibleTo(win.compare.pane_b)
+    sc = SegmentationScore()
+    sc.update(r.carried["segmentation"], lab)
+    caption = win.compare.pane_b.caption.toolTip() or win.compare.pane_b.caption.text()
+    assert f"carried mIoU {sc.result()['miou']:.3f}" in caption.replace("\n", " · ")
     win.overlay_check.setChecked(False)
     win.overlay_mode.setCurrentIndex(0)
+
+
+def test_each_pane_overlays_its_own_map_or_says_why_not(win) -> None:
+    _add(win, "ownmap", synthetic(48, 64, 42))
+    a = _set(win, "A", "test-layered", qp=8, s=2)
+    _set(win, "B", "hevc", qp=40)
+    win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("classes"))
+    win.overlay_check.setChecked(True)
+    try:
+        QApplication.processEvents()
+        pa, pb = win.compare.pane_a, win.compare.pane_b
+        assert not pa.overlay_item.pixmap().isNull()  # A's own map
+        assert pb.overlay_item.pixmap().isNull()  # never A's map drawn over B
+        assert "hevc carries no segmentation map" in pb.note.text()
+        assert pb.note.isVisibleTo(pb) and not pa.note.isVisibleTo(pa)
+        from app.session import colorize_segmentation
+
+        want = colorize_segmentation(a.views["segmentation"].array)
+        got = pa.overlay_item.pixmap().toImage().pixelColor(5, 5)
+        assert (got.red(), got.green(), got.blue()) == tuple(int(v) for v in want[5, 5, :3])
+        _set(win, "A", "")  # the original: no map, and the pane says so
+        assert pa.overlay_item.pixmap().isNull()
+        assert "the original carries no segmentation map" in pa.note.text()
+        # the error modes need ground truth: the panes say so (never classes silently)
+        win.overlay_mode.setCurrentIndex(win.overlay_mode.findData("carried"))
+        QApplication.processEvents()
+        assert win.overlay_mode.currentData() == "carried"
+        for canvas in (pa, pb):
+            assert canvas.overlay_item.pixmap().isNull()
+            assert "no ground-truth label map" in canvas.note.text()
+    finally:
+        win.overlay_check.setChecked(False)
+        win.overlay_mode.setCurrentIndex(0)
+    assert not win.compare.pane_b.note.isVisibleTo(win.compare.pane_b)
+    _set(win, "B", "")
 
 
 def test_sweep_over_a_labelled_folder_plots_mean_miou(win, tmp_path) -> None:

@@ -58,7 +58,9 @@ def test_find_truth_camvid_cityscapes_and_class_folders(tmp_path) -> None:
     _png(tmp_path / "mine" / "cats" / "z.png", img)
     t = find_truth(tmp_path / "imagenette" / "n03028079" / "x.png")
     assert t is not None and (t.task, t.class_index) == ("classification", 4)  # church
+    assert t.source == "church (n03028079)"  # the class people read, then the folder id
     assert find_truth(tmp_path / "mine" / "golf_ball" / "y.png").class_index == 8
+    assert find_truth(tmp_path / "mine" / "golf_ball" / "y.png").source == "golf ball"
     assert find_truth(tmp_path / "mine" / "cats" / "z.png") is None
     # chosen by hand
     assert label_map_truth(None, tmp_path / "valannot" / "a.png").task == "segmentation"

@@ -41,7 +41,8 @@ def _result(image_id: int, pipeline: str, params: dict[str, int], nbytes: int = 
 
 
 def test_model_imports_neither_qt_nor_torch() -> None:
-    code = ("import sys, app.workbench; bad = [m for m in sys.modules if m == 'torch' "
+    code = ("import sys, app.workbench, app.plotstyle, app.gui.windowfit; "
+            "bad = [m for m in sys.modules if m == 'torch' "
             "or m.startswith('PySide6')]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
 
@@ -352,3 +353,123 @@ def test_classes_text_names_the_carried_classes() -> None:
              "class_probabilities": View(ViewKind.CLASSES, np.array([0.82, 0.09], np.float32))}
     assert classes_text(views) == "church 82 %, gas pump 9 %"
     assert classes_text({}) == ""
+
+
+def test_first_window_geometry_and_compact_layout() -> None:
+    from app.gui.windowfit import bottom_dock_height, compact, first_geometry
+
+    # a large screen: the preferred size, centred in the available area
+    assert first_geometry((0, 0, 2560, 1400)) == (540, 230, 1480, 940)
+    # a laptop (a task bar at the top): inside the available area
+    x, y, w, h = first_geometry((0, 32, 1280, 688))
+    assert x >= 0 and y >= 32 and x + w <= 1280 and y + h <= 720
+    assert compact(h) and not compact(940)
+    assert bottom_dock_height(940) == 330 and 150 <= bottom_dock_height(h) < 200
+
+
+def test_job_clock_estimates_jobs_without_steps() -> None:
+    import pytest
+
+    pytest.importorskip("PySide6")
+    from app.gui.statusbar import JobClock
+
+    now = [0.0]
+    clock = JobClock(clock=lambda: now[0])
+    clock.start("encode hevc", 1000)
+    clock.stage("preparing")
+    now[0] += 2.0
+    assert clock.estimate() == ("2 s so far", None)  # never timed: the time so far
+    now[0] += 2.0
+    clock.finish(True)
+    clock.start("encode hevc", 2000)  # twice the pixels: about 8 s
+    clock.stage("preparing")
+    now[0] += 2.0
+    assert clock.estimate() == ("25 %, about 6 s left", 25)
+    clock.finish(False)
+    clock.start("encode hevc", 1000)
+    clock.stage("coding")  # the analysis was reused: timed apart
+    assert clock.estimate()[1] is None
+
+
+def test_a_new_pipeline_never_shows_the_old_result_and_a_cancel_restores_it() -> None:
+    wb = _bench()
+    image_id = wb.add_image("i", _image()).id
+    wb.select(image_id)
+    wb.set_pane("B", "hevc", {"qp": 32})
+    assert wb.request("B").action == "encode" and wb.panes["B"].waiting
+    hevc = _result(image_id, "hevc", {"qp": 32})
+    assert wb.accept(hevc, "B") and not wb.panes["B"].waiting
+    # another setting of the same pipeline: the old result stays, captioned as such
+    wb.set_pane("B", "hevc", {"qp": 40})
+    assert wb.request("B").action == "encode" and wb.shown["B"] is hevc
+    assert "encoding qp=40" in wb.caption("B")
+    assert "these numbers are of qp=32" in wb.note("B")
+    # another pipeline: the old result is not shown under its name
+    wb.set_pane("B", "smic", {"qp": 32, "factor": 8})
+    assert wb.request("B").action == "encode" and wb.shown["B"] is None
+    assert "smic" in wb.caption("B") and "hevc" not in wb.caption("B")
+    # a late result of the superseded setting is stored, never shown
+    assert not wb.accept(_result(image_id, "hevc", {"qp": 40}), "B")
+    assert wb.shown["B"] is None
+    # the user cancels: the pane shows what it showed, and says its setting
+    assert wb.cancelled() == ["B"]
+    assert wb.shown["B"] is hevc and wb.panes["B"].pipeline == "hevc"
+    assert wb.panes["B"].params == {"qp": 32} and not wb.panes["B"].waiting
+    # nothing shown before: the pane says it was cancelled
+    wb.set_pane("A", "hevc", {"qp": 20})
+    wb.request("A")
+    assert wb.cancelled() == [] and "cancelled" in wb.caption("A")
+
+
+def test_each_pane_overlays_its_own_map_or_says_why() -> None:
+    wb = _bench()
+    image_id = wb.add_image("i", _image()).id
+    wb.select(image_id)
+    seg = np.ones((8, 12), np.uint8)
+    wb.show("B", _result(image_id, "smic", {"qp": 32, "factor": 8},
+                         views={"map": View(ViewKind.SEGMENTATION, seg, overlay=True)}))
+    data, why = wb.pane_overlay("B", "classes")
+    assert data is seg and why == ""
+    data, why = wb.pane_overlay("A", "classes")  # the original: not B's map
+    assert data is None and "original carries no segmentation" in why
+    wb.set_pane("A", "hevc", {"qp": 32})
+    wb.show("A", _result(image_id, "hevc", {"qp": 32}))
+    assert wb.pane_overlay("A", "classes") == (None, "hevc carries no segmentation map")
+    data, why = wb.pane_overlay("B", "carried")
+    assert data is None and "no ground-truth label map" in why
+
+
+def test_export_takes_the_active_pane_and_names_it() -> None:
+    wb = _bench()
+    image_id = wb.add_image("i", _image()).id
+    wb.select(image_id)
+    a = _result(image_id, "hevc", {"qp": 32})
+    wb.show("A", a)
+    assert wb.export_side() == "A" and wb.export_label() == "Pane A (hevc qp=32)"
+    b = _result(image_id, "smic", {"qp": 32, "factor": 8})
+    wb.show("B", b)
+    assert wb.export_result() is b and wb.export_label().startswith("Pane B (smic")
+    wb.active = "A"
+    assert wb.export_result() is a
+
+
+def test_exported_rd_plot_draws_each_pipeline_as_the_window_does(monkeypatch) -> None:
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from app import eval as ev
+    from app.plotstyle import pipeline_styles
+
+    names = ["webp", "menet", "hevc", "hyperprior", "edms"]
+    summary = {n: {"results": {"bpp": [0.1, 0.2], "psnr-rgb": [30.0 + i, 31.0 + i],
+                               "ms-ssim-rgb": [0.9, 0.95], "haarpsi": [0.7, 0.8]}}
+               for i, n in enumerate(names)}
+    figs = []
+    monkeypatch.setattr(ev, "_save_figure", lambda fig, path: figs.append(fig))
+    ev.plot_rd(summary, "unused.png")
+    want = pipeline_styles(names)
+    lines = {line.get_label(): line for line in figs[0].axes[0].get_lines()}
+    for name in names:
+        line = lines[name]
+        assert line.get_color() == want[name].hex and line.get_marker() == want[name].marker
+    assert len({(lines[n].get_color(), lines[n].get_marker()) for n in names}) == len(names)

@@ -42,15 +42,26 @@ def to_pixmap(array: np.ndarray) -> QPixmap:
 
 
 def _fit_caption(label: QLabel, text: str, width: int) -> None:
-    """``text`` in ``label``, elided at its end to ``width`` pixels (padding included)."""
+    """``text`` in ``label`` within ``width`` pixels (padding included): broken into
+    lines between its `` · ``-separated parts when the pane is narrow (nothing is cut),
+    and only a part wider than the pane by itself is elided; the whole text is then the
+    tool tip."""
     margins = label.contentsMargins()
     pad = margins.left() + margins.right() + 16  # the style sheet's padding
     fm = label.fontMetrics()
-    shown = text
-    if width > pad and fm.horizontalAdvance(text) > width - pad:
-        shown = fm.elidedText(text, Qt.TextElideMode.ElideRight, width - pad)
+    room = width - pad
+    lines: list[str] = []
+    if width > pad and fm.horizontalAdvance(text) > room:
+        for part in text.split(" · "):
+            joined = f"{lines[-1]} · {part}" if lines else part
+            if lines and fm.horizontalAdvance(joined) <= room:
+                lines[-1] = joined
+            else:
+                lines.append(part)
+        lines = [fm.elidedText(line, Qt.TextElideMode.ElideRight, room) for line in lines]
+    shown = "\n".join(lines) if lines else text
     label.setText(shown)
-    label.setToolTip(text if shown != text else "")
+    label.setToolTip(text if shown.replace("\n", " · ") != text else "")
     label.adjustSize()
 
 
@@ -87,8 +98,15 @@ class ImageCanvas(QGraphicsView):
         )
         self.caption.move(8, 8)
         self.caption.hide()
+        # why the overlay the user asked for cannot be drawn here (bottom left)
+        self.note = QLabel(self)
+        self.note.setObjectName(f"{name}Note")
+        self.note.setStyleSheet(self.caption.styleSheet())
+        self.note.setWordWrap(True)
+        self.note.hide()
         self.placeholder = ""
         self._fit_pending = True
+        self._fitted = True  # the view fits the pane: a resize fits it again
         self._syncing = False
         self.setMouseTracking(True)
         self.horizontalScrollBar().valueChanged.connect(self._user_changed)
@@ -129,12 +147,28 @@ class ImageCanvas(QGraphicsView):
         _fit_caption(self.caption, text, self.viewport().width() - 16)
         self.caption.setVisible(bool(text))
 
+    def set_note(self, text: str) -> None:
+        """A line at the pane's foot (why the overlay cannot be drawn); "" hides it."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+        self._place_note()
+
+    def _place_note(self) -> None:
+        if not self.note.text():
+            return
+        width = max(self.viewport().width() - 16, 60)
+        self.note.setFixedWidth(min(width, self.note.fontMetrics().horizontalAdvance(
+            self.note.text()) + 24))
+        self.note.adjustSize()
+        self.note.move(8, max(self.viewport().height() - self.note.height() - 8, 8))
+
     # zoom
     def scale_factor(self) -> float:
         return float(self.transform().m11())
 
     def set_scale(self, s: float) -> None:
         s = min(max(s, MIN_SCALE), MAX_SCALE)
+        self._fitted = False  # a zoom of the user's: kept on resize
         self.setTransform(QTransform.fromScale(s, s))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
         self._emit()
@@ -152,6 +186,7 @@ class ImageCanvas(QGraphicsView):
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, s < 1.0)
         self.centerOn(rect.center())
         self._fit_pending = False
+        self._fitted = True
         self._emit()
 
     def one_to_one(self) -> None:
@@ -164,8 +199,10 @@ class ImageCanvas(QGraphicsView):
     def center_scene(self) -> QPointF:
         return self.mapToScene(self.viewport().rect().center())
 
-    def apply_view(self, scale: float, center: QPointF) -> None:
-        """Set zoom and centre without echoing :attr:`view_changed`."""
+    def apply_view(self, scale: float, center: QPointF, fitted: bool = False) -> None:
+        """Set zoom and centre without echoing :attr:`view_changed`; ``fitted``: the
+        view follows a fitted one (and fits again on a resize)."""
+        self._fitted = fitted
         self._syncing = True
         try:
             self.setTransform(QTransform.fromScale(scale, scale))
@@ -184,10 +221,11 @@ class ImageCanvas(QGraphicsView):
 
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().resizeEvent(event)
-        if self._fit_pending:
+        if self._fit_pending or self._fitted:  # a fitted view stays fitted
             self.fit()
         _fit_caption(self.caption, getattr(self, "_caption_text", ""),
                      self.viewport().width() - 16)
+        self._place_note()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().mouseMoveEvent(event)
@@ -383,14 +421,17 @@ class CompareView(QWidget):
     def set_mode(self, mode: str) -> None:
         self.stack.setCurrentWidget(self.swipe if mode == "swipe" else self.splitter)
 
-    def view_state(self) -> tuple[float, QPointF] | None:
+    def view_state(self) -> tuple[float, QPointF, bool] | None:
+        """Zoom, centre and whether the view is fitted (then it fits again)."""
         c = self.active_canvas()
-        return (c.scale_factor(), c.center_scene()) if c.has_image() else None
+        return (c.scale_factor(), c.center_scene(), c._fitted) if c.has_image() else None
 
-    def restore_view(self, state: tuple[float, QPointF] | None) -> None:
+    def restore_view(self, state: tuple[float, QPointF, bool] | None) -> None:
         if state is not None:
             for c in self.canvases():
                 c.apply_view(*state)
+            if state[2]:  # a fitted view fits the canvas of the new mode
+                self.fit()
 
     def active_canvas(self) -> ImageCanvas:
         return self.swipe if self.mode() == "swipe" else self.pane_a
@@ -424,9 +465,9 @@ class CompareView(QWidget):
             c.set_overlay_opacity(opacity)
 
     def _sync_from(self, source: ImageCanvas) -> None:
-        if source._syncing:
-            return
+        if source._syncing or source not in self.visible_canvases():
+            return  # a hidden canvas (refitted on a resize) leads nothing
         scale, center = source.scale_factor(), source.center_scene()
         for c in self.canvases():
             if c is not source:
-                c.apply_view(scale, center)
+                c.apply_view(scale, center, source._fitted)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QApplication,
@@ -107,10 +107,19 @@ class FileActions:
         self.settings.setValue("recentFiles", [])
         self._rebuild_recent()
 
+    def refocus(self) -> None:
+        """Give the keyboard back to the window after a modal dialog (without a window
+        manager nobody else does, and the shortcuts would wait for a click)."""
+        w = self._as_widget()
+        w.activateWindow()
+        w.raise_()
+        w.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
+
     def ask_open_paths(self) -> list[str]:
         folder = str(self.settings.value("lastFolder", str(Path.home())))
         paths, _ = QFileDialog.getOpenFileNames(self._as_widget(), "Open images or .edms files",
                                                 folder, IMAGE_FILTER)
+        self.refocus()
         return paths
 
     def ask_save_path(self, title: str, suggested: str, filters: str) -> str:
@@ -119,6 +128,7 @@ class FileActions:
         folder = Path(str(self.settings.value("lastSaveFolder", str(Path.home()))))
         path, _ = QFileDialog.getSaveFileName(self._as_widget(), title,
                                               str(folder / suggested), filters)
+        self.refocus()
         if path:
             self.settings.setValue("lastSaveFolder", str(Path(path).parent))
         return path
@@ -258,6 +268,7 @@ class FileActions:
         path, _ = QFileDialog.getOpenFileName(
             self._as_widget(), f"Ground truth of {entry.name}", start,
             "Label maps (*.png *.bmp *.tif *.tiff);;All files (*)")
+        self.refocus()
         if path:
             self.set_label_map(path)
 
@@ -347,8 +358,8 @@ class FileActions:
         return self.model.export_result()
 
     def _export_side(self) -> str:
-        """The pane Export and Save take (B's result, else A's)."""
-        return "B" if self.model.panes["B"].shown is not None else "A"
+        """The pane Export and Save take (the active one, named in the menu)."""
+        return self.model.export_side()
 
     def export_edms(self) -> None:
         r = self._export_result()

@@ -47,6 +47,7 @@ from app.gui.nonefix import protect_none
 from app.gui.panels import ErrorScale, Legend, ResultsTable, SidePanel
 from app.gui.rdplot import RDPanel
 from app.gui.statusbar import StatusBar
+from app.gui.windowfit import PREFERRED, bottom_dock_height, compact, first_geometry
 from app.gui.worker import Job, PipelineInfo, WorkerThread
 from app.session import ImageEntry, Result, Session, colorize_segmentation, params_label
 from app.shipped import shipped_path
@@ -229,9 +230,10 @@ class MainWindow(FileActions, QMainWindow):
         self.pixel_label = self.status.pixel_label
         self.latency_label = self.status.latency_label
         self.device_label = self.status.device_label
-        self.resize(1480, 940)
+        self.resize(*PREFERRED)
         self.resizeDocks([self.dock_a, self.dock_b], [260, 260], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_rd], [330], Qt.Orientation.Vertical)
+        self._compact: bool | None = None  # the layout applied (None: none yet)
 
         self._rd_timer = QTimer(self)
         self._rd_timer.setSingleShot(True)
@@ -247,7 +249,7 @@ class MainWindow(FileActions, QMainWindow):
         tb.addWidget(QLabel(" Image "))
         self.image_combo = QComboBox()
         self.image_combo.setObjectName("imageCombo")
-        self.image_combo.setMinimumContentsLength(18)
+        self.image_combo.setMinimumContentsLength(26)  # "name.png  (4000×3000)"
         self.image_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.image_combo.currentIndexChanged.connect(self._on_image_selected)
@@ -267,7 +269,7 @@ class MainWindow(FileActions, QMainWindow):
         self.overlay_check = _check("Segmentation", "overlayCheck", "Overlay the "
                                     "segmentation map of the shown result (pipelines that "
                                     "produce one)")
-        self.overlay_check.toggled.connect(self._refresh_overlay)
+        self.overlay_check.toggled.connect(self._refresh_overlay_and_captions)
         tb.addWidget(self.overlay_check)
         self.overlay_mode = QComboBox()
         self.overlay_mode.setObjectName("overlayMode")
@@ -278,7 +280,7 @@ class MainWindow(FileActions, QMainWindow):
             "What the overlay shows: the class map of the shown result, or (for an image "
             "with a ground-truth label map) the pixels each pane's segmentation gets wrong: "
             "SegNet run on what the pane shows, or the map its file carries")
-        self.overlay_mode.currentIndexChanged.connect(self._refresh_overlay)
+        self.overlay_mode.currentIndexChanged.connect(self._refresh_overlay_and_captions)
         tb.addWidget(self.overlay_mode)
         self.overlay_opacity = QSlider(Qt.Orientation.Horizontal)
         self.overlay_opacity.setObjectName("overlayOpacity")
@@ -363,12 +365,40 @@ class MainWindow(FileActions, QMainWindow):
         geom = s.value("geometry")
         if isinstance(geom, QByteArray | bytes):
             self.restoreGeometry(geom)
+        else:  # fresh settings: inside the screen's available area
+            self.fit_to_screen()
         state = s.value("windowState")
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
+            self._compact = compact(self.height())  # the saved dock sizes stay
         self._rebuild_recent()
         self.overlay_opacity.setValue(int(cast("int | str", s.value("overlayOpacity", 50))))
         self.swipe_check.setChecked(str(s.value("swipe", "false")).lower() == "true")
+
+    def fit_to_screen(self) -> None:
+        """Size and place the window inside the available geometry of its screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        a = screen.availableGeometry()
+        x, y, w, h = first_geometry((a.x(), a.y(), a.width(), a.height()))
+        self.resize(w, h)
+        self.move(x, y)
+        self._apply_layout(h)
+
+    def _apply_layout(self, height: int) -> None:
+        """The compact layout below COMPACT_HEIGHT pixels: low bottom docks (they stay
+        closable and resizable, so the images get the room)."""
+        low = compact(height)
+        if low == getattr(self, "_compact", None):
+            return
+        self._compact = low
+        self.resizeDocks([self.dock_rd], [bottom_dock_height(height)],
+                         Qt.Orientation.Vertical)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+        super().resizeEvent(event)
+        self._apply_layout(event.size().height())
 
     def save_settings(self) -> None:
         s = self.settings
@@ -396,6 +426,7 @@ class MainWindow(FileActions, QMainWindow):
         self.errors.append(message)
         self.status.showMessage(message.splitlines()[0], 8000)
         QMessageBox.critical(self, title, message)
+        self.refocus()
 
     def about(self) -> None:
         from app.gui.docs import DOCUMENTS
@@ -460,6 +491,7 @@ class MainWindow(FileActions, QMainWindow):
             "Largest image to open, in megapixels (memory grows with it: about 60 bytes "
             "per pixel while a learned pipeline runs):", self.max_pixels() // 1_000_000,
             1, 1000, 16)
+        self.refocus()
         if ok:
             self.settings.setValue("maxPixels", int(mp) * 1_000_000)
             self.status.showMessage(f"Images up to {mp} megapixels will open", 5000)
@@ -522,6 +554,8 @@ class MainWindow(FileActions, QMainWindow):
         self._sync_pane(side)
 
     def _on_panel_changed(self, side: str) -> None:
+        self.model.active = side  # Export and Save take the pane worked with last
+        self._name_export_actions()
         self.requested.setdefault(side, time.perf_counter())
         getattr(self, f"_debounce_{side}").start()
 
@@ -599,6 +633,7 @@ class MainWindow(FileActions, QMainWindow):
             self.show_error(req)
             return
         self._submit(req, "match", time.perf_counter())
+        self.model.mark_waiting("B")
         self.status.showMessage(f"Matching B ({req.pipeline}) to {req.target_bpp:.4f} bpp…",
                                 4000)
 
@@ -628,14 +663,28 @@ class MainWindow(FileActions, QMainWindow):
         """Stop the running job (Esc): after its current tile or stage."""
         if self.worker.cancel():
             self.status.cancelling()
+            self._follow_shown(self.model.cancelled())
+            for side in SIDES:
+                self._set_caption(side)
+                self._refresh_numbers(side)
         else:
             self.status.showMessage("Nothing to cancel", 2000)
+
+    def _follow_shown(self, sides: list[str]) -> None:
+        """The controls of ``sides`` take the setting their pane shows (after a cancel)."""
+        for side in sides:
+            pane = self.model.panes[side]
+            self.panels[side].set_source(pane.pipeline, pane.params, emit=False)
+            getattr(self, f"_debounce_{side}").stop()
+            self.requested.pop(side, None)
+            self._refresh_side(side)
 
     def set_swipe(self, on: bool) -> None:
         state = self.compare.view_state()
         self.compare.set_mode("swipe" if on else "side")
         self._refresh_panes()
         self.compare.restore_view(state)
+        self._show_zoom(self.compare.active_canvas())
 
     def _on_device_choice(self) -> None:
         device = self.device_combo.currentData() or "cpu"
@@ -657,6 +706,7 @@ class MainWindow(FileActions, QMainWindow):
             except ValueError:
                 params = {}
             self._set_pane(side, name, params)
+            self._set_caption(side)  # an image opened before: its pane's pipeline now
         self.rd_panel.set_catalog(infos)
 
     def _on_devices(self, devices: list[str]) -> None:
@@ -685,7 +735,9 @@ class MainWindow(FileActions, QMainWindow):
                 "match": f"matching {job.pipeline} to {job.target_bpp:.4f} bpp",
                 "sweep": f"sweep of {job.name or 'image'} ({total} points)",
                 "decode": f"decoding {job.name}"}.get(job.kind, job.kind)
-        self.status.job_started(what, total)
+        pixels = int(job.image.shape[0] * job.image.shape[1]) if job.image is not None \
+            else len(job.data)
+        self.status.job_started(what, total, f"{job.kind} {job.pipeline}", pixels)
 
     def _on_progress(self, job_id: int, stage: str, done: int, total: int) -> None:
         self.status.stage(stage, done, total)
@@ -740,6 +792,11 @@ class MainWindow(FileActions, QMainWindow):
             f"({header.get('bpp', 0):.4f} bpp)", 10000)
 
     def _on_job_finished(self, job: Job, status: str) -> None:
+        self.status.job_finished(status == "done")
+        if status == "superseded":  # its pane asked for something else: that job runs next
+            return
+        if status == "cancelled":
+            self._follow_shown(self.model.cancelled())
         if status != "done":
             for side in SIDES:
                 self._set_caption(side)
@@ -816,7 +873,9 @@ class MainWindow(FileActions, QMainWindow):
         return self.model.image_for(side, self.heat_check.isChecked())
 
     def _caption_text(self, side: str, pending: bool = False) -> str:
-        return self.model.caption(side, pending, self.heat_check.isChecked())
+        carried = self.overlay_check.isChecked() and self.overlay_mode.currentData() == \
+            "carried"
+        return self.model.caption(side, pending, self.heat_check.isChecked(), carried)
 
     def _set_caption(self, side: str, pending: bool = False) -> None:
         text = self._caption_text(side, pending)
@@ -857,38 +916,52 @@ class MainWindow(FileActions, QMainWindow):
             self.compare.swipe.set_captions("", "")
 
     def _refresh_numbers(self, side: str) -> None:
+        why = self.model.fixed_setting()
+        self.panels[side].set_params_enabled(not why, why)
         self.panels[side].show_numbers(self.model.panes[side].shown, self.model.note(side),
                                        self.model.accuracy_text(side))
+        self._name_export_actions()
+
+    def _name_export_actions(self) -> None:
+        """File ▸ Export and Save name the pane (and result) they take."""
+        what = self.model.export_label()
+        self.action_export.setText(f"&Export {what} as .edms…")
+        self.action_save.setText(f"&Save {what} Decoded Image…")
 
     def _refresh_overlay(self) -> None:
+        """Each pane overlays its own map in the chosen mode, or says why it cannot."""
         entry = self.current()
         truth = entry is not None and entry.task == "segmentation"
-        model = self.overlay_mode.model()
-        for i in (1, 2):  # the error modes need a ground-truth label map
-            item = model.item(i) if hasattr(model, "item") else None
-            if item is not None:
-                item.setEnabled(truth)
-        mode = self.overlay_mode.currentData() if truth else "classes"
-        if mode == "classes":
-            seg = self.model.overlay()
-            ok = seg is not None
-            on = ok and self.overlay_check.isChecked()
-            self.compare.set_overlay(colorize_segmentation(seg) if on and seg is not None
-                                     else None)
-        else:
-            errs = {side: self.model.error_overlay(side, mode) for side in SIDES}
-            ok = any(e is not None for e in errs.values())
-            on = ok and self.overlay_check.isChecked()
-            self.compare.set_overlays(errs["A"] if on else None, errs["B"] if on else None)
-        self.overlay_check.setEnabled(ok or self.overlay_check.isChecked())
+        mode = self.overlay_mode.currentData() or "classes"
+        on = self.overlay_check.isChecked()
+        maps: dict[str, np.ndarray | None] = {}
+        notes: dict[str, str] = {}
+        for side in SIDES:
+            data, why = self.model.pane_overlay(side, mode)
+            if data is not None and mode == "classes":
+                data = colorize_segmentation(data)
+            maps[side], notes[side] = data, why
+        ok = any(m is not None for m in maps.values())
+        self.compare.set_overlays(maps["A"] if on else None, maps["B"] if on else None)
+        swipe = self.compare.mode() == "swipe"
+        for side, canvas in (("A", self.compare.pane_a), ("B", self.compare.pane_b)):
+            canvas.set_note(f"Overlay: {notes[side]}" if on and notes[side] and not swipe
+                            else "")
+        self.compare.swipe.set_note(" · ".join(f"{s}: {notes[s]}" for s in SIDES
+                                               if notes[s]) if on and swipe else "")
+        self.overlay_check.setEnabled(entry is not None)
         self.overlay_check.setToolTip(
-            ("Overlay the segmentation map of the shown result" if mode == "classes" else
-             "Overlay, in red, the pixels each pane's segmentation gets wrong against the "
-             "ground truth") if ok else
-            ("The shown results carry no segmentation (learned pipelines provide one)"
-             if mode == "classes" else "No segmentation to compare yet"))
+            "Overlay the segmentation map each pane's result carries" if mode == "classes"
+            else "Overlay, in red, the pixels each pane's segmentation gets wrong against "
+                 "the ground truth" if truth else
+            "This image has no ground-truth label map: the error modes cannot apply")
         self.compare.set_overlay_opacity(self.overlay_opacity.value() / 100.0)
-        self.legend.setVisible(on and mode == "classes")
+        self.legend.setVisible(on and ok and mode == "classes")
+
+    def _refresh_overlay_and_captions(self) -> None:
+        self._refresh_overlay()
+        for side in SIDES:
+            self._set_caption(side)
 
     def _refresh_inspector(self) -> None:
         entry = self.current()
@@ -914,6 +987,8 @@ class MainWindow(FileActions, QMainWindow):
                 canvas.image_item.pixmap().width(), 1)) else "A"
         menu = QMenu(self)
         menu.addAction(f"Save pane {side} as shown…", lambda: self._save_pane(side))
+        if self.model.panes[side].shown is not None:
+            menu.addAction(f"Export pane {side} as .edms…", lambda: self._export_pane(side))
         menu.addAction(f"Copy pane {side} to clipboard", lambda: self._copy_pane(side))
         menu.addAction(f"Inspect layers of pane {side}", lambda: self._inspect(side))
         menu.addSeparator()
@@ -922,6 +997,11 @@ class MainWindow(FileActions, QMainWindow):
         menu.addAction("Actual pixels (1:1)", self.compare.one_to_one)
         menu.exec(canvas.mapToGlobal(pos))
 
+    def _export_pane(self, side: str) -> None:
+        self.model.active = side
+        self._name_export_actions()
+        self.export_edms()
+
     def _inspect(self, side: str) -> None:
         self.inspector.side.setCurrentIndex(self.inspector.side.findData(side))
         self.dock_inspector.show()
@@ -929,9 +1009,8 @@ class MainWindow(FileActions, QMainWindow):
         self._refresh_inspector()
 
     def _show_zoom(self, canvas) -> None:  # noqa: ANN001
-        if canvas.has_image():
-            pct = canvas.scale_factor() * canvas.devicePixelRatioF() * 100
-            self.zoom_label.setText(f"{pct:.0f} %")
+        if canvas.has_image() and canvas in self.compare.visible_canvases():
+            self.status.set_zoom(canvas.scale_factor() * canvas.devicePixelRatioF())
 
     def next_image(self, step: int = 1) -> None:
         n = self.image_combo.count()

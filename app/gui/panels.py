@@ -66,6 +66,14 @@ def _measure(value: float, result: Result) -> str:
     return fmt_num(value, 4)
 
 
+def _cell(value: float, digits: int, result: Result) -> str:
+    """A metric in the results table: "…" only while it is being computed; "—" where
+    there is none (a file has no original) or it never will be (stopped, superseded)."""
+    if math.isnan(value) and (result.from_file or result.stopped or result.metrics_done):
+        return "—"
+    return fmt_num(value, digits)
+
+
 class ParamRow(QWidget):
     """Slider + spin box for one integer ParamSpec (kept in step).
 
@@ -79,6 +87,10 @@ class ParamRow(QWidget):
         super().__init__(parent)
         self.spec = spec
         self.values: list[int] = [int(v) for v in spec.get("values") or []]
+        # names of the integer values 0..n-1 (a tuning: psnr | visual), shown by name
+        choices = [str(c) for c in spec.get("choices") or []]
+        if choices and not self.values:
+            self.values = list(range(len(choices)))
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -90,7 +102,9 @@ class ParamRow(QWidget):
             self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
             combo = QComboBox()
             for v in self.values:
-                combo.addItem(str(v), v)
+                combo.addItem(choices[v] if 0 <= v < len(choices) else str(v), v)
+            if choices:
+                rng = "|".join(choices)
             self.spin: QComboBox | QSpinBox = combo
         else:
             rng = f"{spec['minimum']}..{spec['maximum']}"
@@ -250,6 +264,11 @@ class SidePanel(QWidget):
             if k in self.rows:
                 self.rows[k].set_value(v)
 
+    def set_params_enabled(self, on: bool, why: str = "") -> None:
+        """Enable the parameter controls, or disable them saying ``why`` (tool tip)."""
+        self.params_box.setEnabled(on)
+        self.params_box.setToolTip("" if on else why)
+
     def _source_changed(self) -> None:
         self._rebuild_params()
         self.changed.emit(self.side)
@@ -266,7 +285,10 @@ class SidePanel(QWidget):
             row = ParamRow(self.side, spec)
             row.changed.connect(lambda: self.changed.emit(self.side))
             self.rows[spec["name"]] = row
-            self.params_form.addRow(f"{spec['label']}", row)
+            label = QLabel(f"{spec['label']}")  # a long label wraps, never cut
+            label.setObjectName(f"paramLabel{self.side}_{spec['name']}")
+            label.setWordWrap(True)
+            self.params_form.addRow(label, row)
 
     # numbers
     NUMBER_KEYS = (("file", "File size"), ("bpp", "bpp"), ("psnr", "PSNR"),
@@ -397,9 +419,9 @@ class ResultsTable(QTableWidget):
                 params_label(r.params),
                 fmt_bytes(r.file_bytes),
                 fmt_num(r.bpp, 4),
-                fmt_num(r.psnr, 2),
-                fmt_num(r.ms_ssim, 4),
-                fmt_num(r.haarpsi, 4),
+                _cell(r.psnr, 2, r),
+                _cell(r.ms_ssim, 4, r),
+                _cell(r.haarpsi, 4, r),
                 fmt_time(r.encode_s),
                 fmt_time(r.decode_s),
                 ", ".join(f"{lay.kind} {lay.bytes}" for lay in r.layers),

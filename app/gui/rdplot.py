@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.worker import PipelineInfo
+from app.plotstyle import Style, pipeline_styles
 from app.refcurves import MARK, ReferenceCurve, unique
 from app.session import ACCURACY_METRICS, Result, params_label
 
@@ -39,20 +40,20 @@ OKABE_ITO = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 1
 #: colours of reference curves (dashed), in this order: the Okabe-Ito ones but yellow,
 #: which is faint on a light background beside a thin dashed line
 REFERENCE_COLOURS = tuple(OKABE_ITO[i] for i in (5, 6, 4, 7, 1, 2, 0))
-#: marker shapes (pyqtgraph symbols), told apart without colour
-SYMBOLS = ("o", "s", "t", "d", "star", "t1", "p", "h", "+", "t2", "t3", "arrow_up",
-           "arrow_down")  # 13: prime to the 8 colours, so pairs repeat only after 104
 
 
-def pipeline_style(index: int) -> tuple[tuple[int, int, int], str]:
-    """Colour and marker of the ``index``-th pipeline: the colour cycles through the 8
-    Okabe-Ito colours and the marker through 13 shapes, so neighbours differ in both and
-    no two of the first 104 pipelines share the pair."""
-    return OKABE_ITO[index % len(OKABE_ITO)], SYMBOLS[index % len(SYMBOLS)]
+def pipeline_style(name: str, names: list[str] | tuple[str, ...] = ()
+                   ) -> tuple[tuple[int, int, int], str]:
+    """Colour and (pyqtgraph) marker of pipeline ``name`` among ``names``: the style table
+    of :mod:`app.plotstyle`, which the exported matplotlib plots use too."""
+    st = pipeline_styles([*names, name])[name]
+    return st.rgb, st.symbol
 
 
-def pipeline_colour(index: int) -> tuple[int, int, int]:
-    return pipeline_style(index)[0]
+def _pen(rgb: tuple[int, int, int], dashed: bool):  # noqa: ANN202 - a QPen
+    """A curve's line: 2 px, dashed for the second round of colours."""
+    return pg.mkPen(color=rgb, width=2,
+                    style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
 
 
 def _tip(name: str, p: tuple) -> str:
@@ -99,8 +100,8 @@ class CurveLegend(QWidget):
                 widget.deleteLater()
         self.names = []
 
-    def add(self, name: str, rgb: tuple[int, int, int], symbol: str,
-            dashed: bool = False) -> None:
+    def add(self, name: str, rgb: tuple[int, int, int], symbol: str, dashed: bool = False
+            ) -> None:
         from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
         from PySide6.QtGui import QColor, QPainter, QPixmap
 
@@ -108,8 +109,7 @@ class CurveLegend(QWidget):
         pix.fill(QColor(0, 0, 0, 0))
         p = QPainter(pix)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(pg.mkPen(color=rgb, width=2,
-                          style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine))
+        p.setPen(_pen(rgb, dashed))
         p.drawLine(0, 7, 28, 7)
         p.translate(14, 7)
         drawSymbol(p, symbol, 9, pg.mkPen(self.palette().text().color()), pg.mkBrush(*rgb))
@@ -140,6 +140,7 @@ class RDPanel(QWidget):
         self.setObjectName("rdPanel")
         self.colours: dict[str, tuple[int, int, int]] = {}
         self.symbols: dict[str, str] = {}
+        self.styles: dict[str, Style] = {}
         self.catalog: list[PipelineInfo] = []
         #: published curves shown beside the measured ones (Data ▸ Add Reference Curve…)
         self.references: list[ReferenceCurve] = []
@@ -248,6 +249,8 @@ class RDPanel(QWidget):
         split.setStretchFactor(1, 2)
         split.setStretchFactor(2, 2)
         split.setSizes([700, 330, 330])
+        for box in (left, sweep_box, bd_box):  # a narrow window squeezes, never widens
+            box.setMinimumWidth(160)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
@@ -279,9 +282,7 @@ class RDPanel(QWidget):
 
     def set_catalog(self, infos: list[PipelineInfo], checked: set[str] | None = None) -> None:
         self.catalog = [i for i in infos if not i.error]
-        styles = {info.name: pipeline_style(i) for i, info in enumerate(infos)}
-        self.colours = {name: st[0] for name, st in styles.items()}
-        self.symbols = {name: st[1] for name, st in styles.items()}
+        self._set_styles([info.name for info in infos])
         checked = checked if checked is not None else {"hevc", "jpeg", "webp"}
         self.sweep_table.setRowCount(len(self.catalog))
         for r, info in enumerate(self.catalog):
@@ -306,6 +307,12 @@ class RDPanel(QWidget):
         i = self.anchor.findData(current or "hevc")
         self.anchor.setCurrentIndex(max(i, 0))
         self.anchor.blockSignals(False)
+
+    def _set_styles(self, names: list[str]) -> None:
+        """Styles by pipeline name (:mod:`app.plotstyle`), the same in every plot."""
+        self.styles = pipeline_styles(names)
+        self.colours = {name: st.rgb for name, st in self.styles.items()}
+        self.symbols = {name: st.symbol for name, st in self.styles.items()}
 
     def sweep_plan(self) -> list[tuple[str, list[int]]]:
         """Checked pipelines and their values (invalid entries are skipped)."""
@@ -373,22 +380,26 @@ class RDPanel(QWidget):
         self.legend.clear()
         self.scatter_items = {}
         key = self.metric_key()
-        self.plot.setLabel("left", dict(METRICS)[key])
+        label = dict(METRICS)[key]  # too long for a low plot: its short form
+        if self.plot.fontMetrics().horizontalAdvance(label) > self.plot.height() - 40:
+            label = label.split(" (")[0]
+        self.plot.setLabel("left", label)
         n = 0
         edge = self.palette().text().color()
+        if any(name not in self.styles for name in series):
+            self._set_styles([*self.styles, *series])
         for name, pts in series.items():
-            rgb = self.colours.get(name, (200, 200, 200))
-            symbol = self.symbols.get(name, "o")
+            st = self.styles[name]
+            rgb, symbol = st.rgb, st.symbol
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             n += len(pts)
-            pen = pg.mkPen(color=rgb, width=2)
-            self.plot.plot(xs, ys, pen=pen, symbol=symbol, symbolSize=8,
+            self.plot.plot(xs, ys, pen=_pen(rgb, st.dashed), symbol=symbol, symbolSize=9,
                            symbolBrush=pg.mkBrush(*rgb), symbolPen=pg.mkPen(edge))
-            self.legend.add(name, rgb, symbol)
+            self.legend.add(name, rgb, symbol, st.dashed)
             tips = [_tip(name, p) for p in pts]
             scatter = pg.ScatterPlotItem(
-                xs, ys, data=tips, size=8, symbol=symbol, pen=pg.mkPen(edge, width=0.5),
+                xs, ys, data=tips, size=9, symbol=symbol, pen=pg.mkPen(edge, width=0.5),
                 brush=pg.mkBrush(*rgb), hoverable=True, hoverSize=12,
                 tip=lambda x, y, data: data,
             )

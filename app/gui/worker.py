@@ -34,6 +34,9 @@ interrupt (one tile's forward pass, x265, a lossless JPEG XL candidate) runs on 
 thread while the worker polls the stop flag (:func:`app.cancel.interruptible`):
 Cancel abandons it within :data:`app.cancel.POLL_S` seconds.
 
+A newer encode or match request of a pane supersedes that pane's running job: it stops
+after its running tile (or abandoned codec call) and finishes as ``"superseded"``; a
+superseded check of an already shown result is deferred, not dropped.
 Cancel drops the waiting jobs and the deferred verification of shown results too, so a
 cancelled job never goes on by itself; a result whose verification or metrics were
 stopped is marked :attr:`Result.stopped` (shown as not measured, encoded again when it is
@@ -120,7 +123,8 @@ class Worker(QObject):
     progress = Signal(int, str, int, int)  # job id, stage, done, total (0: unknown)
     result_ready = Signal(object, object)  # Job, Result (ms_ssim/haarpsi may be NaN)
     result_updated = Signal(object, object)  # Result.key, {field: value} (see _finish)
-    job_finished = Signal(object, str)  # Job, "done" | "cancelled" | "error"
+    # Job, "done" | "cancelled" | "superseded" (a newer request of its pane) | "error"
+    job_finished = Signal(object, str)
     failed = Signal(object, str)  # Job, message for people
     notice = Signal(object, str)  # Job, something the user should know (not an error)
     pipeline_unavailable = Signal(str, str)  # name, why (e.g. trained weights missing)
@@ -143,6 +147,7 @@ class Worker(QObject):
         self._job: Job | None = None  # the running job
         self._stage = ""  # the running job's current stage (for tile progress)
         self._forget: set[int] = set()  # closed images whose analyses must be dropped
+        self._superseded = 0  # id of the running job a newer request of its pane stopped
         self._analysers: dict[str, Any] = {}  # task -> reference network (loaded once)
 
     # ------------------------------------------------------------------ GUI-thread API
@@ -150,11 +155,18 @@ class Worker(QObject):
         """Queue ``job`` (thread-safe); returns it with its id set."""
         job.id = next(self._ids)
         with self._cond:
-            if job.kind == "encode" and job.side:
+            if job.kind in ("encode", "match") and job.side:
                 self._queue = [
                     j for j in self._queue if not (j.kind in ("encode", "match")
                                                    and j.side == job.side)
                 ]
+                # the pane asks for something else now: its running job (or the deferred
+                # check of its last result) stops at once (see _superseding)
+                running = self._job
+                if running is not None and running.kind in ("encode", "match") \
+                        and running.side == job.side:
+                    self._superseded = running.id
+                    self._cancel.set()
             self._queue.append(job)
             self._cond.notify()
         return job
@@ -163,6 +175,7 @@ class Worker(QObject):
         """Drop waiting jobs and deferred verifications, and stop the running job after
         its current tile or stage. Returns False when there was nothing to stop."""
         with self._cond:
+            self._superseded = 0  # the user's cancel: nothing goes on later
             anything = self._busy or bool(self._queue) or bool(self._deferred)
             self._queue = [j for j in self._queue if j.kind == "device"]
             for _job, result, _ in self._deferred:
@@ -245,18 +258,21 @@ class Worker(QObject):
                     continue  # a cancel emptied the queue meanwhile
                 if job is not None:
                     self._cancel.clear()
+                    self._superseded = 0
             if job is None:
                 with self._cond:
                     if not self._deferred:  # cancelled meanwhile
                         continue
                     djob, result, original = self._deferred.pop(0)
                     self._cancel.clear()
+                    self._superseded = 0
                 self._job, self._busy = djob, True
                 try:
                     with self._watching():
                         self._complete(djob, result, original)
                 except Cancelled:
-                    self.result_updated.emit(result.key, {"stopped": True})
+                    if not self._defer_superseded(djob, result, original):
+                        self.result_updated.emit(result.key, {"stopped": True})
                 except Exception as exc:  # noqa: BLE001 - becomes a dialog
                     self.result_updated.emit(result.key, {"invalid": True})
                     self.failed.emit(djob, _message(exc))
@@ -284,7 +300,8 @@ class Worker(QObject):
             with self._watching():
                 self._dispatch(job)
         except Cancelled:
-            status = "cancelled"
+            # "superseded": a newer request of the same pane stopped it (not the user)
+            status = "superseded" if self._superseded == job.id else "cancelled"
         except Exception as exc:  # noqa: BLE001 - every failure becomes a dialog
             status = "error"
             self.failed.emit(job, _message(exc))
@@ -345,6 +362,8 @@ class Worker(QObject):
                         "sweep": [int(v) for v in s.sweep],
                         "higher_is_better": bool(s.higher_is_better),
                         "values": [int(v) for v in getattr(s, "values", ())],
+                        # names of the values 0..n-1, where the spec gives them
+                        "choices": [str(c) for c in getattr(s, "choices", ()) or ()],
                     }
                     for s in registry.params(name)
                 ]
@@ -500,13 +519,17 @@ class Worker(QObject):
 
     def _metrics(self, result: Result, original: np.ndarray, job: Job) -> None:
         from app import metrics
+        from app.pipelines.watch import interruptible
 
         self._check()
         self.progress.emit(job.id, "metrics", 0, 0)
+        # each metric takes seconds on a large photo: stoppable while it runs (Cancel, or
+        # a newer request of the pane)
         values: dict[str, Any] = {
-            "ms_ssim": _safe(metrics.ms_ssim_rgb, original, result.decoded),
-            "haarpsi": _safe(metrics.haarpsi, original, result.decoded),
-        }
+            "ms_ssim": interruptible(_safe, metrics.ms_ssim_rgb, original, result.decoded)}
+        self._check()
+        values["haarpsi"] = interruptible(_safe, metrics.haarpsi, original, result.decoded)
+        self._check()
         if job.task:  # the image has a ground truth: the reference network's view
             self._check()
             self.progress.emit(job.id, "reference network", 0, 0)
@@ -546,11 +569,22 @@ class Worker(QObject):
             try:
                 self._complete(job, result, job.image)
             except Cancelled:
-                self.result_updated.emit(result.key, {"stopped": True})
+                if not self._defer_superseded(job, result, job.image):
+                    self.result_updated.emit(result.key, {"stopped": True})
                 raise
             except Exception:
                 self.result_updated.emit(result.key, {"invalid": True})
                 raise
+
+    def _defer_superseded(self, job: Job, result: Result, original: np.ndarray) -> bool:
+        """A newer request of the pane stopped the check and metrics of ``result``: they
+        are done later, when the queue is empty, as for a result shown while dragging.
+        False when the user cancelled (the result is then marked stopped)."""
+        with self._cond:
+            if self._superseded != job.id:
+                return False
+            self._deferred.append((job, result, original))
+            return True
 
     def _do_sweep(self, job: Job) -> None:
         assert job.image is not None
