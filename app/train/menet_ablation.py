@@ -39,8 +39,7 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
@@ -145,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
     iters = int(args.iters or DEFAULTS["iters"])
     batch, crop = int(args.batch or DEFAULTS["batch"]), int(args.crop or DEFAULTS["crop"])
     lr0 = float(args.lr or DEFAULTS["lr"])
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    env = setup(args)
+    device = env.device
     frames = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", None)
     val = val[:: max(1, len(val) // max(1, args.val_frames))][: args.val_frames]
