@@ -151,7 +151,7 @@ def test_images(data: Path | None, gpu: bool, quick: bool = False
         from app.imageio import load_image
 
         for path in sorted(kodak.glob("*.png"))[:n]:
-            images.append((path.name, load_image(path)))
+            images.append((path.name, load_image(path).array))
     while len(images) < n:
         h, w = (512, 768) if len(images) % 2 == 0 else (768, 512)
         images.append((f"synthetic {w}x{h}", synthetic_image(h, w, len(images))))

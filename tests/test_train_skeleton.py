@@ -84,3 +84,18 @@ def test_the_loop_exports_under_the_run_folder_by_default(tmp_path) -> None:
                               minutes=None, val_every=10, ckpt_minutes=5.0)
     loop = common.TrainLoop(args, "net", 2, {"model": torch.nn.Linear(1, 1)})
     assert str(loop.out_dir) == "runs/net-lite" == str(loop.run_dir)
+
+
+def _counting(i: int):
+    n = 0
+    while True:
+        n += 1
+        yield torch.full((2,), float(100 * i + n))
+
+
+def test_batches_with_workers_come_from_worker_processes() -> None:
+    """The CUDA default (a DataLoader of worker streams), run on the CPU with one worker:
+    worker 0 runs stream 0, in order."""
+    env = common.Setup(torch.device("cpu"), None, 1, 0)
+    it = common.batches(_counting, env)
+    assert [float(next(it)[0]) for _ in range(3)] == [1.0, 2.0, 3.0]

@@ -205,9 +205,14 @@ def batches(make: Callable[[int], Iterator[Any]], env: Setup) -> Iterator[Any]:
     if env.workers <= 0:
         stream = make(0)
     else:
+        import multiprocessing as mp
+
+        # fork: the streams are closures over the loaded images (not picklable), and the
+        # workers never touch CUDA
+        ctx = "fork" if "fork" in mp.get_all_start_methods() else None
         stream = iter(torch.utils.data.DataLoader(
             _Stream(make), batch_size=None, num_workers=env.workers, pin_memory=env.cuda,
-            persistent_workers=True, prefetch_factor=4))
+            persistent_workers=True, prefetch_factor=4, multiprocessing_context=ctx))
     for item in stream:
         yield _to_device(item, env.device)
 
