@@ -38,6 +38,7 @@ from app.nets import menet as mn
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
+    batches,
     export_safetensors,
     setup,
 )
@@ -163,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
     loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
     loop.resume()
     torch.manual_seed(4321 + loop.step)
-    data = infinite_batches(SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch,
-                            seed=7 + loop.step)
+    data = batches(lambda i: infinite_batches(
+        SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch, seed=7 + loop.step + 1000 * i),
+        env)
     qrng = np.random.default_rng(99 + loop.step)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
+    batches,
     export_safetensors,
     setup,
 )
@@ -110,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
-    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
+    loader = batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
+                                                batch, seed + 1000 * i), env)
 
     def validate() -> tuple[float, dict[str, Any]]:
         m = evaluate(model, val, device)
