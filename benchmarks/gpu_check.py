@@ -415,7 +415,10 @@ def check_training(rep: Report, tmp: Path, data: Path | None, cuda: bool, steps:
                 _, st = _train([net, *per_net[net], "--config", config, "--device", "cuda",
                                 *quiet_opts, "--iters", str(steps), "--run-dir", str(run_dir)])
                 peak = torch.cuda.max_memory_allocated() / 2**30
-                rep.ok(what, f"{st['steps_per_s']:.2f} steps/s over {int(st['steps'])} steps "
+                steady = (f" ({st['steady_steps_per_s']:.2f} after the first 5)"
+                          if "steady_steps_per_s" in st else "")
+                rep.ok(what, f"{st['steps_per_s']:.2f} steps/s{steady} over "
+                       f"{int(st['steps'])} steps "
                        f"(default batch and crop, bf16 autocast "
                        f"{'on' if torch.cuda.is_bf16_supported() else 'off'}), "
                        f"peak GPU memory {peak:.2f} GiB")

@@ -398,7 +398,9 @@ class Progress:
 
 LAST_STATS: dict[str, float] = {}
 """The steps, seconds and steps per second of this process's last :meth:`TrainLoop.run`
-(the training steps alone, before the final validation), for ``benchmarks/gpu_check.py``."""
+(the training steps alone, before the final validation; ``steady_steps_per_s`` leaves out
+the first :data:`WARM_STEPS`), for ``benchmarks/gpu_check.py``."""
+WARM_STEPS = 5
 
 
 class TrainLoop:
@@ -523,6 +525,7 @@ class TrainLoop:
 
         signalled = False
         first, t_start = self.step, time.monotonic()
+        t_warm = t_start  # after the first WARM_STEPS steps (kernel choice, loader start)
         while True:
             # one all-reduce: every rank takes the same LR and stops at the same step
             self.p, flag = distributed.agree_max([sched(self.step), float(stop.is_set())])
@@ -531,6 +534,8 @@ class TrainLoop:
                 break
             logs = train_step(self.p)
             self.step += 1
+            if self.step - first == WARM_STEPS:
+                t_warm = time.monotonic()
             for k, v in logs.items():
                 avg[k] = v if k not in avg else 0.98 * avg[k] + 0.02 * v
             pbar.update(1)
@@ -543,9 +548,11 @@ class TrainLoop:
                 self.save()
                 last_ckpt = time.monotonic()
         pbar.close()
-        seconds = time.monotonic() - t_start
-        self.stats = {"steps": self.step - first, "seconds": seconds,
-                      "steps_per_s": (self.step - first) / max(seconds, 1e-9)}
+        t_end = time.monotonic()
+        seconds, n = t_end - t_start, self.step - first
+        self.stats = {"steps": n, "seconds": seconds, "steps_per_s": n / max(seconds, 1e-9)}
+        if n > 2 * WARM_STEPS:
+            self.stats["steady_steps_per_s"] = (n - WARM_STEPS) / max(t_end - t_warm, 1e-9)
         LAST_STATS.clear()
         LAST_STATS.update(self.stats)
         self.stopped_by_signal = signalled
