@@ -548,13 +548,7 @@ class TrainLoop:
                 self.save()
                 last_ckpt = time.monotonic()
         pbar.close()
-        t_end = time.monotonic()
-        seconds, n = t_end - t_start, self.step - first
-        self.stats = {"steps": n, "seconds": seconds, "steps_per_s": n / max(seconds, 1e-9)}
-        if n > 2 * WARM_STEPS:
-            self.stats["steady_steps_per_s"] = (n - WARM_STEPS) / max(t_end - t_warm, 1e-9)
-        LAST_STATS.clear()
-        LAST_STATS.update(self.stats)
+        self._record_stats(self.step - first, t_start, t_warm)
         self.stopped_by_signal = signalled
         self.save()
         if validate is not None and last_val != self.step and not self.stopped_by_signal:
@@ -566,7 +560,20 @@ class TrainLoop:
         if self.is_main:
             print(f"stopped ({why}) at step {self.step}; best validation score "
                   f"{self.best:.4f}; checkpoint {self.last}; {self.stats['steps']} steps "
-                  f"in {seconds:.1f} s ({self.stats['steps_per_s']:.2f} steps/s)", flush=True)
+                  f"in {self.stats['seconds']:.1f} s ({self.stats['steps_per_s']:.2f} "
+                  "steps/s)", flush=True)
+
+    def _record_stats(self, n: int, t_start: float, t_warm: float) -> None:
+        """:attr:`stats` and :data:`LAST_STATS` of a run of ``n`` steps."""
+        import time
+
+        t_end = time.monotonic()
+        seconds = t_end - t_start
+        self.stats = {"steps": n, "seconds": seconds, "steps_per_s": n / max(seconds, 1e-9)}
+        if n > 2 * WARM_STEPS:
+            self.stats["steady_steps_per_s"] = (n - WARM_STEPS) / max(t_end - t_warm, 1e-9)
+        LAST_STATS.clear()
+        LAST_STATS.update(self.stats)
 
     def _finish_ranks(self) -> None:
         """Give every rank rank 0's buffers (the saved state) and, with
