@@ -67,3 +67,34 @@ def test_cuda_analysis_decodes_bit_exactly_on_the_cpu() -> None:
                               trip.decoded)
     finally:
         pipe.to("cpu")
+
+
+def _hyperprior():  # noqa: ANN202 - a HyperpriorPipeline
+    from app.nets import hyperprior as hp
+    from app.pipelines.endtoend import HyperpriorPipeline
+
+    torch.manual_seed(0)
+    return HyperpriorPipeline(model=hp.ScaleHyperprior(N=16, M=16), fingerprint=b"random01")
+
+
+def test_end_to_end_analysis_can_move_and_the_cpu_choice_changes_nothing() -> None:
+    pipe, image = _hyperprior(), _image()
+    before = api.code(pipe, pipe.prepare(image), {"quality": 5}).data
+    assert pipe.to("cpu") is True and pipe.analysis_device == "cpu"
+    assert api.round_trip(pipe, pipe.prepare(image), {"quality": 5}).data == before
+
+
+@pytest.mark.skipif(not CUDA, reason="torch sees no CUDA device on this machine: the "
+                    "GPU path of the Device choice cannot run here")
+def test_cuda_analysis_of_the_end_to_end_codec_decodes_bit_exactly_on_the_cpu() -> None:
+    pipe, image = _hyperprior(), _image()
+    try:
+        assert pipe.to("cuda") is True and pipe.analysis_device == "cuda"
+        trip = api.round_trip(pipe, pipe.prepare(image), {"quality": 5})
+        assert np.array_equal(trip.decoded, trip.encoded.reconstruction)
+        assert next(pipe.model.parameters()).device.type == "cpu"  # the model never moves
+        cpu = _hyperprior()  # a CPU-only decoder with the same weights
+        assert np.array_equal(api.decode_checked(cpu, trip.data, trip.decoded)[0],
+                              trip.decoded)
+    finally:
+        pipe.to("cpu")

@@ -132,7 +132,7 @@ class SlowEncodeFake(LayeredFake):
     tiles_seen = 0
 
     def encode_prepared(self, prepared, params):  # noqa: ANN001, ANN201
-        from app.pipelines.watch import checkpoint
+        from app.cancel import checkpoint
 
         SlowEncodeFake.tiles_seen = 0
         for i in range(6000):  # at most 60 s

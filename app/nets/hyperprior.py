@@ -174,7 +174,17 @@ def code_latent(model: Any, latent: torch.Tensor, exact: bool = False
     ``exact``: the bits the codec will spend, whatever the mode (for training the entropy
     model alone, ``--entropy-only``): the latent is rounded, not noised, and ẑ reaches h_s
     rounded (straight-through); z's own likelihood still sees the bottleneck's noise in
-    training."""
+    training.
+
+    Under mixed precision (a trainer's autocast, :mod:`app.train.common`) this step runs
+    in float32 all the same: rounding and the likelihoods' tails need float32's mantissa."""
+    with torch.autocast(latent.device.type, enabled=False):
+        return _code_latent(model, latent.float(), exact)
+
+
+def _code_latent(model: Any, latent: torch.Tensor, exact: bool
+                 ) -> tuple[torch.Tensor, Likelihoods]:
+    """:func:`code_latent`'s body (float32, outside autocast)."""
     z = model.h_a(latent.abs())
     z_hat, z_lik = model.entropy_bottleneck(z)
     if exact:

@@ -63,7 +63,7 @@ from app.errors import PipelineError
 from app.nets.checkerboard import MEAN_STEPS, anchor_mask
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
 from app.pipelines.endtoend_spec import HYPERPRIOR
-from app.pipelines.netrun import fixed_threads, in_helper_thread
+from app.pipelines.netrun import fixed_threads, in_helper_thread, module_on
 
 LATENT_SCALE = 16  # pixels per latent sample
 HYPER_SCALE = 4  # latent samples per hyper-latent sample
@@ -187,13 +187,34 @@ class EndToEndPipeline(Pipeline):
     def model_fingerprint(self) -> bytes:
         return self._fingerprint
 
+    # -- the encoder's analysis may run on another device ----------------------------------
+    _device = torch.device("cpu")
+
+    def to(self, device: str) -> bool:
+        """Run the analysis transform (``g_a``; MENet's analysis with its semantic
+        branch) on ``device``: its output, rounded, is what the file codes, so the decoder
+        reads it instead of recomputing it. Everything after it (h_a, h_s, the context,
+        the synthesis that gives the encoder's reconstruction) stays on the CPU in
+        float32, so the file decodes bit-exactly on any CPU (``docs/pipelines.md``,
+        "Devices")."""
+        self._device = torch.device(device)
+        return True
+
+    @property
+    def analysis_device(self) -> str:
+        return self._device.type
+
+    def _analysis_model(self) -> Any:
+        """The model itself on the CPU, else its copy on the analysis device."""
+        return module_on(self.model, self._device, vars(self).setdefault("_copies", {}))
+
     # -- parts that subclasses specialise -------------------------------------------------
     def part_channels(self) -> tuple[int, ...]:
         return (int(self.model.M),)
 
     def analyse(self, x: torch.Tensor) -> torch.Tensor:
-        y, _ = self.model.g_a(x)
-        return y
+        y, _ = self._analysis_model().g_a(x.to(self._device))
+        return y.cpu()
 
     def synthesise(self, lat: torch.Tensor, h: int, w: int,
                    views: dict[str, View] | None) -> np.ndarray:

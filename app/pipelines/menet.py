@@ -29,7 +29,7 @@ class MenetPipeline(EndToEndPipeline):
         return (int(self.model.M), int(self.model.Ms))
 
     def analyse(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.analyse(x)
+        return self._analysis_model().analyse(x.to(self._device)).cpu()
 
     def _synth_tile(self, lat: torch.Tensor) -> torch.Tensor:
         x_hat, seg = self.model.synthesise(lat)

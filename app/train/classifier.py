@@ -25,8 +25,7 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.registry import trainer
 
@@ -100,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg]
     iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
     lr0 = float(args.lr or d["lr"])
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    env = setup(args)
+    device = env.device
     root = Path(args.data)
     size = int(CONFIGS[cfg]["input"] * 1.15)
     train_x, train_y, classes = load_class_folders(root / "train", args.limit, size)
@@ -144,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
         idx = [rng.randrange(len(train_x)) for _ in range(batch)]
         x = torch.stack([random_resized_crop(train_x[i], inp, rng) for i in idx]).to(device)
         y = torch.tensor([train_y[i] for i in idx], device=device)
-        loss = F.cross_entropy(model_fwd(x), y, label_smoothing=0.1)
+        with env.autocast():
+            logits = model_fwd(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

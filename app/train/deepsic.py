@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,14 @@ import torch.nn.functional as F
 from app.classes import IMAGENETTE_CLASSES
 from app.entropy import binary
 from app.nets import deepsic as ds
+from app.train import common
 from app.train.common import (
+    Setup,
     TrainLoop,
     add_schedule_args,
+    backward_step,
     export_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.registry import trainer
 from app.train.smic import precise_bn
@@ -139,9 +142,10 @@ def evaluate_reference(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]]
     cross-entropy of the ``pre`` head on the float features of whole images."""
     t1 = t5 = 0
     ces = []
+    dev = next(model.parameters()).device
     for im, label in items:
-        x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255)
-        logits = model.h["pre"](model.features(_pad(x, model.stride)))[0]
+        x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255).to(dev)
+        logits = model.h["pre"](model.features(_pad(x, model.stride)))[0].float().cpu()
         ces.append(float(F.cross_entropy(logits[None], torch.tensor([label]))))
         top5 = logits.topk(5).indices.tolist()
         t1 += int(top5[0] == label)
@@ -155,20 +159,21 @@ def evaluate(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]], lambda_d: f
     """Per operating point: bpp (rate model), PSNR, top-1/top-5 of each head; the loss."""
     out: dict[str, Any] = {}
     losses = []
+    dev = next(model.parameters()).device
     for level, kept in enumerate(levels(model.channels), start=1):
         bpps, psnrs, ces = [], [], []
         hits = {v: [0, 0] for v in model.heads}
         for im, label in items:
-            x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255)
+            x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255).to(dev)
             h, w = x.shape[-2:]
-            o = model(_pad(x, model.stride), torch.tensor([kept]))
+            o = model(_pad(x, model.stride), torch.tensor([kept], device=dev))
             bits = float(-torch.log2(o["likelihoods"]).sum())
             bpps.append(bits / (h * w))
             mse = float(F.mse_loss(o["x_hat"][..., :h, :w].clamp(0, 1), x))
             psnrs.append(10 * np.log10(1 / max(mse, 1e-12)))
             ce = 0.0
             for v in model.heads:
-                logits = o[f"logits_{v}"][0]
+                logits = o[f"logits_{v}"][0].float().cpu()
                 ce += float(F.cross_entropy(logits[None], torch.tensor([label])))
                 top5 = logits.topk(5).indices.tolist()
                 hits[v][0] += int(top5[0] == label)
@@ -189,22 +194,134 @@ def evaluate(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]], lambda_d: f
 def fit_context_table(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]]) -> np.ndarray:
     """The context table learned from the codes of ``items`` (all channels)."""
     symbols = []
+    dev = next(model.parameters()).device
     for im, _ in items:
-        x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255)
+        x = torch.from_numpy(im).permute(2, 0, 1)[None].float().div(255).to(dev)
         k = ds.quantise(model.features(_pad(x, model.stride)))[0]
-        symbols.append(binary.to_symbols(k.to(torch.int64).numpy()))
+        symbols.append(binary.to_symbols(k.to(torch.int64).cpu().numpy()))
     return binary.fit_table(symbols, model.channels)
+
+
+@dataclass
+class DeepSICTraining:
+    """DeepSIC's part of the trainer skeleton (:class:`TrainLoop` does the rest): batches,
+    the joint loss of Eq. 4 (or the reference classifier's CE), validation, export."""
+
+    args: argparse.Namespace
+    env: Setup
+    model: ds.DeepSIC
+    opt: torch.optim.Optimizer
+    loop: TrainLoop
+    train: list[tuple[np.ndarray, int]]
+    val: list[tuple[np.ndarray, int]]
+    fit_items: list[tuple[np.ndarray, int]]
+    name: str
+    conf: dict[str, Any]
+    batch: int
+    crop: int
+    lr0: float
+
+    def __post_init__(self) -> None:
+        seed = self.loop.step + self.env.seed
+        torch.manual_seed(1234 + seed)
+        self.data = common.batches(lambda i: batches(self.train, self.batch, self.crop,
+                                                     seed=17 + seed + 1000 * i), self.env)
+        self.krng = random.Random(23 + seed)
+        self.kept_levels = levels(self.model.channels)
+        self.reference = self.args.variant == "reference"
+
+    def export(self, state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        a, model, reference = self.args, self.model, self.reference
+        if not reference:  # the classifier alone has no code to fit contexts on
+            was_training = model.training
+            model.eval()
+            table = fit_context_table(model, self.fit_items)
+            model.train(was_training)
+            state = dict(state, context_table=torch.from_numpy(table))
+        crop, cfg = self.crop, a.config
+        export_safetensors(state, self.loop.out_dir, f"{self.name}-{cfg}", {
+            "name": self.name, "config_name": cfg, "config": self.conf,
+            "steps": self.loop.step,
+            "training_data": f"Imagenette train ({len(self.train)} images, 10 classes in "
+            f"sorted wnid order), random {crop}x{crop} crops of 50-100 % of the shorter "
+            f"side, flips, batch {self.batch}" + (
+                "" if reference else "; context table fitted on the "
+                f"codes of {len(self.fit_items)} whole training images"),
+            "loss": ("CE of the pre head on the float features f(x) of uncompressed "
+                     "images (no codec: the reconstruction and rate model are untrained)"
+                     if reference else
+                     f"bpp + {a.lambda_d}*255^2*MSE + {a.lambda_sem}*CE per head "
+                     f"(Eq. 4); channels kept per sample uniform over {self.kept_levels}"),
+            "validation": {"data": f"Imagenette val, {len(self.val)} images "
+                           f"({a.val_per_class} per class), whole 224x224"
+                           + ("" if reference else "; bpp from the rate model"), **metrics},
+        })
+
+    def kept(self, n: int) -> torch.Tensor:
+        """Code channels kept by each of ``n`` samples (a random operating point each)."""
+        return torch.tensor([self.krng.choice(self.kept_levels) for _ in range(n)],
+                            device=self.env.device)
+
+    def bn_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x, _ = next(self.data)
+        return x, self.kept(x.shape[0])
+
+    def validate(self) -> tuple[float, dict[str, Any]]:
+        model, step = self.model, self.loop.step
+        precise_bn(model, self.bn_batch)
+        model.eval()
+        if self.reference:
+            m = evaluate_reference(model, self.val)
+            model.train()
+            print(f"\nstep {step}: loss {m['loss']:.4f} top-1 {m['top1']:.3f} "
+                  f"top-5 {m['top5']:.3f}", flush=True)
+            return -m["loss"], m
+        m = evaluate(model, self.val, self.args.lambda_d, self.args.lambda_sem)
+        model.train()
+        print(f"\nstep {step}: loss {m['loss']:.4f} " + " ".join(
+            f"L{k[-1]}:" + f"{r['bpp_rate_model']:.3f}bpp/{r['psnr']:.2f}dB/" + "/".join(
+                f"{v}{r[f'top1_{v}']:.3f},{r[f'top5_{v}']:.3f}" for v in model.heads)
+            for k, r in m.items() if k.startswith("level")), flush=True)
+        return -m["loss"], m
+
+    def train_step(self, p: float) -> dict[str, float]:
+        a, model = self.args, self.model
+        lr = self.lr0 * (1.0 if p < 0.6 else 0.2 if p < 0.85 else 0.04)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        x, y = next(self.data)
+        if self.reference:  # classification alone, on the uncompressed images
+            with self.env.autocast():
+                logits = model.h["pre"](model.f(x))
+            ce = F.cross_entropy(logits.float(), y)
+            backward_step(ce, self.opt, model.parameters(), clip=5.0)
+            return {"ce_pre": float(ce.detach()), "loss": float(ce.detach())}
+        with self.env.autocast():
+            o = model(x, self.kept(x.shape[0]))
+        npix = x.shape[-2] * x.shape[-1]
+        bpp = -torch.log2(o["likelihoods"].float()).flatten(1).sum(1).mean() / npix
+        mse = F.mse_loss(o["x_hat"].float(), x)
+        loss = bpp + a.lambda_d * 255 ** 2 * mse
+        logs = {"bpp": float(bpp.detach()), "psnr": float(10 * torch.log10(1 / mse.detach()))}
+        for v in model.heads:
+            ce = F.cross_entropy(o[f"logits_{v}"].float(), y)
+            loss = loss + a.lambda_sem * ce
+            logs[f"ce_{v}"] = float(ce.detach())
+        backward_step(loss, self.opt, model.parameters(), clip=5.0)
+        logs["loss"] = float(loss.detach())
+        return logs
 
 
 @trainer("deepsic", "DeepSIC: codec + classification head(s) on Imagenette (Luo et al.)",
          add_args)
 def run(args: argparse.Namespace) -> int:
+    """``edms train deepsic``: the skeleton (:mod:`app.train.common`) with DeepSIC's model,
+    data, loss and validation (:class:`DeepSICTraining`)."""
     cfg = args.config
     d = DEFAULTS[cfg]
     iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
     crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    env = setup(args)
     train = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", args.val_per_class, seed=1)
     fit_items = [train[i] for i in random.Random(5).sample(range(len(train)),
@@ -213,95 +330,12 @@ def run(args: argparse.Namespace) -> int:
     conf = dict(ds.CONFIGS[cfg], heads=list(HEADS[args.variant]))
     print(f"{name}-{cfg}: {len(train)} training images, {len(val)} validation images; "
           f"config {conf}", flush=True)
-
-    model = ds.DeepSIC(**conf).to(device)
+    model = ds.DeepSIC(**conf).to(env.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
     loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
     loop.resume()
-    torch.manual_seed(1234 + loop.step)
-    data = batches(train, batch, crop, seed=17 + loop.step)
-    krng = random.Random(23 + loop.step)
-    kept_levels = levels(model.channels)
-
-    reference = args.variant == "reference"
-
-    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        if not reference:  # the classifier alone has no code to fit contexts on
-            was_training = model.training
-            model.eval()
-            table = fit_context_table(model, fit_items)
-            model.train(was_training)
-            state = dict(state, context_table=torch.from_numpy(table))
-        export_safetensors(state, loop.out_dir, f"{name}-{cfg}", {
-            "name": name, "config_name": cfg, "config": conf, "steps": loop.step,
-            "training_data": f"Imagenette train ({len(train)} images, 10 classes in sorted "
-            f"wnid order), random {crop}x{crop} crops of 50-100 % of the shorter side, "
-            f"flips, batch {batch}" + ("" if reference else "; context table fitted on the "
-                                       f"codes of {len(fit_items)} whole training images"),
-            "loss": ("CE of the pre head on the float features f(x) of uncompressed "
-                     "images (no codec: the reconstruction and rate model are untrained)"
-                     if reference else
-                     f"bpp + {args.lambda_d}*255^2*MSE + {args.lambda_sem}*CE per head "
-                     f"(Eq. 4); channels kept per sample uniform over {kept_levels}"),
-            "validation": {"data": f"Imagenette val, {len(val)} images "
-                           f"({args.val_per_class} per class), whole 224x224"
-                           + ("" if reference else "; bpp from the rate model"), **metrics},
-        })
-
-    def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
-        x, _ = next(data)
-        kept = torch.tensor([krng.choice(kept_levels) for _ in range(x.shape[0])])
-        return x.to(device), kept.to(device)
-
-    def validate() -> tuple[float, dict[str, Any]]:
-        precise_bn(model, bn_batch)
-        model.eval()
-        if reference:
-            m = evaluate_reference(model, val)
-            model.train()
-            print(f"\nstep {loop.step}: loss {m['loss']:.4f} top-1 {m['top1']:.3f} "
-                  f"top-5 {m['top5']:.3f}", flush=True)
-            return -m["loss"], m
-        m = evaluate(model, val, args.lambda_d, args.lambda_sem)
-        model.train()
-        print(f"\nstep {loop.step}: loss {m['loss']:.4f} " + " ".join(
-            f"L{k[-1]}:" + f"{r['bpp_rate_model']:.3f}bpp/{r['psnr']:.2f}dB/" + "/".join(
-                f"{v}{r[f'top1_{v}']:.3f},{r[f'top5_{v}']:.3f}" for v in model.heads)
-            for k, r in m.items() if k.startswith("level")), flush=True)
-        return -m["loss"], m
-
-    def train_step(p: float) -> dict[str, float]:
-        lr = lr0 * (1.0 if p < 0.6 else 0.2 if p < 0.85 else 0.04)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x, y = next(data)
-        x, y = x.to(device), y.to(device)
-        if reference:  # classification alone, on the uncompressed images
-            ce = F.cross_entropy(model.h["pre"](model.f(x)), y)
-            opt.zero_grad(set_to_none=True)
-            ce.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            return {"ce_pre": float(ce.detach()), "loss": float(ce.detach())}
-        kept = torch.tensor([krng.choice(kept_levels) for _ in range(x.shape[0])],
-                            device=device)
-        o = model(x, kept)
-        npix = x.shape[-2] * x.shape[-1]
-        bpp = -torch.log2(o["likelihoods"]).flatten(1).sum(1).mean() / npix
-        mse = F.mse_loss(o["x_hat"], x)
-        loss = bpp + args.lambda_d * 255 ** 2 * mse
-        logs = {"bpp": float(bpp.detach()), "psnr": float(10 * torch.log10(1 / mse.detach()))}
-        for v in model.heads:
-            ce = F.cross_entropy(o[f"logits_{v}"], y)
-            loss = loss + args.lambda_sem * ce
-            logs[f"ce_{v}"] = float(ce.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        logs["loss"] = float(loss.detach())
-        return logs
-
+    job = DeepSICTraining(args, env, model, opt, loop, train, val, fit_items, name, conf,
+                          batch, crop, lr0)
     model.train()
-    loop.run(train_step, validate, export)
+    loop.run(job.train_step, job.validate, job.export)
     return 0

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -62,12 +63,14 @@ from app.nets.dsslic import (
 )
 from app.train import distributed
 from app.train.common import (
+    Setup,
     TrainLoop,
     add_schedule_args,
+    backward_step,
+    batches,
     export_safetensors,
     init_from_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import SegDataset, infinite_batches, load_split
 from app.train.registry import trainer
@@ -215,98 +218,73 @@ def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-@trainer("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4", add_args)
-def run(args: argparse.Namespace) -> int:
-    cfg_name = args.config
-    d = DEFAULTS[cfg_name]
-    iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
-    use_gan = args.loss == "paper"
-    learned_comp = CONFIGS[cfg_name].get("comp_learned", True)
-    w_c = args.cprime_weight if args.cprime_weight is not None else (
-        0.25 if args.loss == "rd" and learned_comp else 0.0)
-    set_threads(args.threads)
-    device = pick_device(args.device)
+@dataclass
+class DSSLICTraining:
+    """DSSLIC's part of the trainer skeleton (:class:`TrainLoop` does the rest): the
+    generator's loss (§3.3: MSE, or L1 + SSIM, plus the c' term), the conditional GAN's
+    (§3.4: adversarial and feature-matching terms), validation and the export."""
 
-    print(f"loading {args.data} ...", flush=True)
-    train = load_split(args.data, "train", args.limit)
-    val = load_split(args.data, "val", args.limit)
-    if not train:
-        raise SystemExit(f"no training frames in {args.data}")
-    n_train = len(train)
-    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
-    gen = build_dsslic(cfg_name).to(device)
-    if args.init and not args.resume:
-        init_from_safetensors(gen, args.init)
-    segs = SegSource(args.seg, device)
-    rng = random.Random(99 + (args.iters or 0) + distributed.seed_offset())
-    disc = build_discriminator(cfg_name).to(device) if use_gan else None
-    betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas) if disc else None
-    parts: dict[str, Any] = {"gen": gen, "opt_g": opt_g}
-    if disc is not None:
-        parts.update(disc=disc, opt_d=opt_d)
-    loop = TrainLoop(args, args.name, iters, parts,
-                     {"loss": args.loss, "config_name": cfg_name})
-    def same_loss(ck: dict[str, Any]) -> None:
-        if ck.get("loss") != args.loss:
-            raise SystemExit(f"checkpoint {loop.last} was trained with --loss {ck.get('loss')}")
+    args: argparse.Namespace
+    env: Setup
+    gen: DSSLIC
+    disc: Any
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    loop: TrainLoop
+    segs: SegSource
+    train: list
+    val: list
+    n_train: int
+    batch: int
+    crop: int
+    w_c: float  # weight of the c' term
 
-    loop.resume(same_loss)
-    ng = sum(p.numel() for p in gen.parameters())
-    nd = sum(p.numel() for p in disc.parameters()) if disc else 0
-    print(f"DSSLIC-{cfg_name}: G {ng / 1e6:.2f} M params, D {nd / 1e6:.2f} M; loss {args.loss}"
-          f"{'/' + args.gan if use_gan else ''}; {iters} iters, batch {batch}, crop {crop}, "
-          f"lr {args.lr}, device {device}, threads {torch.get_num_threads()}", flush=True)
+    def __post_init__(self) -> None:
+        a, loop = self.args, self.loop
+        self.use_gan = a.loss == "paper"
+        self.rng = random.Random(99 + (a.iters or 0) + distributed.seed_offset() + self.env.seed)
+        self.gen_fwd = loop.wrap(distributed.Methods(self.gen))  # the training step's passes
+        self.disc_fwd = loop.wrap(self.disc) if self.disc is not None else None
+        seed = 4321 + loop.step + loop.seed_offset + self.env.seed
+        random.seed(seed)
+        torch.manual_seed(seed)
+        self.loader = batches(lambda i: infinite_batches(
+            SegDataset(self.train, crop=self.crop, train=True), self.batch, seed + 1000 * i),
+            self.env)
 
-    gen_fwd = loop.wrap(distributed.Methods(gen))  # forward passes of the training step
-    disc_fwd = loop.wrap(disc) if disc is not None else None
-    seed = 4321 + loop.step + loop.seed_offset
-    random.seed(seed)
-    torch.manual_seed(seed)
-    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
-
-    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"{args.name}-{cfg_name}", {
-            "name": args.name, "config_name": cfg_name, "config": CONFIGS[cfg_name],
-            "params": ng,
-            "training_data": "CamVid train, 367 frames" if n_train == 367
-            else f"{args.data} train, {n_train} frames",
+    def export(self, state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        a, cfg_name = self.args, self.args.config
+        export_safetensors(state, self.loop.out_dir, f"{a.name}-{cfg_name}", {
+            "name": a.name, "config_name": cfg_name, "config": CONFIGS[cfg_name],
+            "params": sum(p.numel() for p in self.gen.parameters()),
+            "training_data": "CamVid train, 367 frames" if self.n_train == 367
+            else f"{a.data} train, {self.n_train} frames",
             "segmentation_input": {
                 "gt": "ground-truth label maps (void -> zero one-hot)",
                 "mix": "shipped SegNet: SegNet(x) or SegNet(c'), half each",
-                "smapnet": "shipped SegNet + SMapNet: SMapNet(SegNet(c'))"}[args.seg],
-            "base_layer": f"HEVC-coded with probability {args.base_lossy}, QP "
-            f"{args.base_qp[0]}..{args.base_qp[1]}; else lossless",
-            "init": Path(args.init).name if args.init else None,
-            "loss": args.loss + (f"/{args.gan}" if use_gan else "") + f", cprime_weight {w_c}",
-            "steps": loop.step,
-            "validation": {"data": f"val, {len(val)} frames, segmentation " + {
-                "gt": "GT", "mix": "SegNet(x)", "smapnet": "SMapNet(SegNet(c'))"}[args.seg],
+                "smapnet": "shipped SegNet + SMapNet: SMapNet(SegNet(c'))"}[a.seg],
+            "base_layer": f"HEVC-coded with probability {a.base_lossy}, QP "
+            f"{a.base_qp[0]}..{a.base_qp[1]}; else lossless",
+            "init": Path(a.init).name if a.init else None,
+            "loss": a.loss + (f"/{a.gan}" if self.use_gan else "")
+            + f", cprime_weight {self.w_c}",
+            "steps": self.loop.step,
+            "validation": {"data": f"val, {len(self.val)} frames, segmentation " + {
+                "gt": "GT", "mix": "SegNet(x)", "smapnet": "SMapNet(SegNet(c'))"}[a.seg],
                 **metrics},
             "compact": "c8 = round(c*127.5+127.5); c' = bicubic x8 (align_corners=False)",
         })
 
-    def validate() -> tuple[float, dict[str, Any]]:
-        m = evaluate(gen, val, device, segs)
-        print(f"\nstep {loop.step}: val {m}", flush=True)
+    def validate(self) -> tuple[float, dict[str, Any]]:
+        m = evaluate(self.gen, self.val, self.env.device, self.segs)
+        print(f"\nstep {self.loop.step}: val {m}", flush=True)
         return m["score"], m
 
-    def train_step(p: float) -> dict[str, float]:
-        lr = _lr_at(p, args.lr)
-        for o in (opt_g, opt_d):
-            if o is not None:
-                for g in o.param_groups:
-                    g["lr"] = lr
-        img, seg = next(loader)
-        x = img.to(device) * 2 - 1
-        seg = seg.to(device)
-        seg_x = segs.of_image(x, seg)
-        cq = quantize_compact(gen_fwd("compact", x, seg_x), ste=True)
-        cq = degrade_base(cq, args.base_lossy, tuple(args.base_qp), rng)
-        seg = segs.for_finenet(x, seg, cq, rng)
-        xr, c_up = gen_fwd("reconstruct", cq, seg)
-        if args.loss == "mse":
+    def generator_loss(self, x: torch.Tensor, xr: torch.Tensor, c_up: torch.Tensor
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+        """§3.3: the reconstruction loss of x̂ (MSE, or L1 + SSIM) plus the c' term."""
+        a = self.args
+        if a.loss == "mse":
             l2 = ((x - xr) ** 2).mean()
             loss_g = l2 * 100
             logs = {"psnr": float(10 * np.log10(4.0 / max(l2.item(), 1e-12)))}
@@ -316,42 +294,111 @@ def run(args: argparse.Namespace) -> int:
                               size_average=True)
             loss_g = l1 + l_ssim
             logs = {"l1": l1.item(), "ssim": l_ssim.item()}
-        if w_c > 0:
-            l_c = 2 * LAMBDA * w_c * (x - c_up).abs().mean()
+        if self.w_c > 0:
+            l_c = 2 * LAMBDA * self.w_c * (x - c_up).abs().mean()
             loss_g = loss_g + l_c
             logs["l1_c"] = l_c.item()
-        if disc_fwd is not None:
-            oh = one_hot(seg)
-            cond = c_up.detach()
-            fake_out = disc_fwd(oh, cond, xr)
-            l_adv = cast(torch.Tensor, sum(_gan_loss(o[-1], True, args.gan) for o in fake_out))
-            loss_g = loss_g + l_adv
-            logs["g_adv"] = l_adv.item()
-            if p < 2 / 3:  # §3.4: no feature matching in the last third
-                with torch.no_grad():
-                    assert disc is not None  # disc_fwd wraps it
-                    real_out = disc(oh, cond, x)
-                l_fm = LAMBDA * cast(torch.Tensor, sum(
-                    F.l1_loss(f, r) for fo, ro in zip(fake_out, real_out, strict=True)
-                    for f, r in zip(fo[:-1], ro[:-1], strict=True)))
-                loss_g = loss_g + l_fm
-                logs["fm"] = l_fm.item()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        if disc_fwd is not None:
-            assert opt_d is not None  # made together with disc
-            real_out = disc_fwd(oh, cond, x)
-            fake_out = disc_fwd(oh, cond, xr.detach())
+        return loss_g, logs
+
+    def adversarial_loss(self, p: float, oh: torch.Tensor, cond: torch.Tensor,
+                         x: torch.Tensor, xr: torch.Tensor, logs: dict[str, float]
+                         ) -> torch.Tensor:
+        """§3.4: the generator's adversarial term and, before the last third, feature
+        matching against the discriminator's features of the original."""
+        assert self.disc_fwd is not None and self.disc is not None
+        gan = self.args.gan
+        with self.env.autocast():
+            fake_out = self.disc_fwd(oh, cond, xr)
+        l_adv = cast(torch.Tensor, sum(_gan_loss(o[-1].float(), True, gan) for o in fake_out))
+        logs["g_adv"] = l_adv.item()
+        if p >= 2 / 3:  # §3.4: no feature matching in the last third
+            return l_adv
+        with torch.no_grad(), self.env.autocast():
+            real_out = self.disc(oh, cond, x)
+        l_fm = LAMBDA * cast(torch.Tensor, sum(
+            F.l1_loss(f.float(), r.float()) for fo, ro in zip(fake_out, real_out, strict=True)
+            for f, r in zip(fo[:-1], ro[:-1], strict=True)))
+        logs["fm"] = l_fm.item()
+        return l_adv + l_fm
+
+    def train_step(self, p: float) -> dict[str, float]:
+        a = self.args
+        lr = _lr_at(p, a.lr)
+        for o in (self.opt_g, self.opt_d):
+            if o is not None:
+                for g in o.param_groups:
+                    g["lr"] = lr
+        img, seg = next(self.loader)
+        x = img * 2 - 1
+        seg_x = self.segs.of_image(x, seg)
+        with self.env.autocast():
+            cq = quantize_compact(self.gen_fwd("compact", x, seg_x).float(), ste=True)
+        cq = degrade_base(cq, a.base_lossy, tuple(a.base_qp), self.rng)
+        seg = self.segs.for_finenet(x, seg, cq, self.rng)
+        with self.env.autocast():
+            xr, c_up = self.gen_fwd("reconstruct", cq, seg)
+        xr, c_up = xr.float(), c_up.float()
+        loss_g, logs = self.generator_loss(x, xr, c_up)
+        if self.disc_fwd is not None:
+            oh, cond = one_hot(seg), c_up.detach()
+            loss_g = loss_g + self.adversarial_loss(p, oh, cond, x, xr, logs)
+        backward_step(loss_g, self.opt_g, self.gen.parameters(), clip=None)
+        if self.disc_fwd is not None:
+            assert self.opt_d is not None  # made together with disc
+            with self.env.autocast():
+                real_out = self.disc_fwd(oh, cond, x)
+                fake_out = self.disc_fwd(oh, cond, xr.detach())
             l_d = cast(torch.Tensor, sum(
-                _gan_loss(r[-1], True, args.gan) + _gan_loss(f[-1], False, args.gan)
+                _gan_loss(r[-1].float(), True, a.gan) + _gan_loss(f[-1].float(), False, a.gan)
                 for r, f in zip(real_out, fake_out, strict=True)))
-            opt_d.zero_grad(set_to_none=True)
-            l_d.backward()
-            opt_d.step()
+            backward_step(l_d, self.opt_d, self.disc.parameters(), clip=None)
             logs["d"] = l_d.item()
         return logs
 
+
+@trainer("dsslic", "CompNet + FineNet (+ discriminators), DSSLIC §3.3-3.4", add_args)
+def run(args: argparse.Namespace) -> int:
+    """``edms train dsslic``: the skeleton (:mod:`app.train.common`) with DSSLIC's
+    networks, data, losses and validation (:class:`DSSLICTraining`)."""
+    cfg_name = args.config
+    d = DEFAULTS[cfg_name]
+    iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
+    use_gan = args.loss == "paper"
+    learned_comp = CONFIGS[cfg_name].get("comp_learned", True)
+    w_c = args.cprime_weight if args.cprime_weight is not None else (
+        0.25 if args.loss == "rd" and learned_comp else 0.0)
+    env = setup(args)
+    print(f"loading {args.data} ...", flush=True)
+    train = load_split(args.data, "train", args.limit)
+    val = load_split(args.data, "val", args.limit)
+    if not train:
+        raise SystemExit(f"no training frames in {args.data}")
+    gen = build_dsslic(cfg_name).to(env.device)
+    if args.init and not args.resume:
+        init_from_safetensors(gen, args.init)
+    disc = build_discriminator(cfg_name).to(env.device) if use_gan else None
+    betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr, betas=betas) if disc else None
+    parts: dict[str, Any] = {"gen": gen, "opt_g": opt_g}
+    if disc is not None:
+        parts.update(disc=disc, opt_d=opt_d)
+    loop = TrainLoop(args, args.name, iters, parts,
+                     {"loss": args.loss, "config_name": cfg_name})
+
+    def same_loss(ck: dict[str, Any]) -> None:
+        if ck.get("loss") != args.loss:
+            raise SystemExit(f"checkpoint {loop.last} was trained with --loss {ck.get('loss')}")
+
+    loop.resume(same_loss)
+    ng = sum(p.numel() for p in gen.parameters())
+    nd = sum(p.numel() for p in disc.parameters()) if disc else 0
+    print(f"DSSLIC-{cfg_name}: G {ng / 1e6:.2f} M params, D {nd / 1e6:.2f} M; loss {args.loss}"
+          f"{'/' + args.gan if use_gan else ''}; {iters} iters, batch {batch}, crop {crop}, "
+          f"lr {args.lr}, device {env.device}, threads {torch.get_num_threads()}", flush=True)
+    job = DSSLICTraining(args, env, gen, disc, opt_g, opt_d, loop,
+                         SegSource(args.seg, env.device), distributed.shard(train), val,
+                         len(train), batch, crop, w_c)
     gen.train()
-    loop.run(train_step, validate if val else None, export)
+    loop.run(job.train_step, job.validate if val else None, job.export)
     return 0

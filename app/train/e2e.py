@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,14 @@ from app.nets import hyperprior as hp
 from app.nets import menet as mn
 from app.train import distributed
 from app.train.common import (
+    Setup,
     TrainLoop,
     add_schedule_args,
+    backward_step,
+    batches,
     export_safetensors,
     init_from_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
@@ -319,13 +322,8 @@ def _on_this_ladder(path: str | Path) -> dict[str, torch.Tensor]:
     return extend_qualities(state, lambdas, hp.LAMBDAS)
 
 
-@trainer("hyperprior", "scale-hyperprior codec with gain units (Ballé et al. 2018)", add_args)
-@trainer("menet", "MENet: one bitstream -> image + segmentation (Chen et al. 2021)", add_args)
-def run(args: argparse.Namespace) -> int:
-    net, cfg = args.net, args.config
-    d = DEFAULTS[cfg]
-    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
-    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option combinations that cannot work, before anything is loaded."""
     if args.entropy_only:
         if not args.init and not args.resume:
             raise SystemExit("--entropy-only needs --init (the transforms it keeps)")
@@ -333,27 +331,51 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit("--entropy-only runs in one process (no torchrun)")
         if args.revive is not None or args.freeze_base or args.widen:
             raise SystemExit("--entropy-only: not with --revive, --widen or --freeze-base")
-    set_threads(args.threads)
-    device = pick_device(args.device)
-    frames = load_split(args.data, "train", args.limit)
-    photo_paths = _photo_paths(args.images, args.images_limit)
-    if not frames and not photo_paths:
-        raise SystemExit("no training images")
-    n_frames, n_photos = len(frames), len(photo_paths)
-    weights = class_weights(frames).to(device) if net == "menet" and frames else None
-    # this process's frames and photographs (all of them without torchrun)
-    frames = distributed.shard(frames) if frames else []
-    photos = _read_photos(distributed.shard(photo_paths) if photo_paths else [])
-    val_frames = load_split(args.data, "val", None)
-    val_frames = val_frames[:: max(1, len(val_frames) // max(1, args.val_frames))]
-    val_frames = val_frames[: args.val_frames]
-    val_photos = _load_photos(args.val_images, 8, seed=1) if args.val_images else []
-    print(f"{net}-{cfg}: {n_frames} CamVid frames, {n_photos} photographs; validation "
-          f"{len(val_frames)} frames, {len(val_photos)} photographs", flush=True)
-
-    model = build(net, cfg).to(device)
-    if (args.graft or args.freeze_base) and net != "menet":
+    if (args.graft or args.freeze_base) and args.net != "menet":
         raise SystemExit("--graft and --freeze-base: only for menet")
+    if args.revive is not None:
+        if args.net != "hyperprior":
+            raise SystemExit("--revive: only for the hyperprior (MENet grafts its image path)")
+        if not args.init and not args.resume:
+            raise SystemExit("--revive needs --init (the trained weights whose channels died)")
+
+
+@dataclass
+class E2EData:
+    """The training and validation images of one process (its shard under torchrun)."""
+
+    frames: list
+    photos: list[np.ndarray]
+    val_frames: list
+    val_photos: list[np.ndarray]
+    n_frames: int  # before sharding, for the manifest
+    n_photos: int
+    class_weights: torch.Tensor | None  # MENet's CE weights, over all the frames
+
+    @classmethod
+    def load(cls, args: argparse.Namespace) -> E2EData:
+        frames = load_split(args.data, "train", args.limit)
+        photo_paths = _photo_paths(args.images, args.images_limit)
+        if not frames and not photo_paths:
+            raise SystemExit("no training images")
+        val_frames = load_split(args.data, "val", None)
+        val_frames = val_frames[:: max(1, len(val_frames) // max(1, args.val_frames))]
+        data = cls(distributed.shard(frames) if frames else [],
+                   _read_photos(distributed.shard(photo_paths) if photo_paths else []),
+                   val_frames[: args.val_frames],
+                   _load_photos(args.val_images, 8, seed=1) if args.val_images else [],
+                   len(frames), len(photo_paths),
+                   class_weights(frames) if args.net == "menet" and frames else None)
+        print(f"{args.net}-{args.config}: {data.n_frames} CamVid frames, {data.n_photos} "
+              f"photographs; validation {len(data.val_frames)} frames, "
+              f"{len(data.val_photos)} photographs", flush=True)
+        return data
+
+
+def _start_weights(model: Any, args: argparse.Namespace, data: E2EData, crop: int
+                   ) -> torch.Tensor:
+    """--init (with --widen, --reinit-gains), --revive, --graft, --freeze-base and
+    --entropy-only applied to a fresh model; returns the revived channels of y."""
     if args.init and not args.resume:
         state = _on_this_ladder(args.init)
         if args.widen:
@@ -367,16 +389,11 @@ def run(args: argparse.Namespace) -> int:
         if args.reinit_gains:
             model.gains.spread(hp.LAMBDAS)
     revived = torch.zeros(0, dtype=torch.long)
-    if args.revive is not None:
-        if net != "hyperprior":
-            raise SystemExit("--revive: only for the hyperprior (MENet grafts its image path)")
-        if not args.init and not args.resume:
-            raise SystemExit("--revive needs --init (the trained weights whose channels died)")
-        if not args.resume:
-            revived = _revive_dead(model, photos, frames, crop, args.revive)
-            print(f"revived {len(revived)} of {model.M} channels of y (non-zero in less than "
-                  f"{args.revive:g} of their elements at the top quality); their rate counts "
-                  f"from 0 to fully over {args.revive_ramp} steps", flush=True)
+    if args.revive is not None and not args.resume:
+        revived = _revive_dead(model, data.photos, data.frames, crop, args.revive)
+        print(f"revived {len(revived)} of {model.M} channels of y (non-zero in less than "
+              f"{args.revive:g} of their elements at the top quality); their rate counts "
+              f"from 0 to fully over {args.revive_ramp} steps", flush=True)
     if args.graft and not args.resume:
         from app.train.graft import graft_hyperprior
 
@@ -390,6 +407,14 @@ def run(args: argparse.Namespace) -> int:
     if args.entropy_only:
         for n, p in model.named_parameters():
             p.requires_grad_(n.startswith(ENTROPY_MODEL))
+    return revived
+
+
+def _optimiser(model: torch.nn.Module, args: argparse.Namespace, lr0: float
+               ) -> torch.optim.Adam:
+    """Adam over the trainable parameters in three groups: the gain units learn
+    ``--gain-lr-scale`` times faster (their scale is what separates the rates), MENet's
+    semantic side ``--semantic-lr-scale`` times."""
     semantic = ("aggregation.", "seg_decoder.", "enhance.")
     groups: dict[str, list[torch.nn.Parameter]] = {"others": [], "gains": [], "semantic": []}
     for n, p in model.named_parameters():
@@ -397,67 +422,112 @@ def run(args: argparse.Namespace) -> int:
             kind = ("gains" if n.startswith("gains.") else
                     "semantic" if n.startswith(semantic) else "others")
             groups[kind].append(p)
-    # the gain units learn faster (their scale is what separates the rates)
     scales = {"gains": args.gain_lr_scale, "semantic": args.semantic_lr_scale, "others": 1.0}
-    opt = torch.optim.Adam([{"params": ps, "lr_scale": scales[k]}
-                            for k, ps in groups.items() if ps], lr=lr0)
-    loop = TrainLoop(args, net, iters, {"model": model, "opt": opt},
-                     extra={"revived": revived.tolist(), "revive_ramp": args.revive_ramp})
-    ck = loop.resume()
-    if ck is not None and ck.get("revived"):  # the ramp goes on where it stopped
-        revived = torch.tensor(ck["revived"], dtype=torch.long)
-        loop.extra.update(revived=revived.tolist(), revive_ramp=int(ck["revive_ramp"]))
-    ramp = int(loop.extra["revive_ramp"])
-    first_step = loop.step  # --warmup counts from here (a resumed run warms up again)
-    model_fwd = loop.wrap(model)  # the training step's forward pass
-    seed = loop.step + loop.seed_offset
-    torch.manual_seed(4321 + seed)
-    seg_iter = infinite_batches(SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch,
-                                seed=7 + seed) if frames else None
-    photo_iter = photo_batches(photos, batch, crop, seed=11 + seed) if photos else None
-    lambdas = torch.tensor(hp.LAMBDAS, device=device)
-    qrng = random.Random(99 + seed)
-    n_q = len(hp.LAMBDAS)
-    q_weights = quality_weights(n_q, args.rate_emphasis)
-    camvid_every = args.camvid_every or (2 if net == "menet" else 3)
-    q_drawn = ("q uniform over the lambdas" if not args.rate_emphasis else
-               f"q drawn with weight 1 + {args.rate_emphasis:g}*q/{n_q - 1} (q = 0..{n_q - 1})")
+    return torch.optim.Adam([{"params": ps, "lr_scale": scales[k]}
+                             for k, ps in groups.items() if ps], lr=lr0)
 
-    def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        conf = (hp.CONFIGS if net == "hyperprior" else mn.CONFIGS)[cfg]
-        export_safetensors(state, loop.out_dir, f"{net}-{cfg}", {
-            "name": net, "config_name": cfg, "config": conf, "steps": loop.step,
-            "lambdas": list(hp.LAMBDAS),
-            "init": (f"{Path(args.init).name} (gain units reset: {bool(args.reinit_gains)}"
-                     f", latent widened: {bool(args.widen)})" if args.init else None),
-            "graft": Path(args.graft).name if args.graft else None,
-            "revived": (f"{len(revived)} dead channels of y re-initialised (app.train.revive), "
-                        f"their rate ramped in over {ramp} steps" if len(revived) else None),
-            "frozen": ("g_a, g_s and the y-parts of h_a.0, h_s.4 and the gain units"
-                       if args.freeze_base else
-                       "everything but the entropy model (" + ", ".join(ENTROPY_MODEL) + ")"
-                       if args.entropy_only else None),
-            "training_data": f"CamVid train ({n_frames} frames, random 0.5-1.0 down-scale)"
-            f" and {n_photos} photographs from a natural-image folder (Imagenette train, random "
-            f"{PHOTO_SCALE[0]}-{PHOTO_SCALE[1]} down-scale), "
-            f"{crop}x{crop} crops, batch {batch}"
-            + (f" per process x {distributed.world_size()} processes"
-               if distributed.world_size() > 1 else "")
-            + f"; a CamVid batch every {camvid_every} steps",
-            "loss": f"mean log bpp of the rounded latent only (transforms frozen), {q_drawn}"
-            if args.entropy_only else f"lambda_q*255^2*MSE + bpp per sample, {q_drawn}"
-            + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
-               if net == "menet" else ""),
-            "validation": {"data": f"CamVid val ({len(val_frames)} frames) and "
-                           f"{len(val_photos)} Imagenette val photographs; bpp from "
-                           "likelihoods", **metrics},
-        })
 
-    def validate() -> tuple[float, dict[str, Any]]:
-        model.eval()
-        m = evaluate(model, net, val_frames, val_photos, device)
-        model.train()
-        print(f"\nstep {loop.step}: rd_loss {m['rd_loss']:.4f} " + " ".join(
+@dataclass
+class E2ETraining:
+    """The end-to-end codecs' part of the trainer skeleton (:class:`TrainLoop` does the
+    rest): the batches, one training step (rate-distortion loss, Ballé et al. 2018 Eq. 13,
+    plus MENet's CE), the entropy-only step, the validation and the export's manifest."""
+
+    args: argparse.Namespace
+    env: Setup
+    model: Any
+    opt: torch.optim.Optimizer
+    loop: TrainLoop
+    data: E2EData
+    batch: int
+    crop: int
+    lr0: float
+    revived: torch.Tensor
+    weights: torch.Tensor | None = None  # MENet's class weights of the CE term
+    first_step: int = 0  # --warmup counts from here (a resumed run warms up again)
+
+    def __post_init__(self) -> None:
+        a, d, seed = self.args, self.data, self.loop.step + self.loop.seed_offset + self.env.seed
+        self.net = a.net
+        self.first_step = self.loop.step
+        self.model_fwd = self.loop.wrap(self.model)  # the training step's forward pass
+        torch.manual_seed(4321 + seed)
+        self.seg_iter = batches(lambda i: infinite_batches(
+            SegDataset(d.frames, crop=self.crop, scale=(0.5, 1.0)), self.batch,
+            seed=7 + seed + 1000 * i), self.env) if d.frames else None
+        self.photo_iter = batches(lambda i: photo_batches(
+            d.photos, self.batch, self.crop, seed=11 + seed + 1000 * i),
+            self.env) if d.photos else None
+        self.lambdas = torch.tensor(hp.LAMBDAS, device=self.env.device)
+        self.qrng = random.Random(99 + seed)
+        self.n_q = len(hp.LAMBDAS)
+        self.q_weights = quality_weights(self.n_q, a.rate_emphasis)
+        self.camvid_every = a.camvid_every or (2 if self.net == "menet" else 3)
+        self.ramp = int(self.loop.extra["revive_ramp"])
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        use_seg = self.seg_iter is not None and (
+            self.photo_iter is None or self.loop.step % self.camvid_every == 0)
+        if use_seg:
+            assert self.seg_iter is not None
+            return next(self.seg_iter)
+        assert self.photo_iter is not None
+        return next(self.photo_iter), None
+
+    def train_step(self, p: float) -> dict[str, float]:
+        a, dev = self.args, self.env.device
+        lr = 1e-5 + (self.lr0 - 1e-5) * 0.5 * (1 + np.cos(np.pi * p))
+        if self.loop.step - self.first_step < a.warmup:
+            lr *= (self.loop.step - self.first_step + 1) / a.warmup
+        for g in self.opt.param_groups:
+            g["lr"] = float(lr * g["lr_scale"])
+        x, lab = self.next_batch()
+        q = torch.tensor(self.qrng.choices(range(self.n_q), self.q_weights, k=x.shape[0]),
+                         device=dev)
+        if a.entropy_only:
+            return self.entropy_step(x, q)
+        with self.env.autocast():
+            o = self.model_fwd(x, q.float())
+        lik = o["likelihoods"]  # float32: the coding step runs outside autocast
+        npix = x.shape[-2] * x.shape[-1]
+        bpp = lik.per_sample_bits() / npix
+        rate = bpp
+        if len(self.revived) and self.loop.step < self.ramp:
+            w = rate_weights(lik.y.shape[1], self.revived, self.loop.step, self.ramp)
+            rate = lik.per_sample_bits(w.to(dev)) / npix
+        mse = (o["x_hat"].float() - x).pow(2).flatten(1).mean(1)
+        if self.net == "menet":
+            mse = (o["x_enh"].float() - x).pow(2).flatten(1).mean(1) + 0.25 * mse
+        loss = (self.lambdas[q] * 255 ** 2 * mse + rate).mean()
+        logs = {"bpp": float(bpp.detach().mean())}
+        if self.net == "menet" and lab is not None:
+            ce = F.cross_entropy(o["seg"].float(), lab, weight=self.weights, ignore_index=VOID)
+            loss = loss + a.ce_weight * ce
+            logs["ce"] = float(ce.detach())
+        backward_step(loss, self.opt, self.model.parameters())
+        logs["loss"] = float(loss.detach())
+        return logs
+
+    def entropy_step(self, x: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
+        """``--entropy-only``: the mean log bpp of the rounded latent (relative savings
+        count alike at every rate, as in a BD-rate), the transforms frozen."""
+        # the frozen transforms run as at inference (MENet's aggregation module has batch
+        # norm and dropout: in training mode they would move its running statistics)
+        self.model.eval()
+        for name in ENTROPY_MODEL:
+            getattr(self.model, name.rstrip(".")).train()
+        with self.env.autocast():
+            bpp = latent_bits(self.model, self.net, x, q) / (x.shape[-2] * x.shape[-1])
+        loss = torch.log(bpp.float().clamp_min(1e-4)).mean()
+        backward_step(loss, self.opt, self.model.parameters())
+        return {"bpp": float(bpp.detach().mean()), "loss": float(loss.detach())}
+
+    def validate(self) -> tuple[float, dict[str, Any]]:
+        self.model.eval()
+        m = evaluate(self.model, self.net, self.data.val_frames, self.data.val_photos,
+                     self.env.device)
+        self.model.train()
+        print(f"\nstep {self.loop.step}: rd_loss {m['rd_loss']:.4f} " + " ".join(
             f"{q}:" + ",".join(f"{k}={v['bpp']:.3f}/{v['psnr']:.2f}"
                                + (f"/{v['psnr_enh']:.2f}" if "psnr_enh" in v else "")
                                + (f"/miou {v['miou']:.3f}" if "miou" in v else "")
@@ -465,72 +535,78 @@ def run(args: argparse.Namespace) -> int:
             for q, row in m.items() if q.startswith("quality")), flush=True)
         return -m["rd_loss"], m
 
-    def train_step(p: float) -> dict[str, float]:
-        lr = 1e-5 + (lr0 - 1e-5) * 0.5 * (1 + np.cos(np.pi * p))
-        if loop.step - first_step < args.warmup:
-            lr *= (loop.step - first_step + 1) / args.warmup
-        for g in opt.param_groups:
-            g["lr"] = float(lr * g["lr_scale"])
-        use_seg = seg_iter is not None and (photo_iter is None or loop.step % camvid_every == 0)
-        if use_seg:
-            assert seg_iter is not None
-            x, lab = next(seg_iter)
-            lab = lab.to(device)
-        else:
-            assert photo_iter is not None
-            x, lab = next(photo_iter), None
-        x = x.to(device)
-        q = torch.tensor(qrng.choices(range(n_q), q_weights, k=x.shape[0]), device=device)
-        if args.entropy_only:
-            return entropy_step(x, q)
-        o = model_fwd(x, q.float())
-        npix = x.shape[-2] * x.shape[-1]
-        bpp = o["likelihoods"].per_sample_bits() / npix
-        if len(revived) and loop.step < ramp:
-            w = rate_weights(o["likelihoods"].y.shape[1], revived, loop.step, ramp)
-            rate = o["likelihoods"].per_sample_bits(w.to(device)) / npix
-        else:
-            rate = bpp
-        if net == "menet":
-            mse = (o["x_enh"] - x).pow(2).flatten(1).mean(1) \
-                + 0.25 * (o["x_hat"] - x).pow(2).flatten(1).mean(1)
-        else:
-            mse = (o["x_hat"] - x).pow(2).flatten(1).mean(1)
-        loss = (lambdas[q] * 255 ** 2 * mse + rate).mean()
-        logs = {"bpp": float(bpp.detach().mean())}
-        if net == "menet" and lab is not None:
-            ce = F.cross_entropy(o["seg"], lab, weight=weights, ignore_index=VOID)
-            loss = loss + args.ce_weight * ce
-            logs["ce"] = float(ce.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        logs["loss"] = float(loss.detach())
-        return logs
+    def export(self, state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
+        a, d, net, cfg = self.args, self.data, self.net, self.args.config
+        conf = (hp.CONFIGS if net == "hyperprior" else mn.CONFIGS)[cfg]
+        n_q = self.n_q
+        q_drawn = ("q uniform over the lambdas" if not a.rate_emphasis else
+                   f"q drawn with weight 1 + {a.rate_emphasis:g}*q/{n_q - 1} (q = 0..{n_q - 1})")
+        export_safetensors(state, self.loop.out_dir, f"{net}-{cfg}", {
+            "name": net, "config_name": cfg, "config": conf, "steps": self.loop.step,
+            "lambdas": list(hp.LAMBDAS),
+            "init": (f"{Path(a.init).name} (gain units reset: {bool(a.reinit_gains)}"
+                     f", latent widened: {bool(a.widen)})" if a.init else None),
+            "graft": Path(a.graft).name if a.graft else None,
+            "revived": (f"{len(self.revived)} dead channels of y re-initialised "
+                        f"(app.train.revive), their rate ramped in over {self.ramp} steps"
+                        if len(self.revived) else None),
+            "frozen": ("g_a, g_s and the y-parts of h_a.0, h_s.4 and the gain units"
+                       if a.freeze_base else
+                       "everything but the entropy model (" + ", ".join(ENTROPY_MODEL) + ")"
+                       if a.entropy_only else None),
+            "training_data": f"CamVid train ({d.n_frames} frames, random 0.5-1.0 down-scale)"
+            f" and {d.n_photos} photographs from a natural-image folder (Imagenette train, "
+            f"random {PHOTO_SCALE[0]}-{PHOTO_SCALE[1]} down-scale), "
+            f"{self.crop}x{self.crop} crops, batch {self.batch}"
+            + (f" per process x {distributed.world_size()} processes"
+               if distributed.world_size() > 1 else "")
+            + f"; a CamVid batch every {self.camvid_every} steps",
+            "loss": f"mean log bpp of the rounded latent only (transforms frozen), {q_drawn}"
+            if a.entropy_only else f"lambda_q*255^2*MSE + bpp per sample, {q_drawn}"
+            + (" (MSE of x_enh + 0.25 MSE of x_hat) + class-weighted CE on CamVid batches"
+               if net == "menet" else ""),
+            "validation": {"data": f"CamVid val ({len(d.val_frames)} frames) and "
+                           f"{len(d.val_photos)} Imagenette val photographs; bpp from "
+                           "likelihoods", **metrics},
+        })
 
-    def entropy_step(x: torch.Tensor, q: torch.Tensor) -> dict[str, float]:
-        # the frozen transforms run as at inference (MENet's aggregation module has batch
-        # norm and dropout: in training mode they would move its running statistics)
-        model.eval()
-        for name in ENTROPY_MODEL:
-            getattr(model, name.rstrip(".")).train()
-        bpp = latent_bits(model, net, x, q) / (x.shape[-2] * x.shape[-1])
-        # relative savings count alike at every rate (as in a BD-rate): the mean of log bpp
-        loss = torch.log(bpp.clamp_min(1e-4)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return {"bpp": float(bpp.detach().mean()), "loss": float(loss.detach())}
-
-    if args.export_now:
-        if loop.step == 0:
-            raise SystemExit(f"--export-now: no checkpoint in {loop.run_dir} (use --resume)")
-        score, metrics = validate()
-        export({k: v.detach().cpu() for k, v in model.state_dict().items()}, metrics)
-        print(f"exported step {loop.step} (validation score {score:.4f}) to {loop.out_dir}")
+    def export_now(self) -> int:
+        """``--export-now``: validate the checkpoint's weights and export them."""
+        if self.loop.step == 0:
+            raise SystemExit(f"--export-now: no checkpoint in {self.loop.run_dir} "
+                             "(use --resume)")
+        score, metrics = self.validate()
+        self.export({k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                    metrics)
+        print(f"exported step {self.loop.step} (validation score {score:.4f}) to "
+              f"{self.loop.out_dir}")
         return 0
+
+
+@trainer("hyperprior", "scale-hyperprior codec with gain units (Ballé et al. 2018)", add_args)
+@trainer("menet", "MENet: one bitstream -> image + segmentation (Chen et al. 2021)", add_args)
+def run(args: argparse.Namespace) -> int:
+    """``edms train hyperprior|menet``: the skeleton (:mod:`app.train.common`) with the
+    end-to-end codecs' model, data, loss and validation (:class:`E2ETraining`)."""
+    d = DEFAULTS[args.config]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
+    _check_options(args)
+    env = setup(args)
+    data = E2EData.load(args)
+    model = build(args.net, args.config).to(env.device)
+    revived = _start_weights(model, args, data, crop)
+    opt = _optimiser(model, args, lr0)
+    loop = TrainLoop(args, args.net, iters, {"model": model, "opt": opt},
+                     extra={"revived": revived.tolist(), "revive_ramp": args.revive_ramp})
+    ck = loop.resume()
+    if ck is not None and ck.get("revived"):  # the ramp goes on where it stopped
+        revived = torch.tensor(ck["revived"], dtype=torch.long)
+        loop.extra.update(revived=revived.tolist(), revive_ramp=int(ck["revive_ramp"]))
+    weights = data.class_weights.to(env.device) if data.class_weights is not None else None
+    job = E2ETraining(args, env, model, opt, loop, data, batch, crop, lr0, revived, weights)
+    if args.export_now:
+        return job.export_now()
     model.train()
-    loop.run(train_step, validate, export)
+    loop.run(job.train_step, job.validate, job.export)
     return 0

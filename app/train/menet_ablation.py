@@ -38,9 +38,9 @@ from app.nets import menet as mn
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
+    batches,
     export_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
@@ -145,8 +145,8 @@ def run(args: argparse.Namespace) -> int:
     iters = int(args.iters or DEFAULTS["iters"])
     batch, crop = int(args.batch or DEFAULTS["batch"]), int(args.crop or DEFAULTS["crop"])
     lr0 = float(args.lr or DEFAULTS["lr"])
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    env = setup(args)
+    device = env.device
     frames = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", None)
     val = val[:: max(1, len(val) // max(1, args.val_frames))][: args.val_frames]
@@ -164,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
     loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
     loop.resume()
     torch.manual_seed(4321 + loop.step)
-    data = infinite_batches(SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch,
-                            seed=7 + loop.step)
+    data = batches(lambda i: infinite_batches(
+        SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch, seed=7 + loop.step + 1000 * i),
+        env)
     qrng = np.random.default_rng(99 + loop.step)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:

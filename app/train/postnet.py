@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,10 @@ from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
+    backward_step,
     export_safetensors,
     init_from_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import load_split
 from app.train.registry import trainer
@@ -335,64 +336,88 @@ def init_postnet(model: Any, path: str | Path) -> None:
         print("head: x_hat and x' weights of the 7-input head summed", flush=True)
 
 
-@trainer("postnet", "decoder post-filter of the layered pipelines and of HEVC (extension)",
-         add_args)
-def run(args: argparse.Namespace) -> int:
-    cfg = args.config
-    d = DEFAULTS[cfg]
-    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
-    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
-    set_threads(args.threads)
-    device = pick_device(args.device)
-    stem, variant, segment = VARIANTS[args.variant]
-    hevc_only = args.variant != "layered"
-    run_dir = Path(args.run_dir or f"runs/{stem}-{cfg}")
-    pairs_dir = Path(args.pairs_dir) if args.pairs_dir else run_dir
-    names = (["hevc"] if hevc_only
-             else [n.strip() for n in str(args.pipelines).split(",") if n.strip()])
-    q0, q1 = (int(v) for v in str(args.qp_range).split(","))
+@dataclass
+class PostnetData:
+    """The training and validation pairs (cached in the pairs folder) and what the
+    manifest says about them."""
 
-    rng = random.Random(args.seed)
-    train_s = load_split(args.data, "train", args.limit)
-    if not train_s:
-        raise SystemExit(f"no training frames in {args.data}")
-    photos = list_photos(args.extra_data, args.extra_limit, args.seed) if hevc_only else []
-    scales = tuple(float(v) for v in str(args.scales).split(","))
-    plan = [[(rng.choice(names), rng.randint(q0, q1), rng.choice(scales),
-              rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
-              (rng.random(), rng.random())) for _ in range(args.per_frame)]
-            for _ in train_s]
-    # photographs: already small (Imagenette's are 224 pixels), so one sample at scale 1
-    plan += [[(names[0], rng.randint(q0, q1), 1.0,
-               rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
-               (rng.random(), rng.random()))] for _ in photos]
-    train = load_or_prepare_once(pairs_dir / "pairs-train.npz",
-                            lambda: prepare_parallel([*train_s, *photos], names, plan,
-                                                     "pairs train", args.workers, hevc_only))
-    if segment and "seg" not in train:
-        raise SystemExit(f"{pairs_dir / 'pairs-train.npz'} has no segmentation maps")
-    val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
-    val_s = val_s[: args.val_frames]
-    val_photos = (list_photos(args.extra_val, args.extra_val_n, args.seed)
-                  if hevc_only else [])
-    vnames = names if hevc_only else ([n for n in ("edms", "edms-lb") if n in names]
-                                      or names[:1])
-    vscales = (1.0,) if hevc_only else VAL_SCALES
-    vplan = [[(n, q, sc, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS
-              for sc in vscales] for _ in val_s]
-    vplan += [[(n, q, 1.0, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS]
-              for _ in val_photos]
-    val = load_or_prepare_once(pairs_dir / "pairs-val.npz",
-                          lambda: prepare_parallel([*val_s, *val_photos], names, vplan,
-                                                   "pairs val", args.workers, hevc_only)
-                          ) if vplan else None
-    print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation pairs",
-          flush=True)
-    # this process's pairs (all of them without torchrun)
-    mine = distributed.shard(range(len(train["x"])))
-    if len(mine) < len(train["x"]):
-        train = {k: v[mine] for k, v in train.items()}
+    train: dict[str, np.ndarray]
+    val: dict[str, np.ndarray] | None
+    names: list[str]
+    data_text: str
+    val_text: str
 
+    @classmethod
+    def load(cls, args: argparse.Namespace, pairs_dir: Path, segment: bool) -> PostnetData:
+        hevc_only = args.variant != "layered"
+        names = (["hevc"] if hevc_only
+                 else [n.strip() for n in str(args.pipelines).split(",") if n.strip()])
+        q0, q1 = (int(v) for v in str(args.qp_range).split(","))
+        rng = random.Random(args.seed)
+        train_s = load_split(args.data, "train", args.limit)
+        if not train_s:
+            raise SystemExit(f"no training frames in {args.data}")
+        photos = list_photos(args.extra_data, args.extra_limit, args.seed) if hevc_only else []
+        scales = tuple(float(v) for v in str(args.scales).split(","))
+
+        def draw(scale: float | None) -> tuple:
+            return (rng.choice(names) if scale is None else names[0], rng.randint(q0, q1),
+                    rng.choice(scales) if scale is None else scale,
+                    rng.randrange(len(PERMS)) if rng.random() < args.perm_prob else 0,
+                    (rng.random(), rng.random()))
+
+        plan = [[draw(None) for _ in range(args.per_frame)] for _ in train_s]
+        # photographs: already small (Imagenette's are 224 pixels), so one sample at scale 1
+        plan += [[draw(1.0)] for _ in photos]
+        train = load_or_prepare_once(pairs_dir / "pairs-train.npz", lambda: prepare_parallel(
+            [*train_s, *photos], names, plan, "pairs train", args.workers, hevc_only))
+        if segment and "seg" not in train:
+            raise SystemExit(f"{pairs_dir / 'pairs-train.npz'} has no segmentation maps")
+        val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
+        val_s = val_s[: args.val_frames]
+        val_photos = (list_photos(args.extra_val, args.extra_val_n, args.seed)
+                      if hevc_only else [])
+        vnames = names if hevc_only else ([n for n in ("edms", "edms-lb") if n in names]
+                                          or names[:1])
+        vscales = (1.0,) if hevc_only else VAL_SCALES
+        vplan = [[(n, q, sc, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS
+                  for sc in vscales] for _ in val_s]
+        vplan += [[(n, q, 1.0, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS]
+                  for _ in val_photos]
+        val = load_or_prepare_once(pairs_dir / "pairs-val.npz", lambda: prepare_parallel(
+            [*val_s, *val_photos], names, vplan, "pairs val", args.workers, hevc_only)
+        ) if vplan else None
+        print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation "
+              "pairs", flush=True)
+        # this process's pairs (all of them without torchrun)
+        mine = distributed.shard(range(len(train["x"])))
+        if len(mine) < len(train["x"]):
+            train = {k: v[mine] for k, v in train.items()}
+        if hevc_only:
+            data_text = (f"{len(train_s)} frames of {Path(args.data).name} train x "
+                         f"{args.per_frame} (frame resized by one of {list(scales)}) and "
+                         f"{len(photos)} photographs of {_folder(args.extra_data)} x 1, "
+                         f"coded by HEVC 4:4:4 at a QP uniform in {q0}..{q1}, colour channels "
+                         f"permuted with probability {args.perm_prob}, a 176x176 crop of "
+                         "each: " + ("(x_hat, SegNet(x_hat), QP) -> x" if segment
+                                     else "(x_hat, QP) -> x"))
+            val_text = (f"{len(val_s)} CamVid val frames and {len(val_photos)} photographs of"
+                        f" {_folder(args.extra_val)} x HEVC QP {list(VAL_QPS)}, central "
+                        "176x176 crops")
+        else:
+            data_text = (f"CamVid train, {len(train_s)} frames x {args.per_frame} (pipeline "
+                         f"in {names}, QP uniform in {q0}..{q1}, frame resized by one of "
+                         f"{list(scales)}, colour channels permuted with probability "
+                         f"{args.perm_prob}), a 176x176 crop of each: (x_hat, x', QP) -> x")
+            val_text = (f"CamVid val, {len(val_s)} frames x {vnames} x QP {list(VAL_QPS)} x "
+                        f"scale {list(VAL_SCALES)}, central 176x176 crops")
+        return cls(train, val, names, data_text, val_text)
+
+
+def _trained_against(args: argparse.Namespace, names: list[str], segment: bool
+                     ) -> tuple[dict[str, str], int]:
+    """The model fingerprint of each pipeline whose reconstructions are learned from (and
+    SegNet's for the segmentation-aware variant), and the steps of the ``--init`` weights."""
     from app.pipelines import registry
 
     init_steps = 0
@@ -404,8 +429,25 @@ def run(args: argparse.Namespace) -> int:
     if segment:
         from app.nets import zoo
 
-        trained_against["segnet"] = zoo.fingerprint("segnet", cfg).hex()
-    model = build_postnet(cfg, **variant).to(device)
+        trained_against["segnet"] = zoo.fingerprint("segnet", args.config).hex()
+    return trained_against, init_steps
+
+
+@trainer("postnet", "decoder post-filter of the layered pipelines and of HEVC (extension)",
+         add_args)
+def run(args: argparse.Namespace) -> int:
+    """``edms train postnet``: the skeleton (:mod:`app.train.common`) with the post-filter's
+    model, its cached training pairs, the MSE loss and the PSNR gain as validation."""
+    cfg = args.config
+    d = DEFAULTS[cfg]
+    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
+    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
+    env = setup(args)
+    stem, variant, segment = VARIANTS[args.variant]
+    run_dir = Path(args.run_dir or f"runs/{stem}-{cfg}")
+    data = PostnetData.load(args, Path(args.pairs_dir) if args.pairs_dir else run_dir, segment)
+    trained_against, init_steps = _trained_against(args, data.names, segment)
+    model = build_postnet(cfg, **variant).to(env.device)
     if args.init and not args.resume:
         init_postnet(model, args.init)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
@@ -414,40 +456,21 @@ def run(args: argparse.Namespace) -> int:
     net = loop.wrap(model)
     brng = random.Random(1234 + loop.step + loop.seed_offset)
     torch.manual_seed(1234 + loop.step + loop.seed_offset)
-    if hevc_only:
-        data_text = (f"{len(train_s)} frames of {Path(args.data).name} train x "
-                     f"{args.per_frame} (frame resized by one of {list(scales)}) and "
-                     f"{len(photos)} photographs of {_folder(args.extra_data)} x 1, "
-                     f"coded by HEVC 4:4:4 at a QP uniform in {q0}..{q1}, colour channels "
-                     f"permuted with probability {args.perm_prob}, a 176x176 crop of each: "
-                     + ("(x_hat, SegNet(x_hat), QP) -> x" if segment else "(x_hat, QP) -> x"))
-        val_text = (f"{len(val_s)} CamVid val frames and {len(val_photos)} photographs of "
-                    f"{_folder(args.extra_val)} x HEVC QP {list(VAL_QPS)}, central "
-                    "176x176 crops")
-    else:
-        data_text = (f"CamVid train, {len(train_s)} frames x {args.per_frame} (pipeline in "
-                     f"{names}, QP uniform in {q0}..{q1}, frame resized by one of "
-                     f"{list(scales)}, colour channels permuted with probability "
-                     f"{args.perm_prob}), a 176x176 crop of each: (x_hat, x', QP) -> x")
-        val_text = (f"CamVid val, {len(val_s)} frames x {vnames} x QP {list(VAL_QPS)} x scale "
-                    f"{list(VAL_SCALES)}, central 176x176 crops")
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         export_safetensors(state, loop.out_dir, f"{stem}-{cfg}", {
             "name": stem, "config_name": cfg, "config": {**CONFIGS[cfg], **variant},
-            "steps": loop.step, "training_data": data_text,
+            "steps": loop.step, "training_data": data.data_text,
             # the model fingerprint of each pipeline whose reconstructions were learned from
-            "trained_against": trained_against,
-            "loss": "MSE of the filtered image",
-            "init": Path(args.init).name if args.init else None,
-            "init_steps": init_steps,
-            "validation": {"data": val_text, **metrics},
+            "trained_against": trained_against, "loss": "MSE of the filtered image",
+            "init": Path(args.init).name if args.init else None, "init_steps": init_steps,
+            "validation": {"data": data.val_text, **metrics},
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
-        assert val is not None  # validate is only passed when there is a validation set
+        assert data.val is not None  # validate is only passed when there is a validation set
         model.eval()
-        m = evaluate(model, val, names, device)
+        m = evaluate(model, data.val, data.names, env.device)
         model.train()
         print(f"\nstep {loop.step}: val gain {m['gain_db']:+.3f} dB  " + "  ".join(
             f"{k} {v['psnr_in']:.2f}->{v['psnr_out']:.2f}"
@@ -457,13 +480,14 @@ def run(args: argparse.Namespace) -> int:
     def train_step(p: float) -> dict[str, float]:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
-        b = {k: t.to(device) for k, t in _batch(train, batch, crop, brng).items()}
-        loss = F.mse_loss(_filter(model, b, b["qp"], net), b["x"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        b = {k: t.to(env.device, non_blocking=True)
+             for k, t in _batch(data.train, batch, crop, brng).items()}
+        with env.autocast():
+            out = _filter(model, b, b["qp"], net)
+        loss = F.mse_loss(out.float(), b["x"])
+        backward_step(loss, opt, model.parameters(), clip=None)
         return {"psnr": float(10 * np.log10(1.0 / max(loss.item(), 1e-12)))}
 
     model.train()
-    loop.run(train_step, validate if val is not None else None, export)
+    loop.run(train_step, validate if data.val is not None else None, export)
     return 0

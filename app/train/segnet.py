@@ -24,9 +24,9 @@ from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
+    batches,
     export_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import (
     SegDataset,
@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg_name]
     iters = args.iters or d["iters"]
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    env = setup(args)
+    device = env.device
 
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
-    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
+    loader = batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
+                                                batch, seed + 1000 * i), env)
 
     def validate() -> tuple[float, dict[str, Any]]:
         m = evaluate(model, val, device)
@@ -134,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
             g["lr"] = lr
         x, y = next(loader)
         x, y = x.to(device), y.to(device)
-        loss = F.cross_entropy(net(x), y, weight=weights, ignore_index=VOID)
+        with env.autocast():
+            logits = net(x)
+        loss = F.cross_entropy(logits.float(), y, weight=weights, ignore_index=VOID)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

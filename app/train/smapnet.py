@@ -29,8 +29,7 @@ from app.train.common import (
     TrainLoop,
     add_schedule_args,
     export_safetensors,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import load_split
 from app.train.registry import trainer
@@ -115,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     d = DEFAULTS[cfg]
     iters, batch = args.iters or d["iters"], args.batch or d["batch"]
     crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
-    set_threads(args.threads)
-    device = pick_device(args.device)
+    env = setup(args)
+    device = env.device
 
     nets = DsslicNets(cfg, "cpu")
     base_qps = tuple(int(v) for v in str(args.base_qps).split(","))
@@ -165,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * 0.5 * (1 + np.cos(np.pi * p)))
         s, c, t = _batch(train, batch, crop, rng)
-        loss = F.cross_entropy(net(one_hot(s.to(device)), c.to(device)), t.to(device))
+        with env.autocast():
+            logits = net(one_hot(s.to(device)), c.to(device))
+        loss = F.cross_entropy(logits.float(), t.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

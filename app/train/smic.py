@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,11 @@ from app.train import distributed
 from app.train.common import (
     TrainLoop,
     add_schedule_args,
+    backward_step,
+    batches,
     export_safetensors,
     load_checkpoint,
-    pick_device,
-    set_threads,
+    setup,
 )
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
@@ -138,24 +140,54 @@ def _training_data(args: argparse.Namespace, n: int) -> str:
     return "CamVid train, 367 frames" if n == 367 else f"{args.data} train, {n} frames"
 
 
+def _frames(args: argparse.Namespace) -> tuple[list, list, list]:
+    """(this process's training frames, the val frames, all the training frames)."""
+    print(f"loading {args.data} ...", flush=True)
+    train = load_split(args.data, "train", args.limit)
+    val = load_split(args.data, "val", args.limit)
+    if not train:
+        raise SystemExit(f"no training frames in {args.data}")
+    return distributed.shard(train), val, train
+
+
+def _gan_steps(loss_g: torch.Tensor, opt_g: torch.optim.Optimizer,
+               loss_d: Callable[[], torch.Tensor], opt_d: torch.optim.Optimizer
+               ) -> torch.Tensor:
+    """The generator's step on ``loss_g``, then the discriminator's on ``loss_d()``
+    (computed after the generator's update); returns the discriminator's loss."""
+    backward_step(loss_g, opt_g, None, clip=None)
+    l_d = loss_d()
+    backward_step(l_d, opt_d, None, clip=None)
+    return l_d
+
+
+def _ssnet_manifest(args: argparse.Namespace, params: int, n_train: int, n_val: int,
+                    steps: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "ssnet", "config_name": args.config, "config": SSNET_CONFIGS[args.config],
+            "params": params, "training_data": _training_data(args, n_train),
+            "steps": steps, "validation": {"data": f"val, {n_val} frames", **metrics},
+            "loss": f"cGAN (D1, non-saturating BCE) x{args.adv_weight} (from schedule "
+                    f"progress {args.adv_start}) + "
+                    f"{args.l1_weight} * L1(softmax, one-hot) + {args.ce_weight} * "
+                    "class-weighted CE (ENet weights); void ignored",
+            "input": "RGB in [-1, 1]"}
+
+
 @trainer("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)", add_ssnet_args)
 def run_ssnet(args: argparse.Namespace) -> int:
+    """``edms train ssnet``: the skeleton (:mod:`app.train.common`) with SS-Net and D1,
+    the cGAN + L1 + CE loss and mIoU validation."""
     from app.train.segnet import evaluate
 
     cfg_name = args.config
     d = SS_DEFAULTS[cfg_name]
     iters = args.iters or d["iters"]
     batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
-    set_threads(args.threads)
-    device = pick_device(args.device)
-    print(f"loading {args.data} ...", flush=True)
-    train = load_split(args.data, "train", args.limit)
-    val = load_split(args.data, "val", args.limit)
-    if not train:
-        raise SystemExit(f"no training frames in {args.data}")
-    weights = class_weights(train).to(device)
-    n_train = len(train)
-    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
+    env = setup(args)
+    device = env.device
+    train, val, every_frame = _frames(args)
+    weights = class_weights(every_frame).to(device)
+    n_train = len(every_frame)
     gen = build_ssnet(cfg_name).to(device)
     disc = build_d1(cfg_name).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
@@ -169,25 +201,18 @@ def run_ssnet(args: argparse.Namespace) -> int:
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, threads {torch.get_num_threads()}", flush=True)
     gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)  # forward passes of the step
-    seed = 2468 + loop.step + loop.seed_offset
+    seed = 2468 + loop.step + loop.seed_offset + env.seed
     random.seed(seed)
     torch.manual_seed(seed)
-    loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
+    loader = batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
+                                                batch, seed + 1000 * i), env)
 
     def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}", {
-            "name": "ssnet", "config_name": cfg_name, "config": SSNET_CONFIGS[cfg_name],
-            "params": ng, "training_data": _training_data(args, n_train),
-            "steps": loop.step, "validation": {"data": f"val, {len(val)} frames", **m},
-            "loss": f"cGAN (D1, non-saturating BCE) x{args.adv_weight} (from schedule "
-                    f"progress {args.adv_start}) + "
-                    f"{args.l1_weight} * L1(softmax, one-hot) + {args.ce_weight} * "
-                    "class-weighted CE (ENet weights); void ignored",
-            "input": "RGB in [-1, 1]",
-        })
+        export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}",
+                           _ssnet_manifest(args, ng, n_train, len(val), loop.step, m))
 
     def validate() -> tuple[float, dict[str, Any]]:
-        precise_bn(gen, lambda: (next(loader)[0].to(device) * 2 - 1,))
+        precise_bn(gen, lambda: (next(loader)[0] * 2 - 1,))
         m = evaluate(_Unit(gen), val, device)
         print(f"\nstep {loop.step}: val mIoU {m['miou']:.4f} acc {m['pixel_acc']:.4f} "
               f"{m['per_class_iou']}", flush=True)
@@ -195,28 +220,27 @@ def run_ssnet(args: argparse.Namespace) -> int:
 
     def train_step(p: float) -> dict[str, float]:
         lr = _lr_at(p, base_lr)
-        for g in opt_g.param_groups:
-            g["lr"] = lr
-        for g in opt_d.param_groups:
-            g["lr"] = lr / 5
+        for o, scale in ((opt_g, 1.0), (opt_d, 0.2)):
+            for g in o.param_groups:
+                g["lr"] = lr * scale
         img, lab = next(loader)
-        x, lab = img.to(device) * 2 - 1, lab.to(device)
+        x = img * 2 - 1
         keep = (lab != VOID).unsqueeze(1).float()
         real_map = one_hot(lab)
-        logits = gen_fwd(x)
-        fake_map = logits.softmax(1) * keep
+        with env.autocast():
+            logits = gen_fwd(x).float()
+            fake_map = logits.softmax(1) * keep
+            adv = _bce(disc_fwd(x, fake_map).float(), True)
         l1 = args.l1_weight * ((fake_map - real_map).abs() * keep).mean()
         ce = F.cross_entropy(logits, lab, weight=weights, ignore_index=VOID)
-        adv = _bce(disc_fwd(x, fake_map), True)
         aw = args.adv_weight if p >= args.adv_start else 0.0
-        loss_g = aw * adv + l1 + args.ce_weight * ce
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        l_d = _bce(disc_fwd(x, real_map), True) + _bce(disc_fwd(x, fake_map.detach()), False)
-        opt_d.zero_grad(set_to_none=True)
-        l_d.backward()
-        opt_d.step()
+
+        def loss_d() -> torch.Tensor:
+            with env.autocast():
+                return (_bce(disc_fwd(x, real_map).float(), True)
+                        + _bce(disc_fwd(x, fake_map.detach()).float(), False))
+
+        l_d = _gan_steps(aw * adv + l1 + args.ce_weight * ce, opt_g, loss_d, opt_d)
         return {"l1": l1.item(), "ce": ce.item(), "adv": adv.item(), "d": l_d.item()}
 
     gen.train()
@@ -315,8 +339,27 @@ def _recnet_batch(batch_img: torch.Tensor, qp_range: tuple[int, int], rng: rando
     return torch.cat(xs), torch.cat(ups)
 
 
+def _recnet_manifest(args: argparse.Namespace, params: int, n_train: int,
+                     qp_range: tuple[int, int], val_desc: str, steps: int,
+                     metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "recnet", "config_name": args.config,
+            "config": RECNET_CONFIGS[args.config],
+            "params": params, "training_data": _training_data(args, n_train),
+            "steps": steps, "validation": {"data": val_desc, **metrics},
+            "semantic_map_input": {"ssnet": f"SS-Net-{args.config} prediction (exported "
+                                   "weights)", "segnet": f"SegNet-{args.config} prediction",
+                                   "gt": "ground truth"}[args.map],
+            "sampling": f"area down-sampling by a random factor in {list(FACTORS)}, HEVC "
+                        f"4:4:4 at a random QP in {list(qp_range)}, bicubic up-sampling",
+            "loss": f"cGAN (D2, non-saturating BCE) x{args.adv_weight} + {args.l1_weight} * "
+                    "L1; no VGG loss (no pretrained weights)",
+            "input": "[bicubic-upsampled decoded image in [-1, 1], one-hot map]"}
+
+
 @trainer("recnet", "SMIC Rec-Net U-Net + D2 (cGAN); needs ssnet", add_recnet_args)
 def run_recnet(args: argparse.Namespace) -> int:
+    """``edms train recnet``: the skeleton (:mod:`app.train.common`) with Rec-Net and D2,
+    the cGAN + L1 loss on HEVC-coded sampled images and the PSNR gain as validation."""
     cfg_name = args.config
     d = REC_DEFAULTS[cfg_name]
     iters = args.iters or d["iters"]
@@ -325,15 +368,10 @@ def run_recnet(args: argparse.Namespace) -> int:
         raise SystemExit("--crop must be a multiple of 16")
     lo, hi = (int(v) for v in args.qp_range.split(","))
     qp_range = (lo, hi)
-    set_threads(args.threads)
-    device = pick_device(args.device)
-    print(f"loading {args.data} ...", flush=True)
-    train = load_split(args.data, "train", args.limit)
-    val = load_split(args.data, "val", args.limit)
-    if not train:
-        raise SystemExit(f"no training frames in {args.data}")
-    n_train = len(train)
-    train = distributed.shard(train)  # this process's frames (all of them without torchrun)
+    env = setup(args)
+    device = env.device
+    train, val, every_frame = _frames(args)
+    n_train = len(every_frame)
     if args.map != "gt":
         train = _predict_maps(train, args.map, args.models, cfg_name)
         val = _predict_maps(val, args.map, args.models, cfg_name)
@@ -352,71 +390,64 @@ def run_recnet(args: argparse.Namespace) -> int:
           f"{batch}, crop {crop}, lr {base_lr}, QP {qp_range}, map {args.map}, threads "
           f"{torch.get_num_threads()}", flush=True)
     gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)  # forward passes of the step
-    seed = 1357 + loop.step + loop.seed_offset
+    seed = 1357 + loop.step + loop.seed_offset + env.seed
     random.seed(seed)
     torch.manual_seed(seed)
     rng = random.Random(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
-    val_desc = f"every 3rd val frame ({len(val[::3])})"
 
     def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", {
-            "name": "recnet", "config_name": cfg_name, "config": RECNET_CONFIGS[cfg_name],
-            "params": ng, "training_data": _training_data(args, n_train),
-            "steps": loop.step, "validation": {"data": val_desc, **m},
-            "semantic_map_input": {"ssnet": f"SS-Net-{cfg_name} prediction (exported weights)",
-                                   "segnet": f"SegNet-{cfg_name} prediction",
-                                   "gt": "ground truth"}[args.map],
-            "sampling": f"area down-sampling by a random factor in {list(FACTORS)}, HEVC "
-                        f"4:4:4 at a random QP in {list(qp_range)}, bicubic up-sampling",
-            "loss": f"cGAN (D2, non-saturating BCE) x{args.adv_weight} + {args.l1_weight} * "
-                    "L1; no VGG loss (no pretrained weights)",
-            "input": "[bicubic-upsampled decoded image in [-1, 1], one-hot map]",
-        })
+        export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", _recnet_manifest(
+            args, ng, n_train, qp_range, f"every 3rd val frame ({len(val[::3])})",
+            loop.step, m))
 
-    def bn_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    def pair() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, the up-sampled decoded sampled x, the one-hot map) on the device."""
         img, lab = next(loader)
-        _, up = _recnet_batch(img, qp_range, rng)
-        return up.to(device), one_hot(lab).to(device)
+        x, up = _recnet_batch(img, qp_range, rng)
+        return x.to(device), up.to(device), one_hot(lab).to(device)
 
     def validate() -> tuple[float, dict[str, Any]]:
-        precise_bn(gen, bn_batch, 20)
+        precise_bn(gen, lambda: pair()[1:], 20)
         m = evaluate_recnet(gen, val_sel, device)
         print(f"\nstep {loop.step}: val {m}", flush=True)
         return m["psnr_gain_db"], m
 
     def train_step(p: float) -> dict[str, float]:
-        lr = _lr_at(p, base_lr)
         for o in (opt_g, opt_d):
             for g in o.param_groups:
-                g["lr"] = lr
-        img, lab = next(loader)
-        x, up = _recnet_batch(img, qp_range, rng)
-        x, up = x.to(device), up.to(device)
-        seg = one_hot(lab).to(device)
-        out = gen_fwd(up, seg)
+                g["lr"] = _lr_at(p, base_lr)
+        x, up, seg = pair()
+        with env.autocast():
+            out = gen_fwd(up, seg).float()
+            adv = _bce(disc_fwd(up, seg, out).float(), True)
         l1 = args.l1_weight * (out - x).abs().mean()
-        adv = _bce(disc_fwd(up, seg, out), True)
-        loss_g = args.adv_weight * adv + l1
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        l_d = _bce(disc_fwd(up, seg, x), True) + _bce(disc_fwd(up, seg, out.detach()), False)
-        opt_d.zero_grad(set_to_none=True)
-        l_d.backward()
-        opt_d.step()
+
+        def loss_d() -> torch.Tensor:
+            with env.autocast():
+                return (_bce(disc_fwd(up, seg, x).float(), True)
+                        + _bce(disc_fwd(up, seg, out.detach()).float(), False))
+
+        l_d = _gan_steps(args.adv_weight * adv + l1, opt_g, loss_d, opt_d)
         return {"l1": l1.item(), "adv": adv.item(), "d": l_d.item()}
 
     gen.train()
     disc.train()
     loop.run(train_step, validate if val_sel else None, export)
     if val and loop.best_metrics is not None and not loop.stopped_by_signal:
-        # report the selected weights on the whole val split
-        ck = load_checkpoint(loop.run_dir / "best.pt")
-        gen.load_state_dict(ck["gen"])
-        m = evaluate_recnet(gen, prepare_val(val), device)
-        loop.step = ck["step"]
-        print(f"best weights (step {loop.step}) on all {len(val)} val frames: {m}", flush=True)
-        val_desc = f"val, {len(val)} frames"
-        export(ck["gen"], m)
+        _export_best_on_all_val(args, loop, gen, val, device, ng, n_train, qp_range)
     return 0
+
+
+def _export_best_on_all_val(args: argparse.Namespace, loop: TrainLoop, gen: torch.nn.Module,
+                            val: list, device: torch.device, params: int, n_train: int,
+                            qp_range: tuple[int, int]) -> None:
+    """Rec-Net's selected weights (``best.pt``) measured on the whole val split and
+    exported again with those numbers (the selection used every third frame)."""
+    ck = load_checkpoint(loop.run_dir / "best.pt")
+    gen.load_state_dict(ck["gen"])
+    m = evaluate_recnet(gen, prepare_val(val), device)
+    loop.step = ck["step"]
+    print(f"best weights (step {loop.step}) on all {len(val)} val frames: {m}", flush=True)
+    export_safetensors(ck["gen"], loop.out_dir, f"recnet-{args.config}", _recnet_manifest(
+        args, params, n_train, qp_range, f"val, {len(val)} frames", loop.step, m))
