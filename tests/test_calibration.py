@@ -96,3 +96,11 @@ def test_psnr_tuning_saves_bits_at_equal_psnr_on_kodak() -> None:
             curves[tune][1].append(float(np.mean(psnr)))
     saving = metrics.bd_rate(*curves[1], *curves[0])
     assert saving < -4.0, f"PSNR tuning saved only {saving:.1f} % against visual tuning"
+
+
+def test_labels_name_the_tuning_only_where_it_is_not_the_default() -> None:
+    from app.session import params_label
+
+    assert params_label({"qp": 32, "tune": 0}) == "qp=32"
+    assert params_label({"qp": 32, "tune": 1}) == "qp=32, tune=visual"
+    assert params_label({"q": 75, "s": 2}) == "q=75, s=2"
