@@ -104,3 +104,13 @@ def test_labels_name_the_tuning_only_where_it_is_not_the_default() -> None:
     assert params_label({"qp": 32, "tune": 0}) == "qp=32"
     assert params_label({"qp": 32, "tune": 1}) == "qp=32, tune=visual"
     assert params_label({"q": 75, "s": 2}) == "q=75, s=2"
+
+
+def test_a_file_of_the_old_hevc_pf_is_refused_with_the_weights_message() -> None:
+    """hevc-pf's PostNet was retrained on the PSNR-tuned HEVC: a file written with the
+    previous weights cannot be rebuilt and says so in one line."""
+    from app.errors import EdmsError
+
+    old = Path(__file__).resolve().parent / "data" / "old" / "hevc-pf-v2.edms"
+    with pytest.raises(EdmsError, match="version 2|weights"):
+        api.decode(old)

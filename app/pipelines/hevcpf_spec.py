@@ -7,13 +7,14 @@ from app.pipelines.layered import QP_SPEC
 from app.pipelines.spec import PipelineSpec
 
 # v2 (both): PostNet runs channels-last (faster; a few pixels may differ from v1's)
+# v3 (both): the HEVC layer is PSNR-tuned; hevc-pf's PostNet retrained on it (new weights:
+# v2 files carry the old fingerprint and are refused); hevc-spf reads v2 files unchanged
 HEVC_PF = PipelineSpec(
     "hevc-pf", 3,
     "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
     "per 64x64 block (extension)",
     (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",
-    "app.pipelines.hevcpf:HevcPostFilterPipeline",
-    reads_versions=(2,))
+    "app.pipelines.hevcpf:HevcPostFilterPipeline")
 HEVC_SPF = PipelineSpec(
     "hevc-spf", 3,
     "HEVC 4:4:4 + semantic PostNet (map recomputed by the decoder from the decoded image), "
