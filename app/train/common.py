@@ -39,10 +39,10 @@ import random
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors.torch import save_file
@@ -316,6 +316,26 @@ def add_schedule_args(p: argparse.ArgumentParser, lr: float | None = None,
     p.add_argument("--val-every", type=int, default=val_every, help="steps between validations")
     p.add_argument("--ckpt-minutes", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+
+
+class Schedule(NamedTuple):
+    """A configuration's default schedule (a trainer's ``DEFAULTS`` table): total steps,
+    batch size, crop side in pixels (0: the trainer crops nothing) and learning rate (0:
+    the trainer's ``--lr`` default applies)."""
+
+    iters: int
+    batch: int
+    crop: int = 0
+    lr: float = 0.0
+
+
+def schedule(args: argparse.Namespace,
+             defaults: Mapping[str, Schedule] | Schedule) -> Schedule:
+    """The run's schedule: ``--iters``, ``--batch``, ``--crop`` and ``--lr`` where given,
+    else ``defaults`` (one :class:`Schedule`, or one per ``--config``)."""
+    d = defaults if isinstance(defaults, Schedule) else defaults[args.config]
+    return Schedule(int(args.iters or d.iters), int(args.batch or d.batch),
+                    int(args.crop or d.crop), float(args.lr or d.lr))
 
 
 def export_safetensors(
@@ -595,3 +615,19 @@ class TrainLoop:
             print(f"digest rank {distributed.rank()}/{distributed.world_size()} step "
                   f"{self.step} params {params} state {distributed.digest(net.state_dict())}\n",
                   end="", flush=True)
+
+
+def start(args: argparse.Namespace, name: str, iters: int, model: torch.nn.Module,
+          opt: torch.optim.Optimizer, seed: int
+          ) -> tuple[TrainLoop, torch.nn.Module, random.Random]:
+    """The start of a one-network trainer: its :class:`TrainLoop` (checkpoint parts
+    ``model`` and ``opt``), resumed with ``--resume``; the module the training step runs
+    (:meth:`TrainLoop.wrap`); and the step's random draws, seeded (torch's too) with
+    ``seed`` plus the step resumed at and the rank's offset."""
+    loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
+    loop.resume()
+    net = loop.wrap(model)
+    seed += loop.step + loop.seed_offset
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    return loop, net, rng
