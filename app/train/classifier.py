@@ -92,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = args.config
     iters, batch, _, lr0 = common.schedule(args, DEFAULTS)
     env = common.setup(args)
-    device = env.device
     root = Path(args.data)
     size = int(CONFIGS[cfg]["input"] * 1.15)
     train_x, train_y, classes = load_class_folders(root / "train", args.limit, size)
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     val_x, val_y, _ = load_class_folders(root / "val", args.val_limit, 224)
     print(f"classifier-{cfg}: {n_train} train / {len(val_x)} val images, "
           f"{len(classes)} classes", flush=True)
-    model = build_classifier(cfg).to(device)
+    model = build_classifier(cfg).to(env.device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=5e-4)
     # model_fwd: the training step's forward pass
     loop, model_fwd, rng = common.start(args, "classifier", iters, model, opt, seed=17)
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
-        m = evaluate(model, val_x, val_y, device)
+        m = evaluate(model, val_x, val_y, env.device)
         print(f"\nstep {loop.step}: val top-1 {m['top1']:.4f} top-5 {m['top5']:.4f}",
               flush=True)
         return m["top1"], m
@@ -129,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * warm * 0.5 * (1 + math.cos(math.pi * p)))
         idx = [rng.randrange(len(train_x)) for _ in range(batch)]
-        x = torch.stack([random_resized_crop(train_x[i], inp, rng) for i in idx]).to(device)
-        y = torch.tensor([train_y[i] for i in idx], device=device)
+        x = torch.stack([random_resized_crop(train_x[i], inp, rng) for i in idx]).to(env.device)
+        y = torch.tensor([train_y[i] for i in idx], device=env.device)
         with env.autocast():
             logits = model_fwd(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=0.1)

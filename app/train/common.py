@@ -5,7 +5,8 @@ validation:
 
 - **arguments**: the options of every trainer (:func:`add_common_args`: data, config,
   ``--resume``, ``--device``, ``--amp``, ``--workers``, ``--seed``, ``--out``, ...) and the
-  schedule's (:func:`add_schedule_args`);
+  schedule's (:func:`add_schedule_args`), whose defaults are the trainer's ``DEFAULTS``
+  table of :class:`Schedule` per configuration (:func:`schedule`);
 - **device, precision, seeds** (:func:`setup`): ``--device auto|cpu|cuda`` (under
   torchrun ``cuda:LOCAL_RANK``), autocast in bfloat16 on a CUDA device that supports it
   and off on the CPU unless asked (:class:`Setup.autocast`), deterministic seeds;
@@ -13,7 +14,8 @@ validation:
   worker processes with pinned memory and non-blocking copies; on the CPU they run in
   the training process, as they always did (same crops for the same seed);
 - **the loop** (:class:`TrainLoop`): progress schedule, periodic validation, the choice of
-  the best checkpoint, periodic and on-signal checkpoints, ``--resume``, torchrun;
+  the best checkpoint, periodic and on-signal checkpoints, ``--resume``, torchrun; a
+  one-network trainer starts it, resumed and seeded, with :func:`start`;
 - **export** (:func:`export_safetensors`): fp16 safetensors plus a JSON manifest (config,
   sha256, training data, steps, validation numbers, device and precision), written under
   ``runs/<net>-<config>/`` by default. Shipping into ``models/`` is the explicit
