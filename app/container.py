@@ -25,10 +25,10 @@ import os
 import re
 import tempfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from operator import index
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.codecs.base import MAX_PIXELS as CODEC_MAX_PIXELS
 from app.codecs.base import write_varint as _varint
@@ -521,22 +521,30 @@ def _ascii_field(r: _Reader, field: str, max_len: int, pattern: re.Pattern[bytes
     return raw.decode("ascii")
 
 
+@contextlib.contextmanager
+def _open_edms(path: Path) -> Iterator[tuple[BinaryIO, int]]:
+    """``(file, size)`` of an ``.edms`` file opened for reading, refused over
+    :data:`MAX_FILE_BYTES` before anything is read; an OSError, in the ``with`` block
+    too, becomes :class:`EdmsFormatError`."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise EdmsFormatError(
+                    f"{path}: {size} bytes is over the {MAX_FILE_BYTES}-byte .edms limit")
+            yield f, size
+    except OSError as exc:
+        raise EdmsFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def _load(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bytes:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source)
     if not isinstance(source, str | os.PathLike):
         raise TypeError(f"read_edms needs a path or bytes, got {type(source).__name__}")
     path = Path(source)
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise EdmsFormatError(
-                    f"{path}: {size} bytes is over the {MAX_FILE_BYTES}-byte .edms limit"
-                )
-            data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
-    except OSError as exc:
-        raise EdmsFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with _open_edms(path) as (f, _):
+        data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
     if len(data) > MAX_FILE_BYTES:
         raise EdmsFormatError(f"{path}: over the {MAX_FILE_BYTES}-byte .edms limit")
     return data
@@ -551,25 +559,17 @@ def read_edms_layers(path: str | os.PathLike[str],
     bytes of I/O. ``layers`` of the result holds only the layers read, in file order.
     Raises :class:`EdmsFormatError` as :func:`read_edms` does.
     """
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise EdmsFormatError(
-                    f"{p}: {size} bytes is over the {MAX_FILE_BYTES}-byte .edms limit")
-            head = f.read(_FIXED_PREFIX + MAX_VARINT_BYTES + MAX_HEADER_BODY + _CRC_BYTES)
+    with _open_edms(Path(path)) as (f, size):
+        head = f.read(_FIXED_PREFIX + MAX_VARINT_BYTES + MAX_HEADER_BODY + _CRC_BYTES)
 
-            def fetch(i: int, kind: LayerKind | int, codec: int, offset: int, length: int
-                      ) -> bytes | None:
-                if not want(kind, codec):
-                    return None
-                f.seek(offset)
-                return f.read(length)
+        def fetch(i: int, kind: LayerKind | int, codec: int, offset: int, length: int
+                  ) -> bytes | None:
+            if not want(kind, codec):
+                return None
+            f.seek(offset)
+            return f.read(length)
 
-            return _parse(head, size, fetch)[0]
-    except OSError as exc:
-        raise EdmsFormatError(f"cannot read {p}: {exc.strerror or exc}") from exc
+        return _parse(head, size, fetch)[0]
 
 
 def from_bytes(data: bytes | bytearray | memoryview) -> Encoded:

@@ -128,6 +128,32 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
     raise CodecError(f"expected bytes, got {type(data).__name__}")
 
 
+def decode_checked(
+    data: bytes,
+    size: Callable[[bytes], tuple[int, int]],
+    decode: Callable[[bytes], np.ndarray],
+    what: str,
+    *,
+    end: tuple[bytes, str] | None = None,
+) -> np.ndarray:
+    """Decode one image file with the checks of the contract (module docstring).
+
+    ``size`` reads ``(width, height)`` from the header, which must be within
+    :data:`MAX_PIXELS` before ``decode`` (the library) runs; ``end`` is ``(trailer,
+    message)`` for a format whose library decodes a truncated file silently. Library
+    errors become :class:`CodecError` (``"<what> decode failed: ..."``), and the result
+    must be an HxW or HxWx3 uint8 array.
+    """
+    data = as_bytes(data)
+    width, height = size(data)
+    check_pixel_limit(height, width)
+    if end is not None and not data.endswith(end[0]):
+        raise CodecError(end[1])
+    with codec_errors(f"{what} decode failed"):
+        array = decode(data)
+    return check_decoded(array)
+
+
 # --------------------------------------------------------------------------- varints
 
 

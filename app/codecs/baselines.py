@@ -49,11 +49,9 @@ import numpy as np
 
 from app.codecs.base import (
     LayerCodec,
-    as_bytes,
-    check_decoded,
     check_image,
-    check_pixel_limit,
     codec_errors,
+    decode_checked,
 )
 from app.codecs.hevc import HevcCodec
 from app.codecs.isobmff import ispe_size
@@ -171,14 +169,9 @@ class JpegCodec(LayerCodec):
 def decode_jpeg(data: bytes) -> np.ndarray:
     import imagecodecs
 
-    data = as_bytes(data)
-    width, height = jpeg_size(data)
-    check_pixel_limit(height, width)
-    if not data.endswith(b"\xff\xd9"):  # libjpeg pads a truncated scan silently
-        raise CodecError("truncated JPEG (no EOI marker)")
-    with codec_errors("JPEG decode failed"):
-        array = imagecodecs.jpeg8_decode(data)
-    return check_decoded(array)
+    # libjpeg pads a truncated scan silently: the EOI marker must be there
+    return decode_checked(data, jpeg_size, imagecodecs.jpeg8_decode, "JPEG",
+                          end=(b"\xff\xd9", "truncated JPEG (no EOI marker)"))
 
 
 # --------------------------------------------------------------------------- JPEG 2000
@@ -231,12 +224,7 @@ class Jpeg2000Codec(LayerCodec):
 def decode_jpeg2000(data: bytes) -> np.ndarray:
     import imagecodecs
 
-    data = as_bytes(data)
-    width, height = j2k_size(data)
-    check_pixel_limit(height, width)
-    with codec_errors("JPEG 2000 decode failed"):
-        array = imagecodecs.jpeg2k_decode(data)
-    return check_decoded(array)
+    return decode_checked(data, j2k_size, imagecodecs.jpeg2k_decode, "JPEG 2000")
 
 
 # --------------------------------------------------------------------------- WebP
@@ -314,12 +302,7 @@ class AvifCodec(LayerCodec):
 def decode_avif(data: bytes) -> np.ndarray:
     import imagecodecs
 
-    data = as_bytes(data)
-    width, height = ispe_size(data)
-    check_pixel_limit(height, width)
-    with codec_errors("AVIF decode failed"):
-        array = imagecodecs.avif_decode(data)
-    return check_decoded(array)
+    return decode_checked(data, ispe_size, imagecodecs.avif_decode, "AVIF")
 
 
 # --------------------------------------------------------------------------- JPEG XL

@@ -30,10 +30,10 @@ from app.cancel import check_cancelled, interruptible
 from app.codecs.base import (
     LayerCodec,
     as_bytes,
-    check_decoded,
     check_image,
     check_pixel_limit,
     codec_errors,
+    decode_checked,
     read_varint,
     write_varint,
 )
@@ -152,12 +152,7 @@ def decode_jpegxl(data: bytes) -> np.ndarray:
     """Decode a bare JPEG XL codestream (lossless or lossy) to uint8."""
     import imagecodecs
 
-    data = as_bytes(data)
-    width, height = jxl_size(data)
-    check_pixel_limit(height, width)
-    with codec_errors("JPEG XL decode failed"):
-        array = imagecodecs.jpegxl_decode(data)
-    return check_decoded(array)
+    return decode_checked(data, jxl_size, imagecodecs.jpegxl_decode, "JPEG XL")
 
 
 class PngCodec(LayerCodec):
@@ -181,14 +176,9 @@ class PngCodec(LayerCodec):
 def decode_png(data: bytes) -> np.ndarray:
     import imagecodecs
 
-    data = as_bytes(data)
-    width, height = png_size(data)
-    check_pixel_limit(height, width)
-    if not data.endswith(_PNG_IEND):  # libpng decodes a file cut after its IDAT silently
-        raise CodecError("truncated PNG (no IEND chunk)")
-    with codec_errors("PNG decode failed"):
-        array = imagecodecs.png_decode(data)
-    return check_decoded(array)
+    # libpng decodes a file cut after its IDAT silently: the IEND chunk must be there
+    return decode_checked(data, png_size, imagecodecs.png_decode, "PNG",
+                          end=(_PNG_IEND, "truncated PNG (no IEND chunk)"))
 
 
 def encode_webp(array: np.ndarray, *, lossless: bool, level: int, method: int) -> bytes:
@@ -209,13 +199,8 @@ def decode_webp(data: bytes) -> np.ndarray:
 
     data = as_bytes(data)
     gray = data[:1] == _GRAY_WEBP
-    if gray:
-        data = data[1:]
-    width, height = webp_size(data)
-    check_pixel_limit(height, width)
-    with codec_errors("WebP decode failed"):
-        array = imagecodecs.webp_decode(data, hasalpha=False)
-    check_decoded(array)
+    array = decode_checked(data[1:] if gray else data, webp_size,
+                           lambda d: imagecodecs.webp_decode(d, hasalpha=False), "WebP")
     if array.ndim != 3:
         raise CodecError("WebP decode gave no colour channels")
     if gray:

@@ -51,24 +51,23 @@ from app.nets.zoo import network
 
 ALPHA = 8
 
+
+def _config(width: int, n_res: int, disc: int, **compnet: bool) -> dict[str, Any]:
+    """One configuration: CompNet's and FineNet's ``c_k, d_k, d_k, d_k`` widths doubling
+    from ``width``, FineNet's ``n_res`` residual blocks, the discriminators' ``C_k``
+    widths doubling from ``disc``, and CompNet's options (``comp_skip``,
+    ``comp_learned``)."""
+
+    def doubling(k: int) -> list[int]:
+        return [k, 2 * k, 4 * k, 8 * k]
+
+    return {"comp": doubling(width), "fine": doubling(width), "n_res": n_res,
+            "disc": doubling(disc), "num_classes": NUM_CLASSES, **compnet}
+
+
 CONFIGS: dict[str, dict[str, Any]] = {
-    "lite": {
-        "comp": [16, 32, 64, 128],
-        "fine": [16, 32, 64, 128],
-        "n_res": 4,
-        "disc": [32, 64, 128, 256],
-        "num_classes": NUM_CLASSES,
-        "comp_skip": True,
-        "comp_learned": False,
-    },
-    "paper": {
-        "comp": [64, 128, 256, 512],
-        "fine": [64, 128, 256, 512],
-        "n_res": 9,
-        "disc": [64, 128, 256, 512],
-        "num_classes": NUM_CLASSES,
-        "comp_skip": False,
-    },
+    "lite": _config(16, n_res=4, disc=32, comp_skip=True, comp_learned=False),
+    "paper": _config(64, n_res=9, disc=64, comp_skip=False),  # §3.2: c64 ... 9 x r512, C64 ...
 }
 
 

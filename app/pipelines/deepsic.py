@@ -32,7 +32,6 @@ only on the image size. The head sees the whole feature map (global pooling).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -46,6 +45,7 @@ from app.errors import PipelineError
 from app.nets import deepsic as ds
 from app.pipelines import classlayer
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
+from app.pipelines.classify import Top5Classifier, shared
 from app.pipelines.deepsic_spec import CODEC_ID_BITPLANES, DEEPSIC_POST, DEEPSIC_PRE
 from app.pipelines.endtoend import tiled_latent, to_uint8
 from app.pipelines.netrun import fixed_threads
@@ -192,7 +192,7 @@ class DeepsicPostPipeline(DeepsicPipeline):
     variant = "post"
 
 
-class ReferenceClassifier:
+class ReferenceClassifier(Top5Classifier):
     """``deepsic-ref``: DeepSIC's feature extraction and ``pre`` head trained for
     classification alone on uncompressed images (``edms train deepsic --variant
     reference``), the reference rows of the paper's Table I: a classifier of the same size
@@ -214,15 +214,7 @@ class ReferenceClassifier:
             f = tiled_latent(self.model.features, [(x, s)], 1, hl, wl, TILE, HALO)
             return self.model.classify("pre", f)[0].double().numpy()
 
-    def top5(self, image: np.ndarray) -> list[int]:
-        return [int(i) for i in np.argsort(-self.probabilities(image), kind="stable")[:5]]
-
-
-@functools.cache
-def shared_reference(config: str = "lite") -> ReferenceClassifier:
-    return ReferenceClassifier(config)
-
 
 def deepsic_reference(config: str = "lite") -> Callable[[np.ndarray], list[int]]:
     """The ``deepsic-ref`` reference network (its top-5 class indices)."""
-    return shared_reference(config).top5
+    return shared(ReferenceClassifier, config).top5

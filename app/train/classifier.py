@@ -20,22 +20,16 @@ import torch
 import torch.nn.functional as F
 
 from app.nets.classifier import CONFIGS, build_classifier
-from app.train import distributed
-from app.train.common import (
-    TrainLoop,
-    add_schedule_args,
-    export_safetensors,
-    setup,
-)
+from app.train import common, distributed
 from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 6000, "batch": 32, "lr": 2e-3},
-            "paper": {"iters": 60000, "batch": 64, "lr": 1e-3}}
+DEFAULTS = {"lite": common.Schedule(iters=6000, batch=32, lr=2e-3),
+            "paper": common.Schedule(iters=60000, batch=64, lr=1e-3)}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-limit", type=int, default=None, help="validate on N images")
-    add_schedule_args(p, val_every=500)
+    common.add_schedule_args(p, val_every=500)
 
 
 def load_class_folders(root: Path, limit: int | None = None, size: int | None = None
@@ -96,11 +90,8 @@ def evaluate(model: torch.nn.Module, images: list[np.ndarray], labels: list[int]
 @trainer("classifier", "reference Imagenette classifier of edms eval --task", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
-    d = DEFAULTS[cfg]
-    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
-    lr0 = float(args.lr or d["lr"])
-    env = setup(args)
-    device = env.device
+    iters, batch, _, lr0 = common.schedule(args, DEFAULTS)
+    env = common.setup(args)
     root = Path(args.data)
     size = int(CONFIGS[cfg]["input"] * 1.15)
     train_x, train_y, classes = load_class_folders(root / "train", args.limit, size)
@@ -110,18 +101,14 @@ def run(args: argparse.Namespace) -> int:
     val_x, val_y, _ = load_class_folders(root / "val", args.val_limit, 224)
     print(f"classifier-{cfg}: {n_train} train / {len(val_x)} val images, "
           f"{len(classes)} classes", flush=True)
-    model = build_classifier(cfg).to(device)
+    model = build_classifier(cfg).to(env.device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=5e-4)
-    loop = TrainLoop(args, "classifier", iters, {"model": model, "opt": opt})
-    loop.resume()
-    model_fwd = loop.wrap(model)  # the training step's forward pass
-    seed = loop.step + loop.seed_offset
-    rng = random.Random(17 + seed)
-    torch.manual_seed(17 + seed)
+    # model_fwd: the training step's forward pass
+    loop, model_fwd, rng = common.start(args, "classifier", iters, model, opt, seed=17)
     inp = int(CONFIGS[cfg]["input"])
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"classifier-{cfg}", {
+        common.export_safetensors(state, loop.out_dir, f"classifier-{cfg}", {
             "name": "classifier", "config_name": cfg, "config": CONFIGS[cfg],
             "classes": classes, "steps": loop.step,
             "training_data": f"Imagenette train, {n_train} images (uncompressed), "
@@ -131,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         })
 
     def validate() -> tuple[float, dict[str, Any]]:
-        m = evaluate(model, val_x, val_y, device)
+        m = evaluate(model, val_x, val_y, env.device)
         print(f"\nstep {loop.step}: val top-1 {m['top1']:.4f} top-5 {m['top5']:.4f}",
               flush=True)
         return m["top1"], m
@@ -141,14 +128,12 @@ def run(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = float(lr0 * warm * 0.5 * (1 + math.cos(math.pi * p)))
         idx = [rng.randrange(len(train_x)) for _ in range(batch)]
-        x = torch.stack([random_resized_crop(train_x[i], inp, rng) for i in idx]).to(device)
-        y = torch.tensor([train_y[i] for i in idx], device=device)
+        x = torch.stack([random_resized_crop(train_x[i], inp, rng) for i in idx]).to(env.device)
+        y = torch.tensor([train_y[i] for i in idx], device=env.device)
         with env.autocast():
             logits = model_fwd(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        common.backward_step(loss, opt, None, clip=None)
         return {"loss": float(loss.detach())}
 
     model.train()

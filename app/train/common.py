@@ -5,7 +5,8 @@ validation:
 
 - **arguments**: the options of every trainer (:func:`add_common_args`: data, config,
   ``--resume``, ``--device``, ``--amp``, ``--workers``, ``--seed``, ``--out``, ...) and the
-  schedule's (:func:`add_schedule_args`);
+  schedule's (:func:`add_schedule_args`), whose defaults are the trainer's ``DEFAULTS``
+  table of :class:`Schedule` per configuration (:func:`schedule`);
 - **device, precision, seeds** (:func:`setup`): ``--device auto|cpu|cuda`` (under
   torchrun ``cuda:LOCAL_RANK``), autocast in bfloat16 on a CUDA device that supports it
   and off on the CPU unless asked (:class:`Setup.autocast`), deterministic seeds;
@@ -13,7 +14,8 @@ validation:
   worker processes with pinned memory and non-blocking copies; on the CPU they run in
   the training process, as they always did (same crops for the same seed);
 - **the loop** (:class:`TrainLoop`): progress schedule, periodic validation, the choice of
-  the best checkpoint, periodic and on-signal checkpoints, ``--resume``, torchrun;
+  the best checkpoint, periodic and on-signal checkpoints, ``--resume``, torchrun; a
+  one-network trainer starts it, resumed and seeded, with :func:`start`;
 - **export** (:func:`export_safetensors`): fp16 safetensors plus a JSON manifest (config,
   sha256, training data, steps, validation numbers, device and precision), written under
   ``runs/<net>-<config>/`` by default. Shipping into ``models/`` is the explicit
@@ -39,10 +41,10 @@ import random
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors.torch import save_file
@@ -316,6 +318,26 @@ def add_schedule_args(p: argparse.ArgumentParser, lr: float | None = None,
     p.add_argument("--val-every", type=int, default=val_every, help="steps between validations")
     p.add_argument("--ckpt-minutes", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--limit", type=int, default=None, help="use only N frames per split (smoke)")
+
+
+class Schedule(NamedTuple):
+    """A configuration's default schedule (a trainer's ``DEFAULTS`` table): total steps,
+    batch size, crop side in pixels (0: the trainer crops nothing) and learning rate (0:
+    the trainer's ``--lr`` default applies)."""
+
+    iters: int
+    batch: int
+    crop: int = 0
+    lr: float = 0.0
+
+
+def schedule(args: argparse.Namespace,
+             defaults: Mapping[str, Schedule] | Schedule) -> Schedule:
+    """The run's schedule: ``--iters``, ``--batch``, ``--crop`` and ``--lr`` where given,
+    else ``defaults`` (one :class:`Schedule`, or one per ``--config``)."""
+    d = defaults if isinstance(defaults, Schedule) else defaults[args.config]
+    return Schedule(int(args.iters or d.iters), int(args.batch or d.batch),
+                    int(args.crop or d.crop), float(args.lr or d.lr))
 
 
 def export_safetensors(
@@ -595,3 +617,19 @@ class TrainLoop:
             print(f"digest rank {distributed.rank()}/{distributed.world_size()} step "
                   f"{self.step} params {params} state {distributed.digest(net.state_dict())}\n",
                   end="", flush=True)
+
+
+def start(args: argparse.Namespace, name: str, iters: int, model: torch.nn.Module,
+          opt: torch.optim.Optimizer, seed: int
+          ) -> tuple[TrainLoop, torch.nn.Module, random.Random]:
+    """The start of a one-network trainer: its :class:`TrainLoop` (checkpoint parts
+    ``model`` and ``opt``), resumed with ``--resume``; the module the training step runs
+    (:meth:`TrainLoop.wrap`); and the step's random draws, seeded (torch's too) with
+    ``seed`` plus the step resumed at and the rank's offset."""
+    loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
+    loop.resume()
+    net = loop.wrap(model)
+    seed += loop.step + loop.seed_offset
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    return loop, net, rng

@@ -39,19 +39,11 @@ from app.classes import IMAGENETTE_CLASSES
 from app.entropy import binary
 from app.nets import deepsic as ds
 from app.train import common
-from app.train.common import (
-    Setup,
-    TrainLoop,
-    add_schedule_args,
-    backward_step,
-    export_safetensors,
-    setup,
-)
 from app.train.registry import trainer
 from app.train.smic import precise_bn
 
-DEFAULTS = {"lite": {"iters": 100000, "batch": 16, "crop": 128, "lr": 1e-3},
-            "paper": {"iters": 8000000, "batch": 32, "crop": 128, "lr": 3e-3}}
+DEFAULTS = {"lite": common.Schedule(iters=100000, batch=16, crop=128, lr=1e-3),
+            "paper": common.Schedule(iters=8000000, batch=32, crop=128, lr=3e-3)}
 HEADS = {"pre": ("pre",), "post": ("post",), "both": ("pre", "post"), "reference": ("pre",)}
 
 
@@ -70,7 +62,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="Imagenette val images per class validated on (all: 100)")
     p.add_argument("--fit-images", type=int, default=200,
                    help="training images whose codes fit the context table at export")
-    add_schedule_args(p, val_every=500)
+    common.add_schedule_args(p, val_every=500)
 
 
 def weights_name(variant: str) -> str:
@@ -208,10 +200,10 @@ class DeepSICTraining:
     the joint loss of Eq. 4 (or the reference classifier's CE), validation, export."""
 
     args: argparse.Namespace
-    env: Setup
+    env: common.Setup
     model: ds.DeepSIC
     opt: torch.optim.Optimizer
-    loop: TrainLoop
+    loop: common.TrainLoop
     train: list[tuple[np.ndarray, int]]
     val: list[tuple[np.ndarray, int]]
     fit_items: list[tuple[np.ndarray, int]]
@@ -239,7 +231,7 @@ class DeepSICTraining:
             model.train(was_training)
             state = dict(state, context_table=torch.from_numpy(table))
         crop, cfg = self.crop, a.config
-        export_safetensors(state, self.loop.out_dir, f"{self.name}-{cfg}", {
+        common.export_safetensors(state, self.loop.out_dir, f"{self.name}-{cfg}", {
             "name": self.name, "config_name": cfg, "config": self.conf,
             "steps": self.loop.step,
             "training_data": f"Imagenette train ({len(self.train)} images, 10 classes in "
@@ -294,7 +286,7 @@ class DeepSICTraining:
             with self.env.autocast():
                 logits = model.h["pre"](model.f(x))
             ce = F.cross_entropy(logits.float(), y)
-            backward_step(ce, self.opt, model.parameters(), clip=5.0)
+            common.backward_step(ce, self.opt, model.parameters(), clip=5.0)
             return {"ce_pre": float(ce.detach()), "loss": float(ce.detach())}
         with self.env.autocast():
             o = model(x, self.kept(x.shape[0]))
@@ -307,7 +299,7 @@ class DeepSICTraining:
             ce = F.cross_entropy(o[f"logits_{v}"].float(), y)
             loss = loss + a.lambda_sem * ce
             logs[f"ce_{v}"] = float(ce.detach())
-        backward_step(loss, self.opt, model.parameters(), clip=5.0)
+        common.backward_step(loss, self.opt, model.parameters(), clip=5.0)
         logs["loss"] = float(loss.detach())
         return logs
 
@@ -318,10 +310,8 @@ def run(args: argparse.Namespace) -> int:
     """``edms train deepsic``: the skeleton (:mod:`app.train.common`) with DeepSIC's model,
     data, loss and validation (:class:`DeepSICTraining`)."""
     cfg = args.config
-    d = DEFAULTS[cfg]
-    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
-    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
-    env = setup(args)
+    iters, batch, crop, lr0 = common.schedule(args, DEFAULTS)
+    env = common.setup(args)
     train = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", args.val_per_class, seed=1)
     fit_items = [train[i] for i in random.Random(5).sample(range(len(train)),
@@ -332,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
           f"config {conf}", flush=True)
     model = ds.DeepSIC(**conf).to(env.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
-    loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
+    loop = common.TrainLoop(args, name, iters, {"model": model, "opt": opt})
     loop.resume()
     job = DeepSICTraining(args, env, model, opt, loop, train, val, fit_items, name, conf,
                           batch, crop, lr0)

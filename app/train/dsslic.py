@@ -61,23 +61,13 @@ from app.nets.dsslic import (
     uint8_to_compact,
     upsample_compact,
 )
-from app.train import distributed
-from app.train.common import (
-    Setup,
-    TrainLoop,
-    add_schedule_args,
-    backward_step,
-    batches,
-    export_safetensors,
-    init_from_safetensors,
-    setup,
-)
+from app.train import common, distributed
 from app.train.data import SegDataset, infinite_batches, load_split
 from app.train.registry import trainer
 
 LAMBDA = 10.0
-DEFAULTS = {"lite": {"iters": 6000, "batch": 2, "crop": 256},
-            "paper": {"iters": 200000, "batch": 2, "crop": 512}}
+DEFAULTS = {"lite": common.Schedule(iters=6000, batch=2, crop=256),  # --lr: its own default
+            "paper": common.Schedule(iters=200000, batch=2, crop=512)}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -102,7 +92,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cprime-weight", type=float, default=None,
                    help="weight w of an extra 2*lambda*w*L1(x, c') term (default 0.25 for "
                    "--loss rd, 0 for paper): keeps c' image-like (EDMS segments c')")
-    add_schedule_args(p, lr=2e-4, val_every=500)
+    common.add_schedule_args(p, lr=2e-4, val_every=500)
 
 
 def to_u8(t: torch.Tensor) -> torch.Tensor:
@@ -225,12 +215,12 @@ class DSSLICTraining:
     (§3.4: adversarial and feature-matching terms), validation and the export."""
 
     args: argparse.Namespace
-    env: Setup
+    env: common.Setup
     gen: DSSLIC
     disc: Any
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
-    loop: TrainLoop
+    loop: common.TrainLoop
     segs: SegSource
     train: list
     val: list
@@ -248,13 +238,13 @@ class DSSLICTraining:
         seed = 4321 + loop.step + loop.seed_offset + self.env.seed
         random.seed(seed)
         torch.manual_seed(seed)
-        self.loader = batches(lambda i: infinite_batches(
+        self.loader = common.batches(lambda i: infinite_batches(
             SegDataset(self.train, crop=self.crop, train=True), self.batch, seed + 1000 * i),
             self.env)
 
     def export(self, state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         a, cfg_name = self.args, self.args.config
-        export_safetensors(state, self.loop.out_dir, f"{a.name}-{cfg_name}", {
+        common.export_safetensors(state, self.loop.out_dir, f"{a.name}-{cfg_name}", {
             "name": a.name, "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": sum(p.numel() for p in self.gen.parameters()),
             "training_data": "CamVid train, 367 frames" if self.n_train == 367
@@ -342,7 +332,7 @@ class DSSLICTraining:
         if self.disc_fwd is not None:
             oh, cond = one_hot(seg), c_up.detach()
             loss_g = loss_g + self.adversarial_loss(p, oh, cond, x, xr, logs)
-        backward_step(loss_g, self.opt_g, self.gen.parameters(), clip=None)
+        common.backward_step(loss_g, self.opt_g, self.gen.parameters(), clip=None)
         if self.disc_fwd is not None:
             assert self.opt_d is not None  # made together with disc
             with self.env.autocast():
@@ -351,7 +341,7 @@ class DSSLICTraining:
             l_d = cast(torch.Tensor, sum(
                 _gan_loss(r[-1].float(), True, a.gan) + _gan_loss(f[-1].float(), False, a.gan)
                 for r, f in zip(real_out, fake_out, strict=True)))
-            backward_step(l_d, self.opt_d, self.disc.parameters(), clip=None)
+            common.backward_step(l_d, self.opt_d, self.disc.parameters(), clip=None)
             logs["d"] = l_d.item()
         return logs
 
@@ -361,13 +351,12 @@ def run(args: argparse.Namespace) -> int:
     """``edms train dsslic``: the skeleton (:mod:`app.train.common`) with DSSLIC's
     networks, data, losses and validation (:class:`DSSLICTraining`)."""
     cfg_name = args.config
-    d = DEFAULTS[cfg_name]
-    iters, batch, crop = args.iters or d["iters"], args.batch or d["batch"], args.crop or d["crop"]
+    iters, batch, crop, _ = common.schedule(args, DEFAULTS)
     use_gan = args.loss == "paper"
     learned_comp = CONFIGS[cfg_name].get("comp_learned", True)
     w_c = args.cprime_weight if args.cprime_weight is not None else (
         0.25 if args.loss == "rd" and learned_comp else 0.0)
-    env = setup(args)
+    env = common.setup(args)
     print(f"loading {args.data} ...", flush=True)
     train = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", args.limit)
@@ -375,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"no training frames in {args.data}")
     gen = build_dsslic(cfg_name).to(env.device)
     if args.init and not args.resume:
-        init_from_safetensors(gen, args.init)
+        common.init_from_safetensors(gen, args.init)
     disc = build_discriminator(cfg_name).to(env.device) if use_gan else None
     betas = (0.5, 0.999) if use_gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=args.lr, betas=betas)
@@ -383,8 +372,8 @@ def run(args: argparse.Namespace) -> int:
     parts: dict[str, Any] = {"gen": gen, "opt_g": opt_g}
     if disc is not None:
         parts.update(disc=disc, opt_d=opt_d)
-    loop = TrainLoop(args, args.name, iters, parts,
-                     {"loss": args.loss, "config_name": cfg_name})
+    loop = common.TrainLoop(args, args.name, iters, parts,
+                            {"loss": args.loss, "config_name": cfg_name})
 
     def same_loss(ck: dict[str, Any]) -> None:
         if ck.get("loss") != args.loss:

@@ -34,23 +34,13 @@ from safetensors.torch import load_file
 from app.classes import NUM_CLASSES, VOID
 from app.nets import hyperprior as hp
 from app.nets import menet as mn
-from app.train import distributed
-from app.train.common import (
-    Setup,
-    TrainLoop,
-    add_schedule_args,
-    backward_step,
-    batches,
-    export_safetensors,
-    init_from_safetensors,
-    setup,
-)
+from app.train import common, distributed
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
 from app.train.revive import rate_weights
 
-DEFAULTS = {"lite": {"iters": 60000, "batch": 8, "crop": 128, "lr": 2e-4},
-            "paper": {"iters": 2000000, "batch": 8, "crop": 256, "lr": 1e-4}}
+DEFAULTS = {"lite": common.Schedule(iters=60000, batch=8, crop=128, lr=2e-4),
+            "paper": common.Schedule(iters=2000000, batch=8, crop=256, lr=1e-4)}
 VAL_QUALITIES = hp.VALIDATION_QUALITIES
 #: the parameters --entropy-only trains (prefixes of the state-dict keys)
 ENTROPY_MODEL = ("h_a.", "h_s.", "entropy_bottleneck.", "checkerboard.")
@@ -110,7 +100,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-now", action="store_true",
                    help="validate the checkpoint's weights and export them, without training "
                    "(the checkpoint is left as it is, so --resume continues the schedule)")
-    add_schedule_args(p, val_every=1000)
+    common.add_schedule_args(p, val_every=1000)
 
 
 def _at_least(low: float, cast: type) -> Any:
@@ -385,7 +375,7 @@ def _start_weights(model: Any, args: argparse.Namespace, data: E2EData, crop: in
             print(f"widened the latent to {model.M} channels from {args.init} "
                   f"({len(names)} tensors grew)", flush=True)
         else:
-            init_from_safetensors(model, args.init, state)
+            common.init_from_safetensors(model, args.init, state)
         if args.reinit_gains:
             model.gains.spread(hp.LAMBDAS)
     revived = torch.zeros(0, dtype=torch.long)
@@ -434,10 +424,10 @@ class E2ETraining:
     plus MENet's CE), the entropy-only step, the validation and the export's manifest."""
 
     args: argparse.Namespace
-    env: Setup
+    env: common.Setup
     model: Any
     opt: torch.optim.Optimizer
-    loop: TrainLoop
+    loop: common.TrainLoop
     data: E2EData
     batch: int
     crop: int
@@ -452,10 +442,10 @@ class E2ETraining:
         self.first_step = self.loop.step
         self.model_fwd = self.loop.wrap(self.model)  # the training step's forward pass
         torch.manual_seed(4321 + seed)
-        self.seg_iter = batches(lambda i: infinite_batches(
+        self.seg_iter = common.batches(lambda i: infinite_batches(
             SegDataset(d.frames, crop=self.crop, scale=(0.5, 1.0)), self.batch,
             seed=7 + seed + 1000 * i), self.env) if d.frames else None
-        self.photo_iter = batches(lambda i: photo_batches(
+        self.photo_iter = common.batches(lambda i: photo_batches(
             d.photos, self.batch, self.crop, seed=11 + seed + 1000 * i),
             self.env) if d.photos else None
         self.lambdas = torch.tensor(hp.LAMBDAS, device=self.env.device)
@@ -504,7 +494,7 @@ class E2ETraining:
             ce = F.cross_entropy(o["seg"].float(), lab, weight=self.weights, ignore_index=VOID)
             loss = loss + a.ce_weight * ce
             logs["ce"] = float(ce.detach())
-        backward_step(loss, self.opt, self.model.parameters())
+        common.backward_step(loss, self.opt, self.model.parameters())
         logs["loss"] = float(loss.detach())
         return logs
 
@@ -519,7 +509,7 @@ class E2ETraining:
         with self.env.autocast():
             bpp = latent_bits(self.model, self.net, x, q) / (x.shape[-2] * x.shape[-1])
         loss = torch.log(bpp.float().clamp_min(1e-4)).mean()
-        backward_step(loss, self.opt, self.model.parameters())
+        common.backward_step(loss, self.opt, self.model.parameters())
         return {"bpp": float(bpp.detach().mean()), "loss": float(loss.detach())}
 
     def validate(self) -> tuple[float, dict[str, Any]]:
@@ -541,7 +531,7 @@ class E2ETraining:
         n_q = self.n_q
         q_drawn = ("q uniform over the lambdas" if not a.rate_emphasis else
                    f"q drawn with weight 1 + {a.rate_emphasis:g}*q/{n_q - 1} (q = 0..{n_q - 1})")
-        export_safetensors(state, self.loop.out_dir, f"{net}-{cfg}", {
+        common.export_safetensors(state, self.loop.out_dir, f"{net}-{cfg}", {
             "name": net, "config_name": cfg, "config": conf, "steps": self.loop.step,
             "lambdas": list(hp.LAMBDAS),
             "init": (f"{Path(a.init).name} (gain units reset: {bool(a.reinit_gains)}"
@@ -588,17 +578,15 @@ class E2ETraining:
 def run(args: argparse.Namespace) -> int:
     """``edms train hyperprior|menet``: the skeleton (:mod:`app.train.common`) with the
     end-to-end codecs' model, data, loss and validation (:class:`E2ETraining`)."""
-    d = DEFAULTS[args.config]
-    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
-    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
+    iters, batch, crop, lr0 = common.schedule(args, DEFAULTS)
     _check_options(args)
-    env = setup(args)
+    env = common.setup(args)
     data = E2EData.load(args)
     model = build(args.net, args.config).to(env.device)
     revived = _start_weights(model, args, data, crop)
     opt = _optimiser(model, args, lr0)
-    loop = TrainLoop(args, args.net, iters, {"model": model, "opt": opt},
-                     extra={"revived": revived.tolist(), "revive_ramp": args.revive_ramp})
+    loop = common.TrainLoop(args, args.net, iters, {"model": model, "opt": opt},
+                            extra={"revived": revived.tolist(), "revive_ramp": args.revive_ramp})
     ck = loop.resume()
     if ck is not None and ck.get("revived"):  # the ramp goes on where it stopped
         revived = torch.tensor(ck["revived"], dtype=torch.long)

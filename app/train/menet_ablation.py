@@ -35,13 +35,7 @@ import torch.nn.functional as F
 from app.classes import NUM_CLASSES, VOID
 from app.nets import hyperprior as hp
 from app.nets import menet as mn
-from app.train.common import (
-    TrainLoop,
-    add_schedule_args,
-    batches,
-    export_safetensors,
-    setup,
-)
+from app.train import common
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
 
@@ -50,7 +44,7 @@ VARIANTS = {"B": (False, False), "B+Q": (False, True), "B+A": (True, False),
 SEMANTIC_PREFIXES = ("aggregation.", "seg_decoder.")
 # the λ of the qualities 1, 4 and 8 of the eight-rung ladder Table 1 was measured on
 VAL_QUALITIES = hp.VALIDATION_QUALITIES
-DEFAULTS = {"iters": 3000, "batch": 8, "crop": 128, "lr": 1e-3}
+DEFAULTS = common.Schedule(iters=3000, batch=8, crop=128, lr=1e-3)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -65,7 +59,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="add this times the bpp of the coded latent (z_s and the "
                    "hyper-latent, under the frozen hyperprior) to the loss: 0 is Table 1's "
                    "CE alone; 1 is MENet's Eq. 2 weighting of R against CE")
-    add_schedule_args(p, val_every=1000)
+    common.add_schedule_args(p, val_every=1000)
 
 
 def build(variant: str, cfg: str, init: str, seed: int) -> mn.MENet:
@@ -142,10 +136,8 @@ def evaluate(model: mn.MENet, frames: list) -> dict[str, Any]:
          "on a frozen compression branch", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg = args.config
-    iters = int(args.iters or DEFAULTS["iters"])
-    batch, crop = int(args.batch or DEFAULTS["batch"]), int(args.crop or DEFAULTS["crop"])
-    lr0 = float(args.lr or DEFAULTS["lr"])
-    env = setup(args)
+    iters, batch, crop, lr0 = common.schedule(args, DEFAULTS)
+    env = common.setup(args)
     device = env.device
     frames = load_split(args.data, "train", args.limit)
     val = load_split(args.data, "val", None)
@@ -161,17 +153,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name}-{cfg}: {len(frames)} CamVid frames, validation {len(val)} frames; "
           f"{sum(p.numel() for p in params):,} trained parameters (semantic path), "
           f"compression branch frozen from {args.init}", flush=True)
-    loop = TrainLoop(args, name, iters, {"model": model, "opt": opt})
+    loop = common.TrainLoop(args, name, iters, {"model": model, "opt": opt})
     loop.resume()
     torch.manual_seed(4321 + loop.step)
-    data = batches(lambda i: infinite_batches(
+    data = common.batches(lambda i: infinite_batches(
         SegDataset(frames, crop=crop, scale=(0.5, 1.0)), batch, seed=7 + loop.step + 1000 * i),
         env)
     qrng = np.random.default_rng(99 + loop.step)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
         aggregate, quantise = VARIANTS[args.variant]
-        export_safetensors(state, loop.out_dir, f"{name}-{cfg}", {
+        common.export_safetensors(state, loop.out_dir, f"{name}-{cfg}", {
             "name": "menet", "config_name": cfg, "steps": loop.step,
             "config": {**mn.CONFIGS[cfg], "aggregate": aggregate,
                        "quantise_semantic": quantise},
@@ -208,9 +200,7 @@ def run(args: argparse.Namespace) -> int:
             bpp = bits[0].mean() / (x.shape[-2] * x.shape[-1])
             loss = loss + args.rate_weight * bpp
             logs["bpp"] = float(bpp.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        common.backward_step(loss, opt, None, clip=None)
         return logs
 
     model.train()

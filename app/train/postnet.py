@@ -34,20 +34,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from app.nets.postnet import CONFIGS, build_postnet
-from app.train import distributed
-from app.train.common import (
-    TrainLoop,
-    add_schedule_args,
-    backward_step,
-    export_safetensors,
-    init_from_safetensors,
-    setup,
-)
+from app.train import common, distributed
 from app.train.data import load_split
 from app.train.registry import trainer
 
-DEFAULTS = {"lite": {"iters": 8000, "batch": 8, "crop": 96, "lr": 5e-4},
-            "paper": {"iters": 100000, "batch": 16, "crop": 128, "lr": 2e-4}}
+DEFAULTS = {"lite": common.Schedule(iters=8000, batch=8, crop=96, lr=5e-4),
+            "paper": common.Schedule(iters=100000, batch=16, crop=128, lr=2e-4)}
 VAL_QPS = (27, 37)
 VAL_SCALES = (1.0, 0.5)
 # --variant: (weights stem, PostNet configuration keys, needs the segmentation map)
@@ -85,7 +77,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extra-val-n", type=int, default=8, help="photographs of --extra-val used")
     p.add_argument("--pairs-dir", default=None,
                    help="where the training pairs are cached (default: the run folder)")
-    add_schedule_args(p, val_every=500)
+    common.add_schedule_args(p, val_every=500)
 
 
 PERMS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
@@ -326,7 +318,7 @@ def init_postnet(model: Any, path: str | Path) -> None:
     order, so it starts as the old filter fed x_hat for x') and the QP weights as they are."""
     from safetensors.torch import load_file
 
-    init_from_safetensors(model, path)
+    common.init_from_safetensors(model, path)
     src = load_file(str(path)).get("head.weight")
     dst = model.head.weight
     if src is not None and src.shape[1] == 7 and dst.shape[1] == 4 and src.shape[0] == dst.shape[0]:
@@ -439,10 +431,8 @@ def run(args: argparse.Namespace) -> int:
     """``edms train postnet``: the skeleton (:mod:`app.train.common`) with the post-filter's
     model, its cached training pairs, the MSE loss and the PSNR gain as validation."""
     cfg = args.config
-    d = DEFAULTS[cfg]
-    iters, batch = int(args.iters or d["iters"]), int(args.batch or d["batch"])
-    crop, lr0 = int(args.crop or d["crop"]), float(args.lr or d["lr"])
-    env = setup(args)
+    iters, batch, crop, lr0 = common.schedule(args, DEFAULTS)
+    env = common.setup(args)
     stem, variant, segment = VARIANTS[args.variant]
     run_dir = Path(args.run_dir or f"runs/{stem}-{cfg}")
     data = PostnetData.load(args, Path(args.pairs_dir) if args.pairs_dir else run_dir, segment)
@@ -451,14 +441,10 @@ def run(args: argparse.Namespace) -> int:
     if args.init and not args.resume:
         init_postnet(model, args.init)
     opt = torch.optim.Adam(model.parameters(), lr=lr0)
-    loop = TrainLoop(args, stem, iters, {"model": model, "opt": opt})
-    loop.resume()
-    net = loop.wrap(model)
-    brng = random.Random(1234 + loop.step + loop.seed_offset)
-    torch.manual_seed(1234 + loop.step + loop.seed_offset)
+    loop, net, brng = common.start(args, stem, iters, model, opt, seed=1234)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"{stem}-{cfg}", {
+        common.export_safetensors(state, loop.out_dir, f"{stem}-{cfg}", {
             "name": stem, "config_name": cfg, "config": {**CONFIGS[cfg], **variant},
             "steps": loop.step, "training_data": data.data_text,
             # the model fingerprint of each pipeline whose reconstructions were learned from
@@ -485,7 +471,7 @@ def run(args: argparse.Namespace) -> int:
         with env.autocast():
             out = _filter(model, b, b["qp"], net)
         loss = F.mse_loss(out.float(), b["x"])
-        backward_step(loss, opt, model.parameters(), clip=None)
+        common.backward_step(loss, opt, model.parameters(), clip=None)
         return {"psnr": float(10 * np.log10(1.0 / max(loss.item(), 1e-12)))}
 
     model.train()

@@ -20,14 +20,7 @@ import torch.nn.functional as F
 
 from app.classes import CAMVID_CLASSES, NUM_CLASSES, VOID
 from app.nets.segnet import CONFIGS, build_segnet
-from app.train import distributed
-from app.train.common import (
-    TrainLoop,
-    add_schedule_args,
-    batches,
-    export_safetensors,
-    setup,
-)
+from app.train import common, distributed
 from app.train.data import (
     SegDataset,
     class_weights,
@@ -36,12 +29,12 @@ from app.train.data import (
 )
 from app.train.registry import trainer
 
-DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 4500, "batch": 8, "crop": 256, "lr": 2e-3},
-            "paper": {"iters": 20000, "batch": 8, "crop": 320, "lr": 1e-3}}
+DEFAULTS = {"lite": common.Schedule(iters=4500, batch=8, crop=256, lr=2e-3),
+            "paper": common.Schedule(iters=20000, batch=8, crop=320, lr=1e-3)}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_schedule_args(p)
+    common.add_schedule_args(p)
 
 
 @torch.no_grad()
@@ -79,10 +72,8 @@ def _lr_at(step: int, p: float, base: float, warmup: int = 100) -> float:
 @trainer("segnet", "segmentation network (DSSLIC SegNet)", add_args)
 def run(args: argparse.Namespace) -> int:
     cfg_name = args.config
-    d = DEFAULTS[cfg_name]
-    iters = args.iters or d["iters"]
-    batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
-    env = setup(args)
+    iters, batch, crop, base_lr = common.schedule(args, DEFAULTS)
+    env = common.setup(args)
     device = env.device
 
     print(f"loading {args.data} ...", flush=True)
@@ -98,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_segnet(cfg_name).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=base_lr, weight_decay=1e-4)
-    loop = TrainLoop(args, "segnet", iters, {"model": model, "opt": opt},
-                     {"config": CONFIGS[cfg_name], "config_name": cfg_name})
+    loop = common.TrainLoop(args, "segnet", iters, {"model": model, "opt": opt},
+                            {"config": CONFIGS[cfg_name], "config_name": cfg_name})
     loop.resume()
     nparams = sum(p.numel() for p in model.parameters())
     print(f"SegNet-{cfg_name}: {nparams / 1e6:.2f} M params, {iters} iters, batch {batch}, "
@@ -111,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     random.seed(seed)
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
-    loader = batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
-                                                batch, seed + 1000 * i), env)
+    loader = common.batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
+                                                       batch, seed + 1000 * i), env)
 
     def validate() -> tuple[float, dict[str, Any]]:
         m = evaluate(model, val, device)
@@ -121,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         return m["miou"], m
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"segnet-{cfg_name}", {
+        common.export_safetensors(state, loop.out_dir, f"segnet-{cfg_name}", {
             "name": "segnet", "config_name": cfg_name, "config": CONFIGS[cfg_name],
             "params": nparams, "training_data": "CamVid train, 367 frames"
             if n_train == 367 else f"{args.data} train, {n_train} frames",
@@ -138,9 +129,7 @@ def run(args: argparse.Namespace) -> int:
         with env.autocast():
             logits = net(x)
         loss = F.cross_entropy(logits.float(), y, weight=weights, ignore_index=VOID)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        common.backward_step(loss, opt, None, clip=None)
         return {"loss": loss.item()}
 
     model.train()

@@ -24,25 +24,19 @@ from tqdm import tqdm
 from app.metrics import miou
 from app.nets.dsslic import one_hot
 from app.nets.smapnet import CONFIGS, SMapNet, build_smapnet
-from app.train import distributed
-from app.train.common import (
-    TrainLoop,
-    add_schedule_args,
-    export_safetensors,
-    setup,
-)
+from app.train import common, distributed
 from app.train.data import load_split
 from app.train.registry import trainer
 
-DEFAULTS: dict[str, dict[str, Any]] = {"lite": {"iters": 1500, "batch": 8, "crop": 192, "lr": 2e-3},
-            "paper": {"iters": 20000, "batch": 8, "crop": 256, "lr": 1e-3}}
+DEFAULTS = {"lite": common.Schedule(iters=1500, batch=8, crop=192, lr=2e-3),
+            "paper": common.Schedule(iters=20000, batch=8, crop=256, lr=1e-3)}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-qps", default="-1,26",
                    help="base layers to train on: -1 = lossless (edms), else the HEVC QP of "
                    "the lossy base (edms-lb); one copy of every frame per entry")
-    add_schedule_args(p)
+    common.add_schedule_args(p)
 
 
 def _prepare(samples: list, nets: Any, desc: str,
@@ -111,10 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from app.pipelines.dsslic import DsslicNets
 
     cfg = args.config
-    d = DEFAULTS[cfg]
-    iters, batch = args.iters or d["iters"], args.batch or d["batch"]
-    crop, lr0 = args.crop or d["crop"], args.lr or d["lr"]
-    env = setup(args)
+    iters, batch, crop, lr0 = common.schedule(args, DEFAULTS)
+    env = common.setup(args)
     device = env.device
 
     nets = DsslicNets(cfg, "cpu")
@@ -130,14 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_smapnet(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr0, weight_decay=1e-4)
-    loop = TrainLoop(args, "smapnet", iters, {"model": model, "opt": opt})
-    loop.resume()
-    net = loop.wrap(model)
-    rng = random.Random(1234 + loop.step + loop.seed_offset)
-    torch.manual_seed(1234 + loop.step + loop.seed_offset)
+    loop, net, rng = common.start(args, "smapnet", iters, model, opt, seed=1234)
 
     def export(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"smapnet-{cfg}", {
+        common.export_safetensors(state, loop.out_dir, f"smapnet-{cfg}", {
             "name": "smapnet", "config_name": cfg, "config": CONFIGS[cfg], "steps": loop.step,
             "training_data": f"CamVid train, {n_train} frames x base layers "
             f"{list(base_qps)} (-1 = lossless, else HEVC QP): s~ = SegNet(c') -> SegNet(x)",
@@ -167,9 +155,7 @@ def run(args: argparse.Namespace) -> int:
         with env.autocast():
             logits = net(one_hot(s.to(device)), c.to(device))
         loss = F.cross_entropy(logits.float(), t.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        common.backward_step(loss, opt, None, clip=None)
         return {"loss": loss.item()}
 
     model.train()

@@ -30,7 +30,7 @@ import argparse
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -47,26 +47,15 @@ from app.nets.smic import (
     build_ssnet,
     one_hot,
 )
-from app.train import distributed
-from app.train.common import (
-    TrainLoop,
-    add_schedule_args,
-    backward_step,
-    batches,
-    export_safetensors,
-    load_checkpoint,
-    setup,
-)
+from app.train import common, distributed
 from app.train.data import SegDataset, class_weights, infinite_batches, load_split
 from app.train.registry import trainer
 
 LAMBDA = 100.0
-SS_DEFAULTS: dict[str, dict[str, Any]] = {
-    "lite": {"iters": 3000, "batch": 4, "crop": 192, "lr": 1e-3},
-    "paper": {"iters": 40000, "batch": 1, "crop": 256, "lr": 2e-4}}
-REC_DEFAULTS: dict[str, dict[str, Any]] = {
-    "lite": {"iters": 4000, "batch": 4, "crop": 128, "lr": 5e-4},
-    "paper": {"iters": 80000, "batch": 1, "crop": 256, "lr": 2e-4}}
+SS_DEFAULTS = {"lite": common.Schedule(iters=3000, batch=4, crop=192, lr=1e-3),
+               "paper": common.Schedule(iters=40000, batch=1, crop=256, lr=2e-4)}
+REC_DEFAULTS = {"lite": common.Schedule(iters=4000, batch=4, crop=128, lr=5e-4),
+                "paper": common.Schedule(iters=80000, batch=1, crop=256, lr=2e-4)}
 
 
 def add_ssnet_args(p: argparse.ArgumentParser) -> None:
@@ -76,7 +65,7 @@ def add_ssnet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adv-weight", type=float, default=1.0)
     p.add_argument("--adv-start", type=float, default=0.0,
                    help="schedule progress (0..1) before which the adversarial term is off")
-    add_schedule_args(p, val_every=250)
+    common.add_schedule_args(p, val_every=250)
 
 
 def add_recnet_args(p: argparse.ArgumentParser) -> None:
@@ -86,7 +75,7 @@ def add_recnet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", choices=("ssnet", "segnet", "gt"), default="ssnet",
                    help="semantic map input: exported SS-Net / SegNet prediction, or GT")
     p.add_argument("--models", default="models", help="where ssnet/segnet weights are read")
-    add_schedule_args(p, val_every=250)
+    common.add_schedule_args(p, val_every=250)
 
 
 def _lr_at(p: float, base: float) -> float:
@@ -155,9 +144,9 @@ def _gan_steps(loss_g: torch.Tensor, opt_g: torch.optim.Optimizer,
                ) -> torch.Tensor:
     """The generator's step on ``loss_g``, then the discriminator's on ``loss_d()``
     (computed after the generator's update); returns the discriminator's loss."""
-    backward_step(loss_g, opt_g, None, clip=None)
+    common.backward_step(loss_g, opt_g, None, clip=None)
     l_d = loss_d()
-    backward_step(l_d, opt_d, None, clip=None)
+    common.backward_step(l_d, opt_d, None, clip=None)
     return l_d
 
 
@@ -173,6 +162,34 @@ def _ssnet_manifest(args: argparse.Namespace, params: int, n_train: int, n_val: 
             "input": "RGB in [-1, 1]"}
 
 
+class _CGanStart(NamedTuple):
+    loop: common.TrainLoop
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen_fwd: torch.nn.Module  # the forward passes of the training step (TrainLoop.wrap)
+    disc_fwd: torch.nn.Module
+    seed: int
+
+
+def _start_cgan(args: argparse.Namespace, name: str, iters: int, gen: torch.nn.Module,
+                disc: torch.nn.Module, lrs: tuple[float, float], seed: int) -> _CGanStart:
+    """The start SS-Net and Rec-Net share: Adam (betas 0.5, 0.999) for the generator and
+    its discriminator at ``lrs``, their :class:`~app.train.common.TrainLoop` resumed with
+    ``--resume``, and Python's and torch's generators seeded with ``seed`` plus the step
+    resumed at and the rank's offset (the seed used is returned)."""
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lrs[0], betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lrs[1], betas=(0.5, 0.999))
+    loop = common.TrainLoop(args, name, iters,
+                            {"gen": gen, "disc": disc, "opt_g": opt_g, "opt_d": opt_d},
+                            {"config_name": args.config})
+    loop.resume()
+    gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)
+    seed += loop.step + loop.seed_offset
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return _CGanStart(loop, opt_g, opt_d, gen_fwd, disc_fwd, seed)
+
+
 @trainer("ssnet", "SMIC SS-Net segmentation generator + D1 (cGAN)", add_ssnet_args)
 def run_ssnet(args: argparse.Namespace) -> int:
     """``edms train ssnet``: the skeleton (:mod:`app.train.common`) with SS-Net and D1,
@@ -180,36 +197,26 @@ def run_ssnet(args: argparse.Namespace) -> int:
     from app.train.segnet import evaluate
 
     cfg_name = args.config
-    d = SS_DEFAULTS[cfg_name]
-    iters = args.iters or d["iters"]
-    batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
-    env = setup(args)
+    iters, batch, crop, base_lr = common.schedule(args, SS_DEFAULTS)
+    env = common.setup(args)
     device = env.device
     train, val, every_frame = _frames(args)
     weights = class_weights(every_frame).to(device)
     n_train = len(every_frame)
     gen = build_ssnet(cfg_name).to(device)
     disc = build_d1(cfg_name).to(device)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=base_lr / 5, betas=(0.5, 0.999))
-    loop = TrainLoop(args, "ssnet", iters,
-                     {"gen": gen, "disc": disc, "opt_g": opt_g, "opt_d": opt_d},
-                     {"config_name": cfg_name})
-    loop.resume()
+    loop, opt_g, opt_d, gen_fwd, disc_fwd, seed = _start_cgan(
+        args, "ssnet", iters, gen, disc, (base_lr, base_lr / 5), 2468 + env.seed)
     ng = sum(p.numel() for p in gen.parameters())
     print(f"SS-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D1 "
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, threads {torch.get_num_threads()}", flush=True)
-    gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)  # forward passes of the step
-    seed = 2468 + loop.step + loop.seed_offset + env.seed
-    random.seed(seed)
-    torch.manual_seed(seed)
-    loader = batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
-                                                batch, seed + 1000 * i), env)
+    loader = common.batches(lambda i: infinite_batches(SegDataset(train, crop=crop, train=True),
+                                                       batch, seed + 1000 * i), env)
 
     def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}",
-                           _ssnet_manifest(args, ng, n_train, len(val), loop.step, m))
+        common.export_safetensors(state, loop.out_dir, f"ssnet-{cfg_name}",
+                                  _ssnet_manifest(args, ng, n_train, len(val), loop.step, m))
 
     def validate() -> tuple[float, dict[str, Any]]:
         precise_bn(gen, lambda: (next(loader)[0] * 2 - 1,))
@@ -361,14 +368,12 @@ def run_recnet(args: argparse.Namespace) -> int:
     """``edms train recnet``: the skeleton (:mod:`app.train.common`) with Rec-Net and D2,
     the cGAN + L1 loss on HEVC-coded sampled images and the PSNR gain as validation."""
     cfg_name = args.config
-    d = REC_DEFAULTS[cfg_name]
-    iters = args.iters or d["iters"]
-    batch, crop, base_lr = args.batch or d["batch"], args.crop or d["crop"], args.lr or d["lr"]
+    iters, batch, crop, base_lr = common.schedule(args, REC_DEFAULTS)
     if crop % 16:
         raise SystemExit("--crop must be a multiple of 16")
     lo, hi = (int(v) for v in args.qp_range.split(","))
     qp_range = (lo, hi)
-    env = setup(args)
+    env = common.setup(args)
     device = env.device
     train, val, every_frame = _frames(args)
     n_train = len(every_frame)
@@ -378,26 +383,18 @@ def run_recnet(args: argparse.Namespace) -> int:
     val_sel = prepare_val(val[::3])
     gen = build_recnet(cfg_name).to(device)
     disc = build_d2(cfg_name).to(device)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=base_lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=base_lr, betas=(0.5, 0.999))
-    loop = TrainLoop(args, "recnet", iters,
-                     {"gen": gen, "disc": disc, "opt_g": opt_g, "opt_d": opt_d},
-                     {"config_name": cfg_name})
-    loop.resume()
+    loop, opt_g, opt_d, gen_fwd, disc_fwd, seed = _start_cgan(
+        args, "recnet", iters, gen, disc, (base_lr, base_lr), 1357 + env.seed)
+    rng = random.Random(seed)
     ng = sum(p.numel() for p in gen.parameters())
     print(f"Rec-Net-{cfg_name}: G {ng / 1e6:.2f} M params, D2 "
           f"{sum(p.numel() for p in disc.parameters()) / 1e6:.2f} M; {iters} iters, batch "
           f"{batch}, crop {crop}, lr {base_lr}, QP {qp_range}, map {args.map}, threads "
           f"{torch.get_num_threads()}", flush=True)
-    gen_fwd, disc_fwd = loop.wrap(gen), loop.wrap(disc)  # forward passes of the step
-    seed = 1357 + loop.step + loop.seed_offset + env.seed
-    random.seed(seed)
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
     loader = infinite_batches(SegDataset(train, crop=crop, train=True), batch, seed)
 
     def export(state: dict[str, torch.Tensor], m: dict[str, Any]) -> None:
-        export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", _recnet_manifest(
+        common.export_safetensors(state, loop.out_dir, f"recnet-{cfg_name}", _recnet_manifest(
             args, ng, n_train, qp_range, f"every 3rd val frame ({len(val[::3])})",
             loop.step, m))
 
@@ -439,15 +436,15 @@ def run_recnet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_best_on_all_val(args: argparse.Namespace, loop: TrainLoop, gen: torch.nn.Module,
+def _export_best_on_all_val(args: argparse.Namespace, loop: common.TrainLoop, gen: torch.nn.Module,
                             val: list, device: torch.device, params: int, n_train: int,
                             qp_range: tuple[int, int]) -> None:
     """Rec-Net's selected weights (``best.pt``) measured on the whole val split and
     exported again with those numbers (the selection used every third frame)."""
-    ck = load_checkpoint(loop.run_dir / "best.pt")
+    ck = common.load_checkpoint(loop.run_dir / "best.pt")
     gen.load_state_dict(ck["gen"])
     m = evaluate_recnet(gen, prepare_val(val), device)
     loop.step = ck["step"]
     print(f"best weights (step {loop.step}) on all {len(val)} val frames: {m}", flush=True)
-    export_safetensors(ck["gen"], loop.out_dir, f"recnet-{args.config}", _recnet_manifest(
+    common.export_safetensors(ck["gen"], loop.out_dir, f"recnet-{args.config}", _recnet_manifest(
         args, params, n_train, qp_range, f"val, {len(val)} frames", loop.step, m))
