@@ -519,7 +519,7 @@ class Worker(QObject):
 
     def _metrics(self, result: Result, original: np.ndarray, job: Job) -> None:
         from app import metrics
-        from app.pipelines.watch import interruptible
+        from app.cancel import interruptible
 
         self._check()
         self.progress.emit(job.id, "metrics", 0, 0)
