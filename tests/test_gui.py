@@ -132,7 +132,7 @@ class SlowEncodeFake(LayeredFake):
     tiles_seen = 0
 
     def encode_prepared(self, prepared, params):  # noqa: ANN001, ANN201
-        from app.pipelines.watch import checkpoint
+        from app.cancel import checkpoint
 
         SlowEncodeFake.tiles_seen = 0
         for i in range(6000):  # at most 60 s
@@ -206,9 +206,9 @@ def _wait(cond, timeout: float = 30.0) -> None:
 def _idle(w) -> None:  # noqa: ANN001
     _wait(lambda: not w.worker.busy and w.worker.pending() == 0 and not w.worker._deferred, 60)
     QApplication.processEvents()
-    if w._rd_timer.isActive():  # the RD plot and table redraw is batched (80 ms)
-        w._rd_timer.stop()
-        w._refresh_data_views()
+    if w.data_views.timer.isActive():  # the RD plot and table redraw is batched (80 ms)
+        w.data_views.timer.stop()
+        w.data_views.refresh()
 
 
 def _add(w, name: str, arr: np.ndarray):  # noqa: ANN001, ANN202
@@ -545,11 +545,11 @@ def test_export_edms_and_decoded_then_reopen_identical(win, tmp_path, monkeypatc
     _add(win, "export", synthetic(72, 88, 7))
     result = _set(win, "B", "hevc", qp=33)
     target = tmp_path / "out.edms"
-    monkeypatch.setattr(win, "ask_save_path", lambda *a: str(target))
+    monkeypatch.setattr(win.files, "ask_save_path", lambda *a: str(target))
     win.export_edms()
     assert target.read_bytes() == result.edms
     png = tmp_path / "decoded.png"
-    monkeypatch.setattr(win, "ask_save_path", lambda *a: str(png))
+    monkeypatch.setattr(win.files, "ask_save_path", lambda *a: str(png))
     win.save_decoded()
     np.testing.assert_array_equal(load_image(png).array, result.decoded)
     n = win.image_combo.count()
@@ -565,13 +565,13 @@ def test_export_edms_and_decoded_then_reopen_identical(win, tmp_path, monkeypatc
     # RD exports
     for what, suffix in (("csv", ".csv"), ("plot", ".svg")):
         out = tmp_path / f"rd{suffix}"
-        monkeypatch.setattr(win, "ask_save_path", lambda *a, o=out: str(o))
+        monkeypatch.setattr(win.files, "ask_save_path", lambda *a, o=out: str(o))
         win.current_id = result.image_id
         win.export_rd(what)
         assert out.stat().st_size > 0
     assert "hevc" in (tmp_path / "rd.csv").read_text()
     # JSON: one CompressAI results file per pipeline, into a folder
-    monkeypatch.setattr(win, "ask_folder", lambda *a: str(tmp_path / "caj"))
+    monkeypatch.setattr(win.files, "ask_folder", lambda *a: str(tmp_path / "caj"))
     win.export_rd("json")
     doc = json.loads((tmp_path / "caj" / "hevc.json").read_text())
     assert set(doc) == {"name", "description", "results"} and doc["name"] == "hevc"
@@ -924,7 +924,7 @@ def test_rd_curves_have_distinct_pens_and_markers_for_24_pipelines(win) -> None:
     assert panel.legend.names == names
     styles = pipeline_styles(names)
     assert {c.opts["symbol"] for c in curves} == {s.symbol for s in styles.values()}
-    win._refresh_rd()
+    win.data_views.refresh_rd()
 
 
 def test_device_selector_offers_what_torch_sees(win) -> None:
@@ -1130,7 +1130,7 @@ def test_an_opened_edms_is_the_result(win, tmp_path, monkeypatch) -> None:
     _add(win, "edmsfile", synthetic(56, 72, 34))
     result = _set(win, "B", "test-layered", qp=20, s=2)
     target = tmp_path / "file.edms"
-    monkeypatch.setattr(win, "ask_save_path", lambda *a: str(target))
+    monkeypatch.setattr(win.files, "ask_save_path", lambda *a: str(target))
     win.export_edms()
     n = win.image_combo.count()
     win.open_paths([str(target)])
@@ -1177,7 +1177,8 @@ def test_match_bitrate_says_when_the_target_is_out_of_reach(win) -> None:
     notices: list[str] = []
     win.worker.notice.connect(lambda job, text: notices.append(text))
     win.panel_b.set_source("jpeg", {"q": 50}, emit=False)
-    win._sync_pane("B")
+    # the pane's controls are its setting: the model follows them, no copying back
+    assert (win.model.panes["B"].pipeline, win.model.panes["B"].params) == ("jpeg", {"q": 50})
     win.worker.submit(Job(kind="match", image_id=entry.id, image=entry.array, pipeline="jpeg",
                           params={"q": 50}, side="B", target_bpp=80.0))
     _wait(lambda: bool(notices), 60)
@@ -1231,23 +1232,23 @@ def test_help_shows_the_format_spec_shortcuts_and_documentation_links(win) -> No
     from app.gui.docs import DocViewer, ShortcutList
 
     win.open_format_spec()
-    viewer = win._doc_viewer
+    viewer = win.prompts.doc_viewer
     assert isinstance(viewer, DocViewer) and viewer.isVisible()
     assert ".edms" in viewer.browser.toPlainText() and viewer.path.name == "edms-format.md"
     viewer.close()
     win.show_shortcuts()
-    table = win._shortcut_list.table
+    table = win.prompts.shortcut_list.table
     rows = {(table.item(i, 1).text(), table.item(i, 2).text()) for i in range(table.rowCount())}
     assert ("Cancel", "Esc") in rows and ("Open", "Ctrl+O") in rows
-    assert isinstance(win._shortcut_list, ShortcutList)
-    win._shortcut_list.close()
+    assert isinstance(win.prompts.shortcut_list, ShortcutList)
+    win.prompts.shortcut_list.close()
     win.about()
-    box = win._about_box
+    box = win.prompts.about_box
     assert "docs/edms-format.md" in box.text() and "README.md" in box.text()
     box.close()
     win.show_doc("no/such.md")
-    assert "not part of this installation" in win._doc_viewer.browser.toPlainText()
-    win._doc_viewer.close()
+    assert "not part of this installation" in win.prompts.doc_viewer.browser.toPlainText()
+    win.prompts.doc_viewer.close()
 
 
 def test_over_the_pixel_limit_points_to_the_setting(win, tmp_path, monkeypatch) -> None:
@@ -1278,7 +1279,7 @@ def test_inspector_names_layers_for_people(win) -> None:
     _add(win, "names", synthetic(40, 48, 38))
     r = _set(win, "B", "test-layered", qp=20, s=2)
     r.views["segmentation_before_smapnet"] = r.views["segmentation"]
-    win._inspect("B")
+    win.pane_views.inspect("B")
     texts = [win.inspector.list.item(i).text() for i in range(win.inspector.list.count())]
     assert "segmentation before SMapNet" in texts
     assert "segmentation_before_smapnet" in win.inspector.names()
@@ -1292,9 +1293,9 @@ def test_rd_plot_starts_at_zero_bpp_with_one_point_and_keeps_the_legend_off_the_
         win) -> None:
     entry = _add(win, "onept", synthetic(40, 48, 39))
     _set(win, "B", "hevc", qp=38)
-    win._force_refresh = True
-    win._refresh_data_views()
-    win._force_refresh = False
+    win.data_views.force = True
+    win.data_views.refresh()
+    win.data_views.force = False
     series = win.session.rd_series(entry.id)
     assert sum(len(v) for v in series.values()) == 1
     (x0, x1), _ = win.rd_panel.plot.getViewBox().viewRange()
@@ -1339,12 +1340,12 @@ def test_no_text_is_cut_off_at_laptop_sizes(win, size) -> None:  # noqa: ANN001
             QApplication.processEvents()
         assert clipped_texts(win) == []
         win.dock_inspector.raise_()
-        win._refresh_inspector()
+        win.pane_views.refresh_inspector()
         QApplication.processEvents()
         assert clipped_texts(win) == []
         # captions keep their dB value in a narrow pane
         win.compare.pane_b.resize(260, 200)
-        win._set_caption("B")
+        win.pane_views.set_caption("B")
         assert "dB" in win.compare.pane_b.caption.text()
     finally:
         win.status.idle()
@@ -1432,7 +1433,7 @@ def test_labelled_image_shows_per_image_miou_in_each_pane(win, tmp_path) -> None
     assert combo.findData("miou") >= 0 and combo.findData("miou_carried") >= 0
     assert combo.findData("top1") < 0  # no class folder is open
     combo.setCurrentIndex(combo.findData("miou"))
-    win._refresh_rd()
+    win.data_views.refresh_rd()
     series = win.session.rd_series(entry.id, "miou")
     assert series["test-layered"][0][1] == pytest.approx(want)
     assert "test-layered" in win.rd_panel.scatter_items
@@ -1578,7 +1579,7 @@ def test_label_map_chosen_by_hand_and_class_folders(win, tmp_path) -> None:
     _wait(lambda: len(win.session.images) == n + 4)
     listed = list(win.session.images.values())[-4:]
     for e in listed:  # decoded when shown; the class comes from the folder name
-        win._show_entry(e.id)
+        win.files.select_image(e.id)
         QApplication.processEvents()
     assert [(e.task, e.truth) for e in listed] == [("classification", 0)] * 2 + \
         [("classification", 9)] * 2
