@@ -75,14 +75,15 @@ class MainWindow(QMainWindow):
         self._compact: bool | None = None  # the layout applied (None: none yet)
         self._restore_settings()
         # the worker and the controllers that talk to it
-        self.worker_thread = WorkerThread()
+        self.worker_thread = WorkerThread(start=False)  # started once all is connected
         self.worker = self.worker_thread.worker
+        self.devices.attach(self.worker)
         self.jobs = Jobs(ui, model, self.worker, self.settings, self.prompts.show_error,
                          lambda entry: self.files.load_pending(entry), self)
         self.files = FileActions(ui, model, self.worker, self.settings, self.prompts,
                                  self.jobs, self.pane_views.inspect)
-        self.devices.attach(self.worker)
         model.on_close = self.worker.forget_image  # closing an image cancels its work
+        self.worker_thread.start()
         self.pane_views.refresh_all()
         self.data_views.refresh()
 
