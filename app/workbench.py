@@ -16,6 +16,10 @@ Match bitrate request, a sweep (:meth:`Workbench.sweep_plan`, only the points no
 computed). It also turns results into what the panes show (captions, notes, the
 segmentation overlay, the pixel read-out). Everything is plain Python and NumPy, so it
 is tested without a display (``tests/test_workbench.py``).
+
+The model announces what changed (:class:`WorkbenchEvents`, psygnal signals: the
+library napari's events are built on, Qt-free); the window's views subscribe and redraw
+their part, so no caller has to know which widgets show what.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from psygnal import Signal, SignalGroup
 
 from app.pipelines import registry
 from app.session import ImageEntry, Result, Session, error_map, params_label, segmentation_errors
 
 __all__ = ["ORIGINAL", "SIDES", "EncodeRequest", "Pane", "PaneRequest", "PipelineInfo",
-           "Workbench", "codec_label", "header_text", "internal_error_text", "layer_label"]
+           "Workbench", "WorkbenchEvents", "codec_label", "header_text", "internal_error_text",
+           "layer_label"]
 
 ORIGINAL = ""  # a pane's pipeline when it shows the original
 SIDES = ("A", "B")
@@ -121,6 +127,20 @@ class PaneRequest:
     message: str = ""
 
 
+class WorkbenchEvents(SignalGroup):
+    """What changed in a :class:`Workbench`; the window's views connect to these."""
+
+    images = Signal()  # an image was added, loaded, renamed or closed
+    current = Signal(object)  # the current image (id, or None) or its ground truth changed
+    setting = Signal(str)  # the model set a pane's pipeline or parameters (side)
+    pane = Signal(str)  # a pane shows another result, or none (side): redraw it
+    info = Signal(str, bool)  # a pane's caption and numbers changed (side, overlay too)
+    results = Signal(int)  # results of an image were added, measured or withdrawn (id)
+    active = Signal(str)  # the pane worked with last (Export and Save take it)
+    job_ended = Signal(bool)  # a worker job ended (True: done)
+    status = Signal(str, int)  # a message for the status bar (text, milliseconds)
+
+
 class Workbench:
     """Images, panes, results and planning of one workbench window (see module doc)."""
 
@@ -136,10 +156,17 @@ class Workbench:
         # called with the id of a closed image: cancel and free its work (the window
         # connects the worker here)
         self.on_close: Callable[[int], None] | None = None
+        self.events = WorkbenchEvents()
+
+    def notify(self, text: str, ms: int = 4000) -> None:
+        """A message for the status bar."""
+        self.events.status.emit(text, ms)
 
     # ------------------------------------------------------------------ catalogue
     def set_catalog(self, infos: Iterable[PipelineInfo]) -> None:
         self.catalog = {i.name: i for i in infos}
+        for side in SIDES:  # a pane's pipeline may be known now
+            self.events.info.emit(side, False)
 
     def mark_unavailable(self, name: str, why: str) -> None:
         if name in self.catalog:
@@ -170,17 +197,45 @@ class Workbench:
 
     def add_image(self, name: str, array: np.ndarray, path: str | None = None,
                   notes: Iterable[str] = (), header: dict | None = None) -> ImageEntry:
-        return self.session.add_image(name, array, path, notes, header)
+        entry = self.session.add_image(name, array, path, notes, header)
+        self.events.images.emit()
+        return entry
+
+    def add_pending(self, name: str, path: str) -> ImageEntry:
+        """List an image file without decoding it (:meth:`load_pending` does)."""
+        entry = self.session.add_pending(name, path)
+        self.events.images.emit()
+        return entry
+
+    def load_pending(self, image_id: int, array: np.ndarray, notes: Iterable[str] = ()
+                     ) -> ImageEntry:
+        entry = self.session.load_pending(image_id, array, notes)
+        self.events.images.emit()
+        return entry
+
+    def remove_image(self, image_id: int) -> None:
+        """Forget an image that is not current (a listed file that cannot be read)."""
+        self.session.remove_image(image_id)
+        self.events.images.emit()
+
+    def set_truth(self, image_id: int, task: str, value: np.ndarray | int | None,
+                  source: str) -> None:
+        """Give an image its ground truth; the current one is shown again."""
+        self.session.set_truth(image_id, task, value, source)
+        if image_id == self.current_id:
+            self.events.current.emit(image_id)
 
     def select(self, image_id: int | None) -> None:
         """Make ``image_id`` current; the panes show nothing until they are requested."""
         self.current_id = image_id if image_id in self.session.images else None
         self.clear_shown()
+        self.events.current.emit(self.current_id)
 
     def close_current(self) -> int | None:
         """Drop the current image and its results, and cancel and free its work
         (:attr:`on_close`); return the image to show next (the one after it, else the one
-        before), already selected, or None."""
+        before), already current, or None. Only "no image" is announced as the current
+        one: the window selects the next one itself (decoding a listed file first)."""
         ids = self.image_ids()
         if self.current_id not in ids:
             return None
@@ -190,7 +245,11 @@ class Workbench:
         if self.on_close is not None:
             self.on_close(closing)
         rest = self.image_ids()
-        self.select(rest[min(i, len(rest) - 1)] if rest else None)
+        self.current_id = rest[min(i, len(rest) - 1)] if rest else None
+        self.clear_shown()
+        self.events.images.emit()
+        if self.current_id is None:
+            self.events.current.emit(None)
         return self.current_id
 
     def step(self, step: int) -> int | None:
@@ -202,15 +261,25 @@ class Workbench:
         return ids[(i + step) % len(ids)]
 
     # ------------------------------------------------------------------ panes
-    def set_pane(self, side: str, pipeline: str, params: dict[str, int] | None = None
-                 ) -> None:
+    def set_pane(self, side: str, pipeline: str, params: dict[str, int] | None = None,
+                 announce: bool = True) -> None:
+        """Set pane ``side``'s pipeline and parameters; ``announce=False`` when they come
+        from the pane's own controls (nothing else shows them)."""
         pane = self.panes[side]
         pane.pipeline = pipeline or ORIGINAL
         pane.params = dict(params or {})
+        if announce:
+            self.events.setting.emit(side)
+
+    def set_active(self, side: str) -> None:
+        """The pane the user worked with last (Export and Save take it)."""
+        self.active = side
+        self.events.active.emit(side)
 
     def show(self, side: str, result: Result | None) -> None:
         self.panes[side].shown = result
         self.panes[side].problem = ""
+        self.events.pane.emit(side)
 
     def clear_shown(self) -> None:
         for pane in self.panes.values():
@@ -224,6 +293,7 @@ class Workbench:
         pane.shown = None
         pane.problem = message
         pane.waiting = False
+        self.events.pane.emit(side)
 
     def mark_waiting(self, side: str) -> None:
         """A job for pane ``side`` was queued (a Match bitrate)."""
@@ -233,7 +303,7 @@ class Workbench:
         """The user cancelled: no pane waits any more. A pane that still shows an older
         result takes that result's setting back (the controls say what is shown); one
         with nothing to show says it was cancelled. Returns the sides whose setting
-        changed, for the window to update their controls."""
+        changed; those and every pane's caption are announced."""
         changed = []
         for side, pane in self.panes.items():
             if not pane.waiting:
@@ -249,10 +319,29 @@ class Workbench:
                 changed.append(side)
             elif r is None and pane.pipeline != ORIGINAL:
                 pane.problem = "cancelled (Ctrl+R runs it again)"
+        for side in changed:
+            self.events.setting.emit(side)
+            self.events.pane.emit(side)
+        for side in SIDES:
+            self.events.info.emit(side, False)
+        return changed
+
+    def job_ended(self, status: str) -> list[str]:
+        """A worker job ended (``"done"``, ``"failed"``, ``"cancelled"`` or
+        ``"superseded"``: its pane asked for something else, which runs next). Returns the
+        sides a cancel gave back their shown setting (:meth:`cancelled`)."""
+        if status == "superseded":
+            return []
+        changed = self.cancelled() if status == "cancelled" else []
+        if status not in ("done", "cancelled"):
+            for side in SIDES:
+                self.events.info.emit(side, False)
+        self.events.job_ended.emit(status == "done")
         return changed
 
     def set_notice(self, side: str, text: str) -> None:
         self.panes[side].notice = text
+        self.events.info.emit(side, False)
 
     def swap(self) -> None:
         """Exchange the settings and shown results of panes A and B."""
@@ -262,9 +351,23 @@ class Workbench:
         a.shown, b.shown = b.shown, a.shown
         a.problem, b.problem = b.problem, a.problem
         a.notice, b.notice = b.notice, a.notice
+        for side in SIDES:
+            self.events.setting.emit(side)
+            self.events.pane.emit(side)
 
     def request(self, side: str) -> PaneRequest:
-        """What pane ``side`` needs for its setting on the current image."""
+        """What pane ``side`` needs for its setting on the current image; announces what
+        the pane shows now (and why it cannot show its setting)."""
+        req = self._plan(side)
+        if req.action == "encode":
+            self.events.info.emit(side, False)  # "encoding…"
+        elif req.action != "none":
+            self.events.pane.emit(side)
+        if req.action == "unavailable":
+            self.notify(req.message, 8000)
+        return req
+
+    def _plan(self, side: str) -> PaneRequest:
         entry = self.current()
         pane = self.panes[side]
         if entry is None:
@@ -309,6 +412,7 @@ class Workbench:
             if pane.pipeline != ORIGINAL:
                 key = (entry.id, pane.pipeline, tuple(sorted(pane.params.items())))
                 self.session.results.pop(key, None)
+        self.events.results.emit(entry.id)
 
     def match_request(self) -> EncodeRequest | str:
         """Match bitrate: B's pipeline at the setting nearest A's bpp (the worker searches
@@ -361,6 +465,17 @@ class Workbench:
     def accept(self, result: Result, side: str = "", match: bool = False) -> bool:
         """Store a worker result; show it in ``side`` when that pane still asks for it
         (after a match, the pane takes the matched setting). True if it is shown."""
+        params = self.panes[side].params if side else {}
+        shown = self._accept(result, side, match)
+        if result.image_id in self.session.images:
+            self.events.results.emit(result.image_id)
+        if side and self.panes[side].params != params:
+            self.events.setting.emit(side)
+        if shown:
+            self.events.pane.emit(side)
+        return shown
+
+    def _accept(self, result: Result, side: str, match: bool) -> bool:
         if result.image_id not in self.session.images:
             return False  # the image was closed meanwhile
         self.session.add_result(result)
@@ -389,11 +504,15 @@ class Workbench:
             del self.session.results[key]
             for s in sides:
                 self.panes[s].shown = None
-            return sides
-        for name, value in values.items():
-            setattr(r, name, value)
-        if "analysed" in values:
-            self.session.score(r)
+                self.events.pane.emit(s)
+        else:
+            for name, value in values.items():
+                setattr(r, name, value)
+            if "analysed" in values:
+                self.session.score(r)
+            for s in sides:
+                self.events.info.emit(s, "analysed" in values)
+        self.events.results.emit(r.image_id)
         return sides
 
     def set_reference(self, image_id: int, output: object) -> bool:
@@ -403,7 +522,11 @@ class Workbench:
         if entry is None:
             return False
         entry.reference = output
-        return image_id == self.current_id
+        if image_id != self.current_id:
+            return False
+        for side in SIDES:
+            self.events.info.emit(side, True)
+        return True
 
     # ------------------------------------------------------------------ ground truth
     def accuracy_text(self, side: str) -> str:

@@ -473,3 +473,85 @@ def test_exported_rd_plot_draws_each_pipeline_as_the_window_does(monkeypatch) ->
         line = lines[name]
         assert line.get_color() == want[name].hex and line.get_marker() == want[name].marker
     assert len({(lines[n].get_color(), lines[n].get_marker()) for n in names}) == len(names)
+
+
+class _FakeView:
+    """A view subscribed to the model's events, as the window's are: it records them."""
+
+    def __init__(self, wb: Workbench) -> None:
+        self.seen: list[tuple] = []
+        for name in ("images", "current", "setting", "pane", "info", "results", "active",
+                     "job_ended", "status"):
+            getattr(wb.events, name).connect(
+                lambda *args, n=name: self.seen.append((n, *args)))
+
+    def names(self) -> list[str]:
+        return [e[0] for e in self.seen]
+
+    def take(self) -> list[tuple]:
+        seen, self.seen = self.seen, []
+        return seen
+
+
+def test_views_hear_images_added_selected_and_closed() -> None:
+    wb = _bench()
+    view = _FakeView(wb)
+    a = wb.add_image("a", _image(0)).id
+    b = wb.add_image("b", _image(1)).id
+    assert view.take() == [("images",), ("images",)]
+    wb.select(a)
+    assert view.take() == [("current", a)]
+    assert wb.close_current() == b  # the window selects the next one (and announces it)
+    assert view.take() == [("images",)]
+    assert wb.close_current() is None
+    assert view.take() == [("images",), ("current", None)]
+
+
+def test_views_hear_what_a_pane_shows() -> None:
+    wb = _bench()
+    image_id = wb.add_image("a", _image()).id
+    wb.select(image_id)
+    view = _FakeView(wb)
+    wb.set_pane("B", "hevc", {"qp": 32})
+    wb.set_pane("A", "smic", {"qp": 32, "factor": 8}, announce=False)  # from its controls
+    assert view.take() == [("setting", "B")]
+    req = wb.request("B")
+    assert req.action == "encode" and view.take() == [("info", "B", False)]  # "encoding…"
+    result = _result(image_id, "hevc", {"qp": 32})
+    assert wb.accept(result, "B")
+    assert view.take() == [("results", image_id), ("pane", "B")]
+    assert wb.request("B").action == "cached" and view.take() == [("pane", "B")]
+    wb.set_pane("B", "broken")
+    assert wb.request("B").action == "unavailable"
+    assert view.names() == ["setting", "pane", "status"]
+    assert "broken is unavailable" in view.take()[-1][1]
+    wb.update(result.key, {"invalid": True})  # withdrawn: no pane showed it any more
+    assert view.take() == [("results", image_id)]
+
+
+def test_views_hear_matches_swaps_cancels_and_measurements() -> None:
+    wb = _bench()
+    image_id = wb.add_image("a", _image()).id
+    wb.select(image_id)
+    wb.set_pane("A", "hevc", {"qp": 32})
+    wb.set_pane("B", "hevc", {"qp": 40})
+    shown = _result(image_id, "hevc", {"qp": 32})
+    wb.accept(shown, "A")
+    view = _FakeView(wb)
+    wb.accept(_result(image_id, "hevc", {"qp": 36}), "B", match=True)  # B takes the match
+    assert view.take() == [("results", image_id), ("setting", "B"), ("pane", "B")]
+    wb.update(shown.key, {"psnr": 31.0})
+    assert view.take() == [("info", "A", False), ("results", image_id)]
+    wb.swap()
+    assert view.take() == [("setting", "A"), ("pane", "A"), ("setting", "B"), ("pane", "B")]
+    wb.set_pane("A", "smic", {"qp": 32, "factor": 8})
+    wb.request("A")  # another pipeline: the old result is put aside while it encodes
+    view.take()
+    assert wb.job_ended("cancelled") == ["A"]  # A shows its old result's setting again
+    assert view.take() == [("setting", "A"), ("pane", "A"), ("info", "A", False),
+                           ("info", "B", False), ("job_ended", False)]
+    assert wb.set_reference(image_id, object())
+    assert view.take() == [("info", "A", True), ("info", "B", True)]
+    wb.set_active("A")
+    wb.notify("hello", 100)
+    assert view.take() == [("active", "A"), ("status", "hello", 100)]

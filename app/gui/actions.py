@@ -130,11 +130,12 @@ def _call(window: object, spec: ActionSpec, checked: bool = False) -> None:
         fn(*spec.args)
 
 
-def build_menus(window: QMainWindow, actions: tuple[ActionSpec, ...] = ACTIONS
-                ) -> dict[str, QAction | QMenu]:
+def build_menus(window: QMainWindow, actions: tuple[ActionSpec, ...] = ACTIONS,
+                holder: object = None) -> dict[str, QAction | QMenu]:
     """Menus of ``window``'s menu bar from the table; returns every action and sub-menu by
-    id, and sets the ``attr`` rows as attributes of the window. A sub-menu row without
-    text (``menuDocks``) adds its entries straight into the parent menu later."""
+    id, and sets the ``attr`` rows as attributes of ``holder`` (the window by default).
+    A sub-menu row without text (``menuDocks``) adds its entries straight into the parent
+    menu later."""
     bar = window.menuBar()
     menus = {name: bar.addMenu(name) for name in MENUS}
     made: dict[str, QAction | QMenu] = {}
@@ -157,5 +158,5 @@ def build_menus(window: QMainWindow, actions: tuple[ActionSpec, ...] = ACTIONS
             menu.addAction(item)
         made[spec.id] = item
         if spec.attr:
-            setattr(window, spec.attr, item)
+            setattr(window if holder is None else holder, spec.attr, item)
     return made

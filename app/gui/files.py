@@ -1,32 +1,30 @@
-"""File handling of the main window: open (dialog, drop, samples, recent), export.
+"""The window's files and images: open (dialog, drop, samples, recent, folders), choose
+and close the current image, ground truth, save and export.
 
-A mixin of :class:`app.gui.main_window.MainWindow`, kept apart so each module stays
-small. Every write is atomic (temporary file + rename); every failure is a dialog.
+:class:`FileActions` holds the window's parts it needs (widgets, model, worker, the
+controllers it asks for dialogs and jobs); what it changes it changes in the model,
+whose events redraw the views. Every write is atomic (temporary file + rename); every
+failure is a dialog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QObject, QSettings
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (
-    QApplication,
-    QComboBox,
-    QFileDialog,
-    QMenu,
-    QMessageBox,
-    QStatusBar,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from app.errors import EdmsError
-from app.gui.rdplot import RDPanel
+from app.gui.dialogs import Prompts
+from app.gui.jobs import Jobs
+from app.gui.ui import WindowUI
 from app.gui.worker import Job, Worker
-from app.session import ImageEntry, Result, Session, write_text_atomic
-from app.workbench import Workbench
+from app.session import ImageEntry, Result, Session, params_label, write_text_atomic
+from app.workbench import ORIGINAL, Workbench
 
 IMAGE_FILTER = "Images and .edms files (*.png *.jpg *.jpeg *.ppm *.pgm *.bmp *.tif *.tiff " \
     "*.webp *.edms);;All files (*)"
@@ -39,38 +37,40 @@ SAMPLES = {
 MAX_RECENT = 10
 
 
-class FileActions:
-    """Open / drop / recent files / export; mixed into the main window.
+class FileActions(QObject):
+    """Open / drop / recent files / the current image / ground truth / save and export.
 
-    What it uses of the window is declared here; the window defines it.
-    """
+    A QObject of the window's thread, so the worker's signals reach it queued."""
 
-    settings: QSettings
-    model: Workbench
-    worker: Worker
-    menu_recent: QMenu
-    rd_panel: RDPanel
-    _pending_edms: dict[int, tuple[str, dict]]
-
-    if TYPE_CHECKING:  # the window's methods this mixin calls
-        def show_error(self, message: str, title: str = ...) -> None: ...
-        def max_pixels(self) -> int: ...
-        def _select_image(self, image_id: int) -> None: ...
-        image_combo: QComboBox
-        def statusBar(self) -> QStatusBar: ...  # noqa: N802 - Qt's name
-        def current(self) -> ImageEntry | None: ...
-        def _add_entry(self, entry: ImageEntry, select: bool = ...) -> None: ...
-        def _image_for(self, side: str) -> np.ndarray | None: ...
-        def _truth_changed(self, entry: ImageEntry) -> None: ...
+    def __init__(self, ui: WindowUI, model: Workbench, worker: Worker, settings: QSettings,
+                 prompts: Prompts, jobs: Jobs, inspect: Callable[[str], None]) -> None:
+        super().__init__(ui.window)
+        self.ui, self.model, self.worker, self.settings = ui, model, worker, settings
+        self.jobs, self.prompts, self.inspect = jobs, prompts, inspect
+        self.show_error, self.refocus = prompts.show_error, prompts.refocus
+        self.pending_edms: dict[int, tuple[str, dict]] = {}  # decode job -> (path, header)
+        ui.image_combo.currentIndexChanged.connect(self.on_image_selected)
+        ui.rd_panel.export_requested.connect(self.export_rd)
+        worker.result_ready.connect(self.on_decoded)
+        worker.failed.connect(self.on_decode_failed)
+        self._rebuild_recent()
+        for canvas in ui.compare.canvases():
+            canvas.customContextMenuRequested.connect(
+                lambda pos, c=canvas: self.pane_menu(c, pos))
+        for key, label in SAMPLES.items():
+            act = ui.menu_samples.addAction(label)
+            act.setObjectName(f"actionSample_{key}")
+            act.triggered.connect(lambda _=False, k=key: self.open_sample(k))
 
     @property
     def session(self) -> Session:
         return self.model.session
 
-    def _as_widget(self) -> QWidget:
-        """The window this is mixed into (a QMainWindow): the parent of dialogs and
-        actions."""
-        return cast(QWidget, self)
+    def current(self) -> ImageEntry | None:
+        return self.model.current()
+
+    def max_pixels(self) -> int:
+        return self.prompts.max_pixels()
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recentFiles", [])
@@ -85,39 +85,30 @@ class FileActions:
         self._rebuild_recent()
 
     def _rebuild_recent(self) -> None:
-        if not hasattr(self, "menu_recent"):  # settings restored before the menus exist
-            return
-        self.menu_recent.clear()
+        menu = self.ui.menu_recent
+        menu.clear()
         files = self.recent_files()
         for i, p in enumerate(files):
-            act = QAction(f"&{i + 1} {Path(p).name}", self._as_widget())
+            act = QAction(f"&{i + 1} {Path(p).name}", self.ui.window)
             act.setToolTip(p)
             act.setObjectName(f"actionRecent{i}")
             act.triggered.connect(lambda _=False, q=p: self.open_paths([q]))
-            self.menu_recent.addAction(act)
+            menu.addAction(act)
         if not files:
-            act = self.menu_recent.addAction("(none)")
+            act = menu.addAction("(none)")
             act.setEnabled(False)
         else:
-            self.menu_recent.addSeparator()
-            clear = self.menu_recent.addAction("Clear List")
+            menu.addSeparator()
+            clear = menu.addAction("Clear List")
             clear.triggered.connect(self._clear_recent)
 
     def _clear_recent(self) -> None:
         self.settings.setValue("recentFiles", [])
         self._rebuild_recent()
 
-    def refocus(self) -> None:
-        """Give the keyboard back to the window after a modal dialog (without a window
-        manager nobody else does, and the shortcuts would wait for a click)."""
-        w = self._as_widget()
-        w.activateWindow()
-        w.raise_()
-        w.setFocus(Qt.FocusReason.ActiveWindowFocusReason)
-
     def ask_open_paths(self) -> list[str]:
         folder = str(self.settings.value("lastFolder", str(Path.home())))
-        paths, _ = QFileDialog.getOpenFileNames(self._as_widget(), "Open images or .edms files",
+        paths, _ = QFileDialog.getOpenFileNames(self.ui.window, "Open images or .edms files",
                                                 folder, IMAGE_FILTER)
         self.refocus()
         return paths
@@ -126,7 +117,7 @@ class FileActions:
         """A path to write to, starting in the folder last saved to (not the folder the
         image came from, often a dataset's); remembered for the next save."""
         folder = Path(str(self.settings.value("lastSaveFolder", str(Path.home()))))
-        path, _ = QFileDialog.getSaveFileName(self._as_widget(), title,
+        path, _ = QFileDialog.getSaveFileName(self.ui.window, title,
                                               str(folder / suggested), filters)
         self.refocus()
         if path:
@@ -171,7 +162,7 @@ class FileActions:
         known = self.session.find_path(str(path))
         if known is not None:  # the same file again: show it, no second entry
             self._show_entry(known.id)
-            self.statusBar().showMessage(f"{path.name} is open already", 4000)
+            self.model.notify(f"{path.name} is open already", 4000)
             return []
         try:
             if _is_edms(path):
@@ -187,11 +178,35 @@ class FileActions:
         return []
 
     def _show_entry(self, image_id: int) -> None:
-        i = self.image_combo.findData(image_id)
-        if i == self.image_combo.currentIndex():
-            self._select_image(image_id)
-        else:
-            self.image_combo.setCurrentIndex(i)  # selects it
+        self.select_image(image_id)
+
+    def on_image_selected(self) -> None:
+        data = self.ui.image_combo.currentData()
+        if data is not None:
+            self.select_image(int(data))
+
+    def select_image(self, image_id: int) -> None:
+        """Make an image current (decoding a listed file first) and ask for its panes."""
+        entry = self.session.images.get(image_id)
+        if entry is not None and entry.pending and not self.load_pending(entry):
+            return
+        self.model.select(image_id)
+        self.ui.compare.fit()
+        self.jobs.request_both()
+        if entry is not None and self.model.ready:
+            self.jobs.analyse_truth(entry)
+
+    def close_image(self) -> None:
+        if self.model.current_id is None:
+            return
+        nxt = self.model.close_current()
+        if nxt is not None:
+            self.select_image(nxt)
+
+    def next_image(self, step: int = 1) -> None:
+        nxt = self.model.step(step)
+        if nxt is not None:
+            self.select_image(nxt)
 
     def _list_folder(self, paths: list[Path]) -> int | None:
         """List a folder's images without decoding them; the first new one's id."""
@@ -201,33 +216,25 @@ class FileActions:
             if known is not None:
                 first = first or known.id
                 continue
-            entry = self.session.add_pending(path.name, str(path))
-            self._add_entry(entry, select=False)
+            entry = self.model.add_pending(path.name, str(path))
             first = first or entry.id
         return first
 
-    def _load_pending(self, entry: ImageEntry) -> bool:
+    def load_pending(self, entry: ImageEntry) -> bool:
         """Decode a listed image (when it is first shown); a failure is a dialog and the
         entry goes away."""
         from app.imageio import load_image
 
         try:
             loaded = load_image(entry.path or "", max_pixels=self.max_pixels())
-            self.session.load_pending(entry.id, loaded.array, loaded.notes)
+            self.model.load_pending(entry.id, loaded.array, loaded.notes)
         except (EdmsError, OSError, ValueError) as exc:
-            self.session.remove_image(entry.id)
-            i = self.image_combo.findData(entry.id)
-            self.image_combo.blockSignals(True)
-            self.image_combo.removeItem(i)
-            self.image_combo.blockSignals(False)
+            self.model.remove_image(entry.id)
             self.show_error(_pixel_hint(str(exc)), "Open failed")
             return False
-        i = self.image_combo.findData(entry.id)
-        if i >= 0:
-            self.image_combo.setItemText(i, f"{entry.name}  ({entry.width}×{entry.height})")
         self._attach_truth(entry)
         if loaded.notes:
-            self.statusBar().showMessage(f"{entry.name}: " + "; ".join(loaded.notes), 8000)
+            self.model.notify(f"{entry.name}: " + "; ".join(loaded.notes), 8000)
         return True
 
     def _open_image(self, path: Path) -> None:
@@ -236,9 +243,9 @@ class FileActions:
         loaded = load_image(path, max_pixels=self.max_pixels())
         entry = self.model.add_image(path.name, loaded.array, str(path), loaded.notes)
         self._attach_truth(entry)
-        self._add_entry(entry)
+        self.select_image(entry.id)
         if loaded.notes:
-            self.statusBar().showMessage(f"{path.name}: " + "; ".join(loaded.notes), 8000)
+            self.model.notify(f"{path.name}: " + "; ".join(loaded.notes), 8000)
 
     def _attach_truth(self, entry: ImageEntry) -> None:
         """Give an opened image the ground truth lying beside it (CamVid's ``annot``
@@ -252,9 +259,9 @@ class FileActions:
             truth = find_truth(entry.path)
             if truth is not None:
                 value = load_truth(truth, entry.array.shape[:2])
-                self.session.set_truth(entry.id, truth.task, value, truth.source)
+                self.model.set_truth(entry.id, truth.task, value, truth.source)
         except (EdmsError, OSError, ValueError) as exc:
-            self.statusBar().showMessage(f"{entry.name}: ground truth not used: {exc}", 8000)
+            self.model.notify(f"{entry.name}: ground truth not used: {exc}", 8000)
 
     def open_label_map(self) -> None:
         """Choose the ground-truth label map of the current image by hand (a PNG of
@@ -266,7 +273,7 @@ class FileActions:
             return
         start = str(Path(entry.path).parent) if entry.path else ""
         path, _ = QFileDialog.getOpenFileName(
-            self._as_widget(), f"Ground truth of {entry.name}", start,
+            self.ui.window, f"Ground truth of {entry.name}", start,
             "Label maps (*.png *.bmp *.tif *.tiff);;All files (*)")
         self.refocus()
         if path:
@@ -281,14 +288,15 @@ class FileActions:
             return False
         try:
             truth = label_map_truth(entry.path, path)
-            self.session.set_truth(entry.id, truth.task,
-                                   load_truth(truth, entry.array.shape[:2]), truth.source)
+            self.model.set_truth(entry.id, truth.task,
+                                 load_truth(truth, entry.array.shape[:2]), truth.source)
         except (EdmsError, OSError, ValueError) as exc:
             text = str(exc).replace(str(Path(path)), Path(path).name)
             self.show_error(text if Path(path).name in text else f"{Path(path).name}: {text}",
                             "Label map not used")
             return False
-        self._truth_changed(entry)
+        self.jobs.truth_changed(entry)
+        self.model.notify(f"{entry.name}: ground truth {entry.truth_source}", 6000)
         return True
 
     def _open_edms(self, path: Path) -> None:
@@ -297,8 +305,8 @@ class FileActions:
         data = path.read_bytes()
         header = describe(data)  # strict parse: a bad file raises EdmsFormatError here
         job = self.worker.submit(Job(kind="decode", data=data, name=path.name))
-        self._pending_edms[job.id] = (str(path), header)
-        self.statusBar().showMessage(f"Decoding {path.name} ({header['pipeline']})…")
+        self.pending_edms[job.id] = (str(path), header)
+        self.model.notify(f"Decoding {path.name} ({header['pipeline']})…", 0)
 
     def open_sample(self, key: str) -> None:
         import skimage.data
@@ -310,30 +318,63 @@ class FileActions:
             return
         if arr.ndim == 2:
             arr = np.repeat(arr[..., None], 3, axis=2)
-        self._add_entry(self.model.add_image(f"{key} (scikit-image)", arr))
+        self.select_image(self.model.add_image(f"{key} (scikit-image)", arr).id)
 
     def add_array(self, name: str, array: np.ndarray) -> ImageEntry:
         """Add an in-memory image (scripts, tests)."""
         entry = self.model.add_image(name, array)
-        self._add_entry(entry)
+        self.select_image(entry.id)
         return entry
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+    def on_decoded(self, job: Job, result: Result) -> None:
+        """An opened ``.edms`` file was decoded: it is an image (A: as decoded, B: its
+        result, with the file's header)."""
+        if job.kind != "decode":
+            return
+        path, header = self.pending_edms.pop(job.id, ("", {}))
+        entry = self.model.add_image(Path(path).name or job.name, result.decoded, path,
+                                     header=header)
+        result.image_id = entry.id
+        self.session.add_result(result)
+        self.model.set_pane("A", ORIGINAL)
+        self.model.set_pane("B", result.pipeline, result.params)
+        self.select_image(entry.id)
+        self.model.notify(
+            f"{Path(path).name}: {header.get('pipeline')} v{header.get('pipeline_version')}, "
+            f"{header.get('width')}×{header.get('height')}, "
+            f"{params_label(header.get('params', {}))}, {header.get('total_bytes')} bytes "
+            f"({header.get('bpp', 0):.4f} bpp)", 10000)
 
-    def dropEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            QTimer.singleShot(0, lambda: self.open_paths(paths))
+    def on_decode_failed(self, job: Job, message: str) -> None:
+        if job.kind == "decode":
+            path, _ = self.pending_edms.pop(job.id, (job.name, {}))
+            self.show_error(f"{Path(path).name}: {message}", "Cannot decode")
+
+    def pane_menu(self, canvas, pos) -> None:  # noqa: ANN001
+        """The context menu of a pane: save, export, copy, inspect, swap, zoom."""
+        from PySide6.QtWidgets import QMenu
+
+        side = self.ui.canvas_side(canvas, pos)
+        menu = QMenu(self.ui.window)
+        menu.addAction(f"Save pane {side} as shown…", lambda: self._save_pane(side))
+        if self.model.panes[side].shown is not None:
+            menu.addAction(f"Export pane {side} as .edms…", lambda: self._export_pane(side))
+        menu.addAction(f"Copy pane {side} to clipboard", lambda: self._copy_pane(side))
+        menu.addAction(f"Inspect layers of pane {side}", lambda: self.inspect(side))
+        menu.addSeparator()
+        menu.addAction("Swap A and B", self.jobs.swap_panes)
+        menu.addAction("Zoom to fit", self.ui.compare.fit)
+        menu.addAction("Actual pixels (1:1)", self.ui.compare.one_to_one)
+        menu.exec(canvas.mapToGlobal(pos))
+
+    def _export_pane(self, side: str) -> None:
+        self.model.set_active(side)
+        self.export_edms()
 
     def _save_pane(self, side: str) -> None:
         from app.imageio import save_image_atomic
 
-        img = self._image_for(side)
+        img = self.model.image_for(side, self.ui.heat_check.isChecked())
         if img is None:
             return
         shown = self.model.panes[side].shown
@@ -349,10 +390,10 @@ class FileActions:
     def _copy_pane(self, side: str) -> None:
         from app.gui.canvas import to_pixmap
 
-        img = self._image_for(side)
+        img = self.model.image_for(side, self.ui.heat_check.isChecked())
         if img is not None:
             QApplication.clipboard().setPixmap(to_pixmap(img))
-            self.statusBar().showMessage(f"Pane {side} copied", 3000)
+            self.model.notify(f"Pane {side} copied", 3000)
 
     def _export_result(self) -> Result | None:
         return self.model.export_result()
@@ -379,7 +420,7 @@ class FileActions:
         except OSError as exc:
             self.show_error(f"Cannot write {path}: {exc}")
             return
-        self.statusBar().showMessage(f"Wrote pane {side} to {path} ({len(r.edms)} bytes)",
+        self.model.notify(f"Wrote pane {side} to {path} ({len(r.edms)} bytes)",
                                      6000)
 
     def save_decoded(self) -> None:
@@ -403,12 +444,12 @@ class FileActions:
         except EdmsError as exc:
             self.show_error(str(exc))
             return
-        self.statusBar().showMessage(f"Saved pane {side} to {path}", 6000)
+        self.model.notify(f"Saved pane {side} to {path}", 6000)
 
     def ask_folder(self, title: str) -> str:
         """A folder to write into, starting in the folder last saved to."""
         folder = str(self.settings.value("lastSaveFolder", str(Path.home())))
-        path = QFileDialog.getExistingDirectory(self._as_widget(), title, folder)
+        path = QFileDialog.getExistingDirectory(self.ui.window, title, folder)
         if path:
             self.settings.setValue("lastSaveFolder", path)
         return path
@@ -420,7 +461,7 @@ class FileActions:
 
         folder = str(self.settings.value("lastReferenceFolder", str(published_root())))
         paths, _ = QFileDialog.getOpenFileNames(
-            self._as_widget(), "Add reference curves (CompressAI results files)", folder,
+            self.ui.window, "Add reference curves (CompressAI results files)", folder,
             "CompressAI results (*.json);;All files (*)")
         if paths:
             self.settings.setValue("lastReferenceFolder", str(Path(paths[0]).parent))
@@ -439,22 +480,22 @@ class FileActions:
                 curves.append(read_curve(path))
             except ReferenceCurveError as exc:
                 errors.append(str(exc))
-        added = self.rd_panel.add_references(curves)
+        added = self.ui.rd_panel.add_references(curves)
         if added:
-            self.statusBar().showMessage(
+            self.model.notify(
                 "Reference curve(s): " + ", ".join(c.label for c in added), 6000)
         if errors:
             self.show_error("\n".join(errors), "Reference curves")
 
     def clear_reference_curves(self) -> None:
         """Data ▸ Clear Reference Curves."""
-        self.rd_panel.clear_references()
+        self.ui.rd_panel.clear_references()
 
     def export_rd(self, what: str) -> None:
         from app.eval import plot_rd
 
         entry = self.current()
-        every = self.rd_panel.scope() == "all"
+        every = self.ui.rd_panel.scope() == "all"
         points = self.session.all_points() if every else (
             self.session.rd_points(entry.id) if entry else [])
         if entry is None or not points:
@@ -473,7 +514,7 @@ class FileActions:
 
                     title = f"mean of {len(self.session.images)} images" if every else entry.name
                     plot_rd(aggregate(points), path, title=title,
-                            references=self.rd_panel.references)
+                            references=self.ui.rd_panel.references)
             elif what == "csv":
                 path = self.ask_save_path("Export RD data", f"{stem}-rd.csv", "CSV (*.csv)")
                 if path:
@@ -484,7 +525,7 @@ class FileActions:
             self.show_error(f"Export failed: {exc}")
             return
         if path:
-            self.statusBar().showMessage(f"Wrote {path}", 6000)
+            self.model.notify(f"Wrote {path}", 6000)
 
     def _export_compressai(self, points: list) -> str:
         """One CompressAI results file per pipeline (``PIPELINE.json``, as ``edms eval
@@ -500,14 +541,12 @@ class FileActions:
         summary = aggregate(points)
         existing = [n for n in map(file_name, summary) if Path(folder, n).exists()]
         if existing and QMessageBox.question(
-                self._as_widget(), "Replace files?",
+                self.ui.window, "Replace files?",
                 f"{folder} already has {', '.join(existing)}. Replace?") \
                 != QMessageBox.StandardButton.Yes:
             return ""
         written = write_results_dir(folder, summary)
         return f"{', '.join(p.name for p in written)} in {folder}"
-
-    dragMoveEvent = dragEnterEvent
 
 
 def _plabel(params: dict[str, int]) -> str:

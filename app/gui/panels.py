@@ -171,7 +171,8 @@ class ParamRow(QWidget):
 class SidePanel(QWidget):
     """Settings and numbers of one pane: source (Original or a pipeline) and parameters."""
 
-    changed = Signal(str)  # side
+    changed = Signal(str)  # side: the user chose another setting (show it)
+    edited = Signal(str)  # side: the setting changed, by the user or by code
 
     def __init__(self, side: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -228,6 +229,7 @@ class SidePanel(QWidget):
         self.source.setCurrentIndex(max(i, 0))
         self.source.blockSignals(False)
         self._rebuild_params()
+        self.edited.emit(self.side)
 
     def mark_unavailable(self, name: str, why: str) -> None:
         """Grey out a pipeline that cannot be loaded here (it stays selectable to read why)."""
@@ -256,6 +258,7 @@ class SidePanel(QWidget):
         self._rebuild_params()
         if params:
             self.set_params(params)
+        self.edited.emit(self.side)
         if emit:
             self.changed.emit(self.side)
 
@@ -263,6 +266,7 @@ class SidePanel(QWidget):
         for k, v in params.items():
             if k in self.rows:
                 self.rows[k].set_value(v)
+        self.edited.emit(self.side)
 
     def set_params_enabled(self, on: bool, why: str = "") -> None:
         """Enable the parameter controls, or disable them saying ``why`` (tool tip)."""
@@ -271,6 +275,11 @@ class SidePanel(QWidget):
 
     def _source_changed(self) -> None:
         self._rebuild_params()
+        self.edited.emit(self.side)
+        self.changed.emit(self.side)
+
+    def _row_changed(self) -> None:
+        self.edited.emit(self.side)
         self.changed.emit(self.side)
 
     def _rebuild_params(self) -> None:
@@ -283,7 +292,7 @@ class SidePanel(QWidget):
             return
         for spec in info.params:
             row = ParamRow(self.side, spec)
-            row.changed.connect(lambda: self.changed.emit(self.side))
+            row.changed.connect(self._row_changed)
             self.rows[spec["name"]] = row
             label = QLabel(f"{spec['label']}")  # a long label wraps, never cut
             label.setObjectName(f"paramLabel{self.side}_{spec['name']}")

@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def idle() -> None:
         wait(lambda: not w.worker.busy and w.worker.pending() == 0 and not w.worker._deferred)
-        w._force_refresh = True
-        w._refresh_data_views()
-        w._force_refresh = False
+        w.data_views.force = True
+        w.data_views.refresh()
+        w.data_views.force = False
         pump(0.4)
 
     from app.gui.layoutcheck import clipped_texts
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key} change -> view, {pipe} on {entry.name} "
               f"{entry.width}x{entry.height}: "
               + ", ".join(f"{t * 1000:.0f} ms" for t in times)
-              + f" (includes the {w._debounce_B.interval()} ms debounce)")
+              + f" (includes the {w.jobs.debounce['B'].interval()} ms debounce)")
 
     show("B", learned)
     w.overlay_check.setChecked(True)
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     show("B", learned)
     w.dock_inspector.raise_()
     pump(0.3)
-    w._refresh_inspector()
+    w.pane_views.refresh_inspector()
     insp = w.inspector
     for pick in ("residual", "prediction", "segmentation"):
         if pick in insp.names():
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = w.current()
     assert entry is not None
     out = Path(tempfile.mkdtemp()) / f"{Path(entry.name).stem}-{learned}.edms"
-    w.ask_save_path = lambda *a: str(out)  # type: ignore[method-assign] # no dialog
+    w.files.ask_save_path = lambda *a: str(out)  # type: ignore[method-assign] # no dialog
     w.export_edms()
     w.open_paths([str(out)])
     wait(lambda: (e := w.current()) is not None and e.is_edms)

@@ -667,9 +667,11 @@ class Worker(QObject):
 
 
 class WorkerThread:
-    """A :class:`Worker` moved to a started QThread; :meth:`shutdown` joins it."""
+    """A :class:`Worker` moved to a QThread, started at once or by :meth:`start` (after
+    its signals are connected: what it sends before that is lost); :meth:`shutdown`
+    joins it."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: bool = True) -> None:
         from app.gui.nonefix import protect_none
 
         protect_none()  # PySide6 6.12 on Python 3.11 drops references to None
@@ -678,6 +680,10 @@ class WorkerThread:
         self.worker = Worker()
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
+        if start:
+            self.start()
+
+    def start(self) -> None:
         self.thread.start()
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
