@@ -88,7 +88,7 @@ def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> 
         SlowFake.release.set()
     b = win.shown["B"]
     assert b is not None and b.stopped and not b.verified and not b.metrics_done
-    a = win.session.get_result(win.current_id, "hevc", {"qp": 40})
+    a = win.session.get_result(win.current_id, "hevc", {"qp": 40, "tune": 0})
     assert a is not None and a.stopped and not a.metrics_done  # deferred work dropped
     assert win.panels["B"].value_labels["ms_ssim"].text() == "stopped"
     win.results_table.set_results(win.session.results_for(win.current_id))

@@ -47,7 +47,7 @@ def test_generic_param_specs_build_one_row_each(win) -> None:
     win.panel_b.rows["qp"].slider.setValue(33)  # slider drives the spin box
     assert win.panel_b.rows["qp"].spin.value() == 33
     win.panel_b.set_source("hevc", emit=False)
-    assert set(win.panel_b.rows) == {"qp"}
+    assert set(win.panel_b.rows) == {"qp", "tune"}  # one row per parameter, the setting too
     # a parameter whose values have names (a tuning) is a combo box of the names
     from app.gui.panels import ParamRow
 
