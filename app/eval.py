@@ -318,7 +318,10 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
         first = next(iter(by_setting.values()))[0]
         # the parameters that make a curve: the rate knobs, and a non-rate setting (HEVC's
         # tune) only where this sweep varies it
-        rate = {s.name for s in registry.params(name) if s.rate}
+        try:
+            rate = {s.name for s in registry.params(name) if s.rate}
+        except PipelineError:  # points of a pipeline not registered here (another build)
+            rate = {k for k, _ in first.key()}
         varies = {k for k, _ in first.key()
                   if len({dict(setting).get(k) for setting in by_setting}) > 1}
         names = [first.param] + sorted(k for k, _ in first.key()

@@ -276,7 +276,7 @@ def test_sweep_grid_product_and_overrides():
     assert sweep_grid("smic", {"factor": [8, 16], "qp": [30]}) == [
         {"qp": 30, "factor": 8, "map_scale": 8}, {"qp": 30, "factor": 16, "map_scale": 8}]
     assert sweep_grid("jpeg") == [{"q": v} for v in sweep_grid_values("jpeg")]
-    assert sweep_grid("hevc", values=[30, 40]) == [{"qp": 30}, {"qp": 40}]
+    assert sweep_grid("hevc", values=[30, 40]) == [{"qp": 30, "tune": 0}, {"qp": 40, "tune": 0}]
     with pytest.raises(PipelineError, match="no parameter"):
         sweep_grid("jpeg", {"factor": [2]})
 
