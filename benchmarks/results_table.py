@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, dict] = {}
     for doc in args.documents:
         for entry in json.loads(doc.read_text())["pipelines"]:
+            if entry["name"] in summary:
+                raise SystemExit(f"{doc}: {entry['name']} is in two documents; give one")
             summary[entry["name"]] = entry
     if "hevc" not in summary:
         raise SystemExit("no hevc curve in the documents: it is the anchor")
