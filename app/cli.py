@@ -44,12 +44,9 @@ def _choice_value(pname: str, text: str) -> int:
     looked up in the registered specs (torch-free)."""
     from app.pipelines import registry
 
-    for name in registry.available():
-        if registry.load_error(name):
-            continue
-        for spec in registry.params(name):
-            if spec.name == pname and text in spec.choices:
-                return spec.choices.index(text)
+    for spec in registry.named_params(pname):
+        if text in spec.choices:
+            return spec.parse(text)
     raise argparse.ArgumentTypeError(f"{pname}: {text!r} is neither an integer nor a named "
                                      "value of that parameter")
 

@@ -35,6 +35,7 @@ from app.eval import (
     task_accuracy,
     with_references,
 )
+from app.pipelines import registry
 from app.pipelines.base import View, ViewKind
 from app.refcurves import ReferenceCurve
 
@@ -121,28 +122,12 @@ def params_key(params: dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((str(k), int(v)) for k, v in params.items()))
 
 
-def _settings() -> dict[str, Any]:
-    """The registered parameters that are settings rather than rate knobs (``tune``), by
-    name: their values are shown by name, and not at all at their default."""
-    from app.pipelines import registry  # torch-free: the specs only
-
-    out: dict[str, Any] = {}
-    for name in registry.available():
-        if registry.load_error(name):
-            continue
-        for spec in registry.params(name):
-            if not spec.rate:
-                out.setdefault(spec.name, spec)
-    return out
-
-
 def params_label(params: dict[str, int]) -> str:
     """``"qp=32"``, ``"q=75, s=2"`` or ``"qp=32, tune=visual"``: a setting that is not a
     rate knob is left out at its default and shown by its value's name otherwise."""
-    settings = _settings() if params else {}
     parts = []
     for k, v in sorted(params.items()):
-        spec = settings.get(k)
+        spec = next((s for s in registry.named_params(k) if not s.rate), None)
         if spec is None:
             parts.append(f"{k}={v}")
         elif v != spec.default:

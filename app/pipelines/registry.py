@@ -192,6 +192,13 @@ def load_error(name: str) -> str | None:
     return _entry(name).error
 
 
+def named_params(pname: str) -> list[ParamSpec]:
+    """Every loadable pipeline's parameter called ``pname`` (``tune``), from the specs:
+    how a value given by name on the command line, or a label, finds its meaning."""
+    return [spec for name in available() if load_error(name) is None
+            for spec in params(name) if spec.name == pname]
+
+
 def params(name: str) -> tuple[ParamSpec, ...]:
     """The rate parameters of ``name`` without importing its class or loading networks."""
     entry = _entry(name)
