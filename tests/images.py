@@ -11,3 +11,15 @@ def synthetic_image(h: int, w: int, seed: int = 0) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     img = np.stack([xx * 3 % 256, yy * 2 % 256, (xx + yy) % 256], -1).astype(np.float64)
     return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+
+def write_noisy_photo(path, seed: int):  # noqa: ANN001, ANN201 - a Path in, the Path out
+    """A 48x64 PNG of colour ramps with Gaussian noise (the CLI tests' small photo)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:48, 0:64]
+    img = np.stack([xx * 4, yy * 5, (xx + yy) * 2], -1).astype(np.float64)
+    img += rng.normal(0, 6, img.shape)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    return path

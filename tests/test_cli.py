@@ -13,6 +13,7 @@ from PIL import Image
 
 from app.cli import main
 from tests.badinputs import make_bad_input_matrix
+from tests.images import write_noisy_photo
 
 ACCEPTED = ["tiny_1x1", "odd_7x13", "png16", "rgba", "gray", "cmyk_jpeg", "exif_rotated_jpeg"]
 REFUSED = ["empty", "truncated_png", "text_as_png", "huge_header_png"]
@@ -39,13 +40,7 @@ def matrix(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def photo(tmp_path) -> Path:
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:48, 0:64]
-    img = np.stack([xx * 4, yy * 5, (xx + yy) * 2], -1).astype(np.float64)
-    img += rng.normal(0, 6, img.shape)
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
-    return path
+    return write_noisy_photo(tmp_path / "photo.png", seed=0)
 
 
 @pytest.mark.parametrize("name", REFUSED)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app.cli import main
 from app.eval import RDPoint, aggregate, bd_table, results_document, with_references
@@ -23,6 +22,7 @@ from app.refcurves import (
     read_curves,
     write_results_dir,
 )
+from tests.images import write_noisy_photo
 
 SHIPPED = ("kodak/bpg_444_x265_ycbcr", "kodak/vtm", "kodak/hm", "kodak/jpeg", "kodak/jpeg2000",
            "kodak/webp", "kodak/av1", "kodak/bmshj2018-hyperprior", "kodak/cheng2020-anchor")
@@ -273,13 +273,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def photo(tmp_path) -> Path:
-    rng = np.random.default_rng(3)
-    yy, xx = np.mgrid[0:48, 0:64]
-    img = np.stack([xx * 4, yy * 5, (xx + yy) * 2], -1).astype(np.float64)
-    img += rng.normal(0, 6, img.shape)
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
-    return path
+    return write_noisy_photo(tmp_path / "photo.png", seed=3)
 
 
 def test_cli_reference_curves_in_tables_bd_plot_and_json_dir(capsys, tmp_path, photo) -> None:
