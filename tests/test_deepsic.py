@@ -46,6 +46,60 @@ def test_network_shapes(config: str) -> None:
     assert m.context_table.shape == (binary.table_size(c),)
 
 
+def test_each_operating_point_has_its_own_batch_norm() -> None:
+    """With ``level_bn`` the layers after the channel mask normalise per operating point:
+    a mixed batch gives each sample what a batch of its own operating point gives, and
+    the points' statistics are separate modules."""
+    torch.manual_seed(1)
+    m = ds.DeepSIC(**ds.CONFIGS["lite"])
+    assert m.levels == [2, 4, 8, 16, 32]
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.3, 0.3)
+    m.eval()
+    x = torch.rand(3, 3, 32, 40)
+    kept = torch.tensor([32, 2, 8])
+    with torch.no_grad():
+        mixed = m(x, kept)
+        for i in range(3):
+            alone = m(x[i:i + 1], kept[i:i + 1])
+            assert torch.allclose(mixed["x_hat"][i], alone["x_hat"][0], atol=1e-6)
+            assert torch.allclose(mixed["logits_post"][i], alone["logits_post"][0], atol=1e-6)
+        # the same codes decoded at two operating points' statistics differ
+        k = ds.quantise(m.features(x[:1]))
+        assert not torch.allclose(m.reconstruct(k, 2), m.reconstruct(k, 32))
+    bns = [mod for mod in m.g.modules() if isinstance(mod, ds.LevelBatchNorm)]
+    assert bns and all(len(b.bns) == 5 for b in bns)
+    assert m.level_of(1) == 0 and m.level_of(3) == 1 and m.level_of(99) == 4
+
+
+def test_reference_embedding_keeps_the_classifier() -> None:
+    """``--init-reference``: f and the pre head of a wider DeepSIC compute exactly what the
+    reference classifier computes, and the post head starts as the pre head."""
+    from app.train.deepsic import embed_reference
+
+    torch.manual_seed(2)
+    ref = ds.DeepSIC(**dict(ds.CONFIGS["lite"], heads=["pre"], level_bn=False))
+    for mod in ref.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.3, 0.3)
+            mod.running_var.uniform_(0.5, 2.0)
+    ref.eval()
+    wide = ds.DeepSIC(**dict(ds.CONFIGS["lite"], filters=[96, 48, 48])).eval()
+    assert embed_reference(wide, ref.state_dict()) > 20
+    x = torch.rand(2, 3, 48, 56)
+    with torch.no_grad():
+        assert torch.allclose(wide.features(x), ref.features(x), atol=1e-5)
+        assert torch.allclose(wide.h["pre"](wide.features(x)), ref.h["pre"](ref.features(x)),
+                              atol=1e-5)
+    assert torch.equal(wide.h["post"].fc2.weight, wide.h["pre"].fc2.weight)
+    pre_bn, post_bn = wide.h["pre"].convs[1], wide.h["post"].convs[1]
+    assert isinstance(post_bn, ds.LevelBatchNorm)
+    for bn in post_bn.bns:
+        assert torch.equal(bn.running_mean, pre_bn.running_mean)
+        assert torch.equal(bn.weight, pre_bn.weight)
+
+
 def test_network_refuses_bad_settings() -> None:
     with pytest.raises(ValueError):
         ds.DeepSIC(strides=(3, 2, 1, 1))
@@ -407,7 +461,7 @@ def test_train_smoke_resume_export_and_load(tmp_path, monkeypatch) -> None:
     man = json.loads((out / "deepsic-lite.json").read_text())
     assert man["config"]["heads"] == ["pre", "post"]
     assert {"top1_pre", "top5_post", "psnr", "bpp_rate_model"} <= set(
-        man["validation"]["level4"])
+        man["validation"]["level5"])
     model, _ = zoo.load_model("deepsic", "lite", root=out)
     assert model.context_table.dtype == torch.int32
     assert len(set(model.context_table.tolist())) > 1  # fitted, not the uniform default

@@ -48,22 +48,49 @@ B_BITS = 6
 LEVELS = 1 << B_BITS  # 64 codes
 HALF = 1 << (B_BITS - 1)  # 32: Eq. 1's 2^(B-1)
 K_MIN, K_MAX = -(HALF - 1), HALF  # ceil(32 f) for f in (-1, 1)
-CHANNEL_FRACTIONS = (0.125, 0.25, 0.5, 1.0)  # operating points: share of channels kept
+# operating points: share of channels kept (1/16 is the point well below 0.3 bpp, where
+# carrying the class matters most)
+CHANNEL_FRACTIONS = (0.0625, 0.125, 0.25, 0.5, 1.0)
 NUM_CLASSES = 10
 
 CONFIGS: dict[str, dict] = {
     # filters per stage, code channels C, the four subsampling factors, head widths
     "lite": {"filters": 48, "channels": 32, "strides": [4, 2, 1, 1],
-             "head": [64, 128], "fc": 128},
+             "head": [64, 128], "fc": 128, "level_bn": True},
     # §IV-B: 128 filters 7x7 (subsampled by 4), 5x5 (by 2), two 3x3 (by 1); 128 channels
     "paper": {"filters": 128, "channels": 128, "strides": [4, 2, 1, 1],
-              "head": [256, 512], "fc": 1024},
+              "head": [256, 512], "fc": 1024, "level_bn": True},
 }
 KERNELS = (7, 5, 3, 3)
 
 
 def kept_channels(channels: int, fraction: float) -> int:
     return max(1, round(channels * fraction))
+
+
+class LevelBatchNorm(nn.Module):
+    """A batch normalisation with its own statistics and affine parameters per operating
+    point ("switchable batch normalisation", Yu et al., "Slimmable Neural Networks", ICLR
+    2019, §3.2), for the layers that see the masked code (g and the post head).
+
+    Shared statistics were why the first shipped DeepSIC's rate knob bought nothing: with
+    2, 4 ... 32 of the code's channels kept, a layer after the mask sees inputs of very
+    different scales, one BN normalises them all with the mixture's mean and variance,
+    and the decoder learns one blurred compromise. ``level`` is set by
+    :meth:`DeepSIC.use_level` before each forward pass."""
+
+    def __init__(self, channels: int, levels: int) -> None:
+        super().__init__()
+        self.bns = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(levels))
+        self.level = levels - 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bns[self.level](x)
+
+
+def _norm(channels: int, levels: int) -> nn.Module:
+    """A plain BN (``levels`` 0) or one per operating point."""
+    return LevelBatchNorm(channels, levels) if levels else nn.BatchNorm2d(channels)
 
 
 class _SkipDown(nn.Module):
@@ -84,9 +111,9 @@ class _SkipDown(nn.Module):
 class FeatureExtraction(nn.Module):
     """f: image in [0, 1] -> features in (-1, 1), (N, C, H/S, W/S), S = prod(strides)."""
 
-    def __init__(self, filters: int, channels: int, strides: list[int]) -> None:
+    def __init__(self, filters: list[int], channels: int, strides: list[int]) -> None:
         super().__init__()
-        outs = [filters, filters, filters, channels]
+        outs = [*filters, channels]
         ins = [3, *outs[:-1]]
         self.convs = nn.ModuleList(nn.Conv2d(i, o, k, stride=s, padding=k // 2)
                                    for i, o, k, s in zip(ins, outs, KERNELS, strides,
@@ -110,13 +137,14 @@ class _UpStage(nn.Module):
     """A reconstruction stage: conv + pixel-shuffle upsampling + BN, plus the
     interpolation path (bilinear upsampling, BN, 1x1 projection where needed)."""
 
-    def __init__(self, cin: int, cout: int, k: int, scale: int, last: bool) -> None:
+    def __init__(self, cin: int, cout: int, k: int, scale: int, last: bool,
+                 levels: int = 0) -> None:
         super().__init__()
         self.scale = scale
         self.conv = nn.Conv2d(cin, cout * scale * scale, k, padding=k // 2)
-        self.bn = nn.Identity() if last else nn.BatchNorm2d(cout)
+        self.bn = nn.Identity() if last else _norm(cout, levels)
         self.proj = nn.Conv2d(cin, cout, 1, bias=False) if cin != cout else nn.Identity()
-        self.bn_skip = nn.Identity() if last else nn.BatchNorm2d(cout)
+        self.bn_skip = nn.Identity() if last else _norm(cout, levels)
         self.last = last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,13 +162,15 @@ class _UpStage(nn.Module):
 class Reconstruction(nn.Module):
     """g: dequantised features -> image (mirrors :class:`FeatureExtraction`)."""
 
-    def __init__(self, filters: int, channels: int, strides: list[int]) -> None:
+    def __init__(self, filters: list[int], channels: int, strides: list[int],
+                 levels: int = 0) -> None:
         super().__init__()
-        ins = [channels, filters, filters, filters]
-        outs = [filters, filters, filters, 3]
+        ins = [channels, *reversed(filters)]
+        outs = [*reversed(filters), 3]
         scales = list(reversed(strides))
         kernels = list(reversed(KERNELS))
-        self.stages = nn.ModuleList(_UpStage(i, o, k, s, last=(j == 3)) for j, (i, o, k, s)
+        self.stages = nn.ModuleList(_UpStage(i, o, k, s, last=(j == 3), levels=levels)
+                                    for j, (i, o, k, s)
                                     in enumerate(zip(ins, outs, kernels, scales, strict=True)))
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -154,13 +184,14 @@ class SemanticHead(nn.Module):
     (the softmax is applied by the loss and by :meth:`DeepSIC.classify`)."""
 
     def __init__(self, channels: int, widths: list[int], fc: int,
-                 classes: int = NUM_CLASSES) -> None:
+                 classes: int = NUM_CLASSES, levels: int = 0) -> None:
         super().__init__()
         w1, w2 = widths
         self.convs = nn.Sequential(
-            nn.Conv2d(channels, w1, 3, padding=1), nn.BatchNorm2d(w1), nn.ReLU(inplace=True),
-            nn.Conv2d(w1, w2, 3, stride=2, padding=1), nn.BatchNorm2d(w2), nn.ReLU(inplace=True),
-            nn.Conv2d(w2, w2, 3, padding=1), nn.BatchNorm2d(w2), nn.ReLU(inplace=True))
+            nn.Conv2d(channels, w1, 3, padding=1), _norm(w1, levels), nn.ReLU(inplace=True),
+            nn.Conv2d(w1, w2, 3, stride=2, padding=1), _norm(w2, levels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w2, w2, 3, padding=1), _norm(w2, levels), nn.ReLU(inplace=True))
         self.fc1 = nn.Linear(w2, fc)
         self.fc2 = nn.Linear(fc, classes)
         self.drop = nn.Dropout(0.3)
@@ -193,10 +224,11 @@ class DeepSIC(nn.Module):
     ``post`` (on the dequantised code).
     """
 
-    def __init__(self, filters: int = 48, channels: int = 32,
+    def __init__(self, filters: int | list[int] | tuple[int, ...] = 48, channels: int = 32,
                  strides: list[int] | tuple[int, ...] = (4, 2, 1, 1),
                  head: list[int] | tuple[int, ...] = (64, 128), fc: int = 128,
-                 heads: list[str] | tuple[str, ...] = ("pre", "post")) -> None:
+                 heads: list[str] | tuple[str, ...] = ("pre", "post"),
+                 level_bn: bool = False) -> None:
         super().__init__()
         strides = [int(s) for s in strides]
         if len(strides) != 4 or strides[0] not in (2, 4) or any(s not in (1, 2)
@@ -208,10 +240,20 @@ class DeepSIC(nn.Module):
         self.strides = strides
         self.stride = strides[0] * strides[1] * strides[2] * strides[3]
         self.heads = tuple(heads)
-        self.f = FeatureExtraction(filters, channels, strides)
-        self.g = Reconstruction(filters, channels, strides)
+        # one width for the three hidden stages, or one per stage (g mirrors f)
+        widths = [int(filters)] * 3 if isinstance(filters, int) else [int(v) for v in filters]
+        if len(widths) != 3:
+            raise ValueError(f"filters must be one width or three, got {filters}")
+        # the operating points' channel counts; with level_bn every layer after the mask
+        # has its own batch normalisation per operating point (LevelBatchNorm)
+        self.levels = [kept_channels(channels, fr) for fr in CHANNEL_FRACTIONS]
+        n = len(self.levels) if level_bn else 0
+        self.f = FeatureExtraction(widths, channels, strides)
+        self.g = Reconstruction(widths, channels, strides, n)
         self.rate = EntropyBottleneck(channels)
-        self.h = nn.ModuleDict({v: SemanticHead(channels, list(head), fc) for v in self.heads})
+        self.h = nn.ModuleDict({v: SemanticHead(channels, list(head), fc,
+                                                levels=n if v == "post" else 0)
+                                for v in self.heads})
         # the learned context model of the binary coder (app.entropy.binary), P(1) in
         # 1/65536 per context; 1/2 until fitted on training codes
         self.register_buffer("context_table",
@@ -234,24 +276,51 @@ class DeepSIC(nn.Module):
         _, lik = self.rate(v)
         lik = torch.where(mask.bool().expand_as(lik), lik, torch.ones_like(lik))
         y = dequantise(k)
-        out = {"x_hat": self.g(y), "likelihoods": lower_bound(lik, 1e-9)}
+        out = {"likelihoods": lower_bound(lik, 1e-9)}
         if "pre" in self.h:
             out["logits_pre"] = self.h["pre"](f)
-        if "post" in self.h:
-            out["logits_post"] = self.h["post"](y)
+        parts: dict[str, list[torch.Tensor]] = {"x_hat": [], "logits_post": []}
+        groups = [(int(c), (kept == c).nonzero()[:, 0]) for c in kept.unique()]
+        for count, idx in groups:  # one forward per operating point (its own BN)
+            self.use_level(count)
+            parts["x_hat"].append(self.g(y[idx]))
+            if "post" in self.h:
+                parts["logits_post"].append(self.h["post"](y[idx]))
+        order = torch.cat([idx for _, idx in groups]).argsort()
+        for key, vals in parts.items():
+            if vals:
+                out[key] = torch.cat(vals)[order]
         return out
+
+    def level_of(self, kept: int) -> int:
+        """The operating point of ``kept`` channels: the first whose count reaches it."""
+        for i, count in enumerate(self.levels):
+            if kept <= count:
+                return i
+        return len(self.levels) - 1
+
+    def use_level(self, kept: int) -> None:
+        """Switch every :class:`LevelBatchNorm` to the operating point of ``kept``."""
+        level = self.level_of(kept)
+        for m in self.modules():
+            if isinstance(m, LevelBatchNorm):
+                m.level = level
 
     # -- inference parts used by the pipelines -------------------------------------------
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.f(x)
 
-    def reconstruct(self, k: torch.Tensor) -> torch.Tensor:
-        """Integer codes (float tensor, dropped channels 0) -> image."""
+    def reconstruct(self, k: torch.Tensor, kept: int | None = None) -> torch.Tensor:
+        """Integer codes (float tensor, dropped channels 0) of ``kept`` channels (all when
+        None) -> image."""
+        self.use_level(self.channels if kept is None else kept)
         return self.g(dequantise(k))
 
-    def classify(self, variant: str, feats: torch.Tensor) -> torch.Tensor:
+    def classify(self, variant: str, feats: torch.Tensor,
+                 kept: int | None = None) -> torch.Tensor:
         """Softmax probabilities (N, 10) of the ``variant`` head on ``feats`` (float
-        features for ``pre``, dequantised codes for ``post``)."""
+        features for ``pre``, dequantised codes of ``kept`` channels for ``post``)."""
+        self.use_level(self.channels if kept is None else kept)
         return torch.softmax(self.h[variant](feats), dim=1)
 
 

@@ -15,7 +15,7 @@ and ``class_probabilities`` views, see :mod:`app.pipelines.classlayer`), plus th
 channels and planes).
 
 Rate parameter ``rate``: the operating point, the share of the code's channels kept
-(1: 1/8, 2: 1/4, 3: 1/2, 4: all; the network is trained for these with nested channel
+(1: 1/16, 2: 1/8, 3: 1/4, 4: 1/2, 5: all; the network is trained for these with nested channel
 dropout, :mod:`app.nets.deepsic`); the channels not kept decode as zero features.
 
 Bit-exactness: the codes are integers; the context probabilities are integer table
@@ -138,18 +138,20 @@ class DeepsicPipeline(Pipeline):
                             binary.encode(u, self.contexts)))
         views["bits"] = self._bits_view(u, h, w)
         self.report("reconstruction")
-        recon = self._reconstruct(codes, h, w, views)
+        recon = self._reconstruct(codes, kept, h, w, views)
         return self.encoded(h, w, params, layers, recon, views)
 
-    def _reconstruct(self, codes: torch.Tensor, h: int, w: int,
+    def _reconstruct(self, codes: torch.Tensor, kept: int, h: int, w: int,
                      views: dict[str, View]) -> np.ndarray:
-        """Integer codes -> decoded image; the post head's classes into ``views``."""
+        """Integer codes of ``kept`` channels -> decoded image; the post head's classes
+        into ``views`` (both run at the operating point of ``kept``)."""
         hl, wl = codes.shape[-2:]
         with fixed_threads():
-            x = tiled_latent(self.model.reconstruct, [(codes, 1)], self.model.stride, hl, wl,
-                             TILE, HALO)
+            x = tiled_latent(lambda k: self.model.reconstruct(k, kept), [(codes, 1)],
+                             self.model.stride, hl, wl, TILE, HALO)
             if self.variant == "post":
-                probs = self.model.classify("post", ds.dequantise(codes))[0].double().numpy()
+                probs = self.model.classify("post", ds.dequantise(codes), kept
+                                            )[0].double().numpy()
                 views.update(classlayer.views(classlayer.unpack(classlayer.pack(probs))))
         return to_uint8(x, h, w)
 
@@ -179,7 +181,7 @@ class DeepsicPipeline(Pipeline):
         views["bits"] = self._bits_view(u, h, w)
         codes = torch.zeros(1, self.model.channels, hl, wl)
         codes[0, :kept] = torch.from_numpy(binary.from_symbols(u).astype(np.float32))
-        return self._reconstruct(codes, h, w, views), views
+        return self._reconstruct(codes, kept, h, w, views), views
 
 
 class DeepsicPrePipeline(DeepsicPipeline):

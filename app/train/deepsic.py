@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="Imagenette val images per class validated on (all: 100)")
     p.add_argument("--fit-images", type=int, default=200,
                    help="training images whose codes fit the context table at export")
+    p.add_argument("--init-reference", default=None,
+                   help="deepsic-ref weights (the classifier of DeepSIC's size): f and the "
+                   "pre head start from them, embedded where this config is wider (the "
+                   "classifier's function is kept), and the post head starts as a copy of "
+                   "the pre head")
+    p.add_argument("--f-lr-scale", type=float, default=1.0,
+                   help="learning rate of f and the pre head relative to --lr (below 1 "
+                   "keeps a warm-started classifier's features while g learns)")
     common.add_schedule_args(p, val_every=500)
 
 
@@ -194,6 +203,43 @@ def fit_context_table(model: ds.DeepSIC, items: list[tuple[np.ndarray, int]]) ->
     return binary.fit_table(symbols, model.channels)
 
 
+@torch.no_grad()
+def embed_reference(model: ds.DeepSIC, ref: dict[str, torch.Tensor]) -> int:
+    """Start ``model``'s f and pre head from the reference classifier's ``ref`` state, and
+    its post head as a copy of the pre head. Where ``model`` is wider (more filters in a
+    stage), the reference's weights fill the leading channels, the weights that would
+    read the new channels are zero and a skip projection the reference did not need is an
+    identity on its channels: f and the pre head compute what the reference computes, and
+    the new channels start contributing only as training moves those zeros. Returns the
+    number of tensors set."""
+    own = model.state_dict()
+    done = 0
+    for key, dst in own.items():
+        src = ref.get(key)
+        if key.startswith("h.post."):
+            # a per-operating-point BN (LevelBatchNorm) of the post head starts as the
+            # pre head's one BN
+            src = ref.get("h.pre." + re.sub(r"\.bns\.\d+\.", ".", key[len("h.post."):]))
+        if src is None:
+            if key.startswith("f.skips.") and key.endswith(".proj.weight"):
+                dst.zero_()
+                n = min(dst.shape[0], dst.shape[1])
+                dst[:n, :n, 0, 0] = torch.eye(n)
+                done += 1
+            continue
+        if not (key.startswith(("f.", "h.pre.", "h.post."))) or src.dim() != dst.dim():
+            continue
+        src = src.to(dst.dtype)
+        if src.shape == dst.shape:
+            dst.copy_(src)
+        else:
+            if src.dim() > 1:  # new input channels are read with zero weights
+                dst[:, src.shape[1]:] = 0
+            dst[tuple(slice(0, n) for n in src.shape)] = src
+        done += 1
+    return done
+
+
 @dataclass
 class DeepSICTraining:
     """DeepSIC's part of the trainer skeleton (:class:`TrainLoop` does the rest): batches,
@@ -280,7 +326,7 @@ class DeepSICTraining:
         a, model = self.args, self.model
         lr = self.lr0 * (1.0 if p < 0.6 else 0.2 if p < 0.85 else 0.04)
         for g in self.opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)
         x, y = next(self.data)
         if self.reference:  # classification alone, on the uncompressed images
             with self.env.autocast():
@@ -321,7 +367,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name}-{cfg}: {len(train)} training images, {len(val)} validation images; "
           f"config {conf}", flush=True)
     model = ds.DeepSIC(**conf).to(env.device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr0)
+    if args.init_reference:
+        from safetensors.torch import load_file
+
+        n = embed_reference(model, {k: v.float() for k, v in
+                                    load_file(args.init_reference).items()})
+        print(f"f and the heads started from {args.init_reference} ({n} tensors)", flush=True)
+    slow = [p for n, p in model.named_parameters() if n.startswith(("f.", "h.pre."))]
+    fast = [p for n, p in model.named_parameters() if not n.startswith(("f.", "h.pre."))]
+    opt = torch.optim.Adam([{"params": slow, "lr_scale": args.f_lr_scale},
+                            {"params": fast, "lr_scale": 1.0}], lr=lr0)
     loop = common.TrainLoop(args, name, iters, {"model": model, "opt": opt})
     loop.resume()
     job = DeepSICTraining(args, env, model, opt, loop, train, val, fit_items, name, conf,
