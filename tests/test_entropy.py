@@ -230,7 +230,7 @@ def test_file_header_names_menet_layers_without_torch(tmp_path) -> None:
     import json
     from pathlib import Path
 
-    golden = Path(__file__).parent / "data" / "menet-v5.edms"
+    golden = Path(__file__).parent / "data" / "menet-v6.edms"
     code = ("import json, sys; from app.container import describe; "
             f"d = describe({str(golden)!r}); "
             "print(json.dumps([[la['name'] for la in d['layers']], 'torch' in sys.modules]))")

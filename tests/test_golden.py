@@ -52,3 +52,15 @@ def test_every_builtin_pipeline_round_trips_bit_exactly(name: str, size: tuple[i
     assert decoded.shape == image.shape and decoded.dtype == image.dtype
     if enc.reconstruction is not None:
         assert np.array_equal(decoded, enc.reconstruction)
+
+
+@pytest.mark.parametrize("file", sorted(p.name for p in (DATA / "old").glob("*.edms")))
+def test_files_of_superseded_versions_are_refused_in_one_line(file: str) -> None:
+    """Files written by a pipeline version this build no longer reads (new weights, a
+    changed decoder) are refused with the version message, not decoded wrongly."""
+    from app import api
+    from app.errors import EdmsError
+
+    with pytest.raises(EdmsError, match=r"version \d+; this build has version \d+") as exc:
+        api.decode(DATA / "old" / file)
+    assert "\n" not in str(exc.value)

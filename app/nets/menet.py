@@ -13,6 +13,9 @@ and Semantic Segmentation", PRCV 2021:
   of Ballé et al. 2018 (one hyper-latent for both here).
 - §3.2 decoder: ẑ_s goes through deconvolutions + non-bt-1D layers to a class map s; ẑ_x
   through the synthesis transform (deconvolutions + IGDN) to x̂. Loss λD + R + CE (Eq. 2).
+  With ``seg_input="latent"`` the semantic decoder reads the whole decoded latent [ŷ, ẑ_s]
+  instead of ẑ_s alone: the bits are the same, and the class map can use what ŷ holds
+  (trained by ``edms train menet-readout`` on the frozen codec, :mod:`app.train.readout`).
 - §3.3 post-enhancement: s_s = [Max(s), Avg(s)] along channels (Eq. 3) → convolution →
   sigmoid gives spatial weights for features learned from s (Eq. 4); x̂ goes through a
   shallow convolution and residual blocks (x̂_r); both are concatenated and mapped to the
@@ -188,8 +191,13 @@ class MENet(nn.Module):
     def __init__(self, N: int = 64, M: int = 128, Ms: int = 32, S: int = 64,  # noqa: N803
                  E: int = 16, R: int = 1, qualities: int = len(LAMBDAS),  # noqa: N803
                  aggregate: bool = True, quantise_semantic: bool = True,
-                 Nh: int | None = None, context: int = 0, groups: int = 1) -> None:  # noqa: N803
+                 Nh: int | None = None, context: int = 0, groups: int = 1,  # noqa: N803
+                 seg_input: str = "semantic") -> None:
         super().__init__()
+        if seg_input not in ("semantic", "latent"):
+            raise ValueError(f"seg_input must be semantic or latent, got {seg_input!r}")
+        # what the semantic decoder reads: ẑ_s (the paper) or the whole latent [ŷ, ẑ_s]
+        self.seg_input = seg_input
         nh = Nh or N  # the hyper transforms' width
         self.N, self.M, self.Ms, self.Nh = N, M, Ms, nh
         self.checkerboard = (CheckerboardParameters(M + Ms, context, groups) if context
@@ -203,7 +211,7 @@ class MENet(nn.Module):
         self.gains = GainUnits(qualities, M + Ms, LAMBDAS)
         self.entropy_bottleneck = EntropyBottleneck(nh)
         self.gaussian = GaussianConditional()
-        self.seg_decoder = SemanticDecoder(Ms)
+        self.seg_decoder = SemanticDecoder(M + Ms if seg_input == "latent" else Ms)
         self.enhance = EnhancementModule(NUM_CLASSES, E, R)
 
     def analyse(self, x: torch.Tensor) -> torch.Tensor:
@@ -213,7 +221,12 @@ class MENet(nn.Module):
 
     def synthesise(self, latent_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The de-gained latent -> (x̂, class logits)."""
-        return self.g_s(latent_hat[:, : self.M]), self.seg_decoder(latent_hat[:, self.M:])
+        return self.g_s(latent_hat[:, : self.M]), self.segment(latent_hat)
+
+    def segment(self, latent_hat: torch.Tensor) -> torch.Tensor:
+        """The de-gained latent -> class logits (from ẑ_s, or from [ŷ, ẑ_s])."""
+        return self.seg_decoder(latent_hat if self.seg_input == "latent"
+                                else latent_hat[:, self.M:])
 
     def forward(self, x: torch.Tensor, q: torch.Tensor) -> dict[str, torch.Tensor | Likelihoods]:
         gain, inv_gain = self.gains(q)

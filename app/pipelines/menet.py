@@ -2,8 +2,10 @@
 
 The bitstream of :mod:`app.pipelines.endtoend` with two LATENT layers: the compression
 latent z_x (ŷ) and the semantic latent ẑ_s, both coded under the one hyperprior. The
-decoder returns the image **and** the class map from the same bits (§3.2): ẑ_s goes
-through the semantic decoder to the CamVid class map (the ``segmentation`` view), ŷ through
+decoder returns the image **and** the class map from the same bits (§3.2): the semantic
+decoder turns the decoded latent into the CamVid class map (the ``segmentation`` view;
+the shipped weights read the whole latent [ŷ, ẑ_s], the paper's decoder ẑ_s alone, see
+:mod:`app.nets.menet`), ŷ goes through
 the synthesis transform to x̂, and the post-enhancement module (§3.3) turns x̂ and the
 class map into x̂_e, the decoded image of ``menet``. ``menet-noenh`` decodes the same
 bitstream without the enhancement module (x̂ is its decoded image): the ablation of

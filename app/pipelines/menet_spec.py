@@ -15,12 +15,12 @@ MENET_LAYERS: dict[str, tuple[str, ...]] = {"latent": ("image latent", "semantic
 #: how its paper writes its name, for the GUI's labels
 MENET_NAMES = {"menet": "MENet"}
 MENET = PipelineSpec(
-    "menet", 5,
+    "menet", 6,
     "MENet: learned codec whose bitstream decodes to an image and a segmentation",
     (QUALITY_SPEC,), "MENet (Chen, Yao, Liu, Zhao, PRCV 2021), §3.1-3.3",
     "app.pipelines.menet:MenetPipeline", layer_names=MENET_LAYERS, display_names=MENET_NAMES)
 MENET_NOENH = PipelineSpec(
-    "menet-noenh", 5, "MENet decoded without its post-enhancement module (ablation)",
+    "menet-noenh", 6, "MENet decoded without its post-enhancement module (ablation)",
     (QUALITY_SPEC,), "MENet (Chen et al. 2021), §3.3 ablation",
     "app.pipelines.menet:MenetNoEnhancePipeline", layer_names=MENET_LAYERS,
     display_names=MENET_NAMES)
