@@ -63,6 +63,9 @@ class RDPoint:
     #: matrix and ground-truth class counts, summed over images); classification:
     #: ``{"target", "analysed": top-5, "carried": top-5 | None}``
     task: dict[str, Any] = field(default_factory=dict)
+    #: dB the outer :data:`BORDER` rows and columns take off the image's PSNR-RGB
+    #: (:func:`app.metrics.border_cost`); None for an image too small to have an interior
+    border_db: float | None = None
 
     def key(self) -> tuple:
         return tuple(sorted((self.params or {self.param: self.value}).items()))
@@ -184,6 +187,8 @@ def evaluate_image(
             psnr_rgb=metrics.psnr_rgb(image, decoded),
             ms_ssim_rgb=metrics.ms_ssim_rgb(image, decoded),
             haarpsi=metrics.haarpsi(image, decoded),
+            border_db=(metrics.border_cost(image, decoded, BORDER)["cost_db"]
+                       if min(h, w) > 2 * BORDER else None),
             encode_s=encode_s,
             decode_s=decode_s,
             layers=layer_sizes,
@@ -288,6 +293,8 @@ def find_images(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+#: the width in pixels of the image border whose cost every point records (border_db)
+BORDER = 4
 _MEAN_KEYS = ("bpp", "bpp_payload", "psnr_rgb", "ms_ssim_rgb", "haarpsi", "encode_s", "decode_s")
 _JSON_NAMES = {
     "bpp": "bpp",
@@ -332,6 +339,9 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
                                    for k in _MEAN_KEYS}
             row["setting"] = dict(setting)
             row["n"] = len(pts)
+            borders = [p.border_db for p in pts if p.border_db is not None]
+            if len(borders) == len(pts) and all(math.isfinite(b) for b in borders):
+                row["border_db"] = float(np.mean(borders))
             row.update(_task_row([p.task for p in pts]))
             rows.append(row)
         rows.sort(key=lambda r: r["bpp"])
@@ -340,6 +350,8 @@ def aggregate(points: Sequence[RDPoint], hull_only: bool = False) -> dict[str, d
             rows = [rows[i] for i in hull]
             hull = list(range(len(rows)))
         results: dict[str, list] = {_JSON_NAMES[k]: [r[k] for r in rows] for k in _MEAN_KEYS}
+        if all("border_db" in r for r in rows):
+            results["border-cost-db"] = [r["border_db"] for r in rows]
         for key in TASK_KEYS:
             if any(key in r for r in rows):
                 results[key] = [r.get(key) for r in rows]

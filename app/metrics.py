@@ -432,3 +432,31 @@ def bd_psnr(
 ) -> float:
     """Bjontegaard delta PSNR in dB (positive = the test is better), same rules as bd_rate."""
     return _bd("psnr", anchor_rates, anchor_psnr, test_rates, test_psnr, method)
+
+
+# ----------------------------------------------------------------------------- borders
+
+
+def border_cost(a: np.ndarray, b: np.ndarray, band: int = 4) -> dict[str, float]:
+    """What an image's border costs a codec: the PSNR-RGB of the whole image, of the
+    interior (everything at least ``band`` pixels from every edge), their difference
+    ``cost_db`` (dB the outer ``band`` rows and columns take off the image's PSNR) and
+    ``mse_ratio``, the border ring's MSE over the interior's."""
+    _check_pair(a, b)
+    h, w = a.shape[:2]
+    if h <= 2 * band or w <= 2 * band:
+        raise ValueError(f"image {w}x{h} has no interior inside a {band}-pixel border")
+    d = (a.astype(np.float64) - b.astype(np.float64)) ** 2
+    if d.ndim == 3:
+        d = d.mean(axis=2)
+    total = float(d.mean())
+    inner = float(d[band:-band, band:-band].mean())
+    ring = (float(d.sum()) - float(d[band:-band, band:-band].sum())) / (
+        h * w - (h - 2 * band) * (w - 2 * band))
+
+    def db(mse: float) -> float:
+        return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+    return {"psnr": db(total), "psnr_interior": db(inner),
+            "cost_db": db(inner) - db(total) if total and inner else 0.0,
+            "mse_ratio": ring / inner if inner else math.inf}
