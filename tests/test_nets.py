@@ -491,3 +491,23 @@ def test_menet_ablation_train_smoke(tmp_path, variant):
                        "--run-dir", str(tmp_path / "run-r"), "--out", str(out)]) == 0
     man = json.loads((out / f"menet-ablation-{tag}-r1-lite.json").read_text())
     assert "bpp of the coded latent" in man["loss"]
+
+
+def test_every_shipped_manifest_says_how_it_was_trained_and_scored() -> None:
+    """Each shipped network's manifest gives its training steps, its data and validation
+    numbers, and the sha256 its weights file has."""
+    import hashlib
+    import json
+
+    from app.nets import zoo
+
+    manifests = sorted(zoo.models_dir().glob("*.json"))
+    if not manifests:
+        pytest.skip("no shipped weights in models/")
+    for path in manifests:
+        man = json.loads(path.read_text())
+        assert isinstance(man.get("steps"), int) and man["steps"] > 0, path.name
+        assert man.get("training_data"), path.name
+        assert isinstance(man.get("validation"), dict) and man["validation"], path.name
+        weights = path.with_name(man["file"])
+        assert hashlib.sha256(weights.read_bytes()).hexdigest() == man["sha256"], path.name
