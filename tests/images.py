@@ -23,3 +23,22 @@ def write_noisy_photo(path, seed: int):  # noqa: ANN001, ANN201 - a Path in, the
     img += rng.normal(0, 6, img.shape)
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
     return path
+
+
+def write_fake_camvid(root, n: int = 3, size: tuple[int, int] = (48, 40)) -> None:
+    """A CamVid-layout folder (``train/``, ``trainannot/``, ``val/``, ``valannot/``) of ``n``
+    random frames of ``size`` (width, height) with random labels 0..11 (11 = void)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        for i in range(n):
+            img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            lab = rng.integers(0, 12, (size[1], size[0]), dtype=np.uint8)
+            Image.fromarray(img).save(root / split / f"f{i}.png")
+            Image.fromarray(lab).save(root / f"{split}annot" / f"f{i}.png")

@@ -34,6 +34,7 @@ from app.train.data import (
     detect_layout,
     load_split,
 )
+from tests.images import write_fake_camvid
 
 
 def _nparams(m: torch.nn.Module) -> int:
@@ -227,15 +228,7 @@ def test_zoo_refuses_wrong_architecture(tmp_path):
 
 # ---------------------------------------------------------------- data
 def _fake_camvid(root: Path, n: int = 3, size: tuple[int, int] = (48, 40)) -> None:
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        (root / split).mkdir(parents=True)
-        (root / f"{split}annot").mkdir()
-        for i in range(n):
-            img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-            lab = rng.integers(0, 12, (size[1], size[0]), dtype=np.uint8)
-            Image.fromarray(img).save(root / split / f"f{i}.png")
-            Image.fromarray(lab).save(root / f"{split}annot" / f"f{i}.png")
+    write_fake_camvid(root, n, size)
 
 
 def test_camvid_loader_and_crops(tmp_path):

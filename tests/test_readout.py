@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from app.nets import menet as mn
 from app.train.readout import degain, warm_start
+from tests.images import write_fake_camvid
 
 SMALL = {"N": 16, "M": 24, "Nh": 8, "Ms": 8, "S": 8, "E": 4, "R": 1}
 
@@ -62,20 +63,6 @@ def test_degain_is_what_the_decoder_sees() -> None:
     assert torch.equal(degain(m, lat, q), torch.round(lat * gain) * inv)
 
 
-def _fake_camvid(root: Path, n: int = 3, size: tuple[int, int] = (72, 64)) -> None:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        (root / split).mkdir(parents=True)
-        (root / f"{split}annot").mkdir()
-        for i in range(n):
-            img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-            lab = rng.integers(0, 12, (size[1], size[0]), dtype=np.uint8)
-            Image.fromarray(img).save(root / split / f"f{i}.png")
-            Image.fromarray(lab).save(root / f"{split}annot" / f"f{i}.png")
-
-
 def _save(net: torch.nn.Module, path: Path, config: dict) -> None:
     save_file({k: v.contiguous() for k, v in net.state_dict().items()
                if not k.endswith("num_batches_tracked")}, str(path))
@@ -95,7 +82,7 @@ def test_readout_trains_the_decoder_alone_and_serves_the_pipeline(tmp_path, monk
     from app.train import train_main
 
     data = tmp_path / "camvid"
-    _fake_camvid(data)
+    write_fake_camvid(data, size=(72, 64))
     photos = tmp_path / "photos"
     photos.mkdir()
     from PIL import Image
