@@ -47,7 +47,7 @@ KNOWN: tuple[str, ...] = (
     "edms", "hevc", "dsslic", "smic", "menet", "hyperprior", "jpeg", "webp", "jpeg2000",
     "avif", "jpegxl", "hevc-pf", "hevc-420", "deepsic-pre", "deepsic-post", "dsslic-lb",
     "edms-noenh", "edms-lb", "edms-pf", "edms-lb-pf", "menet-noenh", "hevc-spf",
-    "layered-ref", "layered-ref-lb",
+    "layered-ref", "layered-ref-lb", "deepsic-bp-pre", "deepsic-bp-post",
 )
 
 SLOTS = len(PALETTE) * len(MARKERS)  # 132 distinct colour-and-marker pairs

@@ -1,4 +1,6 @@
-"""DeepSIC measurements with the shipped weights: the context model's gain, speed, accuracy.
+"""Measurements of the bit-plane DeepSIC (the paper's network, ``deepsic-bp-pre`` /
+``deepsic-bp-post``) with the shipped ``deepsic-bp`` weights: the context model's gain,
+speed, accuracy.
 
 ``--kodak``: per Kodak image and operating point, the whole-file bpp, PSNR-RGB, encode and
 decode seconds (one thread, as the pipelines run), and the feature layer's bits three
@@ -7,7 +9,7 @@ cost of the same bits in the same order with one adaptive probability per bit pl
 (:func:`app.entropy.binary.adaptive_plane_bits`).
 
 ``--imagenette``: the paper's Table I on Imagenette val: top-1/top-5 accuracy of
-``deepsic-pre`` (classes read back from the file's class layer) and ``deepsic-post``
+``deepsic-bp-pre`` (classes read back from the file's class layer) and ``deepsic-bp-post``
 (classes computed by the decoder) at each operating point, with the whole-file bpp.
 
 Usage: ``python benchmarks/deepsic_bits.py --kodak [--images 24]`` /
@@ -46,7 +48,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def kodak(n: int) -> dict:
     paths = sorted((DATA / "kodak").glob("kodim*.png"))[:n]
     rows: dict[int, dict[str, list[float]]] = {r: {} for r in RATES}
-    for name in ("deepsic-pre", "deepsic-post"):
+    for name in ("deepsic-bp-pre", "deepsic-bp-post"):
         p = registry.get(name)
         for path in paths:
             image = np.asarray(Image.open(path).convert("RGB"))
@@ -87,8 +89,8 @@ def imagenette(per_class: int) -> dict:
     for index, (wnid, _) in enumerate(IMAGENETTE_CLASSES):
         paths = sorted((DATA / "imagenette" / "val" / wnid).glob("*.JPEG"))[:per_class]
         items += [(p, index) for p in paths]
-    stats = {(n, r): [0, 0, 0.0] for n in ("deepsic-pre", "deepsic-post") for r in RATES}
-    for name in ("deepsic-pre", "deepsic-post"):
+    stats = {(n, r): [0, 0, 0.0] for n in ("deepsic-bp-pre", "deepsic-bp-post") for r in RATES}
+    for name in ("deepsic-bp-pre", "deepsic-bp-post"):
         p = registry.get(name)
         for path, label in items:
             image = np.asarray(Image.open(path).convert("RGB"))
@@ -97,7 +99,7 @@ def imagenette(per_class: int) -> dict:
             for r in RATES:
                 enc = p.encode_prepared(prepared, p.check_params({"rate": r}))
                 data = to_bytes(enc)
-                if name == "deepsic-pre":  # what a reader of the file gets
+                if name == "deepsic-bp-pre":  # what a reader of the file gets
                     top = [c.index for c in classlayer.classes_of(from_bytes(data))]
                 else:  # the decoder's classes (bit-exact with the encoder's, tested)
                     top = enc.views["classes"].tolist()

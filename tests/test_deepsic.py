@@ -1,6 +1,6 @@
-"""DeepSIC: the network's shapes, Eq. 1, the context-adaptive binary coder, the two
-pipelines (bit-exact round trips, fresh-process decoding), the class layer, and
-``edms info`` / ``edms search`` without decoding."""
+"""DeepSIC with the paper's network (``deepsic-bp-*``): the network's shapes, Eq. 1, the
+context-adaptive binary coder, the two pipelines (bit-exact round trips, fresh-process
+decoding), the class layer, and ``edms info`` / ``edms search`` without decoding."""
 
 from __future__ import annotations
 
@@ -225,13 +225,13 @@ def test_integer_probabilities_identical_across_processes() -> None:
 # --- the pipelines (random-weight lite network, fitted context table) -----------------------
 
 def _pipelines():
-    from app.pipelines.deepsic import DeepsicPostPipeline, DeepsicPrePipeline
+    from app.pipelines.deepsic_bitplane import BitplanePostPipeline, BitplanePrePipeline
 
     torch.manual_seed(0)
     m = ds.DeepSIC(**ds.CONFIGS["lite"])
     m.context_table.copy_(torch.from_numpy(_table(m.channels)))
-    return {"deepsic-pre": DeepsicPrePipeline(m, b"random03"),
-            "deepsic-post": DeepsicPostPipeline(m, b"random03")}
+    return {"deepsic-bp-pre": BitplanePrePipeline(m, b"random03"),
+            "deepsic-bp-post": BitplanePostPipeline(m, b"random03")}
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def pipelines():
 SIZES = [(1, 1), (13, 7), (7, 13), (64, 64), (65, 63), (9, 513), (520, 17), (530, 1030)]
 
 
-@pytest.mark.parametrize("name", ["deepsic-pre", "deepsic-post"])
+@pytest.mark.parametrize("name", ["deepsic-bp-pre", "deepsic-bp-post"])
 def test_round_trip_bit_exact_at_odd_sizes(pipelines, name: str) -> None:
     p = pipelines[name]
     rng = np.random.default_rng(5)
@@ -261,7 +261,7 @@ def test_round_trip_bit_exact_at_odd_sizes(pipelines, name: str) -> None:
 
 
 def test_rate_orders_the_file_size(pipelines) -> None:
-    p = pipelines["deepsic-post"]
+    p = pipelines["deepsic-bp-post"]
     image = np.random.default_rng(7).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     prepared = p.prepare(image)
     sizes = [len(to_bytes(p.encode_prepared(prepared, {"rate": r}))) for r in (1, 2, 3, 4)]
@@ -269,7 +269,7 @@ def test_rate_orders_the_file_size(pipelines) -> None:
 
 
 def test_pre_file_carries_its_classes(pipelines) -> None:
-    p = pipelines["deepsic-pre"]
+    p = pipelines["deepsic-bp-pre"]
     image = np.random.default_rng(8).integers(0, 256, (40, 70, 3), dtype=np.uint8)
     enc = p.encode(image, {"rate": 2})
     back = from_bytes(to_bytes(enc))
@@ -280,14 +280,14 @@ def test_pre_file_carries_its_classes(pipelines) -> None:
                           enc.views["class_probabilities"].array)
     probs = [c.probability for c in classes]
     assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-4
-    assert classlayer.classes_of(from_bytes(to_bytes(pipelines["deepsic-post"].encode(
+    assert classlayer.classes_of(from_bytes(to_bytes(pipelines["deepsic-bp-post"].encode(
         image, {"rate": 2})))) is None
 
 
 def test_damaged_class_layer_is_refused(pipelines, tmp_path) -> None:
     from app.cli import main
 
-    p = pipelines["deepsic-pre"]
+    p = pipelines["deepsic-bp-pre"]
     image = np.random.default_rng(9).integers(0, 256, (24, 24, 3), dtype=np.uint8)
     enc = from_bytes(to_bytes(p.encode(image, {"rate": 1})))
     good = enc.layers[0].data
@@ -325,10 +325,10 @@ _FRESH = textwrap.dedent("""
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fresh_process_decodes_identically(pipelines, threads: int) -> None:
-    p = pipelines["deepsic-post"]
+    p = pipelines["deepsic-bp-post"]
     image = np.random.default_rng(10).integers(0, 256, (90, 150, 3), dtype=np.uint8)
     enc = p.encode(image, {"rate": 3})
-    out = subprocess.run([sys.executable, "-c", _FRESH, str(threads), "deepsic-post", ROOT],
+    out = subprocess.run([sys.executable, "-c", _FRESH, str(threads), "deepsic-bp-post", ROOT],
                          input=to_bytes(enc), capture_output=True, check=True, cwd=ROOT)
     want = hashlib.sha256(enc.reconstruction.tobytes() + enc.views["classes"].array.tobytes()
                           + enc.views["class_probabilities"].array.tobytes())
@@ -338,7 +338,7 @@ def test_fresh_process_decodes_identically(pipelines, threads: int) -> None:
 # --- edms info / edms search ---------------------------------------------------------------
 
 def _file_with(probs: list[float]) -> Encoded:
-    return Encoded("deepsic-pre", 1, b"x", 16, 16, {"rate": 1},
+    return Encoded("deepsic-bp-pre", 1, b"x", 16, 16, {"rate": 1},
                    [classlayer.layer(probs), Layer(LayerKind.LATENT, 11, b"\0" * 4)])
 
 
@@ -398,9 +398,9 @@ def test_search_lists_files_by_class_without_decoding(pipelines, tmp_path) -> No
     write_edms(tmp_path / "b.edms", _file_with(_probs(0, church)))  # church second
     write_edms(tmp_path / "c.edms", _file_with(_probs(1, 2)))
     image = np.random.default_rng(11).integers(0, 256, (32, 48, 3), dtype=np.uint8)
-    real = pipelines["deepsic-pre"].encode(image, {"rate": 1})
+    real = pipelines["deepsic-bp-pre"].encode(image, {"rate": 1})
     write_edms(tmp_path / "real.edms", real)
-    write_edms(tmp_path / "post.edms", pipelines["deepsic-post"].encode(image, {"rate": 1}))
+    write_edms(tmp_path / "post.edms", pipelines["deepsic-bp-post"].encode(image, {"rate": 1}))
     (tmp_path / "junk.edms").write_bytes(b"EDMS\x01garbage")
     (tmp_path / "other.txt").write_text("church")
 
@@ -437,7 +437,7 @@ def test_train_smoke_resume_export_and_load(tmp_path, monkeypatch) -> None:
 
     from app.classes import IMAGENETTE_CLASSES
     from app.nets import zoo
-    from app.pipelines.deepsic import DeepsicPostPipeline, DeepsicPrePipeline
+    from app.pipelines.deepsic_bitplane import BitplanePostPipeline, BitplanePrePipeline
     from app.train import train_main
 
     rng = np.random.default_rng(0)
@@ -458,26 +458,26 @@ def test_train_smoke_resume_export_and_load(tmp_path, monkeypatch) -> None:
     assert train_main([*common, "--iters", "2"]) == 0
     assert train_main([*common, "--iters", "3", "--resume"]) == 0
     assert torch.load(run / "last.pt", weights_only=True)["step"] == 3
-    man = json.loads((out / "deepsic-lite.json").read_text())
+    man = json.loads((out / "deepsic-bp-lite.json").read_text())
     assert man["config"]["heads"] == ["pre", "post"]
     assert {"top1_pre", "top5_post", "psnr", "bpp_rate_model"} <= set(
         man["validation"]["level5"])
-    model, _ = zoo.load_model("deepsic", "lite", root=out)
+    model, _ = zoo.load_model("deepsic-bp", "lite", root=out)
     assert model.context_table.dtype == torch.int32
     assert len(set(model.context_table.tolist())) > 1  # fitted, not the uniform default
     monkeypatch.setenv("EDMS_MODELS_DIR", str(out))
     image = rng.integers(0, 256, (21, 35, 3), dtype=np.uint8)
-    for cls in (DeepsicPrePipeline, DeepsicPostPipeline):
+    for cls in (BitplanePrePipeline, BitplanePostPipeline):
         p = cls()
-        assert p.model_fingerprint == zoo.fingerprint("deepsic", "lite", root=out)
+        assert p.model_fingerprint == zoo.fingerprint("deepsic-bp", "lite", root=out)
         enc = p.encode(image, {"rate": 2})
         assert np.array_equal(p.decode(from_bytes(to_bytes(enc))), enc.reconstruction)
     # a network trained for one variant only serves that variant
     assert train_main([*common, "--iters", "1", "--variant", "post",
                        "--run-dir", str(tmp_path / "run2")]) == 0
-    assert DeepsicPostPipeline().model_fingerprint == zoo.fingerprint("deepsic-post", "lite",
+    assert BitplanePostPipeline().model_fingerprint == zoo.fingerprint("deepsic-bp-post", "lite",
                                                                       root=out)
-    assert DeepsicPrePipeline().model_fingerprint == zoo.fingerprint("deepsic", "lite",
+    assert BitplanePrePipeline().model_fingerprint == zoo.fingerprint("deepsic-bp", "lite",
                                                                      root=out)
 
 
@@ -491,7 +491,7 @@ def test_reference_classifier_trains_and_serves_eval(tmp_path, monkeypatch, caps
 
     from app.classes import IMAGENETTE_CLASSES
     from app.cli import main
-    from app.pipelines.deepsic import ReferenceClassifier
+    from app.pipelines.deepsic_bitplane import ReferenceClassifier
     from app.train import train_main
 
     rng = np.random.default_rng(1)
@@ -534,10 +534,10 @@ def test_shipped_weights_round_trip() -> None:
     from app.nets import zoo
     from app.pipelines import registry
 
-    if not (zoo.models_dir() / "deepsic-lite.json").exists():
-        pytest.skip("no shipped deepsic-lite weights in models/")
+    if not (zoo.models_dir() / "deepsic-bp-lite.json").exists():
+        pytest.skip("no shipped deepsic-bp-lite weights in models/")
     image = np.random.default_rng(12).integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    for name in ("deepsic-pre", "deepsic-post"):
+    for name in ("deepsic-bp-pre", "deepsic-bp-post"):
         p = registry.get(name)
         enc = p.encode(image, {"rate": 4})
         dec, views = p.decode_with_views(from_bytes(to_bytes(enc)))

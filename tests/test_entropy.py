@@ -364,8 +364,8 @@ def test_check_catches_a_decoder_computing_other_network_outputs(e2e_pipelines,
     p, coded = _menet_file(e2e_pipelines)
     real = p.synthesise
 
-    def drifted(lat, h, w, views):  # noqa: ANN001, ANN202
-        out = real(lat, h, w, views).copy()
+    def drifted(lat, h, w, views, quality=None):  # noqa: ANN001, ANN202
+        out = real(lat, h, w, views, quality).copy()
         out[0, 0, 0] ^= 1  # one pixel's lowest bit, as a different float order might
         return out
 

@@ -59,7 +59,7 @@ def test_generic_param_specs_build_one_row_each(win) -> None:
     row.set_value(0)
     assert row.value() == 0 and row.spin.currentText() == "psnr"
     # a long parameter label wraps instead of being cut
-    win.panel_b.set_source("deepsic-pre", emit=False)
+    win.panel_b.set_source("deepsic-bp-pre", emit=False)
     label = win.panel_b.findChild(type(win.panel_b.description), "paramLabelB_rate")
     assert label is not None and label.wordWrap() and "1/8, 1/4, 1/2, all" in label.text()
     win.panel_b.set_source("hevc", emit=False)

@@ -1,4 +1,8 @@
-"""DeepSIC: deep semantic image compression (Luo, Yang, Song), §III of the paper.
+"""DeepSIC: deep semantic image compression (Luo, Yang, Song), §III of the paper, with the
+paper's own feature extraction, quantiser and reconstruction: the ``deepsic-bp-pre`` /
+``deepsic-bp-post`` pipelines (bit-plane coded). The shipped ``deepsic-pre`` /
+``deepsic-post`` share f and g with a learned transform coder instead
+(:mod:`app.nets.deepsic_transform`).
 
 - §III-A feature extraction f: four stages, each a convolution (128 filters of 7x7, then
   5x5, then 3x3 and 3x3 in the paper), a subsampling (4x4, then 2x2 or 1x1, done by the
@@ -328,7 +332,8 @@ def _from_config(config: dict) -> DeepSIC:
     return DeepSIC(**config)
 
 
-# one network serves both pipelines; variant-specific weights are preferred when shipped
-# deepsic-ref: the Table I reference, a classifier of DeepSIC's size (its f and pre head,
-# trained for classification alone on uncompressed images)
-zoo.network("deepsic", "deepsic-pre", "deepsic-post", "deepsic-ref")(_from_config)
+# one network serves both bit-plane pipelines (deepsic-bp-pre / -post); variant-specific
+# weights are preferred when shipped. deepsic-ref: the Table I reference, a classifier of
+# DeepSIC's size (its f and pre head, trained for classification alone on uncompressed
+# images). The shipped deepsic-pre / -post run app.nets.deepsic_transform.
+zoo.network("deepsic-bp", "deepsic-bp-pre", "deepsic-bp-post", "deepsic-ref")(_from_config)

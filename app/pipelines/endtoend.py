@@ -217,11 +217,24 @@ class EndToEndPipeline(Pipeline):
         return y.cpu()
 
     def synthesise(self, lat: torch.Tensor, h: int, w: int,
-                   views: dict[str, View] | None) -> np.ndarray:
-        """De-gained latent -> decoded HxWx3 uint8 (and views, when asked for)."""
+                   views: dict[str, View] | None, quality: torch.Tensor | None = None
+                   ) -> np.ndarray:
+        """De-gained latent -> decoded HxWx3 uint8 (and views, when asked for);
+        ``quality``: the (1,) quality index it was decoded at."""
         hl, wl = lat.shape[-2:]
         x = tiled_latent(self.model.g_s, [(lat[:, : self.model.M], 1)], LATENT_SCALE, hl, wl)
         return to_uint8(x, h, w)
+
+    #: (kind, codec id) of the layers a subclass writes before the hyper-latent
+    leading_kinds: ClassVar[tuple[tuple[LayerKind, int], ...]] = ()
+
+    def leading_layers(self, prepared: Prepared) -> tuple[list[Layer], dict[str, View]]:
+        """Those layers for ``prepared`` and the views they carry (none here)."""
+        return [], {}
+
+    def read_leading(self, layers: list[Layer]) -> dict[str, View]:
+        """The views of the leading layers of a file (their kinds already checked)."""
+        return {}
 
     # -- the codec -------------------------------------------------------------------------
     def _quality(self, params: dict[str, int]) -> torch.Tensor:
@@ -264,8 +277,10 @@ class EndToEndPipeline(Pipeline):
         z_int = z_hat[0].to(torch.int64).numpy()
         z_idx = np.broadcast_to(np.arange(z_int.shape[0])[:, None, None], z_int.shape)
         self.report("entropy coding")
-        layers = [Layer(LayerKind.SIDE_INFO, CODEC_ID_RANS,
-                        coder.encode(z_int, z_idx, self.z_tables))]
+        layers, lead_views = self.leading_layers(prepared)
+        views.update(lead_views)
+        layers.append(Layer(LayerKind.SIDE_INFO, CODEC_ID_RANS,
+                            coder.encode(z_int, z_idx, self.z_tables)))
         lat_int = lat_hat[0].to(torch.int64).numpy()
         lat_int -= shift_all  # the values coded: less their mean's integer part
         tables = self._tables()
@@ -281,7 +296,7 @@ class EndToEndPipeline(Pipeline):
         del lat_int, idx_all, shift_all
         self.report("synthesis")
         with fixed_threads():
-            recon = self.synthesise(lat_hat * inv_gain, h, w, views)
+            recon = self.synthesise(lat_hat * inv_gain, h, w, views, q)
         return self.encoded(h, w, params, layers, recon, views)
 
     # -- entropy parameters: the hyperprior's alone, or with the checkerboard context ------
@@ -403,10 +418,14 @@ class EndToEndPipeline(Pipeline):
     def decode_with_views(self, encoded: Encoded) -> tuple[np.ndarray, dict[str, View]]:
         """The decoded image and what the bitstream carries besides (views)."""
         parts = self.part_channels()
-        kinds = [LayerKind.SIDE_INFO] + [LayerKind.LATENT] * len(parts)
-        if [int(layer.kind) for layer in encoded.layers] != [int(k) for k in kinds] or any(
-                layer.codec_id != CODEC_ID_RANS for layer in encoded.layers):
+        lead = len(self.leading_kinds)
+        kinds = [(int(k), c) for k, c in self.leading_kinds]
+        kinds += [(int(LayerKind.SIDE_INFO), CODEC_ID_RANS)]
+        kinds += [(int(LayerKind.LATENT), CODEC_ID_RANS)] * len(parts)
+        if [(int(layer.kind), layer.codec_id) for layer in encoded.layers] != kinds:
             raise PipelineError(f"{self.name}: unexpected layers in the file")
+        lead_views = self.read_leading(list(encoded.layers[:lead]))
+        layers = encoded.layers[lead:]
         params = self.check_params(encoded.params)
         h, w = encoded.height, encoded.width
         ph, pw = padded_size(h, w)
@@ -414,10 +433,10 @@ class EndToEndPipeline(Pipeline):
         hz, wz = hyper_size(hl, wl)
         n = int(self.model.entropy_bottleneck.channels)
         z_idx = np.broadcast_to(np.arange(n)[:, None, None], (n, hz, wz))
-        z_int = coder.decode(encoded.layers[0].data, z_idx, self.z_tables)
+        z_int = coder.decode(layers[0].data, z_idx, self.z_tables)
         units = self._units()
         tables = self._tables()
-        decoders = [coder.StackDecoder(layer.data, tables) for layer in encoded.layers[1:]]
+        decoders = [coder.StackDecoder(layer.data, tables) for layer in layers[1:]]
         # the latent decoded so far, zero elsewhere: integers, exact in float32 (the coder's
         # range is |v| < 2**15); the tensor shares its memory, so each step sees the last
         lat = np.zeros((sum(parts), hl, wl), dtype=np.float32)
@@ -438,11 +457,13 @@ class EndToEndPipeline(Pipeline):
         for dec in decoders:
             dec.close()
         del bases
-        views: dict[str, View] = {"bits": self._bits_view(lat - shift_all, idx_all, h, w)}
+        views: dict[str, View] = {**lead_views,
+                                  "bits": self._bits_view(lat - shift_all, idx_all, h, w)}
         del idx_all, shift_all
         with fixed_threads():
-            _, inv_gain = self.model.gains(self._quality(params))
-            image = self.synthesise(lat_hat * inv_gain, h, w, views)
+            q = self._quality(params)
+            _, inv_gain = self.model.gains(q)
+            image = self.synthesise(lat_hat * inv_gain, h, w, views, q)
         return image, views
 
 

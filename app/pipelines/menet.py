@@ -40,7 +40,8 @@ class MenetPipeline(EndToEndPipeline):
         return torch.cat([x_hat, seg.argmax(1, keepdim=True).to(x_hat.dtype)], dim=1)
 
     def synthesise(self, lat: torch.Tensor, h: int, w: int,
-                   views: dict[str, View] | None) -> np.ndarray:
+                   views: dict[str, View] | None, quality: torch.Tensor | None = None
+                   ) -> np.ndarray:
         hl, wl = lat.shape[-2:]
         out = tiled_latent(self._synth_tile, [(lat, 1)], LATENT_SCALE, hl, wl)
         if views is not None:

@@ -75,11 +75,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def weights_name(variant: str) -> str:
-    """``deepsic`` for the network with both heads, else ``deepsic-pre`` / ``deepsic-post``
-    (``deepsic-ref`` for the reference classifier)."""
+    """``deepsic-bp`` for the bit-plane network with both heads, else ``deepsic-bp-pre`` /
+    ``deepsic-bp-post`` (``deepsic-ref`` for the reference classifier)."""
     if variant == "reference":
         return "deepsic-ref"
-    return "deepsic" if variant == "both" else f"deepsic-{variant}"
+    return "deepsic-bp" if variant == "both" else f"deepsic-bp-{variant}"
 
 
 def load_split(root: str | Path, split: str, per_class: int | None = None,
