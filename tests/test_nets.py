@@ -355,6 +355,35 @@ def test_postnet_variants_without_prediction_and_with_map():
         sem(x, None, 30.0)
 
 
+def test_postnet_grows_without_changing_its_output(tmp_path):
+    """--blocks / --refine: a deeper trunk and full-resolution blocks warm-started from a
+    smaller PostNet start as exactly that filter (their new blocks' last convolution at
+    zero), and then learn (the new blocks' first convolutions get gradients)."""
+    from app.nets.postnet import build_postnet
+    from app.train.postnet import init_postnet
+
+    torch.manual_seed(0)
+    small = build_postnet("lite", prediction=False)
+    for p in small.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    export_safetensors(small.state_dict(), tmp_path, "small", {"config": {}})
+    small = build_postnet("lite", prediction=False)
+    init_postnet(small, tmp_path / "small.safetensors")  # the fp16-rounded weights
+    big = build_postnet("lite", prediction=False, blocks=6, refine=2)
+    init_postnet(big, tmp_path / "small.safetensors")
+    assert len(big.trunk) == 6 and len(big.refine) == 2
+    x = torch.rand(2, 3, 21, 34)
+    small.eval()
+    big.eval()
+    assert torch.equal(small(x, None, 33.0), big(x, None, 33.0))
+    assert not torch.equal(big(x, None, 33.0), x)  # not the identity: the small filter
+    big.train()
+    loss = (big(x, None, 33.0) - x.flip(-1)).square().mean()
+    loss.backward()
+    assert big.refine[1].c2.weight.grad.abs().sum() > 0
+    assert big.trunk[5].c2.weight.grad.abs().sum() > 0
+
+
 def test_postnet_hevc_variant_train_smoke(tmp_path):
     """--variant hevc-seg: pairs from plain HEVC on frames and photographs, with SegNet's
     map of the decoded frame; a warm start from the layered PostNet folds its x' weights

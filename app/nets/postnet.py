@@ -8,7 +8,8 @@ HEVC (e.g. VRCNN, DCAD), but with x' as side information no plain HEVC decoder h
 
 Architecture: a full-resolution head, a stride-2 trunk of residual blocks (receptive
 field of about 40 pixels, enough for HEVC's 32x32 transform blocks) and a pixel-shuffle
-tail fused with the head's features; no normalisation layers (a tile of the image gives
+tail fused with the head's features, then (config ``refine``, the ``hevc-pf`` filter)
+residual blocks at full resolution; no normalisation layers (a tile of the image gives
 the same numbers as the whole image, and restoration networks do better without). The
 output is x_hat + g(...), in [0, 255] units scaled to [-0.5, 0.5].
 
@@ -88,6 +89,10 @@ class PostNet(nn.Module):
         self.trunk = nn.Sequential(*[ResBlock(t) for _ in range(n)])
         self.up = nn.Conv2d(t, 4 * h, 3, padding=1)
         self.fuse = nn.Conv2d(2 * h, h, 3, padding=1)
+        # ``refine``: residual blocks at full resolution after the fusion (0: none), for
+        # the fine, pixel-level corrections the stride-2 trunk cannot place (HEVC's
+        # high-rate errors); each starts as the identity when warm-started
+        self.refine = nn.Sequential(*[ResBlock(h) for _ in range(int(config.get("refine", 0)))])
         self.tail = nn.Conv2d(h, 3, 3, padding=1)
         zero_init(self.tail)  # starts as the identity: x_tilde = x_hat
 
@@ -115,7 +120,7 @@ class PostNet(nn.Module):
             f = f + self.sem(seg)
         t = self.trunk(F.relu(self.down(f)))
         u = F.relu(F.pixel_shuffle(self.up(t), 2))
-        g = self.tail(F.relu(self.fuse(torch.cat([f, u], 1))))
+        g = self.tail(self.refine(F.relu(self.fuse(torch.cat([f, u], 1)))))
         return x_hat + g[..., :hh, :ww]
 
 

@@ -9,8 +9,10 @@ from app.pipelines.spec import PipelineSpec
 # v2 (both): PostNet runs channels-last (faster; a few pixels may differ from v1's)
 # v3 (both): the HEVC layer is PSNR-tuned; hevc-pf's PostNet retrained on it (new weights:
 # v2 files carry the old fingerprint and are refused); hevc-spf reads v2 files unchanged
+# v4 (hevc-pf): a larger PostNet (8 trunk blocks, 2 full-resolution blocks), new weights;
+# v3 files are refused
 HEVC_PF = PipelineSpec(
-    "hevc-pf", 3,
+    "hevc-pf", 4,
     "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
     "per 64x64 block (extension)",
     (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",

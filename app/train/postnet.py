@@ -75,6 +75,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="photographs drawn (seeded) from --extra-data, one sample each")
     p.add_argument("--extra-val", default=None, help="a folder tree of validation photographs")
     p.add_argument("--extra-val-n", type=int, default=8, help="photographs of --extra-val used")
+    p.add_argument("--blocks", type=int, default=None,
+                   help="trunk residual blocks (default: the configuration's); blocks beyond "
+                        "those of --init start as the identity (their last convolution at 0)")
+    p.add_argument("--refine", type=int, default=None,
+                   help="full-resolution residual blocks after the fusion (default: the "
+                        "configuration's, none); those beyond --init's start as the identity")
     p.add_argument("--pairs-dir", default=None,
                    help="where the training pairs are cached (default: the run folder)")
     common.add_schedule_args(p, val_every=500)
@@ -315,11 +321,22 @@ def evaluate(model: torch.nn.Module, data: dict[str, np.ndarray], names: list[st
 def init_postnet(model: Any, path: str | Path) -> None:
     """``--init``: load the matching tensors; a head without x' (4 inputs) warm-started
     from one with x' (7 inputs) gets the x_hat and x' weights summed (x' ~ x_hat to first
-    order, so it starts as the old filter fed x_hat for x') and the QP weights as they are."""
+    order, so it starts as the old filter fed x_hat for x') and the QP weights as they are.
+    A deeper trunk than the init's (``--blocks``), or full-resolution blocks it lacks
+    (``--refine``), get their residual blocks with the last convolution at zero: each
+    starts as the identity, so the larger filter starts as the shipped one
+    (function-preserving growth, as Net2Net's for depth)."""
     from safetensors.torch import load_file
 
+    from app.nets.common import zero_init
+
     common.init_from_safetensors(model, path)
-    src = load_file(str(path)).get("head.weight")
+    state = load_file(str(path))
+    for part in ("trunk", "refine"):
+        for i, block in enumerate(getattr(model, part)):
+            if f"{part}.{i}.c2.weight" not in state:
+                zero_init(block.c2)
+    src = state.get("head.weight")
     dst = model.head.weight
     if src is not None and src.shape[1] == 7 and dst.shape[1] == 4 and src.shape[0] == dst.shape[0]:
         w = src.float()
@@ -434,6 +451,10 @@ def run(args: argparse.Namespace) -> int:
     iters, batch, crop, lr0 = common.schedule(args, DEFAULTS)
     env = common.setup(args)
     stem, variant, segment = VARIANTS[args.variant]
+    if args.blocks:
+        variant = {**variant, "blocks": int(args.blocks)}
+    if args.refine:
+        variant = {**variant, "refine": int(args.refine)}
     run_dir = Path(args.run_dir or f"runs/{stem}-{cfg}")
     data = PostnetData.load(args, Path(args.pairs_dir) if args.pairs_dir else run_dir, segment)
     trained_against, init_steps = _trained_against(args, data.names, segment)
