@@ -42,3 +42,38 @@ def write_fake_camvid(root, n: int = 3, size: tuple[int, int] = (48, 40)) -> Non
             lab = rng.integers(0, 12, (size[1], size[0]), dtype=np.uint8)
             Image.fromarray(img).save(root / split / f"f{i}.png")
             Image.fromarray(lab).save(root / f"{split}annot" / f"f{i}.png")
+
+
+def decode_in_fresh_process(data: bytes, threads: int, module: str, name: str) -> str:
+    """Decode ``data`` in a new Python process with ``threads`` torch threads, by the
+    pipeline ``name`` of ``module._pipelines()`` (a test module's random-weight pipelines),
+    and return the sha256 of its image and carried classes: what a decoder on another
+    machine computes from the bytes alone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", _FRESH_DECODE, str(threads), name, root, module],
+                         input=data, capture_output=True, check=True, cwd=root)
+    return out.stdout.decode().strip()
+
+
+def classes_digest(image: np.ndarray, views: dict) -> str:
+    """sha256 of a decoded image and its ``classes`` / ``class_probabilities`` views."""
+    import hashlib
+
+    return hashlib.sha256(image.tobytes() + views["classes"].array.tobytes()
+                          + views["class_probabilities"].array.tobytes()).hexdigest()
+
+
+_FRESH_DECODE = """
+import importlib, sys
+import torch
+torch.set_num_threads(int(sys.argv[1]))
+sys.path.insert(0, sys.argv[3])
+from app.container import from_bytes
+from tests.images import classes_digest
+p = importlib.import_module(sys.argv[4])._pipelines()[sys.argv[2]]
+print(classes_digest(*p.decode_with_views(from_bytes(sys.stdin.buffer.read()))))
+"""

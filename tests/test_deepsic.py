@@ -21,6 +21,7 @@ from app.errors import PipelineError
 from app.nets import deepsic as ds
 from app.pipelines import classlayer
 from app.pipelines.base import Encoded, Layer, LayerKind
+from tests.images import classes_digest, decode_in_fresh_process
 
 ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -309,30 +310,13 @@ def test_damaged_class_layer_is_refused(pipelines, tmp_path) -> None:
     assert main(["search", str(tmp_path), "--class", "church"]) == 0  # skipped with a note
 
 
-_FRESH = textwrap.dedent("""
-    import sys, hashlib
-    import numpy as np, torch
-    torch.set_num_threads(int(sys.argv[1]))
-    sys.path.insert(0, sys.argv[3])
-    from tests.test_deepsic import _pipelines
-    from app.container import from_bytes
-    p = _pipelines()[sys.argv[2]]
-    image, views = p.decode_with_views(from_bytes(sys.stdin.buffer.read()))
-    print(hashlib.sha256(image.tobytes() + views["classes"].array.tobytes()
-                         + views["class_probabilities"].array.tobytes()).hexdigest())
-""")
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fresh_process_decodes_identically(pipelines, threads: int) -> None:
     p = pipelines["deepsic-bp-post"]
     image = np.random.default_rng(10).integers(0, 256, (90, 150, 3), dtype=np.uint8)
     enc = p.encode(image, {"rate": 3})
-    out = subprocess.run([sys.executable, "-c", _FRESH, str(threads), "deepsic-bp-post", ROOT],
-                         input=to_bytes(enc), capture_output=True, check=True, cwd=ROOT)
-    want = hashlib.sha256(enc.reconstruction.tobytes() + enc.views["classes"].array.tobytes()
-                          + enc.views["class_probabilities"].array.tobytes())
-    assert out.stdout.decode().strip() == want.hexdigest()
+    got = decode_in_fresh_process(to_bytes(enc), threads, "tests.test_deepsic", "deepsic-bp-post")
+    assert got == classes_digest(enc.reconstruction, enc.views)
 
 
 # --- edms info / edms search ---------------------------------------------------------------

@@ -5,11 +5,7 @@ with 1 and 2 threads; the image and bits of the shipped hyperprior; the heads' t
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +17,7 @@ from app.errors import PipelineError
 from app.nets import deepsic_transform as dt
 from app.pipelines import classlayer
 from app.pipelines.base import LayerKind
+from tests.images import classes_digest, decode_in_fresh_process
 
 ROOT = str(Path(__file__).resolve().parents[1])
 SMALL = {"N": 16, "M": 24, "Nh": 16, "context": 32, "groups": 3, "head": 16, "fc": 16,
@@ -116,31 +113,14 @@ def test_layers_and_carried_classes(pipelines) -> None:
         pipelines["deepsic-pre"].decode(post)
 
 
-_FRESH = textwrap.dedent("""
-    import sys, hashlib
-    import torch
-    torch.set_num_threads(int(sys.argv[1]))
-    sys.path.insert(0, sys.argv[3])
-    from tests.test_deepsic_transform import _pipelines
-    from app.container import from_bytes
-    p = _pipelines()[sys.argv[2]]
-    image, views = p.decode_with_views(from_bytes(sys.stdin.buffer.read()))
-    print(hashlib.sha256(image.tobytes() + views["classes"].array.tobytes()
-                         + views["class_probabilities"].array.tobytes()).hexdigest())
-""")
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("name", ["deepsic-pre", "deepsic-post"])
 def test_fresh_process_decodes_identically(pipelines, name: str, threads: int) -> None:
     p = pipelines[name]
     image = np.random.default_rng(10).integers(0, 256, (90, 150, 3), dtype=np.uint8)
     enc = p.encode(image, {"quality": 4})
-    out = subprocess.run([sys.executable, "-c", _FRESH, str(threads), name, ROOT],
-                         input=to_bytes(enc), capture_output=True, check=True, cwd=ROOT)
-    want = hashlib.sha256(enc.reconstruction.tobytes() + enc.views["classes"].array.tobytes()
-                          + enc.views["class_probabilities"].array.tobytes())
-    assert out.stdout.decode().strip() == want.hexdigest()
+    got = decode_in_fresh_process(to_bytes(enc), threads, "tests.test_deepsic_transform", name)
+    assert got == classes_digest(enc.reconstruction, enc.views)
 
 
 def test_shipped_deepsic_codes_as_the_shipped_hyperprior() -> None:
