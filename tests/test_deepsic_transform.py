@@ -20,8 +20,7 @@ from app.pipelines.base import LayerKind
 from tests.images import classes_digest, decode_in_fresh_process
 
 ROOT = str(Path(__file__).resolve().parents[1])
-SMALL = {"N": 16, "M": 24, "Nh": 16, "context": 32, "groups": 3, "head": 16, "fc": 16,
-         "pre_features": True}
+SMALL = {"N": 16, "M": 24, "Nh": 16, "context": 32, "groups": 3, "head": 16, "fc": 16}
 
 
 def _small_model(seed: int = 0) -> dt.TransformDeepSIC:
@@ -56,12 +55,7 @@ def test_heads_and_levels() -> None:
     dec = m.decoded_latent(y, q)
     gain, inv_gain = m.gains(q)
     assert torch.equal(dec, torch.round(y * gain) * inv_gain)
-    feats = torch.randn(2, 16, 10, 14)
-    assert m.logits("pre", y, feats=feats).shape == (2, 10)
-    with pytest.raises(ValueError, match="stride-8 features"):
-        m.logits("pre", y)
-    latent_only = dt.TransformDeepSIC(**{**SMALL, "pre_features": False}).eval()
-    assert latent_only.logits("pre", y).shape == (2, 10)
+    assert m.logits("pre", y).shape == (2, 10)
     a = m.classify("post", dec, 2.0)
     b = m.classify("post", dec, 7.0)  # another quality: another batch normalisation
     assert a.shape == (2, 10) and torch.allclose(a.sum(1), torch.ones(2))

@@ -21,8 +21,7 @@ its bits are the ``hyperprior`` pipeline's at the same quality.
 The semantic analysis h (§III-D, Fig. 4: convolutions, global pooling, two fully
 connected layers, softmax over the 10 Imagenette classes):
 
-- ``pre`` reads the float latent y = f(x) in the encoder, before any quantisation (and,
-  with ``pre_features``, f's stride-8 features, the analysis's third GDN output), so its
+- ``pre`` reads the float latent y = f(x) in the encoder, before any quantisation, so its
   class is the same at every rate;
 - ``post`` reads the decoded latent ŷ·g'_q (what g reads) in the decoder; the rounding
   error grows as the rate falls, so its batch normalisations are switchable, one per
@@ -43,12 +42,10 @@ from app.nets.hyperprior import LAMBDAS, ScaleHyperprior
 
 CONFIGS: dict[str, dict[str, Any]] = {
     # the hyperprior-lite codec (app.nets.hyperprior.CONFIGS["lite"]) and the heads' widths
-    # pre_features: the pre head also reads f's stride-8 features (g_a's third GDN
-    # output); off in the shipped weights, whose pre head reads y alone
     "lite": {"N": 128, "M": 384, "Nh": 64, "context": 512, "groups": 5,
-             "head": 192, "fc": 256, "heads": ["pre", "post"], "pre_features": False},
+             "head": 192, "fc": 256, "heads": ["pre", "post"]},
     "paper": {"N": 192, "M": 320, "context": 640, "groups": 5,
-              "head": 512, "fc": 1024, "heads": ["pre", "post"], "pre_features": False},
+              "head": 512, "fc": 1024, "heads": ["pre", "post"]},
 }
 CODEC_KEYS = ("N", "M", "Nh", "context", "groups")
 
@@ -80,26 +77,6 @@ class LatentHead(nn.Module):
         return self.fc2(self.drop(F.relu(self.fc1(a))))
 
 
-class FeatureHead(LatentHead):
-    """The pre head that also reads f's stride-8 features (N channels at 1/8): a stride-2
-    3x3 convolution brings them to the latent's grid, where they are added to the
-    projected latent before the head's other convolutions."""
-
-    def __init__(self, n: int, m: int, width: int, fc: int) -> None:
-        super().__init__(m, width, fc)
-        self.feat = nn.Sequential(nn.Conv2d(n, width, 3, stride=2, padding=1),
-                                  nn.BatchNorm2d(width))
-
-    def forward(self, lat: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
-        if feats is None:
-            raise ValueError("this pre head reads the stride-8 features too")
-        proj, bn, relu = self.convs[0], self.convs[1], self.convs[2]
-        f = self.feat(feats)[..., : lat.shape[-2], : lat.shape[-1]]
-        a = relu(bn(proj(lat)) + f)
-        a = self.convs[3:](a).mean(dim=(2, 3))
-        return self.fc2(self.drop(F.relu(self.fc1(a))))
-
-
 class TransformDeepSIC(ScaleHyperprior):
     """The hyperprior codec (its attributes, so the end-to-end pipeline codes it as it
     codes ``hyperprior``) plus the semantic head(s) ``h['pre']`` / ``h['post']``."""
@@ -110,17 +87,14 @@ class TransformDeepSIC(ScaleHyperprior):
 
     def __init__(self, N: int = 128, M: int = 384, Nh: int | None = 64,  # noqa: N803
                  context: int = 512, groups: int = 5, head: int = 192, fc: int = 256,
-                 heads: list[str] | tuple[str, ...] = ("pre", "post"),
-                 pre_features: bool = False) -> None:
+                 heads: list[str] | tuple[str, ...] = ("pre", "post")) -> None:
         super().__init__(N=N, M=M, Nh=Nh, context=context, groups=groups)
         if not heads or any(h not in ("pre", "post") for h in heads):
             raise ValueError(f"heads must be among pre/post, got {heads}")
         self.heads = tuple(heads)
-        self.pre_features = bool(pre_features)
-        self.h = nn.ModuleDict({
-            v: (FeatureHead(N, M, head, fc) if v == "pre" and self.pre_features
-                else LatentHead(M, head, fc, levels=len(LAMBDAS) if v == "post" else 0))
-            for v in self.heads})
+        self.h = nn.ModuleDict({v: LatentHead(M, head, fc,
+                                              levels=len(LAMBDAS) if v == "post" else 0)
+                                for v in self.heads})
 
     def codec_parameters(self) -> list[nn.Parameter]:
         """The hyperprior's parameters (frozen when the heads are trained)."""
@@ -145,30 +119,20 @@ class TransformDeepSIC(ScaleHyperprior):
         gain, inv_gain = self.gains(quality)
         return torch.round(y * gain) * inv_gain
 
-    def stride8_features(self, x: torch.Tensor) -> torch.Tensor:
-        """f's stride-8 features of an image (what the pre head reads besides y)."""
-        return self.g_a(x)[1][2]
-
     def logits(self, variant: str, lat: torch.Tensor,
-               quality: torch.Tensor | float | None = None,
-               feats: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of the ``variant`` head: ``pre`` on the float latent y (and, with
-        ``pre_features``, f's stride-8 ``feats``), ``post`` on the decoded latent of
-        ``quality`` (one quality for the whole batch)."""
+               quality: torch.Tensor | float | None = None) -> torch.Tensor:
+        """Logits of the ``variant`` head: ``pre`` on the float latent y, ``post`` on the
+        decoded latent of ``quality`` (one quality for the whole batch)."""
         if variant == "post":
             if quality is None:
                 raise ValueError("the post head needs the quality it decodes at")
             self.use_level(quality)
-            return self.h[variant](lat)
-        if self.pre_features:
-            return self.h[variant](lat, feats)
         return self.h[variant](lat)
 
     def classify(self, variant: str, lat: torch.Tensor,
-                 quality: torch.Tensor | float | None = None,
-                 feats: torch.Tensor | None = None) -> torch.Tensor:
+                 quality: torch.Tensor | float | None = None) -> torch.Tensor:
         """Softmax probabilities (N, 10) of :meth:`logits`."""
-        return torch.softmax(self.logits(variant, lat, quality, feats), dim=1)
+        return torch.softmax(self.logits(variant, lat, quality), dim=1)
 
 
 zoo.network("deepsic", "deepsic-pre", "deepsic-post")(TransformDeepSIC.from_config)

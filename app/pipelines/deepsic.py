@@ -25,20 +25,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from app.errors import PipelineError
 from app.pipelines import classlayer
 from app.pipelines.base import Layer, LayerKind, View
 from app.pipelines.deepsic_bitplane import weights_for
 from app.pipelines.deepsic_spec import DEEPSIC_POST, DEEPSIC_PRE
-from app.pipelines.endtoend import (
-    LATENT_SCALE,
-    EndToEndPipeline,
-    Prepared,
-    padded_size,
-    tiled_latent,
-)
+from app.pipelines.endtoend import EndToEndPipeline, Prepared
 from app.pipelines.netrun import fixed_threads
 
 
@@ -73,21 +66,8 @@ class DeepsicPipeline(EndToEndPipeline):
         if self.variant == "pre":
             self.report("semantic analysis")
             with fixed_threads(), torch.no_grad():
-                feats = self._stride8_features(image) if self.model.pre_features else None
-                probs = self.model.classify("pre", p.latent, feats=feats)[0].double().numpy()
+                probs = self.model.classify("pre", p.latent)[0].double().numpy()
         return DeepsicPrepared(p.image, p.latent, probs)
-
-    def _stride8_features(self, image: np.ndarray) -> torch.Tensor:
-        """f's stride-8 features of the padded image, in the analysis's tiles (the
-        pre head's second input; encoder only, so its device does not matter)."""
-        h, w = image.shape[:2]
-        ph, pw = padded_size(h, w)
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
-        x = F.pad(x.div_(255.0), (0, pw - w, 0, ph - h), mode="replicate")
-        model, device = self._analysis_model(), self._device
-        return tiled_latent(lambda t: model.stride8_features(t.to(device)).cpu(),
-                            [(x, LATENT_SCALE)], LATENT_SCALE // 8, ph // LATENT_SCALE,
-                            pw // LATENT_SCALE)
 
     def leading_layers(self, prepared: Prepared) -> tuple[list[Layer], dict[str, View]]:
         if self.variant != "pre":

@@ -86,26 +86,20 @@ def teacher_logits(teacher: Any, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def encode_set(model: Any, teacher: Any, items: list[tuple[np.ndarray, int]], flips: bool,
                label: str) -> dict[str, torch.Tensor]:
-    """Latents y and, for a pre head that reads them, f's stride-8 features (float16 for
-    training sets, float32 for validation), teacher logits and labels of every image (and
-    of its mirror image with ``flips``)."""
-    lats, feats, tls, labs = [], [], [], []
+    """Latents y (float16 for training sets, float32 for validation), teacher logits and
+    labels of every image (and of its mirror image with ``flips``)."""
+    lats, tls, labs = [], [], []
     for i, (image, cls) in enumerate(items):
         x = view(image)
         for xv in ((x, x.flip(-1)) if flips else (x,)):
-            y, stages = model.g_a(xv)
+            y, _ = model.g_a(xv)
             lats.append(y[0].half() if flips else y[0])
-            if model.pre_features:
-                feats.append(stages[2][0].half() if flips else stages[2][0])
             tls.append(teacher_logits(teacher, xv)[0])
             labs.append(cls)
         if i % 500 == 0:
             print(f"encoding {label} {i}/{len(items)}", flush=True)
-    out = {"latent": torch.stack(lats), "teacher": torch.stack(tls),
-           "label": torch.tensor(labs, dtype=torch.int64)}
-    if feats:
-        out["feats"] = torch.stack(feats)
-    return out
+    return {"latent": torch.stack(lats), "teacher": torch.stack(tls),
+            "label": torch.tensor(labs, dtype=torch.int64)}
 
 
 def _save(path: Path, sets: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -132,12 +126,11 @@ def accuracy(model: Any, val: dict[str, torch.Tensor], variant: str,
     n = len(val["label"])
     for i in range(0, n, chunk):
         lat = val["latent"][i:i + chunk].float()
-        feats = val["feats"][i:i + chunk].float() if "feats" in val else None
         if variant == "post":
             assert quality is not None
             q = torch.full((len(lat),), float(quality - 1))
             lat = model.decoded_latent(lat, q)
-        logits = model.logits(variant, lat, None if quality is None else quality - 1, feats)
+        logits = model.logits(variant, lat, None if quality is None else quality - 1)
         best = logits.topk(5, dim=1).indices
         lab = val["label"][i:i + chunk]
         top1 += int((best[:, 0] == lab).sum())
@@ -190,8 +183,6 @@ def run(args: argparse.Namespace) -> int:
     if cache.exists():
         sets = _load(cache)
         print(f"latents from {cache}", flush=True)
-        if model.pre_features and "feats" not in sets["train"]:
-            raise SystemExit(f"{cache} holds no stride-8 features: a new --run-dir, please")
     else:
         train_items = load_split(args.data, "train", args.train_per_class)
         val_items = load_split(args.data, "val", args.val_per_class)
@@ -241,8 +232,6 @@ def run(args: argparse.Namespace) -> int:
         idx = torch.tensor([rng.randrange(n_train) for _ in range(batch)])
         y0, x0 = rng.randint(0, 14 - side), rng.randint(0, 14 - side)
         lat = train["latent"][idx][..., y0:y0 + side, x0:x0 + side].float()
-        feats = (train["feats"][idx][..., 2 * y0:2 * (y0 + side), 2 * x0:2 * (x0 + side)].float()
-                 if "feats" in train else None)
         soft = F.log_softmax(train["teacher"][idx].float() / temp, 1)
         lab = train["label"][idx]
         q = float(rng.randrange(qualities))
@@ -251,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         for variant in heads:
             inp = lat if variant == "pre" else model.decoded_latent(
                 lat, torch.full((batch,), q))
-            logits = model.logits(variant, inp, q if variant == "post" else None, feats)
+            logits = model.logits(variant, inp, q if variant == "post" else None)
             ce = F.cross_entropy(logits, lab)
             kd = F.kl_div(F.log_softmax(logits / temp, 1), soft, reduction="batchmean",
                           log_target=True) * temp ** 2
