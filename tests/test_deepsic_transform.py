@@ -175,6 +175,19 @@ def test_heads_trainer_smoke(tmp_path, monkeypatch) -> None:
     assert train_main([*args, "--iters", "2"]) == 0
     assert (run / "cache.npz").exists()
     assert train_main([*args, "--iters", "3", "--resume"]) == 0
+    # fine-tuning the exported heads on one more random resized view of every image
+    first = load_file(str(out / "deepsic-lite.safetensors"))
+    assert train_main([*args, "--iters", "1", "--extra-views", "1", "--lr", "1e-12",
+                       "--run-dir", str(tmp_path / "run2"), "--out", str(tmp_path / "m2"),
+                       "--init", str(out / "deepsic-lite.safetensors")]) == 0
+    assert (tmp_path / "run2" / "cache-extra1-seed0.npz").exists()
+    again = load_file(str(tmp_path / "m2" / "deepsic-lite.safetensors"))
+    changed = [k for k, v in first.items() if k.startswith("h.") and "running" not in k
+               and "num_batches" not in k and not torch.equal(again[k], v)]
+    assert not changed, changed
+    man2 = json.loads((tmp_path / "m2" / "deepsic-lite.json").read_text())
+    assert "1 random resized crops of each" in man2["training_data"]
+    assert man2["init"] == "deepsic-lite.safetensors"
     man = json.loads((out / "deepsic-lite.json").read_text())
     assert man["config"]["M"] == SMALL["M"] and man["config"]["heads"] == ["pre", "post"]
     assert {"top1_pre", "quality10", "teacher_top1"} <= set(man["validation"])

@@ -415,18 +415,37 @@ def test_postnet_hevc_variant_train_smoke(tmp_path):
                        "--threads", "1", "--device", "cpu", "--per-frame", "1",
                        "--crop", "32", "--batch", "2", "--val-every", "1",
                        "--val-frames", "2", "--iters", "2", "--run-dir", str(run),
-                       "--out", str(out),
+                       "--out", str(out), "--loss", "psnr",
                        "--init", str(layered / "postnet-lite.safetensors")]) == 0
     with np.load(run / "pairs-train.npz") as z:
         assert z["x"].shape == (5, 176, 176, 3) and "pred" not in z.files
         assert z["seg"].shape == (5, 176, 176, 1) and int(z["seg"].max()) <= 11
         assert sorted(z["source"].tolist()) == [0, 0, 0, 1, 1]
     man = json.loads((out / "postnet-hevc-seg-lite.json").read_text())
+    assert man["loss"].startswith("mean over the samples of log")
     assert man["config"]["prediction"] is False and man["config"]["seg_classes"] == 11
     assert set(man["trained_against"]) == {"hevc", "segnet"}
     assert any(k.startswith("photo:") for k in man["validation"]["per_pipeline_qp"])
     model, _ = zoo.load_model("postnet-hevc-seg", "lite", root=out)
     assert model.sem is not None
+
+
+def test_postnet_psnr_loss_weighs_every_sample_alike():
+    """--loss psnr: halving the error of a nearly clean sample (a low QP) moves the loss as
+    much as halving that of a noisy one (a high QP); with --loss mse the noisy one wins
+    by the ratio of their errors."""
+    from app.train.postnet import sample_loss
+
+    base = torch.tensor([1e-4, 1e-2])
+    clean_halved, noisy_halved = base * torch.tensor([0.5, 1]), base * torch.tensor([1, 0.5])
+    for kind in ("psnr", "mse"):
+        d_clean = float(sample_loss(base, kind) - sample_loss(clean_halved, kind))
+        d_noisy = float(sample_loss(base, kind) - sample_loss(noisy_halved, kind))
+        if kind == "psnr":
+            assert d_clean == pytest.approx(d_noisy, rel=0.02)
+        else:
+            assert d_noisy == pytest.approx(100 * d_clean, rel=1e-3)
+    assert torch.isfinite(sample_loss(torch.zeros(3), "psnr"))  # a perfect crop: floored
 
 
 def test_postnet_augment_resizes_and_permutes():

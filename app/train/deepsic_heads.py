@@ -60,6 +60,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="Imagenette val images per class validated on (all: 100)")
     p.add_argument("--train-per-class", type=int, default=None,
                    help="Imagenette train images per class (default: all)")
+    p.add_argument("--extra-views", type=int, default=0,
+                   help="also cache K random resized crops of every training image (scale "
+                        "0.35-1, aspect 3/4-4/3, mirrored at random), as the teacher was "
+                        "trained: more views for heads that over-fit the centre views")
+    p.add_argument("--init", default=None,
+                   help="start the heads from these deepsic weights (their h. tensors)")
     common.add_schedule_args(p, val_every=500)
 
 
@@ -76,6 +82,27 @@ def view(image: np.ndarray) -> torch.Tensor:
         y0, x0 = (size[0] - SIDE) // 2, (size[1] - SIDE) // 2
         x = x[..., y0:y0 + SIDE, x0:x0 + SIDE]
     return x
+
+
+def random_view(image: np.ndarray, rng: random.Random) -> np.ndarray:
+    """A random resized crop of ``image`` (area 35-100 %, aspect 3/4-4/3, as
+    torchvision's RandomResizedCrop draws them), mirrored with probability 1/2, resized to
+    the image's own size (224x224 for Imagenette), uint8 HxWx3."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    for _ in range(10):
+        area = h * w * rng.uniform(0.35, 1.0)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < cw <= w and 0 < ch <= h:
+            break
+    else:
+        cw, ch = w, h
+    y0, x0 = rng.randint(0, h - ch), rng.randint(0, w - cw)
+    crop = Image.fromarray(image[y0:y0 + ch, x0:x0 + cw])
+    out = np.asarray(crop.resize((w, h), Image.Resampling.BICUBIC))
+    return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out)
 
 
 @torch.no_grad()
@@ -191,11 +218,33 @@ def run(args: argparse.Namespace) -> int:
         del train_items, val_items
         _save(cache, sets)
     train, val = sets["train"], sets["val"]
+    if args.extra_views:
+        extra_path = run_dir / f"cache-extra{args.extra_views}-seed{args.seed}.npz"
+        if extra_path.exists():
+            extra = _load(extra_path)["extra"]
+            print(f"extra views from {extra_path}", flush=True)
+        else:
+            vrng = random.Random(args.seed)
+            items = [(random_view(image, vrng), cls)
+                     for image, cls in load_split(args.data, "train", args.train_per_class)
+                     for _ in range(args.extra_views)]
+            extra = encode_set(model, teacher, items, False, "extra views")
+            extra["latent"] = extra["latent"].half()
+            del items
+            _save(extra_path, {"extra": extra})
+        train = {k: torch.cat([train[k], extra[k].to(train[k].dtype)]) for k in train}
     teacher_top1 = float((val["teacher"].argmax(1) == val["label"]).float().mean())
     print(f"{len(train['label'])} training views, {len(val['label'])} val images; teacher "
           f"top-1 on the original val images {teacher_top1:.4f}", flush=True)
 
     heads = model.h
+    if args.init and not args.resume:
+        from safetensors.torch import load_file
+
+        init = {k[2:]: v.float() for k, v in load_file(str(args.init)).items()
+                if k.startswith("h.")}
+        heads.load_state_dict(init)
+        print(f"heads from {args.init}", flush=True)
     opt = torch.optim.AdamW(heads.parameters(), lr=lr0, weight_decay=1e-4)
     loop = common.TrainLoop(args, "deepsic-heads", iters, {"model": model, "opt": opt})
     loop.resume()
@@ -205,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
     side = max(1, min(14, crop // 16))
     temp = args.temperature
     n_train = len(train["label"])
+    n_centre = len(sets["train"]["label"])
 
     def validate() -> tuple[float, dict[str, Any]]:
         heads.eval()
@@ -255,10 +305,13 @@ def run(args: argparse.Namespace) -> int:
             "name": "deepsic", "config_name": cfg, "config": conf, "steps": loop.step,
             "codec": {"weights": codec_path.name, "sha256": codec_man.get("sha256"),
                       "steps": codec_man.get("steps")},
+            "init": Path(args.init).name if args.init else None,
             "frozen": "the codec (g_a, g_s, h_a, h_s, gain units, entropy models): the "
                       f"{codec_path.stem} weights bit for bit; only the heads (h.) trained",
-            "training_data": f"Imagenette train ({n_train // 2} images, 10 classes in sorted "
-                             "wnid order) and their mirror images, 224x224, latents cached "
+            "training_data": f"Imagenette train ({n_centre // 2} images, 10 classes in sorted "
+                             "wnid order) and their mirror images"
+                             + (f" and {args.extra_views} random resized crops of each"
+                                if args.extra_views else "") + ", 224x224, latents cached "
                              f"once; {side}x{side} latent crops, batch {batch}, one quality "
                              f"per batch uniform over the {qualities}",
             "loss": f"per head: {args.ce_weight} x CE + {args.kd_weight} x KL (T = {temp}) "

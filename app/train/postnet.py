@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from app.nets.postnet import CONFIGS, build_postnet
@@ -81,6 +80,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", type=int, default=None,
                    help="full-resolution residual blocks after the fusion (default: the "
                         "configuration's, none); those beyond --init's start as the identity")
+    p.add_argument("--loss", choices=("mse", "psnr"), default="mse",
+                   help="mse: MSE of the batch (high QPs dominate); psnr: mean over the "
+                        "samples of log MSE, i.e. every sample's PSNR gain counts alike, as "
+                        "every QP's dB counts alike in a BD-rate")
     p.add_argument("--pairs-dir", default=None,
                    help="where the training pairs are cached (default: the run folder)")
     common.add_schedule_args(p, val_every=500)
@@ -249,6 +252,20 @@ def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
     np.savez(tmp, **data)
     tmp.replace(path)
     return data
+
+
+LOSS_TEXT = {"mse": "MSE of the filtered image",
+             "psnr": "mean over the samples of log(MSE + 1e-6) of the filtered image"}
+MSE_FLOOR = 1e-6  # in [0, 1] units: 60 dB, so a flat crop cannot dominate the log loss
+
+
+def sample_loss(mse: torch.Tensor, kind: str) -> torch.Tensor:
+    """The training loss from the per-sample MSEs (images in [0, 1]): their mean
+    (``mse``), or the mean of their logarithms (``psnr``, the mean PSNR gain up to a
+    constant factor: a sample at QP 22 counts as much as one at QP 42)."""
+    if kind == "psnr":
+        return torch.log(mse + MSE_FLOOR).mean()
+    return mse.mean()
 
 
 def _to_t(a: np.ndarray) -> torch.Tensor:
@@ -469,7 +486,7 @@ def run(args: argparse.Namespace) -> int:
             "name": stem, "config_name": cfg, "config": {**CONFIGS[cfg], **variant},
             "steps": loop.step, "training_data": data.data_text,
             # the model fingerprint of each pipeline whose reconstructions were learned from
-            "trained_against": trained_against, "loss": "MSE of the filtered image",
+            "trained_against": trained_against, "loss": LOSS_TEXT[args.loss],
             "init": Path(args.init).name if args.init else None, "init_steps": init_steps,
             "validation": {"data": data.val_text, **metrics},
         })
@@ -491,9 +508,10 @@ def run(args: argparse.Namespace) -> int:
              for k, t in _batch(data.train, batch, crop, brng).items()}
         with env.autocast():
             out = _filter(model, b, b["qp"], net)
-        loss = F.mse_loss(out.float(), b["x"])
+        mse = ((out.float() - b["x"]) ** 2).mean(dim=(1, 2, 3))
+        loss = sample_loss(mse, args.loss)
         common.backward_step(loss, opt, model.parameters(), clip=None)
-        return {"psnr": float(10 * np.log10(1.0 / max(loss.item(), 1e-12)))}
+        return {"psnr": float(10 * np.log10(1.0 / max(mse.mean().item(), 1e-12)))}
 
     model.train()
     loop.run(train_step, validate if data.val is not None else None, export)
