@@ -30,19 +30,18 @@ EDMS_LB = PipelineSpec(
     (QP_SPEC, BASE_DQP_SPEC), "extension", "app.pipelines.edms:EdmsLossyBasePipeline",
     reads_versions=(3,))
 # v2: four strengths per block (2 bits) instead of on/off flags; v3: CHECK layer; v4: PostNet
-# runs channels-last (faster; a few pixels may differ from v3's)
+# runs channels-last (faster; a few pixels may differ from v3's); v6: PostNet retrained on the
+# PSNR-tuned HEVC layers (new weights: v4 and v5 files carry the old fingerprint, refused)
 EDMS_PF = PipelineSpec(
-    "edms-pf", 5,
+    "edms-pf", 6,
     "EDMS (paper layout) + PostNet post-filter, strength per block (extension)",
-    (QP_SPEC,), "extension", "app.pipelines.edms:EdmsPostFilterPipeline",
-    reads_versions=(4,))
+    (QP_SPEC,), "extension", "app.pipelines.edms:EdmsPostFilterPipeline")
 # v3: four strengths per block (2 bits) instead of on/off flags; v4: CHECK layer; v5: PostNet
-# channels-last
+# channels-last; v7: PostNet retrained on the PSNR-tuned HEVC layers (v5, v6 files refused)
 EDMS_LB_PF = PipelineSpec(
-    "edms-lb-pf", 6,
+    "edms-lb-pf", 7,
     "EDMS, lossy HEVC base + PostNet post-filter, strength per block (extension)",
     (QP_SPEC, BASE_DQP_SPEC), "extension",
-    "app.pipelines.edms:EdmsLossyBasePostFilterPipeline",
-    reads_versions=(5,))
+    "app.pipelines.edms:EdmsLossyBasePostFilterPipeline")
 #: Entry point ``edms`` of ``edms_workbench.pipelines``.
 SPECS = (EDMS, EDMS_NOENH, EDMS_LB, EDMS_PF, EDMS_LB_PF)

@@ -11,18 +11,21 @@ from app.pipelines.spec import PipelineSpec
 # v2 files carry the old fingerprint and are refused); hevc-spf reads v2 files unchanged
 # v4 (hevc-pf): a larger PostNet (8 trunk blocks, 2 full-resolution blocks), new weights;
 # v3 files are refused
+# v5 (hevc-pf): the same PostNet fine-tuned on the mean per-sample log MSE (every QP's dB
+# counts alike), new weights; v4 files are refused
 HEVC_PF = PipelineSpec(
-    "hevc-pf", 4,
+    "hevc-pf", 5,
     "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
     "per 64x64 block (extension)",
     (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",
     "app.pipelines.hevcpf:HevcPostFilterPipeline")
+# v4 (hevc-spf): its PostNet retrained on the PSNR-tuned HEVC, as large as hevc-pf's and
+# warm-started from it (new weights: v2 and v3 files are refused)
 HEVC_SPF = PipelineSpec(
-    "hevc-spf", 3,
+    "hevc-spf", 4,
     "HEVC 4:4:4 + semantic PostNet (map recomputed by the decoder from the decoded image), "
     "strength per 64x64 block (extension)",
     (QP_SPEC,), "extension, after MENet's post-enhancement (§3.3)",
-    "app.pipelines.hevcpf:HevcSemanticPostFilterPipeline",
-    reads_versions=(2,))
+    "app.pipelines.hevcpf:HevcSemanticPostFilterPipeline")
 #: Entry point ``hevcpf`` of ``edms_workbench.pipelines``.
 SPECS = (HEVC_PF, HEVC_SPF)
