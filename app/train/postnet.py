@@ -254,9 +254,9 @@ def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
     return data
 
 
-LOSS_TEXT = {"mse": "MSE of the filtered image",
-             "psnr": "mean over the samples of log(MSE + 1e-6) of the filtered image"}
 MSE_FLOOR = 1e-6  # in [0, 1] units: 60 dB, so a flat crop cannot dominate the log loss
+LOSS_TEXT = {"mse": "MSE of the filtered image",
+             "psnr": f"mean over the samples of log(MSE + {MSE_FLOOR:.0e}) of the filtered image"}
 
 
 def sample_loss(mse: torch.Tensor, kind: str) -> torch.Tensor:
