@@ -429,6 +429,36 @@ def test_postnet_hevc_variant_train_smoke(tmp_path):
     model, _ = zoo.load_model("postnet-hevc-seg", "lite", root=out)
     assert model.sem is not None
 
+    # --add-pairs: new pairs (another seed, low QPs) join the cached ones, whose validation
+    # pairs are reused rather than made again
+    run2, out2 = tmp_path / "run2", tmp_path / "models2"
+    args = ["postnet", "--variant", "hevc-seg", "--data", str(data), "--extra-data",
+            str(photos), "--extra-limit", "1", "--extra-val", str(photos), "--extra-val-n",
+            "1", "--threads", "1", "--device", "cpu", "--per-frame", "1", "--crop", "32",
+            "--batch", "2", "--val-every", "1", "--val-frames", "2", "--iters", "1",
+            "--seed", "5", "--qp-range", "20,24", "--run-dir", str(run2), "--out", str(out2)]
+    assert train_main([*args, "--add-pairs", str(run)]) == 0
+    assert (run2 / "pairs-train.npz").exists() and not (run2 / "pairs-val.npz").exists()
+    with np.load(run2 / "pairs-train.npz") as z:
+        assert len(z["x"]) == 4 and 20 <= int(z["qp"].min()) <= int(z["qp"].max()) <= 24
+    man2 = json.loads((out2 / "postnet-hevc-seg-lite.json").read_text())
+    assert man2["training_data"].startswith("4 pairs: ")
+    assert "and 5 pairs of an earlier run" in man2["training_data"]
+    with pytest.raises(SystemExit, match="no cached pairs at"):
+        train_main([*args, "--add-pairs", str(tmp_path / "absent")])
+
+
+def test_postnet_join_pairs_keeps_common_arrays_and_refuses_other_crops():
+    from app.train.postnet import join_pairs
+
+    a = {"x": np.zeros((2, 8, 8, 3)), "seg": np.zeros((2, 8, 8, 1)), "qp": np.array([20, 30])}
+    b = {"x": np.ones((1, 8, 8, 3)), "qp": np.array([40])}
+    j = join_pairs([a, b])
+    assert sorted(j) == ["qp", "x"] and j["qp"].tolist() == [20, 30, 40]
+    assert j["x"].shape == (3, 8, 8, 3)
+    with pytest.raises(SystemExit, match="shape of 'x'"):
+        join_pairs([a, {"x": np.ones((1, 9, 9, 3)), "qp": np.array([1])}])
+
 
 def test_postnet_psnr_loss_weighs_every_sample_alike():
     """--loss psnr: halving the error of a nearly clean sample (a low QP) moves the loss as

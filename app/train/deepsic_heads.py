@@ -87,7 +87,11 @@ def view(image: np.ndarray) -> torch.Tensor:
 def random_view(image: np.ndarray, rng: random.Random) -> np.ndarray:
     """A random resized crop of ``image`` (area 35-100 %, aspect 3/4-4/3, as
     torchvision's RandomResizedCrop draws them), mirrored with probability 1/2, resized to
-    the image's own size (224x224 for Imagenette), uint8 HxWx3."""
+    the image's own size (224x224 for Imagenette), uint8 HxWx3.
+
+    Written here rather than taken from torchvision's transforms: torchvision is not a
+    dependency of the workbench, and these few lines on a numpy image with a seeded
+    ``random.Random`` keep the cached views reproducible from the seed alone."""
     from PIL import Image
 
     h, w = image.shape[:2]

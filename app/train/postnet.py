@@ -86,6 +86,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                         "every QP's dB counts alike in a BD-rate")
     p.add_argument("--pairs-dir", default=None,
                    help="where the training pairs are cached (default: the run folder)")
+    p.add_argument("--add-pairs", action="append", default=[], metavar="DIR",
+                   help="pairs cached by an earlier run (repeatable): its training pairs join "
+                        "this run's, and the first one's validation pairs replace new ones, so "
+                        "validation gains compare across runs")
     common.add_schedule_args(p, val_every=500)
 
 
@@ -240,6 +244,28 @@ def load_or_prepare_once(path: Path, make: Any) -> dict[str, np.ndarray]:
     if data is None:
         data = load_or_prepare(path, make) if path.exists() else make()
     return data
+
+
+def load_cached(path: Path) -> dict[str, np.ndarray]:
+    """Pairs cached by an earlier run (``--add-pairs``); a clear error when absent."""
+    if not path.exists():
+        raise SystemExit(f"no cached pairs at {path}: run the trainer that makes them first")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def join_pairs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Training pairs of several caches as one set: the arrays all of them hold (a cache
+    without SegNet's maps drops the maps of the others, and a ``hevc-seg`` run then stops
+    with its usual message)."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = [k for k in parts[0] if all(k in p for p in parts[1:])]
+    for k in keys:
+        shapes = {p[k].shape[1:] for p in parts}
+        if len(shapes) > 1:
+            raise SystemExit(f"cached pairs differ in the shape of {k!r}: {sorted(shapes)}")
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
 def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
@@ -397,6 +423,9 @@ class PostnetData:
         plan += [[draw(1.0)] for _ in photos]
         train = load_or_prepare_once(pairs_dir / "pairs-train.npz", lambda: prepare_parallel(
             [*train_s, *photos], names, plan, "pairs train", args.workers, hevc_only))
+        added = [load_cached(Path(d) / "pairs-train.npz") for d in args.add_pairs]
+        own = len(train["x"])
+        train = join_pairs([train, *added])
         if segment and "seg" not in train:
             raise SystemExit(f"{pairs_dir / 'pairs-train.npz'} has no segmentation maps")
         val_s = load_split(args.data, "val", args.limit)[:: max(1, 101 // args.val_frames)]
@@ -410,9 +439,12 @@ class PostnetData:
                   for sc in vscales] for _ in val_s]
         vplan += [[(n, q, 1.0, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS]
                   for _ in val_photos]
-        val = load_or_prepare_once(pairs_dir / "pairs-val.npz", lambda: prepare_parallel(
-            [*val_s, *val_photos], names, vplan, "pairs val", args.workers, hevc_only)
-        ) if vplan else None
+        if args.add_pairs:
+            val = load_cached(Path(args.add_pairs[0]) / "pairs-val.npz")
+        else:
+            val = load_or_prepare_once(pairs_dir / "pairs-val.npz", lambda: prepare_parallel(
+                [*val_s, *val_photos], names, vplan, "pairs val", args.workers, hevc_only)
+            ) if vplan else None
         print(f"{len(train['x'])} training pairs, {len(val['x']) if val else 0} validation "
               "pairs", flush=True)
         # this process's pairs (all of them without torchrun)
@@ -427,6 +459,10 @@ class PostnetData:
                          f"permuted with probability {args.perm_prob}, a 176x176 crop of "
                          "each: " + ("(x_hat, SegNet(x_hat), QP) -> x" if segment
                                      else "(x_hat, QP) -> x"))
+            if added:
+                data_text = f"{own} pairs: {data_text}; " + "; ".join(
+                    f"and {len(a['x'])} pairs of an earlier run (QP {a['qp'].min()}.."
+                    f"{a['qp'].max()})" for a in added)
             val_text = (f"{len(val_s)} CamVid val frames and {len(val_photos)} photographs of"
                         f" {_folder(args.extra_val)} x HEVC QP {list(VAL_QPS)}, central "
                         "176x176 crops")
