@@ -439,6 +439,7 @@ class PostnetData:
                   for sc in vscales] for _ in val_s]
         vplan += [[(n, q, 1.0, 0, (0.5, 0.5)) for n in vnames for q in VAL_QPS]
                   for _ in val_photos]
+        val: dict[str, np.ndarray] | None
         if args.add_pairs:
             val = load_cached(Path(args.add_pairs[0]) / "pairs-val.npz")
         else:
