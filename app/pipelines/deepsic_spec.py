@@ -19,13 +19,15 @@ RATE_SPEC = ParamSpec("rate", "operating point (channels kept: 1/16, 1/8, 1/4, 1
 _PAPER = "DeepSIC (Luo, Yang, Song), §III"
 #: the shipped DeepSIC: f and g of a learned transform coder (the hyperprior's, frozen),
 #: the rate its gain units' quality (app.nets.deepsic_transform)
+#: v4 (both): the semantic heads fine-tuned on random resized crops as well (new weights,
+#: the codec's tensors unchanged: v3 files carry the old fingerprint and are refused)
 DEEPSIC_PRE = PipelineSpec(
-    "deepsic-pre", 3, "DeepSIC pre-semantic: learned transform codec + top-5 classes of the "
+    "deepsic-pre", 4, "DeepSIC pre-semantic: learned transform codec + top-5 classes of the "
     "encoder's features stored in the file",
     (QUALITY_SPEC,), f"{_PAPER}-D, pre-semantic (f, g: a scale hyperprior)",
     "app.pipelines.deepsic:DeepsicPrePipeline")
 DEEPSIC_POST = PipelineSpec(
-    "deepsic-post", 3, "DeepSIC post-semantic: the decoder classifies the decoded latent",
+    "deepsic-post", 4, "DeepSIC post-semantic: the decoder classifies the decoded latent",
     (QUALITY_SPEC,), f"{_PAPER}-D, post-semantic (f, g: a scale hyperprior)",
     "app.pipelines.deepsic:DeepsicPostPipeline")
 #: DeepSIC with the paper's own four-stage f and g, Eq. 1's 6-bit codes and the bit-plane
