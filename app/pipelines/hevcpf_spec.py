@@ -13,8 +13,10 @@ from app.pipelines.spec import PipelineSpec
 # v3 files are refused
 # v5 (hevc-pf): the same PostNet fine-tuned on the mean per-sample log MSE (every QP's dB
 # counts alike), new weights; v4 files are refused
+# v6 (hevc-pf): the same PostNet fine-tuned further on pairs coded at low QPs (20-32) as well,
+# new weights; v5 files are refused
 HEVC_PF = PipelineSpec(
-    "hevc-pf", 5,
+    "hevc-pf", 6,
     "HEVC 4:4:4 (the hevc pipeline's bytes) + PostNet post-filter trained on HEVC, strength "
     "per 64x64 block (extension)",
     (QP_SPEC,), "extension: the fair anchor of the -pf pipelines",
