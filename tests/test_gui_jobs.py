@@ -79,7 +79,9 @@ def test_cancel_stops_a_running_pass_between_tiles_and_nothing_restarts(win) -> 
     try:
         _wait(lambda: SlowFake.tiles_seen > 3, 60)  # B is inside its decoder's pass
         _wait(lambda: any(t == 50 for _, _, t in progress), 30)  # tiles are reported
-        assert "of 50" in win.stage_label.text() and "%" in win.stage_label.text()
+        # ... and shown: the window gets the worker's signal queued, after this test's
+        # direct connection has seen it, so wait for the label rather than assert at once
+        _wait(lambda: "of 50" in win.stage_label.text() and "%" in win.stage_label.text(), 30)
         win.cancel()
         assert win.stage_label.text().startswith("Cancelling")
         _wait(lambda: ("test-slow", "cancelled") in statuses, 30)
