@@ -270,8 +270,7 @@ def join_pairs(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def load_or_prepare(path: Path, make: Any) -> dict[str, np.ndarray]:
     if path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+        return load_cached(path)
     data = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
