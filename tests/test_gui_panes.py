@@ -58,6 +58,15 @@ def test_generic_param_specs_build_one_row_each(win) -> None:
     assert row.value() == 1 and row.spin.currentText() == "visual"
     row.set_value(0)
     assert row.value() == 0 and row.spin.currentText() == "psnr"
+    # a numeric setting that is not a rate knob (hevc-pf's filter views): a combo box of
+    # its values alone, no slider, and its tooltip says so
+    win.panel_b.set_source("hevc-pf", emit=False)
+    assert set(win.panel_b.rows) == {"qp", "views"}
+    views = win.panel_b.rows["views"]
+    assert [views.spin.itemText(i) for i in range(views.spin.count())] == ["1", "2", "4"]
+    assert views.value() == 4 and views.slider.isHidden()
+    assert "not a rate knob" in views.spin.toolTip()
+    assert not win.panel_b.rows["qp"].slider.isHidden()
     # a long parameter label wraps instead of being cut
     win.panel_b.set_source("deepsic-bp-pre", emit=False)
     label = win.panel_b.findChild(type(win.panel_b.description), "paramLabelB_rate")

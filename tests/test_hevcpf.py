@@ -178,3 +178,64 @@ def test_file_carries_the_reconstruction_check(hevc_models, name, monkeypatch):
     monkeypatch.setattr(pipe, "decode_with_views", drifted)
     with pytest.raises(PipelineError, match="decoded differently from the encoder"):
         api.decode(data)
+
+
+@pytest.mark.parametrize("views", [1, 2, 4])
+def test_self_ensemble_round_trips_at_odd_sizes(hevc_models, views):
+    """Every number of filter views decodes to the encoder's reconstruction (the header
+    carries ``views``), and more views give a different filter output."""
+    pipe = registry.get("hevc-pf")
+    for h, w in [(13, 7), (65, 63), (40, 130)]:
+        image = _image(h, w, seed=h * w)
+        enc = pipe.encode(image, {"qp": 40, "views": views})
+        assert enc.params["views"] == views
+        dec = pipe.decode(from_bytes(to_bytes(enc)))
+        assert np.array_equal(dec, enc.reconstruction), (views, h, w)
+
+
+def test_four_views_make_the_filter_mirror_equivariant(hevc_models):
+    """The filter averaged over the four mirrorings gives the mirror image of its output
+    for a mirrored input (up to the last bit of the float sum, so at most 1 in 8 bit);
+    one view of the random network does not."""
+    from app.pipelines.postfilter import shared_post_filter
+
+    post = shared_post_filter("lite", "cpu", "postnet-hevc")
+    x = _image(64, 96, seed=5)  # even sizes: no one-sided padding
+    for views, equivariant in ((4, True), (1, False)):
+        y = post(x, None, 40, None, views).astype(int)
+        for axis in (0, 1):
+            ym = post(np.ascontiguousarray(np.flip(x, axis)), None, 40, None, views)
+            diff = np.abs(np.flip(ym, axis).astype(int) - y).max()
+            assert (diff <= 1) == equivariant, (views, axis, diff)
+
+
+def test_files_without_views_decode_with_one_and_bad_views_are_refused(hevc_models):
+    """A file of an earlier version has no ``views``: the decoder runs one view, as its
+    encoder did; a header with a number of views the filter has not is a clear error."""
+    from app.errors import PipelineError
+
+    pipe = registry.get("hevc-pf")
+    image = _image(50, 70, seed=8)
+    enc = pipe.encode(image, {"qp": 36, "views": 1})
+    del enc.params["views"]
+    assert np.array_equal(pipe.decode(from_bytes(to_bytes(enc))), enc.reconstruction)
+    enc.params["views"] = 3
+    with pytest.raises(PipelineError, match="filter views must be one of 1/2/4, got 3"):
+        pipe.decode(enc)
+    with pytest.raises(PipelineError, match="one of 1/2/4"):
+        pipe.encode(image, {"qp": 36, "views": 3})
+
+
+def test_views_in_parallel_equal_views_one_after_another(hevc_models, monkeypatch):
+    """The views of a one-tile image run on several threads; the result is the serial one
+    bit for bit (each view alone on one intra-op thread, summed in a fixed order)."""
+    from app.pipelines import postfilter
+
+    post = postfilter.shared_post_filter("lite", "cpu", "postnet-hevc")
+    x = _image(77, 51, seed=12)
+    outs = []
+    for workers in (1, 2, 4):
+        monkeypatch.setattr(postfilter, "TILE_WORKERS", workers)
+        outs.append(post(x, None, 30, None, 4))
+    for out in outs[1:]:
+        assert np.array_equal(out, outs[0])

@@ -118,16 +118,18 @@ class ParamRow(QWidget):
         self.set_value(spec["default"])
         # never narrower than its widest value: a squeezed dock clips the slider instead
         self.spin.setMinimumWidth(max(64, self.spin.sizeHint().width()))
-        tip = (f"{spec['label']}: {rng}, default {choices[spec['default']]} (not a rate knob)"
-               if choices and 0 <= spec["default"] < len(choices) else
-               f"{spec['label']}: {rng}, default {spec['default']}"
-               + (" (higher = better quality)" if spec["higher_is_better"] else
+        setting = choices or not spec.get("rate", True)  # not a rate knob
+        default = (choices[spec["default"]] if choices and 0 <= spec["default"] < len(choices)
+                   else spec["default"])
+        tip = (f"{spec['label']}: {rng}, default {default}"
+               + (" (not a rate knob)" if setting else
+                  " (higher = better quality)" if spec["higher_is_better"] else
                   " (lower = better quality)"))
         self.slider.setToolTip(tip)
         self.spin.setToolTip(tip)
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.spin)
-        if choices:  # named settings (a tuning): the combo box alone, no scale to slide
+        if setting and self.values:  # a setting (a tuning): the combo box alone, no scale
             self.slider.hide()
             lay.addStretch(1)
         self.slider.valueChanged.connect(self._from_slider)

@@ -364,6 +364,9 @@ class Worker(QObject):
                         "values": [int(v) for v in getattr(s, "values", ())],
                         # names of the values 0..n-1, where the spec gives them
                         "choices": [str(c) for c in getattr(s, "choices", ()) or ()],
+                        # False for a setting that is not a rate knob (HEVC's tuning,
+                        # hevc-pf's filter views)
+                        "rate": bool(getattr(s, "rate", True)),
                     }
                     for s in registry.params(name)
                 ]

@@ -26,7 +26,7 @@ from app.classes import NUM_CLASSES
 from app.codecs import baseline_codec, decode_layer, encode_smallest_lossless
 from app.errors import PipelineError
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind, layers_by_kind
-from app.pipelines.hevcpf_spec import HEVC_PF, HEVC_SPF
+from app.pipelines.hevcpf_spec import HEVC_PF, HEVC_SPF, VIEWS_SPEC
 from app.pipelines.layered import (
     QP_SPEC,
     pad_image,
@@ -85,9 +85,11 @@ class HevcPostFilterPipeline(Pipeline):
         self.report("decoder-side segmentation")
         return self._segment(x_hat)
 
-    def _filter(self, x_hat: np.ndarray, qp: int, seg: np.ndarray | None) -> np.ndarray:
-        self.report("post-filter (PostNet)")
-        return self._post(x_hat, None, qp, seg)
+    def _filter(self, x_hat: np.ndarray, qp: int, seg: np.ndarray | None, views: int
+                ) -> np.ndarray:
+        self.report("post-filter (PostNet)" if views == 1
+                    else f"post-filter (PostNet, {views} views)")
+        return self._post(x_hat, None, qp, seg, views)
 
     def encode_prepared(self, prepared: Any, params: dict[str, int]) -> Encoded:
         image: np.ndarray = prepared["image"]
@@ -97,7 +99,7 @@ class HevcPostFilterPipeline(Pipeline):
         data = codec.encode(image)
         x_hat = codec.decode(data)  # what every decoder of these bytes rebuilds
         seg = self._map(x_hat, prepared.get("seg"))
-        filtered = self._filter(x_hat, qp, seg)
+        filtered = self._filter(x_hat, qp, seg, params.get("views", 1))
         side_layer, recon, views = post_filter_encode(image, x_hat, filtered)
         layers = [Layer(LayerKind.IMAGE, codec.codec_id, data), side_layer]
         if "seg_layer" in prepared:
@@ -128,12 +130,16 @@ class HevcPostFilterPipeline(Pipeline):
                 raise PipelineError(f"{self.name}: the semantic map layer is not an "
                                     f"{h}x{w} class map")
         qp = int(encoded.params.get("qp", QP_SPEC.default))
+        n_views = int(encoded.params.get("views", 1))  # files before the self-ensemble: 1
+        if not VIEWS_SPEC.allows(n_views):
+            raise PipelineError(f"{self.name}: the header's filter views must be "
+                                f"{VIEWS_SPEC.describe_range()}, got {n_views}")
         used = seg  # the map the filter saw: the sent one, or SegNet(x_hat) once it runs
 
         def run_filter() -> np.ndarray:
             nonlocal used
             used = self._map(x_hat, seg)
-            return self._filter(x_hat, qp, used)
+            return self._filter(x_hat, qp, used, n_views)
 
         recon, views = post_filter_decode(self.name, x_hat, by_kind[LayerKind.SIDE_INFO],
                                           run_filter)

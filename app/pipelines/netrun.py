@@ -219,6 +219,25 @@ def _tiled_parallel(run: Callable[[int, int], torch.Tensor],
         pool.shutdown(wait=not stopped, cancel_futures=True)
 
 
+def map_threads(fn: Callable[[Any], torch.Tensor], items: Sequence[Any], workers: int
+                ) -> list[torch.Tensor]:
+    """``[fn(item) for item in items]`` on up to ``workers`` threads, each with
+    :data:`INFERENCE_THREADS` intra-op threads and inference mode, as the tiles of
+    :func:`tiled` run: every result is computed exactly as it would be serially (the
+    post-filter's views of one tile use it)."""
+
+    def task(item: Any) -> torch.Tensor:
+        if torch.get_num_threads() != INFERENCE_THREADS:
+            torch.set_num_threads(INFERENCE_THREADS)
+        with torch.inference_mode():
+            return fn(item)
+
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edms-view") as pool:
+        return list(pool.map(task, items))
+
+
 def uint8_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) uint8 (a quarter of the float copy's memory)."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
