@@ -104,6 +104,12 @@ def fixed_threads(n: int = INFERENCE_THREADS) -> Iterator[None]:
             torch.set_num_threads(before)
 
 
+def one_tile(height: int, width: int, tile: int | None = None) -> bool:
+    """Whether :func:`tiled` processes an image of ``height`` x ``width`` whole."""
+    tu = (TILE if tile is None else tile) // UNIT
+    return -(-height // UNIT) <= tu and -(-width // UNIT) <= tu
+
+
 def tiled(
     fn: Callable[..., torch.Tensor],
     inputs: Sequence[tuple[torch.Tensor, int]],
@@ -126,7 +132,7 @@ def tiled(
     halo = HALO if halo is None else halo
     hu, wu = -(-height // UNIT), -(-width // UNIT)
     tu, hau = tile // UNIT, halo // UNIT
-    if hu <= tu and wu <= tu:
+    if one_tile(height, width, tile):
         check_cancelled()
         o = interruptible(in_helper_thread(fn), *(t for t, _ in inputs))
         checkpoint(1, 1)
@@ -179,12 +185,7 @@ def _tiled_parallel(run: Callable[[int, int], torch.Tensor],
     the caller's thread (whose context holds the callbacks)."""
 
     def task(y0: int, x0: int) -> torch.Tensor:
-        # thread-local settings: a fresh thread has grad mode on and may not have
-        # picked up the intra-op thread count yet
-        if torch.get_num_threads() != INFERENCE_THREADS:
-            torch.set_num_threads(INFERENCE_THREADS)
-        with torch.inference_mode():
-            return run(y0, x0)
+        return _in_pool_thread(run, y0, x0)
 
     check_cancelled()
     pending: dict[Future[torch.Tensor], tuple[int, int]] = {}
@@ -226,16 +227,20 @@ def map_threads(fn: Callable[[Any], torch.Tensor], items: Sequence[Any], workers
     :func:`tiled` run: every result is computed exactly as it would be serially (the
     post-filter's views of one tile use it)."""
 
-    def task(item: Any) -> torch.Tensor:
-        if torch.get_num_threads() != INFERENCE_THREADS:
-            torch.set_num_threads(INFERENCE_THREADS)
-        with torch.inference_mode():
-            return fn(item)
-
     if workers <= 1 or len(items) <= 1:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edms-view") as pool:
-        return list(pool.map(task, items))
+        return list(pool.map(lambda item: _in_pool_thread(fn, item), items))
+
+
+def _in_pool_thread(fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
+    """``fn(*args)`` in a pool thread with :data:`INFERENCE_THREADS` intra-op threads and
+    inference mode (thread-local settings: a fresh thread has grad mode on and may not
+    have picked up the intra-op thread count yet)."""
+    if torch.get_num_threads() != INFERENCE_THREADS:
+        torch.set_num_threads(INFERENCE_THREADS)
+    with torch.inference_mode():
+        return fn(*args)
 
 
 def uint8_tensor(image: np.ndarray) -> torch.Tensor:

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from app.pipelines.netrun import (
-    TILE,
     TILE_WORKERS,
     UNIT,
     channels_last,
     fixed_threads,
     map_threads,
+    one_tile,
     tiled,
     uint8_tensor,
 )
@@ -78,7 +78,7 @@ class PostFilter:
             return y.flip(dims) if dims else y
 
         # the views of a one-tile image in parallel; a tiled image's tiles already are
-        workers = TILE_WORKERS if h <= TILE and w <= TILE else 1
+        workers = TILE_WORKERS if one_tile(h, w) else 1
 
         def run(*ts: torch.Tensor) -> torch.Tensor:
             ys = map_threads(lambda dims: one(ts, dims), VIEW_FLIPS[:views], workers)
