@@ -411,7 +411,7 @@ class FileActions(QObject):
         side = self._export_side()
         stem = Path(entry.name).stem.split(" ")[0]
         suggested = f"{stem}-{r.pipeline}-{'-'.join(f'{k}{v}' for k, v in r.params.items())}.edms"
-        path = self.ask_save_path(f"Export pane {side} ({r.pipeline} {_plabel(r.params)}) as "
+        path = self.ask_save_path(f"Export pane {side} ({r.pipeline} {params_label(r.params)}) as "
                                   ".edms", suggested, "EDMS files (*.edms)")
         if not path:
             return
@@ -434,7 +434,7 @@ class FileActions(QObject):
         side = self._export_side()
         stem = Path(entry.name).stem.split(" ")[0]
         path = self.ask_save_path(f"Save pane {side}'s decoded image ({r.pipeline} "
-                                  f"{_plabel(r.params)})", f"{stem}-{r.pipeline}-decoded.png",
+                                  f"{params_label(r.params)})", f"{stem}-{r.pipeline}-decoded.png",
                                   "PNG (*.png);;TIFF (*.tif *.tiff);;WebP lossless (*.webp);;"
                                   "PPM (*.ppm);;BMP (*.bmp)")
         if not path:
@@ -547,10 +547,6 @@ class FileActions(QObject):
             return ""
         written = write_results_dir(folder, summary)
         return f"{', '.join(p.name for p in written)} in {folder}"
-
-
-def _plabel(params: dict[str, int]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
 def _pixel_hint(message: str) -> str:

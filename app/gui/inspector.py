@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.canvas import ImageCanvas, to_pixmap
 from app.gui.panels import fmt_bytes
-from app.session import Result, error_map, view_to_rgb
+from app.session import Result, error_map, params_label, view_to_rgb
 from app.workbench import layer_label
 
 
@@ -105,7 +105,7 @@ class LayerInspector(QWidget):
             self.canvas.set_image(None)
             self.list.blockSignals(False)
             return
-        label = ", ".join(f"{k}={v}" for k, v in sorted(result.params.items()))
+        label = params_label(result.params)
         self.title.setText(f"  {result.pipeline}  {label}")
         items: list[tuple[str, np.ndarray]] = []
         # a result decoded from an opened file has no original: its "original" is itself

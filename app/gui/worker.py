@@ -67,7 +67,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.errors import Cancelled
-from app.session import LayerInfo, Result
+from app.session import LayerInfo, Result, params_label
 from app.workbench import PipelineInfo, internal_error_text
 
 __all__ = ["Cancelled", "Job", "PipelineInfo", "Worker", "WorkerThread"]
@@ -512,7 +512,7 @@ class Worker(QObject):
         # against and the decoded image becomes the result's
         decoded, dec_s = self._with_progress(
             pipeline, job, api.decode_checked, pipeline, result.edms,
-            None if quiet else result.decoded, f"{result.pipeline} {_plabel(result.params)}")
+            None if quiet else result.decoded, f"{result.pipeline} {params_label(result.params)}")
         if quiet:
             result.decoded = np.ascontiguousarray(decoded)
         result.decode_s = dec_s
@@ -596,7 +596,7 @@ class Worker(QObject):
         for name, param_list in job.plan:
             for params in param_list:
                 self._check()
-                self.progress.emit(job.id, f"sweep {name} {_plabel(params)}", done, total)
+                self.progress.emit(job.id, f"sweep {name} {params_label(params)}", done, total)
                 result = self._encode(job, job.image_id, job.image, name, params)
                 self._complete(job, result, job.image)
                 # Sweep points keep numbers and the decoded image, not the intermediate
@@ -620,7 +620,7 @@ class Worker(QObject):
 
         def probe(params: dict[str, int]) -> None:
             self._check()
-            self.progress.emit(job.id, f"matching {_plabel(params)}", next(probes), 0)
+            self.progress.emit(job.id, f"matching {params_label(params)}", next(probes), 0)
 
         coded = self._with_progress(pipeline, job, api.closest_setting, pipeline, job.image,
                                     job.target_bpp, None, prepared, probe)
@@ -736,10 +736,6 @@ def _codec(codec_id: int, pipeline: str) -> str:
     return codec_label(codec_id, pipeline)
 
 
-def _plabel(params: dict[str, int]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-
-
 def _safe(fn, a: np.ndarray, b: np.ndarray) -> float:  # noqa: ANN001
     try:
         return float(fn(a, b))
@@ -755,7 +751,7 @@ def out_of_reach(pipeline: str, target: float, got: float, params: dict[str, int
         return ""
     what = "reach" if got < target else "go as low as"
     return (f"{pipeline} cannot {what} {target:.4f} bpp on this image: the closest it gets "
-            f"is {got:.4f} bpp ({_plabel(params)}), shown in B.")
+            f"is {got:.4f} bpp ({params_label(params)}), shown in B.")
 
 
 def _message(exc: BaseException) -> str:

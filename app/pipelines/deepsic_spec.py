@@ -4,7 +4,7 @@ so that listing pipelines loads no network."""
 
 from __future__ import annotations
 
-from app.pipelines.endtoend_spec import QUALITY_SPEC
+from app.pipelines.endtoend_spec import CODEC_PARAMS, EDGE_LAYER
 from app.pipelines.spec import ParamSpec, PipelineSpec, ReferenceSpec
 
 #: the layer codec of DeepSIC's bit planes (:mod:`app.entropy.binary`); its class layer's is
@@ -21,15 +21,17 @@ _PAPER = "DeepSIC (Luo, Yang, Song), §III"
 #: the rate its gain units' quality (app.nets.deepsic_transform)
 #: v4 (both): the semantic heads fine-tuned on random resized crops as well (new weights,
 #: the codec's tensors unchanged: v3 files carry the old fingerprint and are refused)
+#: v5 (both): the optional edge-offsets layer (``edges``, on by default); v4 files, which
+#: have none, decode unchanged
 DEEPSIC_PRE = PipelineSpec(
-    "deepsic-pre", 4, "DeepSIC pre-semantic: learned transform codec + top-5 classes of the "
+    "deepsic-pre", 5, "DeepSIC pre-semantic: learned transform codec + top-5 classes of the "
     "encoder's features stored in the file",
-    (QUALITY_SPEC,), f"{_PAPER}-D, pre-semantic (f, g: a scale hyperprior)",
-    "app.pipelines.deepsic:DeepsicPrePipeline")
+    CODEC_PARAMS, f"{_PAPER}-D, pre-semantic (f, g: a scale hyperprior)",
+    "app.pipelines.deepsic:DeepsicPrePipeline", layer_names=EDGE_LAYER, reads_versions=(4,))
 DEEPSIC_POST = PipelineSpec(
-    "deepsic-post", 4, "DeepSIC post-semantic: the decoder classifies the decoded latent",
-    (QUALITY_SPEC,), f"{_PAPER}-D, post-semantic (f, g: a scale hyperprior)",
-    "app.pipelines.deepsic:DeepsicPostPipeline")
+    "deepsic-post", 5, "DeepSIC post-semantic: the decoder classifies the decoded latent",
+    CODEC_PARAMS, f"{_PAPER}-D, post-semantic (f, g: a scale hyperprior)",
+    "app.pipelines.deepsic:DeepsicPostPipeline", layer_names=EDGE_LAYER, reads_versions=(4,))
 #: DeepSIC with the paper's own four-stage f and g, Eq. 1's 6-bit codes and the bit-plane
 #: coder (app.nets.deepsic); weights deepsic-bp
 DEEPSIC_BP_PRE = PipelineSpec(

@@ -17,6 +17,10 @@ Bitstream (all learned, no HEVC inside), one ``.edms`` file:
 - with channel groups (ELIC's uneven split, the same module), each pass codes the groups
   one after the other, each group's σ and μ also seeing the groups before it at the same
   position;
+- optionally, last, a RESIDUAL layer: the edge offsets (:mod:`app.pipelines.edgeoffsets`),
+  a few integers that correct the outer rows and columns of the synthesised image, which
+  the encoder writes only where they pay (header parameter ``edges``; versions before it
+  have none and decode unchanged);
 - each LATENT layer is one rANS stream of its coding steps (pass, group) in coding order
   (:class:`app.entropy.coder.StackEncoder`); a stream holding symbols beyond the last
   step is refused. (Pipeline version 4 wrote one stream per step, each but the last
@@ -61,6 +65,8 @@ from app.entropy import coder
 from app.entropy.models import scale_indices
 from app.errors import PipelineError
 from app.nets.checkerboard import MEAN_STEPS, anchor_mask
+from app.nets.hyperprior import LAMBDAS
+from app.pipelines import edgeoffsets
 from app.pipelines.base import Encoded, Layer, LayerKind, Pipeline, View, ViewKind
 from app.pipelines.endtoend_spec import HYPERPRIOR
 from app.pipelines.netrun import fixed_threads, in_helper_thread, module_on
@@ -297,6 +303,12 @@ class EndToEndPipeline(Pipeline):
         self.report("synthesis")
         with fixed_threads():
             recon = self.synthesise(lat_hat * inv_gain, h, w, views, q)
+        if params.get("edges", 0):
+            self.report("edge offsets")
+            payload, recon = edgeoffsets.choose(prepared.image, recon,
+                                                LAMBDAS[params["quality"] - 1])
+            if payload is not None:
+                layers.append(Layer(LayerKind.RESIDUAL, CODEC_ID_RANS, payload))
         return self.encoded(h, w, params, layers, recon, views)
 
     # -- entropy parameters: the hyperprior's alone, or with the checkerboard context ------
@@ -422,10 +434,17 @@ class EndToEndPipeline(Pipeline):
         kinds = [(int(k), c) for k, c in self.leading_kinds]
         kinds += [(int(LayerKind.SIDE_INFO), CODEC_ID_RANS)]
         kinds += [(int(LayerKind.LATENT), CODEC_ID_RANS)] * len(parts)
-        if [(int(layer.kind), layer.codec_id) for layer in encoded.layers] != kinds:
+        edge_kind = (int(LayerKind.RESIDUAL), CODEC_ID_RANS)
+        have = [(int(layer.kind), layer.codec_id) for layer in encoded.layers]
+        edges = have == [*kinds, edge_kind]
+        if have != kinds and not edges:
             raise PipelineError(f"{self.name}: unexpected layers in the file")
+        # files before the edge offsets have no ``edges`` in their header, and no layer
+        if edges and not encoded.params.get("edges", 0):
+            raise PipelineError(f"{self.name}: the file carries edge offsets but its "
+                                "header says edges=off")
         lead_views = self.read_leading(list(encoded.layers[:lead]))
-        layers = encoded.layers[lead:]
+        layers = encoded.layers[lead:len(kinds)]
         params = self.check_params(encoded.params)
         h, w = encoded.height, encoded.width
         ph, pw = padded_size(h, w)
@@ -464,6 +483,8 @@ class EndToEndPipeline(Pipeline):
             q = self._quality(params)
             _, inv_gain = self.model.gains(q)
             image = self.synthesise(lat_hat * inv_gain, h, w, views, q)
+        if edges:
+            image = edgeoffsets.apply(image, encoded.layers[len(kinds)].data, self.name)
         return image, views
 
 
