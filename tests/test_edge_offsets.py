@@ -45,7 +45,8 @@ def test_edge_lines_are_distinct_lines_inside_the_image(h: int, w: int) -> None:
     assert len(set(lines)) == len(lines)
     assert all(0 <= i < (h if axis == 0 else w) for axis, i in lines)
     rows = {i for axis, i in lines if axis == 0}
-    assert rows == set(range(h)) if h <= 2 * edgeoffsets.LINES else len(rows) == 12
+    assert rows == set(range(h)) if h <= 2 * edgeoffsets.LINES else (
+        len(rows) == 2 * edgeoffsets.LINES)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

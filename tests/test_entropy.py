@@ -188,7 +188,7 @@ def test_only_the_latent_covering_the_image_is_coded(e2e_pipelines, monkeypatch,
     monkeypatch.setattr(coder.StackEncoder, "push", spy_push)
     monkeypatch.setattr(coder.StackDecoder, "pop", spy_pop)
     image = np.random.default_rng(9).integers(0, 256, (40, 72, 3), dtype=np.uint8)
-    enc = p.encode(image, {"quality": 5})
+    enc = p.encode(image, {"quality": 5, "edges": 0})  # the latents alone reach the coder
     encoded_counts = list(counts)
     counts.clear()
     assert np.array_equal(p.decode(from_bytes(to_bytes(enc))), enc.reconstruction)
@@ -215,9 +215,12 @@ def test_layer_names_tell_the_two_menet_latents_apart(e2e_pipelines) -> None:
 
     image = np.random.default_rng(8).integers(0, 256, (24, 40, 3), dtype=np.uint8)
     hp, me = e2e_pipelines["hyperprior"], e2e_pipelines["menet"]
-    hp_enc, me_enc = hp.encode(image, {"quality": 2}), me.encode(image, {"quality": 2})
+    off = {"quality": 2, "edges": 0}
+    hp_enc, me_enc = hp.encode(image, off), me.encode(image, off)
     assert hp.layer_names(hp_enc.layers) == ["side info", "latent"]
     assert me.layer_names(me_enc.layers) == ["side info", "image latent", "semantic latent"]
+    edge = Layer(LayerKind.RESIDUAL, 9, b"")  # the optional edge offsets, last
+    assert me.layer_names([*me_enc.layers, edge])[-1] == "edge offsets"
     # the default numbers a kind that occurs more than once, and names unknown kinds
     layers = [Layer(LayerKind.LATENT, 0, b""), Layer(LayerKind.LATENT, 0, b""),
               Layer(9, 0, b"")]  # type: ignore[arg-type]

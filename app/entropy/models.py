@@ -28,6 +28,7 @@ encoder, or it decodes garbage without noticing. So nothing continuous reaches t
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -35,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.entropy import coder
 from app.entropy.gdn import lower_bound
 
 PMF_BITS = 16
@@ -198,3 +200,12 @@ class EntropyBottleneck(nn.Module):
 def bits_of(likelihoods: torch.Tensor) -> torch.Tensor:
     """Total information content −Σ log2 p."""
     return -torch.log2(likelihoods).sum()
+
+
+@functools.cache
+def gaussian_table_set() -> coder.TableSet:
+    """:class:`GaussianConditional`'s zero-mean tables, one per scale index, as the coder's
+    :class:`app.entropy.coder.TableSet` (built once per process): the latents of the
+    codecs without means, and the edge offsets (:mod:`app.pipelines.edgeoffsets`)."""
+    freqs = GaussianConditional().tables()
+    return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])

@@ -31,7 +31,6 @@ is the encoder's bit for bit.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -45,9 +44,9 @@ MAX_LINES = 16
 STEP = 2  # offset quantisation (8-bit levels per unit)
 MAX_STEP = 32
 HEADER = 4  # bytes before the stream: lines, step, the two tables
-#: bytes a layer costs in the container besides its payload (kind, codec id, length),
-#: counted against its saving (docs/edms-format.md, "Layers")
-LAYER_OVERHEAD = 6
+#: bytes a layer's entry costs in the container besides its payload (kind, codec id, a
+#: one-byte length, CRC-32), counted against its saving (docs/edms-format.md)
+LAYER_OVERHEAD = 7
 
 Line = tuple[int, int]  # (axis, index): axis 0 a row, 1 a column
 
@@ -71,12 +70,10 @@ def _line(image: np.ndarray, line: Line) -> np.ndarray:
     return image[index] if axis == 0 else image[:, index]
 
 
-@functools.cache
 def _tables() -> coder.TableSet:
-    from app.entropy.models import GaussianConditional
+    from app.entropy.models import gaussian_table_set
 
-    freqs = GaussianConditional().tables()
-    return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])
+    return gaussian_table_set()
 
 
 def _bits_per_value(table: int, values: np.ndarray) -> np.ndarray:

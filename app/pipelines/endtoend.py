@@ -121,12 +121,10 @@ class Prepared:
     latent: torch.Tensor  # (1, C, H/16, W/16), float32
 
 
-@functools.cache
 def gaussian_tables() -> coder.TableSet:
-    from app.entropy.models import GaussianConditional
+    from app.entropy.models import gaussian_table_set
 
-    freqs = GaussianConditional().tables()
-    return coder.TableSet(freqs, [-((f.size - 1) // 2) for f in freqs])
+    return gaussian_table_set()
 
 
 @functools.cache
