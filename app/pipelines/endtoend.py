@@ -17,15 +17,15 @@ Bitstream (all learned, no HEVC inside), one ``.edms`` file:
 - with channel groups (ELIC's uneven split, the same module), each pass codes the groups
   one after the other, each group's σ and μ also seeing the groups before it at the same
   position;
-- optionally, last, a RESIDUAL layer: the edge offsets (:mod:`app.pipelines.edgeoffsets`),
-  a few integers that correct the outer rows and columns of the synthesised image, which
-  the encoder writes only where they pay (header parameter ``edges``; versions before it
-  have none and decode unchanged);
 - each LATENT layer is one rANS stream of its coding steps (pass, group) in coding order
   (:class:`app.entropy.coder.StackEncoder`); a stream holding symbols beyond the last
   step is refused. (Pipeline version 4 wrote one stream per step, each but the last
   preceded by its byte length: 80 bytes a file, 6 % of a 451x300 photograph's file at
   the lowest quality.)
+- optionally, last, a RESIDUAL layer: the edge offsets (:mod:`app.pipelines.edgeoffsets`),
+  a few integers that correct the outer rows and columns of the synthesised image, which
+  the encoder writes only where they pay (header parameter ``edges``; versions before it
+  have none and decode unchanged);
 
 all through :mod:`app.entropy.coder` (rANS, ``constriction``). The header's ``quality``
 parameter selects the gain vectors (Cui et al. 2021).
