@@ -31,7 +31,6 @@ is the encoder's bit for bit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -189,12 +188,3 @@ def apply(recon: np.ndarray, payload: bytes, name: str) -> np.ndarray:
     if np.abs(values).max(initial=0) * step > 255:
         raise PipelineError(f"{name}: the edge-offsets layer holds an offset beyond ±255")
     return _apply(recon, todo, values, step)
-
-
-def saved_db(image: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
-    """PSNR-RGB of ``after`` minus that of ``before`` (for reports and tests)."""
-    def psnr(x: np.ndarray) -> float:
-        mse = float(((image.astype(np.float64) - x) ** 2).mean())
-        return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
-
-    return psnr(after) - psnr(before)
