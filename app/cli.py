@@ -214,9 +214,9 @@ def _describe_param(s) -> str:  # noqa: ANN001 - a ParamSpec
         return (f"{s.name}={'|'.join(s.choices)} ({s.label}, default {s.format(s.default)}"
                 f"{'' if s.rate else ', not swept'})")
     values = "/".join(map(str, s.values)) if s.values else f"{s.minimum}..{s.maximum}"
-    sweep = f", sweep {','.join(map(str, s.sweep))}" if len(s.sweep) > 1 else ""
     if not s.rate:
         return f"{s.name}={values} ({s.label}, default {s.default}, not swept)"
+    sweep = f", sweep {','.join(map(str, s.sweep))}" if len(s.sweep) > 1 else ""
     return f"{s.label} {values} (default {s.default}{sweep})"
 
 

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from app.entropy import coder
+from app.entropy.models import gaussian_table_set as _tables
 from app.errors import PipelineError
 
 LINES = 6  # outer rows/columns per edge (app.metrics.border_cost measures 4)
@@ -67,12 +68,6 @@ def edge_lines(h: int, w: int, lines: int = LINES) -> list[Line]:
 def _line(image: np.ndarray, line: Line) -> np.ndarray:
     axis, index = line
     return image[index] if axis == 0 else image[:, index]
-
-
-def _tables() -> coder.TableSet:
-    from app.entropy.models import gaussian_table_set
-
-    return gaussian_table_set()
 
 
 def _bits_per_value(table: int, values: np.ndarray) -> np.ndarray:

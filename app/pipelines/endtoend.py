@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from app.cancel import checkpoint, interruptible
 from app.codecs import CODEC_ID_RANS
 from app.entropy import coder
-from app.entropy.models import scale_indices
+from app.entropy.models import gaussian_table_set, scale_indices
 from app.errors import PipelineError
 from app.nets.checkerboard import MEAN_STEPS, anchor_mask
 from app.nets.hyperprior import LAMBDAS
@@ -119,12 +119,6 @@ class Prepared:
 
     image: np.ndarray
     latent: torch.Tensor  # (1, C, H/16, W/16), float32
-
-
-def gaussian_tables() -> coder.TableSet:
-    from app.entropy.models import gaussian_table_set
-
-    return gaussian_table_set()
 
 
 @functools.cache
@@ -315,7 +309,7 @@ class EndToEndPipeline(Pipeline):
         return self.model.checkerboard
 
     def _tables(self) -> coder.TableSet:
-        return gaussian_tables() if self._checkerboard is None else mean_tables()
+        return gaussian_table_set() if self._checkerboard is None else mean_tables()
 
     def _units(self) -> list[tuple[int, int]]:
         """The coding steps, in order, as (pass, channel group): the whole latent at once
